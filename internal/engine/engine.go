@@ -1,0 +1,171 @@
+// Package engine talks to the Docker Engine API: discovery of volumes (and
+// later containers and projects), their inspect data, and the calls that
+// quiesce and recreate them. Docker's API types stay in this package.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+)
+
+// Errors callers classify.
+var (
+	ErrUnreachable = errors.New("cannot reach the Docker Engine")
+	ErrNotFound    = errors.New("not found")
+)
+
+// Client is a connection to one Docker Engine.
+type Client struct {
+	api  *client.Client
+	host string
+	log  *slog.Logger
+	info Info
+}
+
+// Info describes the engine a backup was taken from.
+type Info struct {
+	Hostname      string `json:"hostname"`
+	EngineVersion string `json:"engine_version"`
+	APIVersion    string `json:"api_version"`
+	DataRoot      string `json:"data_root"`
+	StorageDriver string `json:"storage_driver"`
+}
+
+// Connect opens a client from DOCKER_HOST (or the default socket) and
+// negotiates the API version, so Engine 20.10 (API 1.41) and newer work.
+func Connect(ctx context.Context, log *slog.Logger) (*Client, error) {
+	api, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	c := &Client{api: api, host: api.DaemonHost(), log: log}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := api.Ping(pctx); err != nil {
+		api.Close()
+		return nil, fmt.Errorf("%w at %s: %v (is dockerd running? set DOCKER_HOST to its socket)", ErrUnreachable, c.host, err)
+	}
+	info, err := api.Info(pctx)
+	if err != nil {
+		api.Close()
+		return nil, fmt.Errorf("%w at %s: info: %v", ErrUnreachable, c.host, err)
+	}
+	c.info = Info{
+		Hostname: info.Name, EngineVersion: info.ServerVersion, APIVersion: api.ClientVersion(),
+		DataRoot: info.DockerRootDir, StorageDriver: info.Driver,
+	}
+	if c.info.Hostname == "" {
+		c.info.Hostname, _ = os.Hostname()
+	}
+	return c, nil
+}
+
+// Close releases the connection.
+func (c *Client) Close() error { return c.api.Close() }
+
+// Info is what the engine said about itself at Connect.
+func (c *Client) Info() Info { return c.info }
+
+// Host is the address of the engine (DOCKER_HOST or the default).
+func (c *Client) Host() string { return c.host }
+
+// IsLocal reports whether the engine runs on this machine, so its volumes'
+// mount points can be read directly (the local fast path).
+func (c *Client) IsLocal() bool {
+	return strings.HasPrefix(c.host, "unix://")
+}
+
+// Volume is a named volume as a backup needs it.
+type Volume struct {
+	Name       string            `json:"name"`
+	Driver     string            `json:"driver"`
+	Mountpoint string            `json:"mountpoint"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Options    map[string]string `json:"options,omitempty"`
+	CreatedAt  string            `json:"created_at,omitempty"`
+}
+
+func volumeOf(v volume.Volume) Volume {
+	return Volume{Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, Labels: v.Labels, Options: v.Options, CreatedAt: v.CreatedAt}
+}
+
+// Volume inspects one volume.
+func (c *Client) Volume(ctx context.Context, name string) (Volume, error) {
+	v, err := c.api.VolumeInspect(ctx, name)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return Volume{}, fmt.Errorf("volume %q: %w", name, ErrNotFound)
+		}
+		return Volume{}, fmt.Errorf("inspect volume %q: %w", name, err)
+	}
+	return volumeOf(v), nil
+}
+
+// Volumes lists every volume of the engine.
+func (c *Client) Volumes(ctx context.Context) ([]Volume, error) {
+	res, err := c.api.VolumeList(ctx, volume.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	out := make([]Volume, 0, len(res.Volumes))
+	for _, v := range res.Volumes {
+		out = append(out, volumeOf(*v))
+	}
+	return out, nil
+}
+
+// CreateVolume creates a volume like spec (driver, options, labels) under
+// spec.Name.
+func (c *Client) CreateVolume(ctx context.Context, spec Volume) (Volume, error) {
+	v, err := c.api.VolumeCreate(ctx, volume.CreateOptions{
+		Name: spec.Name, Driver: spec.Driver, DriverOpts: spec.Options, Labels: spec.Labels,
+	})
+	if err != nil {
+		return Volume{}, fmt.Errorf("create volume %q: %w", spec.Name, err)
+	}
+	return volumeOf(v), nil
+}
+
+// ContainerRef names a container briefly.
+type ContainerRef struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+// VolumeUsers lists the containers that mount a volume.
+func (c *Client) VolumeUsers(ctx context.Context, name string) ([]ContainerRef, error) {
+	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("volume", name))})
+	if err != nil {
+		return nil, fmt.Errorf("list containers using volume %q: %w", name, err)
+	}
+	out := make([]ContainerRef, 0, len(list))
+	for _, s := range list {
+		n := s.ID[:12]
+		if len(s.Names) > 0 {
+			n = strings.TrimPrefix(s.Names[0], "/")
+		}
+		out = append(out, ContainerRef{ID: s.ID, Name: n, State: s.State})
+	}
+	return out, nil
+}
+
+// RemoveVolume removes a volume, for undoing one that a failed restore
+// created.
+func (c *Client) RemoveVolume(ctx context.Context, name string) error {
+	if err := c.api.VolumeRemove(ctx, name, false); err != nil {
+		return fmt.Errorf("remove volume %q: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kopia/kopia/repo/manifest"
+	"github.com/kopia/kopia/snapshot"
+)
+
+// Errors of snapshot references.
+var (
+	ErrNoSuchPoint  = errors.New("no such restore point")
+	ErrAmbiguousRef = errors.New("ambiguous restore point")
+)
+
+// List returns the complete restore points, newest first; with unit set,
+// only that unit's. Checkpoints and other incomplete snapshots never show.
+func (r *Repository) List(ctx context.Context, unit string) ([]Point, error) {
+	ms, err := r.manifests(ctx, unit)
+	if err != nil {
+		return nil, err
+	}
+	points := make([]Point, 0, len(ms))
+	for _, m := range ms {
+		points = append(points, pointOf(m))
+	}
+	sort.SliceStable(points, func(i, j int) bool { return points[i].Time.After(points[j].Time) })
+	return points, nil
+}
+
+func (r *Repository) manifests(ctx context.Context, unit string) ([]*snapshot.Manifest, error) {
+	var filter map[string]string
+	if unit != "" {
+		filter = map[string]string{labelUnit: unit}
+	}
+	ids, err := snapshot.ListSnapshotManifests(ctx, r.rep, nil, filter)
+	if err != nil {
+		return nil, fmt.Errorf("list restore points: %w", err)
+	}
+	ms, err := snapshot.LoadSnapshots(ctx, r.rep, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load restore points: %w", err)
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if m.IncompleteReason == "" && m.Tags[labelUnit] != "" {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// Resolve finds one restore point from what a user typed: an ID or a unique
+// prefix of one, UNIT@latest, or UNIT@TIME (the newest point at or before
+// TIME, in RFC 3339 or 2006-01-02T15:04:05 UTC or 2006-01-02).
+func (r *Repository) Resolve(ctx context.Context, ref string) (Point, error) {
+	if unit, when, ok := strings.Cut(ref, "@"); ok {
+		return r.resolveUnitRef(ctx, unit, when)
+	}
+	if ref == "" {
+		return Point{}, fmt.Errorf("%w: empty reference", ErrNoSuchPoint)
+	}
+	points, err := r.List(ctx, "")
+	if err != nil {
+		return Point{}, err
+	}
+	var found []Point
+	for _, p := range points {
+		if p.ID == ref {
+			return p, nil
+		}
+		if strings.HasPrefix(p.ID, ref) {
+			found = append(found, p)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Point{}, fmt.Errorf("%w %q: list them with `lifeboat snapshots`", ErrNoSuchPoint, ref)
+	case 1:
+		return found[0], nil
+	}
+	ids := make([]string, 0, len(found))
+	for _, p := range found {
+		ids = append(ids, p.ID)
+	}
+	return Point{}, fmt.Errorf("%w %q matches %s: type more of the ID", ErrAmbiguousRef, ref, strings.Join(ids, ", "))
+}
+
+func (r *Repository) resolveUnitRef(ctx context.Context, unit, when string) (Point, error) {
+	points, err := r.List(ctx, unit)
+	if err != nil {
+		return Point{}, err
+	}
+	if len(points) == 0 {
+		return Point{}, fmt.Errorf("%w: unit %q has no restore points (units are written like volume/NAME; see `lifeboat snapshots`)", ErrNoSuchPoint, unit)
+	}
+	if when == "latest" {
+		return points[0], nil
+	}
+	t, err := parseTime(when)
+	if err != nil {
+		return Point{}, err
+	}
+	for _, p := range points {
+		if !p.Time.After(t) {
+			return p, nil
+		}
+	}
+	return Point{}, fmt.Errorf("%w: unit %q has no restore point at or before %s", ErrNoSuchPoint, unit, t.Format(time.RFC3339))
+}
+
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			if layout == "2006-01-02" {
+				t = t.Add(24*time.Hour - time.Nanosecond) // the whole day
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%w: %q is not a time: use latest, RFC 3339 (2026-11-24T15:30:00Z) or a date", ErrNoSuchPoint, s)
+}
+
+func (r *Repository) load(ctx context.Context, id string) (*snapshot.Manifest, error) {
+	m, err := snapshot.LoadSnapshot(ctx, r.rep, manifest.ID(id))
+	if err != nil {
+		return nil, fmt.Errorf("load restore point %s: %w", id, err)
+	}
+	return m, nil
+}

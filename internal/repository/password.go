@@ -1,0 +1,104 @@
+package repository
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/internal/secret"
+)
+
+// PasswordSource says where the repository password comes from, in the order
+// Resolve tries them.
+type PasswordSource struct {
+	File     string       // LIFEBOAT_PASSWORD_FILE
+	Value    secret.Value // LIFEBOAT_PASSWORD
+	Prompt   func(confirm bool) (secret.Value, error)
+	Generate bool // create a random password file beside a new repository
+}
+
+// ErrNoPassword means no password was given and none could be asked for.
+var ErrNoPassword = errors.New("no repository password: set LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD, or run on a terminal to be asked")
+
+// PasswordFileFor is the file beside a repository that holds its generated
+// password.
+func PasswordFileFor(repoPath string) string { return repoPath + ".password" }
+
+func readPasswordFile(path string) (secret.Value, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return secret.Value{}, fmt.Errorf("read password file %s: %w", path, err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return secret.Value{}, fmt.Errorf("password file %s is empty", path)
+	}
+	return secret.New(pw), nil
+}
+
+// resolvePassword finds the password of an existing repository (creating is
+// false) or of one about to be created. generated reports whether a new
+// password file was written, so the caller can tell the user once.
+func resolvePassword(src PasswordSource, repoPath string, creating bool) (pw secret.Value, generated bool, err error) {
+	if src.File != "" {
+		pw, err = readPasswordFile(src.File)
+		return pw, false, err
+	}
+	if !src.Value.IsZero() {
+		return src.Value, false, nil
+	}
+	beside := PasswordFileFor(repoPath)
+	if _, err := os.Stat(beside); err == nil {
+		pw, err = readPasswordFile(beside)
+		return pw, false, err
+	}
+	if creating && src.Generate {
+		pw, err = generatePasswordFile(beside)
+		return pw, err == nil, err
+	}
+	if src.Prompt != nil {
+		pw, err = src.Prompt(creating)
+		return pw, false, err
+	}
+	return secret.Value{}, false, ErrNoPassword
+}
+
+func generatePasswordFile(path string) (secret.Value, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return secret.Value{}, fmt.Errorf("generate password: %w", err)
+	}
+	pw := base64.RawURLEncoding.EncodeToString(b)
+	if err := os.MkdirAll(dirOf(path), 0o700); err != nil {
+		return secret.Value{}, fmt.Errorf("create directory for password file: %w", err)
+	}
+	tmp, err := os.CreateTemp(dirOf(path), ".password-*")
+	if err != nil {
+		return secret.Value{}, fmt.Errorf("create password file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.WriteString(pw + "\n")
+	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
+		return secret.Value{}, fmt.Errorf("write password file %s: %w", path, err)
+	}
+	// A hard link publishes the complete file or fails if another first run
+	// got there before us; then both use the one that won.
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return readPasswordFile(path)
+	} else if err != nil {
+		return secret.Value{}, fmt.Errorf("create password file %s: %w", path, err)
+	}
+	return secret.New(pw), nil
+}
+
+func dirOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}

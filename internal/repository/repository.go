@@ -1,0 +1,301 @@
+// Package repository keeps restore points in a kopia repository used as a
+// library: encrypted, deduplicated and compressed, safe for several writers
+// at once. kopia's types stay inside this package and internal/source.
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/blob"
+	"github.com/kopia/kopia/repo/blob/filesystem"
+	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/logging"
+	"github.com/kopia/kopia/repo/maintenance"
+	"github.com/kopia/kopia/snapshot/policy"
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/secret"
+)
+
+// Errors a caller maps to exit codes and hints.
+var (
+	ErrNotFound      = errors.New("no repository")
+	ErrExists        = errors.New("repository already exists")
+	ErrWrongPassword = errors.New("wrong repository password")
+	ErrNotWritable   = errors.New("repository not writable")
+)
+
+// Options locate and unlock a repository.
+type Options struct {
+	Location string // a path; "" means DefaultPath()
+	Password PasswordSource
+	Hostname string // recorded in restore points; os.Hostname() when empty
+	StateDir string // parent of connection configs and caches; "" means the XDG/var default
+	Logger   *slog.Logger
+	// ReadOnly skips the writability check, for listing and restoring.
+	ReadOnly bool
+}
+
+// Repository is an open repository.
+type Repository struct {
+	rep      repo.Repository
+	log      *slog.Logger
+	path     string
+	hostname string
+}
+
+// InitResult says what Init did.
+type InitResult struct {
+	Path              string
+	PasswordFile      string // set when a password was generated into a new file
+	PasswordGenerated bool
+}
+
+const (
+	username       = "lifeboat"
+	cacheSizeBytes = 512 << 20
+)
+
+// Init creates a repository with encryption and zstd compression on.
+func Init(ctx context.Context, opts Options) (InitResult, error) {
+	path, err := normalizePath(opts.Location)
+	if err != nil {
+		return InitResult{}, err
+	}
+	res := InitResult{Path: path}
+	if err := checkCreatable(path); err != nil {
+		return res, err
+	}
+	pw, generated, err := resolvePassword(opts.Password, path, true)
+	if err != nil {
+		return res, err
+	}
+	if generated {
+		res.PasswordGenerated, res.PasswordFile = true, PasswordFileFor(path)
+	}
+	ctx = withKopiaLogs(ctx, opts.logger())
+	st, err := filesystem.New(ctx, &filesystem.Options{Path: path}, true)
+	if err != nil {
+		return res, fmt.Errorf("create repository storage at %s: %w", path, err)
+	}
+	defer st.Close(ctx)
+	if err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{}, pw.Reveal()); err != nil {
+		if errors.Is(err, repo.ErrAlreadyInitialized) {
+			return res, fmt.Errorf("%w at %s", ErrExists, path)
+		}
+		return res, fmt.Errorf("initialize repository at %s: %w", path, err)
+	}
+	// A stale connection config from an earlier repository at this path
+	// would point at the wrong cache: start clean.
+	if err := os.RemoveAll(stateDir(opts.StateDir, path)); err != nil {
+		return res, fmt.Errorf("reset repository state: %w", err)
+	}
+	r, err := open(ctx, opts, path, pw)
+	if err != nil {
+		return res, err
+	}
+	defer r.Close(ctx)
+	return res, r.setDefaults(ctx)
+}
+
+// checkCreatable refuses a path that holds anything but an empty directory,
+// and one we cannot write, before any password is asked for.
+func checkCreatable(path string) error {
+	entries, err := os.ReadDir(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		parent := filepath.Dir(path)
+		for {
+			if _, err := os.Stat(parent); err == nil {
+				break
+			}
+			parent = filepath.Dir(parent)
+		}
+		if err := unix.Access(parent, unix.W_OK); err != nil {
+			return fmt.Errorf("%w: cannot create %s under %s: %v", ErrNotWritable, path, parent, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("repository path %s: %w", path, err)
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(path, "kopia.repository.f")); err == nil {
+			return fmt.Errorf("%w at %s", ErrExists, path)
+		}
+		return fmt.Errorf("repository path %s is a non-empty directory: choose an empty or new one", path)
+	}
+	if err := unix.Access(path, unix.W_OK); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNotWritable, path, err)
+	}
+	return nil
+}
+
+// setDefaults does what kopia's CLI does at creation and Initialize does
+// not: compression in the global policy, and a maintenance owner.
+func (r *Repository) setDefaults(ctx context.Context) error {
+	return repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{Purpose: "lifeboat:init"},
+		func(ctx context.Context, w repo.RepositoryWriter) error {
+			pol := *policy.DefaultPolicy
+			pol.CompressionPolicy.CompressorName = "zstd-fastest"
+			if err := policy.SetPolicy(ctx, w, policy.GlobalPolicySourceInfo, &pol); err != nil {
+				return fmt.Errorf("set compression policy: %w", err)
+			}
+			p := maintenance.DefaultParams()
+			p.Owner = w.ClientOptions().UsernameAtHost()
+			if err := maintenance.SetParams(ctx, w, &p); err != nil {
+				return fmt.Errorf("set maintenance owner: %w", err)
+			}
+			return nil
+		})
+}
+
+// Open opens an existing repository.
+func Open(ctx context.Context, opts Options) (*Repository, error) {
+	path, err := normalizePath(opts.Location)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(path, "kopia.repository.f")); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s", ErrNotFound, path)
+		}
+		return nil, fmt.Errorf("open repository %s: %w", path, err)
+	}
+	if !opts.ReadOnly {
+		if err := unix.Access(path, unix.W_OK); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotWritable, path, err)
+		}
+	}
+	pw, _, err := resolvePassword(opts.Password, path, false)
+	if err != nil {
+		return nil, err
+	}
+	return open(withKopiaLogs(ctx, opts.logger()), opts, path, pw)
+}
+
+func open(ctx context.Context, opts Options, path string, pw secret.Value) (*Repository, error) {
+	hostname := opts.Hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	dir := stateDir(opts.StateDir, path)
+	config := filepath.Join(dir, "repository.config")
+	if err := connectOnce(ctx, dir, config, path, hostname, pw); err != nil {
+		return nil, err
+	}
+	log := opts.logger()
+	rep, err := repo.Open(ctx, config, pw.Reveal(), &repo.Options{
+		// kopia's default is os.Exit(1); a daemon must survive and report.
+		OnFatalError: func(err error) { log.Error("repository fatal error", "err", err) },
+	})
+	if err != nil {
+		return nil, classifyOpenError(path, err)
+	}
+	return &Repository{rep: rep, log: log, path: path, hostname: hostname}, nil
+}
+
+// connectOnce writes the kopia connection config the first time a
+// repository is used from this machine. A lock file serialises first uses:
+// two processes starting at once must not race on the config file.
+func connectOnce(ctx context.Context, dir, config, path, hostname string, pw secret.Value) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create repository state dir: %w", err)
+	}
+	unlock, err := lockFile(filepath.Join(dir, "connect.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := os.Stat(config); err == nil {
+		return nil
+	}
+	st, err := filesystem.New(ctx, &filesystem.Options{Path: path}, false)
+	if err != nil {
+		return fmt.Errorf("open repository storage %s: %w", path, err)
+	}
+	defer st.Close(ctx)
+	err = repo.Connect(ctx, config, st, pw.Reveal(), &repo.ConnectOptions{
+		ClientOptions: repo.ClientOptions{Hostname: hostname, Username: username},
+		CachingOptions: content.CachingOptions{
+			CacheDirectory:        filepath.Join(dir, "cache"),
+			ContentCacheSizeBytes: cacheSizeBytes,
+		},
+	})
+	if err != nil {
+		os.Remove(config)
+		return classifyOpenError(path, err)
+	}
+	return nil
+}
+
+func classifyOpenError(path string, err error) error {
+	switch {
+	case errors.Is(err, repo.ErrInvalidPassword):
+		return fmt.Errorf("%w for %s", ErrWrongPassword, path)
+	case errors.Is(err, repo.ErrRepositoryNotInitialized), errors.Is(err, blob.ErrBlobNotFound):
+		return fmt.Errorf("%w at %s", ErrNotFound, path)
+	}
+	return fmt.Errorf("open repository %s: %w", path, err)
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// Path is the repository's location.
+func (r *Repository) Path() string { return r.path }
+
+// Close releases the repository.
+func (r *Repository) Close(ctx context.Context) error {
+	if err := r.rep.Close(ctx); err != nil {
+		return fmt.Errorf("close repository: %w", err)
+	}
+	return nil
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// withKopiaLogs routes kopia's own logs into slog at debug level, and only
+// when debug is on: formatting them costs time on the data path.
+func withKopiaLogs(ctx context.Context, log *slog.Logger) context.Context {
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		return ctx
+	}
+	return logging.WithLogger(ctx, logging.ToWriter(slogWriter{log}))
+}
+
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Debug("kopia", "msg", string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+var _ io.Writer = slogWriter{}

@@ -1,0 +1,162 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/snapshot"
+	"github.com/kopia/kopia/snapshot/policy"
+	"github.com/kopia/kopia/snapshot/upload"
+
+	"github.com/lifeboat-backup/lifeboat/internal/progress"
+)
+
+// SnapshotOptions describe the restore point about to be made.
+type SnapshotOptions struct {
+	Unit     string // "volume/NAME", "project/NAME", ...
+	Kind     string // "volume", "project", "container"
+	Trigger  string // "manual", "schedule", ...
+	Progress *progress.Counters
+}
+
+// Uploader uploads one pass of a capture. Every pass after the first reuses
+// the one before as its cache, so a second pass reads only what changed.
+type Uploader interface {
+	Upload(ctx context.Context, root fs.Entry) error
+}
+
+// CaptureFunc uploads a unit in one or more passes and reports how it went.
+// The last pass becomes the restore point.
+type CaptureFunc func(ctx context.Context, up Uploader) (Labels, error)
+
+// Snapshot makes one restore point. Nothing is saved unless capture
+// succeeds and the last pass is complete: a failed backup never leaves a
+// point that lists as good.
+func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture CaptureFunc) (Point, error) {
+	ctx = withKopiaLogs(ctx, r.log)
+	si := snapshot.SourceInfo{Host: r.hostname, UserName: username, Path: "/" + opts.Unit}
+	var saved *snapshot.Manifest
+	err := repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{Purpose: "lifeboat:backup"},
+		func(ctx context.Context, w repo.RepositoryWriter) error {
+			policyTree, err := policy.TreeForSource(ctx, w, si)
+			if err != nil {
+				return fmt.Errorf("load policy: %w", err)
+			}
+			prev, err := snapshot.FindPreviousManifests(ctx, w, si, nil)
+			if err != nil {
+				return fmt.Errorf("find previous restore points: %w", err)
+			}
+			p := &pass{w: w, si: si, policy: policyTree, prev: complete(prev), counters: opts.Progress}
+			labels, err := capture(ctx, p)
+			if err != nil {
+				return err
+			}
+			if p.last == nil {
+				return errors.New("capture uploaded nothing")
+			}
+			m := p.last
+			m.Tags = pointLabels(opts.Unit, opts.Kind, r.hostname, opts.Trigger, labels)
+			m.Description = "lifeboat " + opts.Unit
+			if _, err := snapshot.SaveSnapshot(ctx, w, m); err != nil {
+				return fmt.Errorf("save restore point: %w", err)
+			}
+			saved = m
+			return nil
+		})
+	if err != nil {
+		return Point{}, err
+	}
+	return pointOf(saved), nil
+}
+
+// complete keeps finished restore points only. kopia uses previous
+// manifests just as a cache of unchanged files, but a checkpoint of a killed
+// backup is a partial tree and says nothing about the files it lacks.
+func complete(ms []*snapshot.Manifest) []*snapshot.Manifest {
+	var out []*snapshot.Manifest
+	for _, m := range ms {
+		if m.IncompleteReason == "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+type pass struct {
+	w        repo.RepositoryWriter
+	si       snapshot.SourceInfo
+	policy   *policy.Tree
+	prev     []*snapshot.Manifest
+	last     *snapshot.Manifest
+	counters *progress.Counters
+}
+
+func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
+	u := upload.NewUploader(p.w)
+	u.FailFast = true
+	// Docker volumes are users' data: a .kopiaignore or CACHEDIR.TAG inside
+	// one must not make files disappear from the backup.
+	u.DisableIgnoreRules = true
+	if p.counters != nil {
+		u.Progress = &uploadProgress{c: p.counters}
+	}
+	prev := p.prev
+	if p.last != nil {
+		prev = []*snapshot.Manifest{p.last}
+	}
+	m, err := u.Upload(ctx, root, p.policy, p.si, prev...)
+	if err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if m.IncompleteReason != "" {
+		return fmt.Errorf("upload incomplete: %s", m.IncompleteReason)
+	}
+	if n := m.Stats.ErrorCount; n > 0 {
+		return fmt.Errorf("upload: %d files could not be read", n)
+	}
+	p.last = m
+	return nil
+}
+
+func pointOf(m *snapshot.Manifest) Point {
+	downtime, _ := strconv.ParseInt(m.Tags[labelDowntime], 10, 64)
+	return Point{
+		ID:          string(m.ID),
+		Unit:        m.Tags[labelUnit],
+		Kind:        m.Tags[labelKind],
+		Host:        m.Tags[labelHost],
+		Trigger:     m.Tags[labelTrigger],
+		Consistency: m.Tags[labelConsistency],
+		DowntimeMS:  downtime,
+		Time:        m.StartTime.ToTime().UTC(),
+		DurationMS:  m.EndTime.Sub(m.StartTime).Milliseconds(),
+		Bytes:       m.Stats.TotalFileSize,
+		Files:       int64(m.Stats.TotalFileCount),
+	}
+}
+
+// uploadProgress feeds kopia's upload events into our counters.
+type uploadProgress struct {
+	upload.NullUploadProgress
+	c *progress.Counters
+}
+
+func (p *uploadProgress) Enabled() bool { return true }
+
+func (p *uploadProgress) CachedFile(_ string, size int64) {
+	p.c.Files.Add(1)
+	p.c.Bytes.Add(size)
+	p.c.CachedBytes.Add(size)
+}
+
+func (p *uploadProgress) HashedBytes(n int64) { p.c.Bytes.Add(n) }
+
+func (p *uploadProgress) FinishedHashingFile(string, int64) { p.c.Files.Add(1) }
+
+func (p *uploadProgress) UploadedBytes(n int64) { p.c.StoredBytes.Add(n) }
+
+func (p *uploadProgress) Error(string, error, bool) { p.c.Errors.Add(1) }

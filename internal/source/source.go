@@ -1,0 +1,110 @@
+// Package source turns what Lifeboat backs up — host directories, generated
+// documents, command output — into the entries of one restore point's tree.
+// kopia's fs types stay in here and in internal/repository.
+package source
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/fs/localfs"
+	"github.com/kopia/kopia/fs/virtualfs"
+)
+
+// Entry is one node of a restore point's tree.
+type Entry = fs.Entry
+
+// Dir is a directory made up for the restore point's layout (volumes/,
+// meta/, ...). virtualfs gives such directories mode 0777 and a zero time,
+// which a restore would faithfully reproduce; these get 0755 and t.
+func Dir(name string, t time.Time, children ...Entry) Entry {
+	sort.Slice(children, func(i, j int) bool { return children[i].Name() < children[j].Name() })
+	return virtualDir{Directory: virtualfs.NewStaticDirectory(name, children), t: t}
+}
+
+type virtualDir struct {
+	fs.Directory
+	t time.Time
+}
+
+func (virtualDir) Mode() os.FileMode    { return os.ModeDir | 0o755 }
+func (d virtualDir) ModTime() time.Time { return d.t }
+
+// Local exposes a host directory under another name, read in place: its
+// own mode, owner and times are kept, so a restore gives them back.
+func Local(path, name string) (Entry, error) {
+	d, err := localfs.Directory(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return renamedDir{Directory: d, name: name}, nil
+}
+
+type renamedDir struct {
+	fs.Directory
+	name string
+}
+
+func (d renamedDir) Name() string { return d.name }
+
+// Close keeps the entry: kopia's uploader closes entries when done with
+// them, and localfs then recycles the struct for another directory while
+// our tree still points at it.
+func (renamedDir) Close() {}
+
+// Bytes is a small generated file (a manifest, a sidecar). Unlike a
+// streaming file it can be read more than once, so a two-pass capture and
+// kopia's retries work.
+func Bytes(name string, b []byte, mode os.FileMode, t time.Time) Entry {
+	return &memFile{name: name, data: b, mode: mode, t: t}
+}
+
+type memFile struct {
+	name string
+	data []byte
+	mode os.FileMode
+	t    time.Time
+}
+
+var _ fs.File = (*memFile)(nil)
+
+func (f *memFile) Name() string                { return f.name }
+func (f *memFile) Size() int64                 { return int64(len(f.data)) }
+func (f *memFile) Mode() os.FileMode           { return f.mode }
+func (f *memFile) ModTime() time.Time          { return f.t }
+func (f *memFile) IsDir() bool                 { return false }
+func (f *memFile) Sys() any                    { return nil }
+func (f *memFile) Owner() fs.OwnerInfo         { return fs.OwnerInfo{} }
+func (f *memFile) Device() fs.DeviceInfo       { return fs.DeviceInfo{} }
+func (f *memFile) LocalFilesystemPath() string { return "" }
+func (f *memFile) Close()                      {}
+func (f *memFile) Open(context.Context) (fs.Reader, error) {
+	return &memReader{Reader: bytes.NewReader(f.data), f: f}, nil
+}
+
+type memReader struct {
+	*bytes.Reader
+	f *memFile
+}
+
+func (r *memReader) Close() error             { return nil }
+func (r *memReader) Entry() (fs.Entry, error) { return r.f, nil }
+
+// Stream is command output or another one-shot stream, stored as a file
+// without touching the local disk. It can be read only once.
+func Stream(name string, r io.ReadCloser, mode os.FileMode, t time.Time) Entry {
+	return modeStream{StreamingFile: virtualfs.StreamingFileWithModTimeFromReader(name, t, r), mode: mode}
+}
+
+type modeStream struct {
+	fs.StreamingFile
+	mode os.FileMode
+}
+
+func (s modeStream) Mode() os.FileMode { return s.mode }
