@@ -1,0 +1,201 @@
+// Package policy turns container and volume labels (and, later, the daemon's
+// config file) into what to protect, how, when and for how long.
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Label keys users put on containers and volumes.
+const (
+	LabelEnable      = "lifeboat.enable"
+	LabelConsistency = "lifeboat.consistency"
+	LabelExclude     = "lifeboat.exclude"
+	LabelSchedule    = "lifeboat.schedule"
+	LabelRetention   = "lifeboat.retention"
+	LabelImages      = "lifeboat.images"
+)
+
+// Modes are the consistency modes a label or flag may name.
+var Modes = []string{"auto", "none", "pause", "stop", "snapshot", "dump"}
+
+// Policy is what applies to one unit.
+type Policy struct {
+	Enabled     bool      `json:"enabled"`
+	Consistency string    `json:"consistency"`
+	Exclude     []string  `json:"exclude,omitempty"`
+	Schedule    string    `json:"schedule,omitempty"`
+	Retention   Retention `json:"retention"`
+	Images      string    `json:"images"`
+	// Sources says where each setting came from ("label on web", "default"),
+	// so `lifeboat ls` can explain itself.
+	Sources map[string]string `json:"sources,omitempty"`
+}
+
+// Defaults apply where no label speaks.
+type Defaults struct {
+	Enabled     bool
+	Consistency string
+	Images      string
+	Retention   Retention
+}
+
+// DefaultDefaults protect everything, in auto mode, keeping image references.
+var DefaultDefaults = Defaults{Enabled: true, Consistency: "auto", Images: "ref"}
+
+// Labelled is one source of labels: a container or a volume, named for
+// messages.
+type Labelled struct {
+	Name   string
+	Labels map[string]string
+}
+
+// Resolve merges the labels of every container (and volume) of a unit. A
+// setting given with different values on two members is an error, since
+// guessing which one the user meant would silently change protection.
+func Resolve(members []Labelled, d Defaults) (Policy, error) {
+	p := Policy{Enabled: d.Enabled, Consistency: d.Consistency, Images: d.Images, Retention: d.Retention, Sources: map[string]string{}}
+	for _, k := range []string{LabelEnable, LabelConsistency, LabelImages, LabelRetention} {
+		p.Sources[k] = "default"
+	}
+	values := map[string]string{}
+	from := map[string]string{}
+	for _, m := range members {
+		for _, k := range []string{LabelEnable, LabelConsistency, LabelExclude, LabelSchedule, LabelRetention, LabelImages} {
+			v, ok := m.Labels[k]
+			if !ok {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			if prev, seen := values[k]; seen && prev != v && k != LabelExclude {
+				return Policy{}, fmt.Errorf("label %s is %q on %s but %q on %s: make them agree", k, prev, from[k], v, m.Name)
+			}
+			if k == LabelExclude && values[k] != "" && v != "" {
+				v = values[k] + "," + v
+			}
+			values[k], from[k] = v, m.Name
+		}
+	}
+	for k, v := range values {
+		if err := p.set(k, v); err != nil {
+			return Policy{}, fmt.Errorf("label %s on %s: %w", k, from[k], err)
+		}
+		p.Sources[k] = "label on " + from[k]
+	}
+	return p, nil
+}
+
+func (p *Policy) set(key, v string) error {
+	switch key {
+	case LabelEnable:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		p.Enabled = b
+	case LabelConsistency:
+		if err := CheckMode(v); err != nil {
+			return err
+		}
+		p.Consistency = v
+	case LabelExclude:
+		p.Exclude = splitList(v)
+		if _, err := NewMatcher(p.Exclude); err != nil {
+			return err
+		}
+	case LabelSchedule:
+		if err := CheckSchedule(v); err != nil {
+			return err
+		}
+		p.Schedule = v
+	case LabelRetention:
+		r, err := ParseRetention(v)
+		if err != nil {
+			return err
+		}
+		p.Retention = r
+	case LabelImages:
+		if err := CheckImages(v); err != nil {
+			return err
+		}
+		p.Images = v
+	}
+	return nil
+}
+
+// CheckMode accepts a consistency mode, or a fallback list such as
+// "snapshot,pause".
+func CheckMode(v string) error {
+	for _, m := range splitList(v) {
+		if !contains(Modes, m) {
+			return fmt.Errorf("unknown consistency %q: use %s", m, strings.Join(Modes, ", "))
+		}
+	}
+	if v == "" {
+		return fmt.Errorf("empty consistency: use %s", strings.Join(Modes, ", "))
+	}
+	return nil
+}
+
+// CheckImages accepts an images policy such as "save" or "commit,push".
+func CheckImages(v string) error {
+	for _, m := range splitList(v) {
+		if !contains([]string{"none", "ref", "save", "push", "commit"}, m) {
+			return fmt.Errorf("unknown images policy %q: use none, ref, save, push or commit", m)
+		}
+	}
+	if v == "" {
+		return fmt.Errorf("empty images policy: use none, ref, save, push or commit")
+	}
+	return nil
+}
+
+// CheckSchedule accepts "@every DURATION", the cron shorthands and
+// five-field cron expressions (checked for shape here; the scheduler
+// parses them fully).
+func CheckSchedule(v string) error {
+	switch {
+	case strings.HasPrefix(v, "@every "):
+		if _, err := parseEvery(strings.TrimPrefix(v, "@every ")); err != nil {
+			return err
+		}
+		return nil
+	case contains([]string{"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@midnight"}, v):
+		return nil
+	case len(strings.Fields(v)) == 5:
+		return nil
+	}
+	return fmt.Errorf("schedule %q: use a cron expression (\"0 3 * * *\"), @daily, or @every 6h", v)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Keys returns m's keys sorted, for stable output.
+func Keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,65 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Retention is a grandfather-father-son policy: how many of the newest
+// points to keep, and how many hourly, daily, ... ones. Zero everywhere
+// means keep everything.
+type Retention struct {
+	Last    int `json:"last,omitempty"`
+	Hourly  int `json:"hourly,omitempty"`
+	Daily   int `json:"daily,omitempty"`
+	Weekly  int `json:"weekly,omitempty"`
+	Monthly int `json:"monthly,omitempty"`
+	Yearly  int `json:"yearly,omitempty"`
+}
+
+// IsZero reports whether r keeps everything.
+func (r Retention) IsZero() bool { return r == Retention{} }
+
+// ParseRetention reads the label form "last=3,daily=7,weekly=4".
+func ParseRetention(v string) (Retention, error) {
+	var r Retention
+	fields := map[string]*int{"last": &r.Last, "hourly": &r.Hourly, "daily": &r.Daily, "weekly": &r.Weekly, "monthly": &r.Monthly, "yearly": &r.Yearly}
+	for _, part := range splitList(v) {
+		k, val, ok := strings.Cut(part, "=")
+		k = strings.TrimPrefix(strings.TrimSpace(k), "keep-")
+		dst, known := fields[k]
+		if !ok || !known {
+			return Retention{}, fmt.Errorf("retention %q: write it like last=3,daily=7,weekly=4 (last, hourly, daily, weekly, monthly, yearly)", v)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(val))
+		if err != nil || n < 0 {
+			return Retention{}, fmt.Errorf("retention %q: %s must be a count, not %q", v, k, val)
+		}
+		*dst = n
+	}
+	return r, nil
+}
+
+// String gives the label form back.
+func (r Retention) String() string {
+	var parts []string
+	for _, f := range []struct {
+		k string
+		n int
+	}{{"last", r.Last}, {"hourly", r.Hourly}, {"daily", r.Daily}, {"weekly", r.Weekly}, {"monthly", r.Monthly}, {"yearly", r.Yearly}} {
+		if f.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", f.k, f.n))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseEvery(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("@every %q: give a duration of at least 1s, like 6h or 30m", s)
+	}
+	return d, nil
+}
