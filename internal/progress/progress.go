@@ -15,7 +15,7 @@ type Counters struct {
 	Files       atomic.Int64 // files done, read or found unchanged
 	Bytes       atomic.Int64 // bytes of those files
 	CachedBytes atomic.Int64 // bytes found unchanged and not read again
-	StoredBytes atomic.Int64 // new bytes written to the repository (before compression)
+	StoredBytes atomic.Int64 // bytes written to the repository (compressed, encrypted)
 	TotalFiles  atomic.Int64 // estimate, 0 while unknown
 	TotalBytes  atomic.Int64 // estimate, 0 while unknown
 	Errors      atomic.Int64

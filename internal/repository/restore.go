@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/snapshot/restore"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
+	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 )
@@ -45,13 +48,9 @@ func (r *Repository) Extract(ctx context.Context, opts ExtractOptions) (RestoreS
 	if err != nil {
 		return RestoreStats{}, err
 	}
-	out := &restore.FilesystemOutput{
-		TargetPath:           opts.Target,
-		WriteFilesAtomically: true,
-		WriteSparseFiles:     true,
-	}
-	if err := out.Init(ctx); err != nil {
-		return RestoreStats{}, fmt.Errorf("prepare restore to %s: %w", opts.Target, err)
+	out, err := newOutput(ctx, opts.Target)
+	if err != nil {
+		return RestoreStats{}, err
 	}
 	ropts := restore.Options{Parallel: 8, RestoreDirEntryAtDepth: math.MaxInt32}
 	if c := opts.Progress; c != nil {
@@ -70,6 +69,151 @@ func (r *Repository) Extract(ctx context.Context, opts ExtractOptions) (RestoreS
 		Files: int64(st.RestoredFileCount), Dirs: int64(st.RestoredDirCount),
 		Symlinks: int64(st.RestoredSymlinkCount), Bytes: st.RestoredTotalFileSize,
 	}, nil
+}
+
+// output is kopia's filesystem output with our own file writer: kopia's
+// atomic mode ignores sparse files and fails on names near 255 bytes (its
+// temporary name is the target's plus a suffix).
+type output struct {
+	*restore.FilesystemOutput
+	blockSize int
+}
+
+func newOutput(ctx context.Context, target string) (*output, error) {
+	o := &output{
+		FilesystemOutput: &restore.FilesystemOutput{TargetPath: target, WriteSparseFiles: true},
+		blockSize:        4096,
+	}
+	if err := o.Init(ctx); err != nil {
+		return nil, fmt.Errorf("prepare restore to %s: %w", target, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err == nil && st.Bsize > 0 {
+		o.blockSize = int(st.Bsize)
+	}
+	return o, nil
+}
+
+// WriteFile writes f under a short temporary name in the same directory,
+// leaving holes where the content is zero, then renames it into place and
+// sets owner, mode (setuid, setgid, sticky too) and times. An existing file
+// is never overwritten.
+func (o *output) WriteFile(ctx context.Context, rel string, f fs.File, cb restore.FileWriteProgress) error {
+	target := filepath.Join(o.TargetPath, filepath.FromSlash(rel))
+	if _, err := os.Lstat(target); err == nil {
+		return fmt.Errorf("%s already exists: not overwriting it", target)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), ".lifeboat-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", target, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := o.copyContent(ctx, tmp, f, cb); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if err := setAttributes(tmp, f); err != nil {
+		return fmt.Errorf("set attributes of %s: %w", target, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	// RENAME_NOREPLACE: a file that appeared meanwhile is not replaced.
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp.Name(), unix.AT_FDCWD, target, unix.RENAME_NOREPLACE); err != nil {
+		return fmt.Errorf("rename into %s: %w", target, err)
+	}
+	done = true
+	return nil
+}
+
+func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb restore.FileWriteProgress) error {
+	r, err := f.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := w.Truncate(f.Size()); err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if werr := o.writeSparse(w, buf[:n], off); werr != nil {
+				return werr
+			}
+			off += int64(n)
+			if cb != nil {
+				cb(int64(n))
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if off != f.Size() {
+		return fmt.Errorf("read %d bytes, want %d", off, f.Size())
+	}
+	return nil
+}
+
+// writeSparse writes b at off, skipping whole blocks of zeros: the file was
+// truncated to its size first, so skipped blocks read back as zeros and take
+// no space.
+func (o *output) writeSparse(w *os.File, b []byte, off int64) error {
+	bs := o.blockSize
+	for start := 0; start < len(b); {
+		end := min(start+bs, len(b))
+		if isZero(b[start:end]) {
+			start = end
+			continue
+		}
+		// Extend the run over following non-zero blocks: fewer syscalls.
+		for end < len(b) && !isZero(b[end:min(end+bs, len(b))]) {
+			end = min(end+bs, len(b))
+		}
+		if _, err := w.WriteAt(b[start:end], off+int64(start)); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func setAttributes(w *os.File, e fs.Entry) error {
+	if err := w.Chown(int(e.Owner().UserID), int(e.Owner().GroupID)); err != nil {
+		return err
+	}
+	// After chown, which clears setuid and setgid.
+	if err := w.Chmod(e.Mode() & fs.ModBits); err != nil {
+		return err
+	}
+	t := unix.NsecToTimespec(e.ModTime().UnixNano())
+	return unix.UtimesNanoAt(unix.AT_FDCWD, w.Name(), []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // ReadFile returns a small file of a restore point, such as lifeboat.json

@@ -40,7 +40,13 @@ func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture
 	ctx = withKopiaLogs(ctx, r.log)
 	si := snapshot.SourceInfo{Host: r.hostname, UserName: username, Path: "/" + opts.Unit}
 	var saved *snapshot.Manifest
-	err := repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{Purpose: "lifeboat:backup"},
+	wopts := repo.WriteSessionOptions{Purpose: "lifeboat:backup"}
+	if c := opts.Progress; c != nil {
+		// Bytes of blobs written to storage: compressed and encrypted, what
+		// the repository actually grows by.
+		wopts.OnUpload = func(n int64) { c.StoredBytes.Add(n) }
+	}
+	err := repo.WriteSession(ctx, r.rep, wopts,
 		func(ctx context.Context, w repo.RepositoryWriter) error {
 			policyTree, err := policy.TreeForSource(ctx, w, si)
 			if err != nil {
@@ -156,7 +162,5 @@ func (p *uploadProgress) CachedFile(_ string, size int64) {
 func (p *uploadProgress) HashedBytes(n int64) { p.c.Bytes.Add(n) }
 
 func (p *uploadProgress) FinishedHashingFile(string, int64) { p.c.Files.Add(1) }
-
-func (p *uploadProgress) UploadedBytes(n int64) { p.c.StoredBytes.Add(n) }
 
 func (p *uploadProgress) Error(string, error, bool) { p.c.Errors.Add(1) }

@@ -1,0 +1,231 @@
+package fsmeta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// ScanOptions tune a scan.
+type ScanOptions struct {
+	// Exclude reports whether a relative path is left out (nil: nothing).
+	Exclude func(rel string, isDir bool) bool
+}
+
+type inodeKey struct{ dev, ino uint64 }
+
+type inodeInfo struct {
+	nlink uint64
+	paths []string
+}
+
+type scanner struct {
+	ctx    context.Context
+	opts   ScanOptions
+	sc     *Sidecar
+	st     Stats
+	inodes map[inodeKey]*inodeInfo
+	buf    []byte
+}
+
+// Scan walks root without following symlinks and returns what kopia will
+// not keep of it, and counts for progress.
+func Scan(ctx context.Context, root string, opts ScanOptions) (*Sidecar, Stats, error) {
+	s := &scanner{ctx: ctx, opts: opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
+	var st unix.Stat_t
+	if err := unix.Lstat(root, &st); err != nil {
+		return nil, Stats{}, fmt.Errorf("scan %s: %w", root, err)
+	}
+	if err := s.xattrs(root, "."); err != nil {
+		return nil, Stats{}, err
+	}
+	s.time(".", &st)
+	if err := s.dir(root, ""); err != nil {
+		return nil, Stats{}, err
+	}
+	s.groupLinks()
+	return s.sc, s.st, nil
+}
+
+func (s *scanner) dir(abs, rel string) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	s.st.Dirs++
+	f, err := os.Open(abs)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("scan %s: %w", abs, err)
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", abs, err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.entry(filepath.Join(abs, name), path.Join(rel, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *scanner) entry(abs, rel string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(abs, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil // vanished during the scan
+		}
+		return fmt.Errorf("scan %s: %w", abs, err)
+	}
+	typ := st.Mode & unix.S_IFMT
+	if s.opts.Exclude != nil && s.opts.Exclude(rel, typ == unix.S_IFDIR) {
+		return nil
+	}
+	if name := filepath.Base(rel); !utf8.ValidString(name) {
+		s.sc.Renames = append(s.sc.Renames, Rename{Path: Path(rel), Stored: Path(storedName(rel))})
+	}
+	if err := s.xattrs(abs, rel); err != nil {
+		return err
+	}
+	switch typ {
+	case unix.S_IFDIR:
+		s.time(rel, &st)
+		return s.dir(abs, rel)
+	case unix.S_IFREG:
+		s.st.Files++
+		s.st.Bytes += st.Size
+		if st.Nlink > 1 {
+			k := inodeKey{uint64(st.Dev), st.Ino}
+			in := s.inodes[k]
+			if in == nil {
+				in = &inodeInfo{nlink: uint64(st.Nlink)}
+				s.inodes[k] = in
+			}
+			in.paths = append(in.paths, rel)
+		}
+	case unix.S_IFLNK:
+		s.st.Symlinks++
+		s.time(rel, &st)
+	case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
+		s.st.Specials++
+		t := map[uint32]string{unix.S_IFIFO: "fifo", unix.S_IFCHR: "char", unix.S_IFBLK: "block"}[typ]
+		s.sc.Specials = append(s.sc.Specials, Special{
+			Path: Path(rel), Type: t, Mode: st.Mode & 07777, Rdev: uint64(st.Rdev),
+			UID: st.Uid, GID: st.Gid, MtimeNs: st.Mtim.Nano(),
+		})
+	case unix.S_IFSOCK:
+		s.sc.NotKept = append(s.sc.NotKept, NotKept{Path: Path(rel), Reason: "socket: a runtime object, recreated by its server, not restorable"})
+	}
+	return nil
+}
+
+func (s *scanner) time(rel string, st *unix.Stat_t) {
+	if s.sc.Times == nil {
+		s.sc.Times = map[Path]int64{}
+	}
+	s.sc.Times[Path(rel)] = st.Mtim.Nano()
+}
+
+// xattrs records every extended attribute of abs, ACLs included.
+func (s *scanner) xattrs(abs, rel string) error {
+	names, err := s.listxattr(abs)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	for _, name := range names {
+		val, err := s.getxattr(abs, name)
+		if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			s.sc.NotKept = append(s.sc.NotKept, NotKept{Path: Path(rel), Reason: fmt.Sprintf("xattr %s unreadable: %v", name, err)})
+			continue
+		}
+		if s.sc.Xattrs == nil {
+			s.sc.Xattrs = map[Path]map[string][]byte{}
+		}
+		if s.sc.Xattrs[Path(rel)] == nil {
+			s.sc.Xattrs[Path(rel)] = map[string][]byte{}
+		}
+		s.sc.Xattrs[Path(rel)][name] = val
+	}
+	return nil
+}
+
+func (s *scanner) listxattr(abs string) ([]string, error) {
+	for {
+		n, err := unix.Llistxattr(abs, s.buf)
+		switch {
+		case errors.Is(err, unix.ERANGE):
+			s.buf = make([]byte, len(s.buf)*4)
+			continue
+		case errors.Is(err, unix.ENOTSUP), errors.Is(err, unix.ENOENT):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("list xattrs of %s: %w", abs, err)
+		}
+		var names []string
+		for _, b := range splitNul(s.buf[:n]) {
+			names = append(names, b)
+		}
+		return names, nil
+	}
+}
+
+func (s *scanner) getxattr(abs, name string) ([]byte, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Lgetxattr(abs, name, buf)
+		if errors.Is(err, unix.ERANGE) {
+			buf = make([]byte, len(buf)*8)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return append([]byte(nil), buf[:n]...), nil
+	}
+}
+
+func splitNul(b []byte) []string {
+	var out []string
+	start := 0
+	for i, c := range b {
+		if c == 0 {
+			if i > start {
+				out = append(out, string(b[start:i]))
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// groupLinks turns inodes seen under two or more names into link groups.
+// Links to places outside the tree cannot come back; the names inside it
+// still share one inode after a restore.
+func (s *scanner) groupLinks() {
+	for _, in := range s.inodes {
+		if len(in.paths) < 2 {
+			continue
+		}
+		sort.Strings(in.paths)
+		g := make([]Path, len(in.paths))
+		for i, p := range in.paths {
+			g[i] = Path(p)
+		}
+		s.sc.HardLinks = append(s.sc.HardLinks, g)
+	}
+	sort.Slice(s.sc.HardLinks, func(i, j int) bool { return s.sc.HardLinks[i][0] < s.sc.HardLinks[j][0] })
+}
