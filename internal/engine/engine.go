@@ -105,7 +105,7 @@ func (c *Client) Volume(ctx context.Context, name string) (Volume, error) {
 	v, err := c.api.VolumeInspect(ctx, name)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return Volume{}, fmt.Errorf("volume %q: %w", name, ErrNotFound)
+			return Volume{}, fmt.Errorf("volume %q %w: see `docker volume ls`", name, ErrNotFound)
 		}
 		return Volume{}, fmt.Errorf("inspect volume %q: %w", name, err)
 	}

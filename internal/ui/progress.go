@@ -46,6 +46,7 @@ func (p *Progress) Track(label string, c *progress.Counters) {
 	defer p.mu.Unlock()
 	p.clearLocked()
 	p.label, p.c = label, c
+	p.drawLocked()
 }
 
 // Done clears the line and stops drawing.
@@ -68,7 +69,7 @@ func (p *Progress) Println(w io.Writer, s string) {
 
 func (p *Progress) loop() {
 	defer close(p.done)
-	t := time.NewTicker(200 * time.Millisecond)
+	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
@@ -81,19 +82,22 @@ func (p *Progress) loop() {
 			}
 			p.mu.Unlock()
 		case <-t.C:
-			if p.terminal {
-				p.mu.Lock()
-				if p.c != nil {
-					line := p.lineLocked()
-					if width, _, err := term.GetSize(int(p.w.(*os.File).Fd())); err == nil && width > 1 && len(line) >= width {
-						line = line[:width-1]
-					}
-					fmt.Fprintf(p.w, "\r\x1b[K%s", line)
-				}
-				p.mu.Unlock()
-			}
+			p.mu.Lock()
+			p.drawLocked()
+			p.mu.Unlock()
 		}
 	}
+}
+
+func (p *Progress) drawLocked() {
+	if !p.terminal || p.c == nil {
+		return
+	}
+	line := p.lineLocked()
+	if width, _, err := term.GetSize(int(p.w.(*os.File).Fd())); err == nil && width > 1 && len(line) >= width {
+		line = line[:width-1]
+	}
+	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 }
 
 func (p *Progress) clearLocked() {

@@ -1,0 +1,194 @@
+// Package restore brings restore points back: a tree into a directory, or a
+// volume into Docker. It never overwrites data unless asked, writes files
+// atomically, re-applies what the repository format does not keep (hard
+// links, xattrs, ACLs, device nodes) and flushes everything before it
+// reports success.
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
+	"github.com/lifeboat-backup/lifeboat/internal/layout"
+	"github.com/lifeboat-backup/lifeboat/internal/progress"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+)
+
+// ErrNotEmpty means the target holds data and --force was not given.
+var ErrNotEmpty = errors.New("target is not empty")
+
+// Result says what a restore did. It is what `restore --json` prints.
+type Result struct {
+	ID       string   `json:"id"`
+	Unit     string   `json:"unit"`
+	Target   string   `json:"target,omitempty"`
+	Volume   string   `json:"volume,omitempty"`
+	Files    int64    `json:"files"`
+	Dirs     int64    `json:"dirs"`
+	Bytes    int64    `json:"bytes"`
+	Links    int      `json:"hard_links"`
+	Xattrs   int      `json:"xattrs"`
+	Specials int      `json:"special_files"`
+	NotKept  []string `json:"not_kept,omitempty"`
+}
+
+// Options of a restore.
+type Options struct {
+	Ref      string // ID, prefix, UNIT@latest, UNIT@TIME
+	Volume   string // only this volume
+	Path     string // only this path of the restore point
+	Target   string // a directory: extract instead of touching Docker
+	As       string // restore the volume under this name
+	Force    bool
+	Log      *slog.Logger
+	Progress *progress.Counters
+}
+
+// ToDirectory extracts a restore point, one volume of it (its files directly
+// in the target) or one path of it into a directory.
+func ToDirectory(ctx context.Context, repo *repository.Repository, opts Options) (Result, error) {
+	point, m, err := load(ctx, repo, opts.Ref)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{ID: point.ID, Unit: point.Unit, Target: opts.Target}
+	sub, metas, err := selectPart(m, opts)
+	if err != nil {
+		return res, err
+	}
+	if err := prepareTarget(opts.Target, opts.Force); err != nil {
+		return res, err
+	}
+	if err := extract(ctx, repo, point.ID, sub, opts.Target, metas, opts.Progress, &res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func load(ctx context.Context, repo *repository.Repository, ref string) (repository.Point, *layout.Manifest, error) {
+	point, err := repo.Resolve(ctx, ref)
+	if err != nil {
+		return point, nil, err
+	}
+	b, err := repo.ReadFile(ctx, point.ID, layout.ManifestPath)
+	if err != nil {
+		return point, nil, err
+	}
+	m, err := layout.ParseManifest(b)
+	return point, m, err
+}
+
+// selectPart maps the options to a path inside the restore point and the
+// sidecars to apply, keyed by where their tree lands relative to the target.
+func selectPart(m *layout.Manifest, opts Options) (string, map[string]string, error) {
+	metas := map[string]string{}
+	switch {
+	case opts.Volume != "" && opts.Path != "":
+		return "", nil, errors.New("give --volume or --path, not both")
+	case opts.Volume != "":
+		v, err := m.FindVolume(opts.Volume)
+		if err != nil {
+			return "", nil, err
+		}
+		metas["."] = v.Meta
+		return v.Path, metas, nil
+	case opts.Path != "":
+		p := path.Clean("/" + opts.Path)[1:]
+		for _, v := range m.Volumes {
+			if p == v.Path {
+				metas["."] = v.Meta
+			} else if p == "" || strings.HasPrefix(v.Path, p+"/") {
+				metas[strings.TrimPrefix(strings.TrimPrefix(v.Path, p), "/")] = v.Meta
+			}
+		}
+		return p, metas, nil
+	}
+	for _, v := range m.Volumes {
+		metas[v.Path] = v.Meta
+	}
+	return "", metas, nil
+}
+
+// prepareTarget makes sure restoring into dir overwrites nothing: it must
+// not exist or be an empty directory, unless force.
+func prepareTarget(dir string, force bool) error {
+	if dir == "" {
+		return errors.New("no target directory")
+	}
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create target %s: %w", dir, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("target %s: %w", dir, err)
+	case len(entries) > 0 && !force:
+		return fmt.Errorf("%w: %s holds %d entries: choose an empty or new directory (or --force to write into it)", ErrNotEmpty, dir, len(entries))
+	}
+	return nil
+}
+
+func extract(ctx context.Context, repo *repository.Repository, id, sub, target string, metas map[string]string, c *progress.Counters, res *Result) error {
+	st, err := repo.Extract(ctx, repository.ExtractOptions{ID: id, Path: sub, Target: target, Progress: c})
+	if err != nil {
+		return err
+	}
+	res.Files, res.Dirs, res.Bytes = st.Files, st.Dirs, st.Bytes
+	for rel, metaPath := range metas {
+		if err := applyMeta(ctx, repo, id, metaPath, target, rel, res); err != nil {
+			return err
+		}
+	}
+	return syncTree(target)
+}
+
+func applyMeta(ctx context.Context, repo *repository.Repository, id, metaPath, target, rel string, res *Result) error {
+	b, err := repo.ReadFile(ctx, id, metaPath)
+	if err != nil {
+		return err
+	}
+	sc, err := fsmeta.Unmarshal(b)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", metaPath, err)
+	}
+	root := target
+	if rel != "." && rel != "" {
+		root = target + "/" + rel
+	}
+	ar, err := fsmeta.Apply(ctx, root, sc)
+	if err != nil {
+		return fmt.Errorf("re-apply links, xattrs and special files: %w", err)
+	}
+	res.Links += ar.Links
+	res.Xattrs += ar.Xattrs
+	res.Specials += ar.Specials
+	for _, nk := range append(sc.NotKept, ar.NotKept...) {
+		res.NotKept = append(res.NotKept, path.Join(rel, string(nk.Path))+": "+nk.Reason)
+	}
+	return nil
+}
+
+// syncTree flushes the filesystem holding dir: one syncfs instead of an
+// fsync per file, before the restore is reported done.
+func syncTree(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("flush %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("flush %s: %w", dir, err)
+	}
+	return nil
+}
