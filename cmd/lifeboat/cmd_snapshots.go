@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/ui"
+)
+
+type snapshotsOptions struct{ json bool }
+
+func newSnapshotsCommand(g *globalOptions) *cobra.Command {
+	var opts snapshotsOptions
+	cmd := &cobra.Command{
+		Use:   "snapshots [UNIT]",
+		Short: "List restore points, newest first",
+		Long: `List the restore points in the repository, newest first; with UNIT
+(volume/NAME), only that unit's. Listing reads labels only, never trees.
+
+With --json, prints one array of objects: id, unit, kind, host, time,
+consistency, downtime_ms, bytes, files, trigger, duration_ms.
+
+EXIT STATUS
+  0 listed; 1 error; 10 no repository; 12 wrong or missing password.`,
+		Example: `  lifeboat snapshots
+  lifeboat snapshots volume/pgdata --json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			g.json = opts.json
+			return runSnapshots(cmd, opts, g, args)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON array")
+	return cmd
+}
+
+func runSnapshots(cmd *cobra.Command, opts snapshotsOptions, g *globalOptions, args []string) error {
+	ctx := cmd.Context()
+	repo, err := g.openRepository(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer repo.Close(ctx)
+	unit := ""
+	if len(args) == 1 {
+		unit = args[0]
+		if !containsSlash(unit) {
+			unit = "volume/" + unit
+		}
+	}
+	points, err := repo.List(ctx, unit)
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		if points == nil {
+			points = []repository.Point{}
+		}
+		return json.NewEncoder(os.Stdout).Encode(points)
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tUNIT\tCONSISTENCY\tDOWNTIME\tFILES\tSIZE\tHOST")
+	for _, p := range points {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%d\t%s\t%s\n", p.ID[:min(12, len(p.ID))],
+			p.Time.Local().Format(time.DateTime), p.Unit, p.Consistency, p.DowntimeMS, p.Files, ui.Bytes(p.Bytes), p.Host)
+	}
+	return tw.Flush()
+}
+
+func containsSlash(s string) bool {
+	for i := range len(s) {
+		if s[i] == '/' {
+			return true
+		}
+	}
+	return false
+}

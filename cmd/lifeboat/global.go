@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/secret"
+)
+
+// globalOptions are the flags every command shares. Each has a LIFEBOAT_*
+// variable; a flag wins over the variable.
+type globalOptions struct {
+	repository   string
+	passwordFile string
+	cacheDir     string
+	logLevel     string
+	verbose      bool
+	quiet        bool
+	json         bool // set by the commands that take --json, read by main for errors
+	log          *slog.Logger
+}
+
+func newRootCommand(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lifeboat",
+		Short: "Agentless backup and restore for Docker hosts",
+		Long: `Lifeboat backs up Docker volumes (and, as it grows, containers and whole
+Compose projects) into a deduplicated, compressed, encrypted repository,
+and brings them back: a file, a volume, on this host or another.
+
+Start with:
+  lifeboat backup --all          back up every volume into the default repository
+  lifeboat snapshots             list restore points
+  lifeboat restore volume/NAME@latest --volume NAME --as NAME-copy`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.setup(cmd)
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVarP(&g.repository, "repository", "r", os.Getenv("LIFEBOAT_REPOSITORY"), "repository path (env LIFEBOAT_REPOSITORY; default "+repository.DefaultPath()+")")
+	f.StringVar(&g.passwordFile, "password-file", os.Getenv("LIFEBOAT_PASSWORD_FILE"), "file holding the repository password (env LIFEBOAT_PASSWORD_FILE)")
+	f.StringVar(&g.cacheDir, "cache-dir", os.Getenv("LIFEBOAT_CACHE_DIR"), "where repository caches live (env LIFEBOAT_CACHE_DIR)")
+	f.StringVar(&g.logLevel, "log-level", envOr("LIFEBOAT_LOG_LEVEL", "warn"), "log level: debug, info, warn or error (env LIFEBOAT_LOG_LEVEL)")
+	f.BoolVarP(&g.verbose, "verbose", "v", false, "log at info level")
+	f.BoolVarP(&g.quiet, "quiet", "q", false, "no progress, errors only")
+	root.AddCommand(newInitCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g))
+	return root
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (g *globalOptions) setup(cmd *cobra.Command) error {
+	level := g.logLevel
+	if g.verbose && !cmd.Flags().Changed("log-level") {
+		level = "info"
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return nil
+}
+
+// showProgress reports whether a progress line may be drawn.
+func (g *globalOptions) showProgress() bool { return !g.quiet && !g.json }
+
+// usingDefault reports whether the repository is the embedded default,
+// which is created on first use with a generated password.
+func (g *globalOptions) usingDefault() bool { return g.repository == "" }
+
+func (g *globalOptions) repoOptions(readOnly bool) repository.Options {
+	return repository.Options{
+		Location: g.repository,
+		StateDir: g.cacheDir,
+		Logger:   g.log,
+		ReadOnly: readOnly,
+		Password: repository.PasswordSource{
+			File:     g.passwordFile,
+			Value:    secret.New(os.Getenv("LIFEBOAT_PASSWORD")),
+			Prompt:   promptPassword,
+			Generate: g.usingDefault(),
+		},
+	}
+}
+
+func (g *globalOptions) openRepository(ctx context.Context, readOnly bool) (*repository.Repository, error) {
+	return repository.Open(ctx, g.repoOptions(readOnly))
+}
+
+// openOrCreateRepository opens the repository, creating the embedded
+// default one on first use.
+func (g *globalOptions) openOrCreateRepository(ctx context.Context, stderr io.Writer) (*repository.Repository, error) {
+	r, err := g.openRepository(ctx, false)
+	if err == nil || !g.usingDefault() || !errors.Is(err, repository.ErrNotFound) {
+		return r, err
+	}
+	res, err := repository.Init(ctx, g.repoOptions(false))
+	if err != nil {
+		return nil, err
+	}
+	announceInit(stderr, res)
+	return g.openRepository(ctx, false)
+}
+
+func announceInit(w io.Writer, res repository.InitResult) {
+	fmt.Fprintf(w, "created repository at %s\n", res.Path)
+	if res.PasswordGenerated {
+		fmt.Fprintf(w, "its password was generated into %s (mode 0600).\n"+
+			"Keep a copy of that file somewhere safe: without it no backup in this repository can be read.\n", res.PasswordFile)
+	}
+}
+
+func (g *globalOptions) connectEngine(ctx context.Context) (*engine.Client, error) {
+	return engine.Connect(ctx, g.log)
+}
+
+// promptPassword asks on the terminal, and twice for a new repository.
+func promptPassword(confirm bool) (secret.Value, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil || !term.IsTerminal(int(tty.Fd())) {
+		if tty != nil {
+			tty.Close()
+		}
+		return secret.Value{}, repository.ErrNoPassword
+	}
+	defer tty.Close()
+	read := func(prompt string) (string, error) {
+		fmt.Fprint(tty, prompt)
+		b, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		return strings.TrimRight(string(b), "\r\n"), err
+	}
+	pw, err := read("repository password: ")
+	if err != nil {
+		return secret.Value{}, fmt.Errorf("read password: %w", err)
+	}
+	if pw == "" {
+		return secret.Value{}, errors.New("empty password")
+	}
+	if confirm {
+		again, err := read("enter it again: ")
+		if err != nil {
+			return secret.Value{}, fmt.Errorf("read password: %w", err)
+		}
+		if again != pw {
+			return secret.Value{}, errors.New("the passwords differ")
+		}
+	}
+	return secret.New(pw), nil
+}

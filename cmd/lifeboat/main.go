@@ -1,0 +1,92 @@
+// Command lifeboat protects the data of Docker hosts: volumes, containers
+// and Compose projects, into a deduplicated, compressed, encrypted
+// repository, and brings it back.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/restore"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes, as restic's: scripts tell failures apart by them.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitPartial     = 3
+	exitNoRepo      = 10
+	exitLocked      = 11
+	exitBadPassword = 12
+	exitInterrupted = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	g := &globalOptions{}
+	root := newRootCommand(g)
+	err := root.ExecuteContext(ctx)
+	code, hint := classify(ctx, err) // before stop(), which cancels ctx
+	stop()
+	if err != nil {
+		report(g, err, code, hint)
+	}
+	os.Exit(code)
+}
+
+// classify maps an error to an exit code and a hint that says what to do.
+func classify(ctx context.Context, err error) (int, string) {
+	switch {
+	case err == nil:
+		return exitOK, ""
+	case ctx.Err() != nil:
+		return exitInterrupted, ""
+	case errors.Is(err, repository.ErrNotFound):
+		return exitNoRepo, "create one with `lifeboat init`, or point LIFEBOAT_REPOSITORY at an existing one"
+	case errors.Is(err, repository.ErrWrongPassword):
+		return exitBadPassword, "check LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD"
+	case errors.Is(err, repository.ErrNoPassword):
+		return exitBadPassword, ""
+	case errors.Is(err, repository.ErrNotWritable):
+		return exitError, "make the repository path writable for this user, or choose another with LIFEBOAT_REPOSITORY"
+	case errors.Is(err, engine.ErrUnreachable):
+		return exitError, ""
+	case errors.Is(err, restore.ErrNotEmpty):
+		return exitError, ""
+	case errors.Is(err, backup.ErrPartial):
+		return exitPartial, ""
+	}
+	return exitError, ""
+}
+
+func report(g *globalOptions, err error, code int, hint string) {
+	if g.json {
+		msg := map[string]any{"message_type": "error", "error": err.Error(), "exit_code": code}
+		if hint != "" {
+			msg["hint"] = hint
+		}
+		b, _ := json.Marshal(msg)
+		fmt.Fprintln(os.Stderr, string(b))
+		return
+	}
+	if code == exitInterrupted {
+		fmt.Fprintln(os.Stderr, "lifeboat: interrupted")
+		return
+	}
+	line := "lifeboat: " + err.Error()
+	if hint != "" {
+		line += ": " + hint
+	}
+	fmt.Fprintln(os.Stderr, line)
+}
