@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,7 @@ type globalOptions struct {
 	logLevel     string
 	verbose      bool
 	quiet        bool
+	cpuProfile   string
 	json         bool // set by the commands that take --json, read by main for errors
 	log          *slog.Logger
 }
@@ -56,6 +58,8 @@ Start with:
 	f.StringVar(&g.logLevel, "log-level", envOr("LIFEBOAT_LOG_LEVEL", "warn"), "log level: debug, info, warn or error (env LIFEBOAT_LOG_LEVEL)")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log at info level")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "no progress, errors only")
+	f.StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile to this file (for developers)")
+	_ = f.MarkHidden("cpu-profile")
 	root.AddCommand(newInitCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g))
 	return root
 }
@@ -77,6 +81,16 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	if g.cpuProfile != "" {
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		cobra.OnFinalize(pprof.StopCPUProfile)
+	}
 	return nil
 }
 

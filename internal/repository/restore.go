@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/snapshot/restore"
@@ -140,7 +141,9 @@ func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb rest
 	if err := w.Truncate(f.Size()); err != nil {
 		return err
 	}
-	buf := make([]byte, 1<<20)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	var off int64
 	for {
 		n, err := io.ReadFull(r, buf)
@@ -165,6 +168,10 @@ func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb rest
 	}
 	return nil
 }
+
+// bufPool keeps copy buffers: one per file would zero a gigabyte of memory
+// for every thousand files restored.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // writeSparse writes b at off, skipping whole blocks of zeros: the file was
 // truncated to its size first, so skipped blocks read back as zeros and take
