@@ -45,7 +45,17 @@ type Info struct {
 // Connect opens a client from DOCKER_HOST (or the default socket) and
 // negotiates the API version, so Engine 20.10 (API 1.41) and newer work.
 func Connect(ctx context.Context, log *slog.Logger) (*Client, error) {
-	api, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	return connect(ctx, log, client.FromEnv, client.WithAPIVersionNegotiation())
+}
+
+// ConnectHost opens a client to the engine at host (a DOCKER_HOST value),
+// as recorded in a freeze journal entry.
+func ConnectHost(ctx context.Context, host string, log *slog.Logger) (*Client, error) {
+	return connect(ctx, log, client.FromEnv, client.WithHost(host), client.WithAPIVersionNegotiation())
+}
+
+func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client, error) {
+	api, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}

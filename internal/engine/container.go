@@ -1,0 +1,539 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/versions"
+)
+
+// ErrExists says that the object to create is already there.
+var ErrExists = errors.New("already exists")
+
+// ImageRef names the image a container runs: the reference it was created
+// from, the image ID, and the registry digests that can pull it again. It
+// is stored as /containers/<name>/image.json in a restore point.
+type ImageRef struct {
+	Ref         string   `json:"ref"`
+	ID          string   `json:"id"`
+	RepoDigests []string `json:"repo_digests,omitempty"`
+}
+
+// String is the reference with the ID, for messages.
+func (r ImageRef) String() string {
+	switch {
+	case r.Ref == "":
+		return r.ID
+	case r.ID == "" || r.ID == r.Ref:
+		return r.Ref
+	}
+	return r.Ref + " (" + r.ID + ")"
+}
+
+// EndpointSpec is a container's attachment to one network, as configured
+// rather than as allocated: addresses only when they were static.
+type EndpointSpec struct {
+	// Aliases are the network-scoped DNS names, without the container-ID
+	// and hostname aliases the engine adds by itself.
+	Aliases      []string          `json:"aliases,omitempty"`
+	IPv4Address  string            `json:"ipv4_address,omitempty"`
+	IPv6Address  string            `json:"ipv6_address,omitempty"`
+	LinkLocalIPs []string          `json:"link_local_ips,omitempty"`
+	Links        []string          `json:"links,omitempty"`
+	DriverOpts   map[string]string `json:"driver_opts,omitempty"`
+}
+
+// Spec is everything needed to recreate a container on this or another
+// engine. It is stored as /containers/<name>/config.json in a restore point.
+// Config and HostConfig are the engine's own JSON, so fields this code does
+// not know survive; only per-instance fields are cleaned (see Inspect).
+type Spec struct {
+	Name       string                  `json:"name"`
+	Image      ImageRef                `json:"image"`
+	Config     json.RawMessage         `json:"config"`
+	HostConfig json.RawMessage         `json:"host_config"`
+	Networks   map[string]EndpointSpec `json:"networks"`
+	// WritableLayer is the overlay2 upper dir on this host, "" with other
+	// storage drivers. It is a local path, so it is not stored.
+	WritableLayer string `json:"-"`
+	StorageDriver string `json:"storage_driver"`
+	// Running is true for running, paused and restarting containers: the
+	// ones a restore starts again.
+	Running bool `json:"running"`
+}
+
+// Image inspects an image by reference or ID.
+func (c *Client) Image(ctx context.Context, ref string) (ImageRef, error) {
+	img, err := c.api.ImageInspect(ctx, ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return ImageRef{}, fmt.Errorf("image %q %w: see `docker images`", ref, ErrNotFound)
+		}
+		return ImageRef{}, fmt.Errorf("inspect image %q: %w", ref, err)
+	}
+	return ImageRef{Ref: ref, ID: img.ID, RepoDigests: img.RepoDigests}, nil
+}
+
+// HasImage reports whether the engine has an image by ID or reference.
+func (c *Client) HasImage(ctx context.Context, idOrRef string) (bool, error) {
+	_, err := c.Image(ctx, idOrRef)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Inspect captures what is needed to recreate a container. What refers to
+// this container instance is cleaned: a hostname that is just its ID
+// prefix (or comes from another container's or the host's network
+// namespace), the container ID file, and the aliases the engine adds on
+// every network by itself (short ID, hostname). References to other containers by ID (network, IPC and PID
+// modes, volumes-from, links) become names, since IDs do not survive a
+// restore.
+func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
+	info, raw, err := c.api.ContainerInspectWithRaw(ctx, nameOrID, false)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return Spec{}, fmt.Errorf("container %q %w: see `docker ps -a`", nameOrID, ErrNotFound)
+		}
+		return Spec{}, fmt.Errorf("inspect container %q: %w", nameOrID, err)
+	}
+	if info.ContainerJSONBase == nil || info.Config == nil || info.HostConfig == nil {
+		return Spec{}, fmt.Errorf("inspect container %q: the engine returned no configuration", nameOrID)
+	}
+	var doc struct {
+		Config     rawObject
+		HostConfig rawObject
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return Spec{}, fmt.Errorf("inspect container %q: decode: %w", nameOrID, err)
+	}
+	spec := Spec{
+		Name:          strings.TrimPrefix(info.Name, "/"),
+		Image:         ImageRef{Ref: info.Config.Image, ID: info.Image},
+		Networks:      map[string]EndpointSpec{},
+		StorageDriver: info.Driver,
+		Running:       info.State != nil && info.State.Running,
+	}
+	if info.GraphDriver.Name == "overlay2" {
+		spec.WritableLayer = info.GraphDriver.Data["UpperDir"]
+	}
+	if img, err := c.api.ImageInspect(ctx, info.Image); err == nil {
+		spec.Image.RepoDigests = img.RepoDigests
+	} else {
+		// Only `docker rmi -f` of an image in use gets here; the ID is
+		// still recorded, digests are a convenience.
+		c.log.Warn("image of container not inspectable", "container", spec.Name, "image", info.Image, "err", err)
+	}
+
+	mode := container.NetworkMode(info.HostConfig.NetworkMode)
+	hostname := info.Config.Hostname
+	if hostname == shortID(info.ID) || mode.IsContainer() || mode.IsHost() {
+		doc.Config.set("Hostname", "")
+	}
+	doc.HostConfig.set("ContainerIDFile", "")
+	for _, key := range []string{"NetworkMode", "IpcMode", "PidMode"} {
+		var v string
+		if doc.HostConfig.get(key, &v) == nil && strings.HasPrefix(v, "container:") {
+			doc.HostConfig.set(key, "container:"+c.containerName(ctx, strings.TrimPrefix(v, "container:")))
+		}
+	}
+	var from []string
+	if doc.HostConfig.get("VolumesFrom", &from) == nil && len(from) > 0 {
+		for i, f := range from {
+			ref, rw, hasRW := strings.Cut(f, ":")
+			from[i] = c.containerName(ctx, ref)
+			if hasRW {
+				from[i] += ":" + rw
+			}
+		}
+		doc.HostConfig.set("VolumesFrom", from)
+	}
+	var links []string
+	if doc.HostConfig.get("Links", &links) == nil && len(links) > 0 {
+		doc.HostConfig.set("Links", createLinks(links))
+	}
+	if spec.Config, err = json.Marshal(doc.Config); err != nil {
+		return Spec{}, fmt.Errorf("inspect container %q: encode config: %w", nameOrID, err)
+	}
+	if spec.HostConfig, err = json.Marshal(doc.HostConfig); err != nil {
+		return Spec{}, fmt.Errorf("inspect container %q: encode host config: %w", nameOrID, err)
+	}
+
+	if info.NetworkSettings != nil {
+		for name, ep := range info.NetworkSettings.Networks {
+			if ep == nil {
+				spec.Networks[name] = EndpointSpec{}
+				continue
+			}
+			es := EndpointSpec{Links: ep.Links, DriverOpts: ep.DriverOpts}
+			for _, a := range ep.Aliases {
+				// Engines before 26 add the short ID and the hostname as
+				// aliases on user networks; they add them again on create.
+				if a != shortID(info.ID) && a != info.ID && a != hostname {
+					es.Aliases = append(es.Aliases, a)
+				}
+			}
+			if ip := ep.IPAMConfig; ip != nil {
+				es.IPv4Address, es.IPv6Address, es.LinkLocalIPs = ip.IPv4Address, ip.IPv6Address, ip.LinkLocalIPs
+			}
+			if len(es.DriverOpts) == 0 {
+				es.DriverOpts = nil
+			}
+			spec.Networks[name] = es
+		}
+	}
+	return spec, nil
+}
+
+// containerName maps a container ID to its name, so references survive
+// the ID changing in a restore. Anything unresolvable stays as it is.
+func (c *Client) containerName(ctx context.Context, ref string) string {
+	info, err := c.api.ContainerInspect(ctx, ref)
+	if err != nil || info.ContainerJSONBase == nil {
+		return ref
+	}
+	return strings.TrimPrefix(info.Name, "/")
+}
+
+// createLinks turns the inspect form of legacy links, "/db:/web/alias",
+// into the create form "db:alias", which does not name this container.
+func createLinks(links []string) []string {
+	out := make([]string, 0, len(links))
+	for _, l := range links {
+		target, alias, ok := strings.Cut(l, ":")
+		if !ok {
+			out = append(out, strings.TrimPrefix(l, "/"))
+			continue
+		}
+		target = strings.TrimPrefix(target, "/")
+		if i := strings.LastIndex(alias, "/"); i >= 0 {
+			alias = alias[i+1:]
+		}
+		out = append(out, target+":"+alias)
+	}
+	return out
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// CreateOptions tailors a recreation.
+type CreateOptions struct {
+	// Name is the container to create; "" means the spec's name. It differs
+	// from it for copies (restore --as).
+	Name string
+	// Rename maps names for copies: kind "volume" (named volumes mounted),
+	// "network" (user-defined networks; bridge, host, none and default are
+	// never passed), "project" (the Compose project label's value) and
+	// "container" (other containers referred to: volumes-from, links,
+	// container: namespace modes). Nil keeps every name.
+	Rename func(kind, old string) string
+}
+
+// Create creates, without starting, a container from spec: the same config
+// and host config, named volumes and networks mapped through opts.Rename,
+// the first network joined at create time and the others connected after
+// with their aliases. The image must be on this engine (by reference or ID).
+// It returns the new container's ID and its writable layer directory (the
+// overlay2 upper dir, "" with other drivers) so that the caller can write a
+// saved layer into it before starting. On failure nothing is left behind.
+func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id, upperDir string, err error) {
+	name := opts.Name
+	if name == "" {
+		name = spec.Name
+	}
+	rename := opts.Rename
+	if rename == nil {
+		rename = func(_, old string) string { return old }
+	}
+	var cfg container.Config
+	if err := json.Unmarshal(spec.Config, &cfg); err != nil {
+		return "", "", fmt.Errorf("create container %q: decode config: %w", name, err)
+	}
+	var hc container.HostConfig
+	if err := json.Unmarshal(spec.HostConfig, &hc); err != nil {
+		return "", "", fmt.Errorf("create container %q: decode host config: %w", name, err)
+	}
+	if cfg.Image, err = c.resolveImage(ctx, spec.Image); err != nil {
+		return "", "", fmt.Errorf("create container %q: %w", name, err)
+	}
+	if p, ok := cfg.Labels[LabelProject]; ok {
+		cfg.Labels = maps.Clone(cfg.Labels)
+		cfg.Labels[LabelProject] = rename("project", p)
+	}
+	renameMounts(&hc, rename)
+	hc.ContainerIDFile = ""
+
+	primary, netcfg, later := planNetworks(spec, name, &hc, rename)
+	// From API 1.44 the client drops Config.MacAddress; the address moves
+	// to the endpoint that the container is created on.
+	if cfg.MacAddress != "" && versions.GreaterThanOrEqualTo(c.api.ClientVersion(), "1.44") {
+		if primary != "" {
+			netcfg.EndpointsConfig[primary].MacAddress = cfg.MacAddress
+		}
+		cfg.MacAddress = ""
+	}
+
+	// Engine 20.10 accepts a missing network at create and connect time
+	// for a container not yet started, and fails only at start: check now.
+	wanted := []string{}
+	if hc.NetworkMode.IsUserDefined() {
+		wanted = append(wanted, string(hc.NetworkMode))
+	}
+	for _, l := range later {
+		wanted = append(wanted, l.name)
+	}
+	for _, n := range wanted {
+		if _, err := c.api.NetworkInspect(ctx, n, network.InspectOptions{}); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return "", "", fmt.Errorf("create container %q: network %q %w on this engine: create it first", name, n, ErrNotFound)
+			}
+			return "", "", fmt.Errorf("create container %q: inspect network %q: %w", name, n, err)
+		}
+	}
+
+	res, err := c.api.ContainerCreate(ctx, &cfg, &hc, netcfg, nil, name)
+	if err != nil {
+		if cerrdefs.IsConflict(err) {
+			return "", "", fmt.Errorf("create container %q: %w: %v", name, ErrExists, err)
+		}
+		return "", "", fmt.Errorf("create container %q: %w", name, err)
+	}
+	undo := func(cause error) (string, string, error) {
+		// A fresh context: the caller's may be what failed.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := c.api.ContainerRemove(rctx, res.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil && !cerrdefs.IsNotFound(rerr) {
+			c.log.Warn("remove half-created container", "container", name, "err", rerr)
+		}
+		return "", "", cause
+	}
+	for _, w := range res.Warnings {
+		c.log.Warn("engine warning creating container", "container", name, "warning", w)
+	}
+	for _, net := range later {
+		if err := c.api.NetworkConnect(ctx, net.name, res.ID, net.settings); err != nil {
+			return undo(fmt.Errorf("create container %q: connect network %q: %w", name, net.name, err))
+		}
+	}
+	info, err := c.api.ContainerInspect(ctx, res.ID)
+	if err != nil {
+		return undo(fmt.Errorf("create container %q: inspect: %w", name, err))
+	}
+	if info.GraphDriver.Name == "overlay2" {
+		upperDir = info.GraphDriver.Data["UpperDir"]
+	}
+	return res.ID, upperDir, nil
+}
+
+// resolveImage picks what Config.Image becomes: the recorded reference
+// while it still names the recorded image, else the image ID, else the
+// reference (the same name, but another build), else a repo digest.
+func (c *Client) resolveImage(ctx context.Context, ref ImageRef) (string, error) {
+	refID := ""
+	if ref.Ref != "" {
+		img, err := c.Image(ctx, ref.Ref)
+		switch {
+		case err == nil:
+			refID = img.ID
+			if ref.ID == "" || img.ID == ref.ID {
+				return ref.Ref, nil
+			}
+		case !errors.Is(err, ErrNotFound):
+			return "", err
+		}
+	}
+	if ref.ID != "" {
+		ok, err := c.HasImage(ctx, ref.ID)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return ref.ID, nil
+		}
+	}
+	if refID != "" {
+		// Engines with the containerd image store give other IDs to the
+		// same image, so the reference is the best remaining match.
+		c.log.Warn("image reference names another image than recorded", "ref", ref.Ref, "recorded", ref.ID, "now", refID)
+		return ref.Ref, nil
+	}
+	for _, d := range ref.RepoDigests {
+		if ok, err := c.HasImage(ctx, d); err != nil {
+			return "", err
+		} else if ok {
+			return d, nil
+		}
+	}
+	return "", &missingImageError{ref}
+}
+
+type missingImageError struct{ ref ImageRef }
+
+func (e *missingImageError) Error() string {
+	return fmt.Sprintf("image %s is not on this engine: load or pull it first", e.ref)
+}
+
+func (e *missingImageError) Unwrap() error { return ErrNotFound }
+
+// renameMounts maps named volumes and referenced containers for a copy.
+func renameMounts(hc *container.HostConfig, rename func(kind, old string) string) {
+	for i, b := range hc.Binds {
+		src, rest, ok := strings.Cut(b, ":")
+		if ok && src != "" && !strings.HasPrefix(src, "/") {
+			hc.Binds[i] = rename("volume", src) + ":" + rest
+		}
+	}
+	for i, m := range hc.Mounts {
+		if m.Type == mount.TypeVolume && m.Source != "" {
+			hc.Mounts[i].Source = rename("volume", m.Source)
+		}
+	}
+	for i, f := range hc.VolumesFrom {
+		ref, mode, hasMode := strings.Cut(f, ":")
+		hc.VolumesFrom[i] = rename("container", ref)
+		if hasMode {
+			hc.VolumesFrom[i] += ":" + mode
+		}
+	}
+	hc.Links = renameLinks(hc.Links, rename)
+	if hc.IpcMode.IsContainer() {
+		hc.IpcMode = container.IpcMode("container:" + rename("container", hc.IpcMode.Container()))
+	}
+	if hc.PidMode.IsContainer() {
+		hc.PidMode = container.PidMode("container:" + rename("container", hc.PidMode.Container()))
+	}
+}
+
+// renameLinks maps the targets of "container:alias" links.
+func renameLinks(links []string, rename func(kind, old string) string) []string {
+	if links == nil {
+		return nil
+	}
+	out := make([]string, len(links))
+	for i, l := range links {
+		target, alias, ok := strings.Cut(l, ":")
+		out[i] = rename("container", target)
+		if ok {
+			out[i] += ":" + alias
+		}
+	}
+	return out
+}
+
+type laterNetwork struct {
+	name     string
+	settings *network.EndpointSettings
+}
+
+func builtinNetwork(name string) bool {
+	switch name {
+	case "", network.NetworkDefault, network.NetworkBridge, network.NetworkHost, network.NetworkNone:
+		return true
+	}
+	return false
+}
+
+// planNetworks renames the network mode and splits the endpoints into the
+// one joined at create time (API 1.41 accepts only one there: the network
+// mode's) and the ones connected after, in name order.
+func planNetworks(spec Spec, name string, hc *container.HostConfig, rename func(kind, old string) string) (primary string, netcfg *network.NetworkingConfig, later []laterNetwork) {
+	mode := hc.NetworkMode
+	switch {
+	case mode.IsContainer():
+		hc.NetworkMode = container.NetworkMode("container:" + rename("container", mode.ConnectedContainer()))
+		return "", nil, nil // shares another container's namespace: no endpoints of its own
+	case mode.IsHost() || mode.IsNone():
+		return "", nil, nil
+	case !builtinNetwork(string(mode)):
+		hc.NetworkMode = container.NetworkMode(rename("network", string(mode)))
+	}
+	netcfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	names := slices.Sorted(maps.Keys(spec.Networks))
+	for _, old := range names {
+		ep := spec.Networks[old]
+		if old == network.NetworkHost || old == network.NetworkNone {
+			continue
+		}
+		newName := old
+		if !builtinNetwork(old) {
+			newName = rename("network", old)
+		}
+		settings := endpointSettings(ep, spec.Name, name, rename)
+		isPrimary := newName == string(hc.NetworkMode) ||
+			(old == network.NetworkBridge && (mode.IsDefault() || mode.IsBridge()))
+		switch {
+		case old == network.NetworkBridge && (!isPrimary || trivialEndpoint(settings)):
+			// The default bridge is joined through the network mode only, and
+			// naming it without need fails on engines run with --bridge=none.
+		case isPrimary && primary == "":
+			primary = newName
+			netcfg.EndpointsConfig[newName] = settings
+		default:
+			later = append(later, laterNetwork{newName, settings})
+		}
+	}
+	sort.Slice(later, func(i, j int) bool { return later[i].name < later[j].name })
+	return primary, netcfg, later
+}
+
+func trivialEndpoint(s *network.EndpointSettings) bool {
+	return s.IPAMConfig == nil && len(s.Links) == 0 && len(s.Aliases) == 0 && len(s.DriverOpts) == 0
+}
+
+func endpointSettings(ep EndpointSpec, oldName, newName string, rename func(kind, old string) string) *network.EndpointSettings {
+	s := &network.EndpointSettings{Links: renameLinks(ep.Links, rename), DriverOpts: maps.Clone(ep.DriverOpts)}
+	for _, a := range ep.Aliases {
+		// Compose names the container among its aliases; a copy answers
+		// to its own name.
+		if a == oldName {
+			a = newName
+		}
+		s.Aliases = append(s.Aliases, a)
+	}
+	if ep.IPv4Address != "" || ep.IPv6Address != "" || len(ep.LinkLocalIPs) > 0 {
+		s.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.IPv4Address, IPv6Address: ep.IPv6Address, LinkLocalIPs: ep.LinkLocalIPs}
+	}
+	return s
+}
+
+// rawObject is a JSON object whose members stay the engine's own bytes, so
+// fields unknown to this code pass through untouched.
+type rawObject map[string]json.RawMessage
+
+func (o rawObject) get(key string, v any) error {
+	raw, ok := o[key]
+	if !ok {
+		return ErrNotFound
+	}
+	return json.Unmarshal(raw, v)
+}
+
+func (o rawObject) set(key string, v any) {
+	if _, ok := o[key]; !ok {
+		if s, isString := v.(string); isString && s == "" {
+			return // nothing to clear
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only strings and string slices are set
+	}
+	o[key] = b
+}

@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+)
+
+// The calls below are what the freeze journal replays after a crash, so
+// the undoing ones (Unpause, Start, RemoveContainer) succeed when there is
+// nothing left to undo. Engine 20.10 answers "not paused" with a plain
+// 500, so tolerance is decided from the container's state, not from the
+// error's class.
+
+// state inspects a container's state; ErrNotFound when it is gone.
+func (c *Client) state(ctx context.Context, id string) (*container.State, error) {
+	info, err := c.api.ContainerInspect(ctx, id)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("container %q %w", id, ErrNotFound)
+		}
+		return nil, fmt.Errorf("inspect container %q: %w", id, err)
+	}
+	if info.ContainerJSONBase == nil || info.State == nil {
+		return nil, fmt.Errorf("inspect container %q: the engine returned no state", id)
+	}
+	return info.State, nil
+}
+
+func notFound(id string, err error) error {
+	if cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("container %q %w", id, ErrNotFound)
+	}
+	return err
+}
+
+// Pause freezes a running container's processes (cgroup freezer). A
+// container that is already paused is left so, without error.
+func (c *Client) Pause(ctx context.Context, id string) error {
+	err := c.api.ContainerPause(ctx, id)
+	if err == nil {
+		return nil
+	}
+	if st, serr := c.state(ctx, id); serr == nil && st.Paused {
+		return nil
+	}
+	return fmt.Errorf("pause container %q: %w", id, notFound(id, err))
+}
+
+// Unpause thaws a paused container; nil when it is not paused or gone.
+func (c *Client) Unpause(ctx context.Context, id string) error {
+	err := c.api.ContainerUnpause(ctx, id)
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	st, serr := c.state(ctx, id)
+	if errors.Is(serr, ErrNotFound) || (serr == nil && !st.Paused) {
+		return nil
+	}
+	return fmt.Errorf("unpause container %q: %w", id, err)
+}
+
+// Stop stops a container: its stop signal, then SIGKILL after timeout
+// (rounded up to whole seconds; negative waits forever). A paused container
+// is thawed first, else it could not act on the signal and would always
+// be killed. Stopping a stopped container is not an error; a missing one
+// is (ErrNotFound).
+func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	st, err := c.state(ctx, id)
+	if err != nil {
+		return fmt.Errorf("stop container: %w", err)
+	}
+	if st.Paused {
+		if err := c.Unpause(ctx, id); err != nil {
+			return fmt.Errorf("stop container %q: %w", id, err)
+		}
+	}
+	secs := -1
+	if timeout >= 0 {
+		secs = int(math.Ceil(timeout.Seconds()))
+	}
+	if err := c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil {
+		return fmt.Errorf("stop container %q: %w", id, notFound(id, err))
+	}
+	return nil
+}
+
+// Start starts a container; nil when it is already running or gone. A
+// paused container is an error: it needs Unpause, not Start.
+func (c *Client) Start(ctx context.Context, id string) error {
+	err := c.api.ContainerStart(ctx, id, container.StartOptions{})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	st, serr := c.state(ctx, id)
+	if errors.Is(serr, ErrNotFound) || (serr == nil && st.Running && !st.Paused) {
+		return nil
+	}
+	return fmt.Errorf("start container %q: %w", id, err)
+}
+
+// WaitHealthy waits until a container runs and, if it has a healthcheck,
+// reports healthy. It fails at once when the container exits, is paused,
+// is gone or turns unhealthy, and after timeout otherwise.
+func (c *Client) WaitHealthy(ctx context.Context, id string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	poll := 50 * time.Millisecond
+	last := "unknown"
+	for {
+		st, err := c.state(ctx, id)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			return fmt.Errorf("wait for container %q: %w", id, err)
+		case err != nil:
+			// The deadline hit the inspect call itself.
+		case st.Paused:
+			return fmt.Errorf("wait for container %q: it is paused", id)
+		case st.Restarting:
+			last = "restarting"
+		case !st.Running:
+			return fmt.Errorf("wait for container %q: it is %s (exit code %d)%s", id, st.Status, st.ExitCode, errorSuffix(st.Error))
+		case st.Health == nil || st.Health.Status == container.NoHealthcheck || st.Health.Status == container.Healthy:
+			return nil
+		case st.Health.Status == container.Unhealthy:
+			return fmt.Errorf("wait for container %q: it is unhealthy%s", id, lastProbe(st.Health))
+		default:
+			last = st.Health.Status
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("wait for container %q: still %s after %v", id, last, timeout)
+			}
+			return fmt.Errorf("wait for container %q: %w", id, ctx.Err())
+		case <-time.After(poll):
+		}
+		poll = min(poll*2, 500*time.Millisecond)
+	}
+}
+
+func errorSuffix(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
+}
+
+func lastProbe(h *container.Health) string {
+	if len(h.Log) == 0 || h.Log[len(h.Log)-1] == nil {
+		return ""
+	}
+	r := h.Log[len(h.Log)-1]
+	return fmt.Sprintf(" (last probe exit %d: %.200s)", r.ExitCode, r.Output)
+}
+
+// RenameContainer renames a container; ErrExists when the name is taken.
+func (c *Client) RenameContainer(ctx context.Context, id, newName string) error {
+	if err := c.api.ContainerRename(ctx, id, newName); err != nil {
+		if cerrdefs.IsConflict(err) {
+			return fmt.Errorf("rename container %q to %q: name %w", id, newName, ErrExists)
+		}
+		return fmt.Errorf("rename container %q to %q: %w", id, newName, notFound(id, err))
+	}
+	return nil
+}
+
+// RemoveContainer removes a container (force: even running); its anonymous
+// volumes stay. Nil when it is already gone.
+func (c *Client) RemoveContainer(ctx context.Context, id string, force bool) error {
+	if err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: force}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %q: %w", id, err)
+	}
+	return nil
+}
