@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/policy"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 )
@@ -34,6 +35,7 @@ type Options struct {
 	Consistency string
 	Trigger     string
 	Version     string // of lifeboat, for the manifest
+	JournalDir  string // where freezes are journalled until thawed
 	Log         *slog.Logger
 	// OnStart is called before each unit with fresh counters, so a printer
 	// can show its progress.
@@ -72,7 +74,12 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 			errs = append(errs, err)
 			break
 		}
-		res := backupVolume(ctx, repo, eng, u, opts)
+		var res Result
+		if u.Kind == "volume" {
+			res = backupVolume(ctx, repo, eng, u, opts)
+		} else {
+			res = backupUnit(ctx, repo, eng, u, opts)
+		}
 		if res.Err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", u.String(), res.Err))
 		}
@@ -89,18 +96,18 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 }
 
 func checkMode(mode string) error {
-	switch mode {
-	case "", ModeAuto, ModeNone:
+	if mode == "" {
 		return nil
-	case ModePause, ModeStop, ModeSnapshot, ModeDump:
-		return fmt.Errorf("--consistency %s applies to containers and projects; a volume unit is read with none (or auto)", mode)
 	}
-	return fmt.Errorf("unknown --consistency %q: use auto, none, pause, stop, snapshot or dump", mode)
+	if err := policy.CheckMode(mode); err != nil {
+		return fmt.Errorf("--consistency: %w", err)
+	}
+	return nil
 }
 
 // Unit is what one restore point holds.
 type Unit struct {
-	Kind string // "volume" for now; containers and projects come next
+	Kind string // project, container or volume
 	Name string
 }
 
@@ -111,19 +118,10 @@ func resolveUnits(ctx context.Context, eng *engine.Client, opts Options) ([]Unit
 		if len(opts.Units) > 0 {
 			return nil, errors.New("give units or --all, not both")
 		}
-		vols, err := eng.Volumes(ctx)
-		if err != nil {
-			return nil, err
-		}
-		units := make([]Unit, 0, len(vols))
-		for _, v := range vols {
-			units = append(units, Unit{Kind: "volume", Name: v.Name})
-		}
-		sort.Slice(units, func(i, j int) bool { return units[i].Name < units[j].Name })
-		return units, nil
+		return AllUnits(ctx, eng)
 	}
 	if len(opts.Units) == 0 {
-		return nil, errors.New("nothing to back up: name units (volume/NAME) or use --all")
+		return nil, errors.New("nothing to back up: name units (project/NAME, container/NAME, volume/NAME) or use --all")
 	}
 	seen := map[Unit]bool{}
 	var units []Unit
@@ -131,6 +129,11 @@ func resolveUnits(ctx context.Context, eng *engine.Client, opts Options) ([]Unit
 		u, err := ParseUnit(arg)
 		if err != nil {
 			return nil, err
+		}
+		if u.Kind == "" {
+			if u, err = resolveBare(ctx, eng, u.Name); err != nil {
+				return nil, err
+			}
 		}
 		if !seen[u] {
 			seen[u] = true
@@ -140,20 +143,97 @@ func resolveUnits(ctx context.Context, eng *engine.Client, opts Options) ([]Unit
 	return units, nil
 }
 
-// ParseUnit reads volume/NAME, container/NAME, project/NAME or a bare NAME.
+// AllUnits is every unit of the host: Compose projects, containers in no
+// project, and volumes no container uses.
+func AllUnits(ctx context.Context, eng *engine.Client) ([]Unit, error) {
+	cs, err := eng.Containers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vols, err := eng.Volumes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var units []Unit
+	seen := map[Unit]bool{}
+	used := map[string]bool{}
+	for _, c := range cs {
+		u := Unit{Kind: "container", Name: c.Name}
+		if c.Project != "" {
+			u = Unit{Kind: "project", Name: c.Project}
+		}
+		if !seen[u] {
+			seen[u] = true
+			units = append(units, u)
+		}
+		for _, m := range c.Mounts {
+			if m.Type == "volume" {
+				used[m.Name] = true
+			}
+		}
+	}
+	for _, v := range vols {
+		if !used[v.Name] {
+			units = append(units, Unit{Kind: "volume", Name: v.Name})
+		}
+	}
+	kindRank := map[string]int{"project": 0, "container": 1, "volume": 2}
+	sort.Slice(units, func(i, j int) bool {
+		if units[i].Kind != units[j].Kind {
+			return kindRank[units[i].Kind] < kindRank[units[j].Kind]
+		}
+		return units[i].Name < units[j].Name
+	})
+	return units, nil
+}
+
+// resolveBare finds what a bare NAME means: a project, a container or a
+// volume, in that order; more than one is ambiguous.
+func resolveBare(ctx context.Context, eng *engine.Client, name string) (Unit, error) {
+	cs, err := eng.Containers(ctx)
+	if err != nil {
+		return Unit{}, err
+	}
+	var found []Unit
+	for _, kind := range []string{"project", "container"} {
+		for _, c := range cs {
+			if (kind == "project" && c.Project == name) || (kind == "container" && c.Name == name) {
+				found = append(found, Unit{Kind: kind, Name: name})
+				break
+			}
+		}
+	}
+	if _, err := eng.Volume(ctx, name); err == nil {
+		found = append(found, Unit{Kind: "volume", Name: name})
+	} else if !errors.Is(err, engine.ErrNotFound) {
+		return Unit{}, err
+	}
+	switch len(found) {
+	case 0:
+		return Unit{}, fmt.Errorf("%q is no project, container or volume on this host: see `lifeboat ls`", name)
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, u := range found {
+		names[i] = u.String()
+	}
+	return Unit{}, fmt.Errorf("%q is ambiguous: it names %s; write one of them", name, strings.Join(names, " and "))
+}
+
+// ParseUnit reads volume/NAME, container/NAME, project/NAME, or a bare NAME
+// (Kind empty: resolved against the engine).
 func ParseUnit(s string) (Unit, error) {
 	kind, name, ok := strings.Cut(s, "/")
 	if !ok {
-		kind, name = "volume", s
+		kind, name = "", s
 	}
 	if name == "" {
-		return Unit{}, fmt.Errorf("unit %q has no name: write volume/NAME", s)
+		return Unit{}, fmt.Errorf("unit %q has no name: write project/NAME, container/NAME or volume/NAME", s)
 	}
 	switch kind {
-	case "volume":
+	case "", "volume", "container", "project":
 		return Unit{Kind: kind, Name: name}, nil
-	case "container", "project":
-		return Unit{}, fmt.Errorf("unit %q: %s units are not supported by this version yet; back up their volumes (volume/NAME)", s, kind)
 	}
-	return Unit{}, fmt.Errorf("unit %q: unknown kind %q: write volume/NAME, container/NAME or project/NAME", s, kind)
+	return Unit{}, fmt.Errorf("unit %q: unknown kind %q: write project/NAME, container/NAME or volume/NAME", s, kind)
 }

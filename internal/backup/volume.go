@@ -20,6 +20,10 @@ func backupVolume(ctx context.Context, repo *repository.Repository, eng *engine.
 	if opts.OnStart != nil {
 		opts.OnStart(u.String(), counters)
 	}
+	if m := opts.Consistency; m != "" && m != ModeAuto && m != ModeNone {
+		res.Err = fmt.Errorf("%s: a volume unit is read as it is (consistency none); for %s, back up the container or project that uses it", u, m)
+		return res
+	}
 	vol, err := eng.Volume(ctx, u.Name)
 	if err != nil {
 		res.Err = err
@@ -90,10 +94,10 @@ func volumeTree(ctx context.Context, eng *engine.Client, vol engine.Volume, c *p
 	if err != nil {
 		return nil, layout.Volume{}, err
 	}
-	item := layout.Volume{
-		Volume: vol, Path: layout.VolumePath(vol.Name), Meta: layout.VolumeMetaPath(vol.Name),
+	item := layout.Volume{Volume: vol, Data: layout.Data{
+		Path: layout.VolumePath(vol.Name), Meta: layout.VolumeMetaPath(vol.Name),
 		Files: stats.Files, Dirs: stats.Dirs, Bytes: stats.Bytes, NotKept: sc.NotKept,
-	}
+	}}
 	now := time.Now().UTC()
 	m := layout.Manifest{
 		FormatVersion: layout.FormatVersion, Lifeboat: opts.Version, Host: eng.Info().Hostname,

@@ -6,6 +6,8 @@ package layout
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
@@ -17,39 +19,98 @@ const FormatVersion = 1
 
 // Paths inside a restore point, slash-separated and relative to its root.
 const (
-	ManifestPath = "lifeboat.json"
-	VolumesDir   = "volumes"
-	MetaDir      = "meta" // sidecars: what the repository format does not keep
+	ManifestPath  = "lifeboat.json"
+	VolumesDir    = "volumes"
+	BindsDir      = "binds"
+	ContainersDir = "containers"
+	MetaDir       = "meta" // sidecars: what the repository format does not keep
+	ConfigFile    = "config.json"
+	ImageFile     = "image.json"
+	LayerDir      = "layer"
 )
 
 // VolumePath is where a named volume's files are.
 func VolumePath(name string) string { return VolumesDir + "/" + name }
 
 // VolumeMetaPath is where the sidecar of a named volume is.
-func VolumeMetaPath(name string) string { return MetaDir + "/" + VolumesDir + "/" + name + ".json" }
+func VolumeMetaPath(name string) string { return MetaPath(VolumePath(name)) }
+
+// BindPath is where a bind mount's files are, by host path.
+func BindPath(hostPath string) string { return BindsDir + "/" + EscapePath(hostPath) }
+
+// ContainerPath is the directory of one container's config, image and layer.
+func ContainerPath(name string) string { return ContainersDir + "/" + name }
+
+// LayerPath is where a container's writable layer is.
+func LayerPath(name string) string { return ContainerPath(name) + "/" + LayerDir }
+
+// MetaPath is where the sidecar of the tree at dataPath is.
+func MetaPath(dataPath string) string { return MetaDir + "/" + dataPath + ".json" }
+
+// EscapePath turns a host path into one directory name, reversibly:
+// "/srv/app data" becomes "srv%2Fapp%20data".
+func EscapePath(p string) string { return url.PathEscape(strings.TrimPrefix(p, "/")) }
+
+// UnescapePath reverses EscapePath.
+func UnescapePath(name string) (string, error) {
+	p, err := url.PathUnescape(name)
+	if err != nil {
+		return "", fmt.Errorf("bind directory %q: %w", name, err)
+	}
+	return "/" + p, nil
+}
 
 // Manifest is /lifeboat.json.
 type Manifest struct {
-	FormatVersion int         `json:"format_version"`
-	Lifeboat      string      `json:"lifeboat_version"`
-	Host          string      `json:"host"`
-	Engine        engine.Info `json:"engine"`
-	Unit          string      `json:"unit"`
-	Kind          string      `json:"kind"`
-	Time          time.Time   `json:"time"`
-	Consistency   string      `json:"consistency"`
-	Volumes       []Volume    `json:"volumes,omitempty"`
+	FormatVersion int                  `json:"format_version"`
+	Lifeboat      string               `json:"lifeboat_version"`
+	Host          string               `json:"host"`
+	Engine        engine.Info          `json:"engine"`
+	Unit          string               `json:"unit"`
+	Kind          string               `json:"kind"`
+	Time          time.Time            `json:"time"`
+	Consistency   string               `json:"consistency"`
+	DowntimeMS    int64                `json:"downtime_ms"`
+	Project       string               `json:"project,omitempty"`
+	Containers    []Container          `json:"containers,omitempty"`
+	Volumes       []Volume             `json:"volumes,omitempty"`
+	Binds         []Bind               `json:"binds,omitempty"`
+	Networks      []engine.NetworkSpec `json:"networks,omitempty"`
 }
 
-// Volume is the summary of one named volume in a restore point.
-type Volume struct {
-	engine.Volume
+// Data is one tree of files in a restore point and its sidecar.
+type Data struct {
 	Path    string           `json:"path"`
 	Meta    string           `json:"meta"`
 	Files   int64            `json:"files"`
 	Dirs    int64            `json:"dirs"`
 	Bytes   int64            `json:"bytes"`
 	NotKept []fsmeta.NotKept `json:"not_kept,omitempty"`
+}
+
+// Volume is one named volume in a restore point.
+type Volume struct {
+	engine.Volume
+	Data
+}
+
+// Bind is one bind-mounted host path, stored once however many containers
+// mount it.
+type Bind struct {
+	Source string `json:"source"`
+	Data
+}
+
+// Container is one container's summary; its full configuration is
+// containers/<name>/config.json.
+type Container struct {
+	Name      string          `json:"name"`
+	Service   string          `json:"service,omitempty"`
+	Image     engine.ImageRef `json:"image"`
+	Running   bool            `json:"running"`
+	DependsOn []string        `json:"depends_on,omitempty"`
+	Order     int             `json:"order"`           // start order
+	Layer     *Data           `json:"layer,omitempty"` // nil when the storage driver is not overlay2
 }
 
 // Marshal encodes m for the restore point.
@@ -93,4 +154,14 @@ func (m *Manifest) FindVolume(name string) (*Volume, error) {
 		}
 	}
 	return nil, fmt.Errorf("volume %q is not in this restore point of %s", name, m.Unit)
+}
+
+// FindContainer returns the container named name.
+func (m *Manifest) FindContainer(name string) (*Container, error) {
+	for i := range m.Containers {
+		if m.Containers[i].Name == name {
+			return &m.Containers[i], nil
+		}
+	}
+	return nil, fmt.Errorf("container %q is not in this restore point of %s", name, m.Unit)
 }

@@ -43,14 +43,15 @@ type Result struct {
 
 // Options of a restore.
 type Options struct {
-	Ref      string // ID, prefix, UNIT@latest, UNIT@TIME
-	Volume   string // only this volume
-	Path     string // only this path of the restore point
-	Target   string // a directory: extract instead of touching Docker
-	As       string // restore the volume under this name
-	Force    bool
-	Log      *slog.Logger
-	Progress *progress.Counters
+	Ref       string // ID, prefix, UNIT@latest, UNIT@TIME
+	Volume    string // only this volume
+	Path      string // only this path of the restore point
+	Target    string // a directory: extract instead of touching Docker
+	As        string // restore the volume (or a copy of the unit) under this name
+	Container string // only this container
+	Force     bool
+	Log       *slog.Logger
+	Progress  *progress.Counters
 }
 
 // ToDirectory extracts a restore point, one volume of it (its files directly
@@ -140,7 +141,12 @@ func prepareTarget(dir string, force bool) error {
 }
 
 func extract(ctx context.Context, repo *repository.Repository, id, sub, target string, metas map[string]string, c *progress.Counters, res *Result) error {
-	st, err := repo.Extract(ctx, repository.ExtractOptions{ID: id, Path: sub, Target: target, Progress: c})
+	return extractInto(ctx, repo, repository.ExtractOptions{ID: id, Path: sub, Target: target, Progress: c}, metas, res)
+}
+
+func extractInto(ctx context.Context, repo *repository.Repository, eo repository.ExtractOptions, metas map[string]string, res *Result) error {
+	id, target := eo.ID, eo.Target
+	st, err := repo.Extract(ctx, eo)
 	if err != nil {
 		return err
 	}

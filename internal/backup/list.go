@@ -1,0 +1,114 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/policy"
+)
+
+// UnitInfo is one unit as `lifeboat ls` shows it: what it holds and how
+// its policy protects it.
+type UnitInfo struct {
+	Unit        string        `json:"unit"`
+	Kind        string        `json:"kind"`
+	Name        string        `json:"name"`
+	Containers  []string      `json:"containers,omitempty"`
+	Volumes     []string      `json:"volumes,omitempty"`
+	Binds       []string      `json:"binds,omitempty"`
+	Policy      policy.Policy `json:"policy"`
+	Consistency string        `json:"consistency"` // what a backup now would use
+	Reason      string        `json:"reason"`
+	Error       string        `json:"error,omitempty"` // a policy that cannot apply
+}
+
+// List describes every unit on the host.
+func List(ctx context.Context, eng *engine.Client) ([]UnitInfo, error) {
+	units, err := AllUnits(ctx, eng)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := eng.Containers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vols, err := eng.Volumes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]map[string]string{}
+	for _, v := range vols {
+		labels[v.Name] = v.Labels
+	}
+	out := make([]UnitInfo, 0, len(units))
+	for _, u := range units {
+		out = append(out, describe(u, cs, labels))
+	}
+	return out, nil
+}
+
+func describe(u Unit, all []engine.Container, volLabels map[string]map[string]string) UnitInfo {
+	info := UnitInfo{Unit: u.String(), Kind: u.Kind, Name: u.Name}
+	var members []policy.Labelled
+	var cs []engine.Container
+	if u.Kind == "volume" {
+		info.Volumes = []string{u.Name}
+		members = append(members, policy.Labelled{Name: u.Name, Labels: volLabels[u.Name]})
+	}
+	seenV, seenB := map[string]bool{}, map[string]bool{}
+	for _, c := range all {
+		if (u.Kind == "project" && c.Project == u.Name) || (u.Kind == "container" && c.Project == "" && c.Name == u.Name) {
+			cs = append(cs, c)
+			info.Containers = append(info.Containers, c.Name)
+			members = append(members, policy.Labelled{Name: c.Name, Labels: c.Labels})
+			for _, m := range c.Mounts {
+				if m.Type == "volume" && !seenV[m.Name] {
+					seenV[m.Name] = true
+					info.Volumes = append(info.Volumes, m.Name)
+				}
+				if m.Type == "bind" && !seenB[m.Source] {
+					seenB[m.Source] = true
+					info.Binds = append(info.Binds, m.Source)
+				}
+			}
+		}
+	}
+	sort.Strings(info.Containers)
+	sort.Strings(info.Volumes)
+	sort.Strings(info.Binds)
+	p, err := policy.Resolve(members, policy.DefaultDefaults)
+	if err != nil {
+		info.Error = err.Error()
+		info.Reason = "policy error: backups of this unit fail until the labels are fixed"
+		return info
+	}
+	info.Policy = p
+	switch {
+	case !p.Enabled:
+		info.Consistency, info.Reason = "-", "not protected: "+policy.LabelEnable+"=false ("+p.Sources[policy.LabelEnable]+")"
+	case u.Kind == "volume":
+		info.Consistency, info.Reason = ModeNone, "a volume no container uses is read as it is"
+	default:
+		mode, err := chooseMode("", p.Consistency, cs)
+		if err != nil {
+			info.Error = err.Error()
+			return info
+		}
+		info.Consistency = mode
+		info.Reason = reason(p, mode)
+	}
+	return info
+}
+
+func reason(p policy.Policy, mode string) string {
+	src := p.Sources[policy.LabelConsistency]
+	if p.Consistency != ModeAuto {
+		return fmt.Sprintf("%s from %s", p.Consistency, src)
+	}
+	if mode == ModeNone {
+		return "auto: no container is running, nothing changes under the copy"
+	}
+	return "auto: running containers are paused for a crash-consistent point"
+}

@@ -1,0 +1,162 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/policy"
+)
+
+// plan is what one unit's restore point will hold.
+type plan struct {
+	unit       Unit
+	project    string
+	containers []engine.Container // in start order
+	specs      map[string]engine.Spec
+	volumes    []engine.Volume
+	binds      []string // host paths, each once
+	networks   []engine.NetworkSpec
+	policy     policy.Policy
+	mode       string // the consistency mode to use
+}
+
+// planUnit gathers a container or project unit from the engine and decides
+// how to capture it.
+func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string) (*plan, error) {
+	all, err := eng.Containers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{unit: u, specs: map[string]engine.Spec{}}
+	for _, c := range all {
+		switch {
+		case u.Kind == "project" && c.Project == u.Name:
+			p.containers = append(p.containers, c)
+		case u.Kind == "container" && (c.Name == u.Name || c.ID == u.Name || strings.HasPrefix(c.ID, u.Name) && len(u.Name) >= 12):
+			p.containers = append(p.containers, c)
+		}
+	}
+	if len(p.containers) == 0 {
+		return nil, fmt.Errorf("%s %w: see `lifeboat ls`", u, engine.ErrNotFound)
+	}
+	if u.Kind == "project" {
+		p.project = u.Name
+	}
+	p.containers = startOrder(p.containers)
+	members := make([]policy.Labelled, 0, len(p.containers))
+	for _, c := range p.containers {
+		members = append(members, policy.Labelled{Name: c.Name, Labels: c.Labels})
+	}
+	if p.policy, err = policy.Resolve(members, policy.DefaultDefaults); err != nil {
+		return nil, err
+	}
+	if err := p.gather(ctx, eng); err != nil {
+		return nil, err
+	}
+	p.mode, err = chooseMode(flagMode, p.policy.Consistency, p.containers)
+	return p, err
+}
+
+func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
+	seenVol, seenBind, seenNet := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, c := range p.containers {
+		spec, err := eng.Inspect(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		p.specs[c.Name] = spec
+		for _, m := range c.Mounts {
+			switch {
+			case m.Type == "volume" && !seenVol[m.Name]:
+				seenVol[m.Name] = true
+				v, err := eng.Volume(ctx, m.Name)
+				if err != nil {
+					return err
+				}
+				p.volumes = append(p.volumes, v)
+			case m.Type == "bind" && !seenBind[m.Source]:
+				seenBind[m.Source] = true
+				p.binds = append(p.binds, m.Source)
+			}
+		}
+		for name := range spec.Networks {
+			if seenNet[name] || builtinNetwork(name) {
+				continue
+			}
+			seenNet[name] = true
+			n, err := eng.Network(ctx, name)
+			if err != nil {
+				return err
+			}
+			p.networks = append(p.networks, n)
+		}
+	}
+	sort.Slice(p.volumes, func(i, j int) bool { return p.volumes[i].Name < p.volumes[j].Name })
+	sort.Strings(p.binds)
+	sort.Slice(p.networks, func(i, j int) bool { return p.networks[i].Name < p.networks[j].Name })
+	return nil
+}
+
+func builtinNetwork(name string) bool {
+	return name == "bridge" || name == "host" || name == "none" || strings.HasPrefix(name, "container:")
+}
+
+// chooseMode applies the flag over the label, resolves auto, and refuses
+// modes this version cannot do rather than quietly doing less.
+func chooseMode(flagMode, labelMode string, cs []engine.Container) (string, error) {
+	mode := labelMode
+	if flagMode != "" && flagMode != ModeAuto {
+		mode = flagMode
+	}
+	var running bool
+	for _, c := range cs {
+		running = running || c.Running()
+	}
+	for _, m := range strings.Split(mode, ",") {
+		switch m {
+		case ModeAuto:
+			if !running {
+				return ModeNone, nil // nothing runs: nothing can change under the copy
+			}
+			return ModePause, nil
+		case ModeNone, ModePause, ModeStop:
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("consistency %q is not available in this version: use none, pause or stop", mode)
+}
+
+// startOrder sorts containers so that each comes after the services it
+// depends on (Compose v2's depends_on label), then by name.
+func startOrder(cs []engine.Container) []engine.Container {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+	byService := map[string][]int{}
+	for i, c := range cs {
+		if c.Service != "" {
+			byService[c.Service] = append(byService[c.Service], i)
+		}
+	}
+	state := make([]int, len(cs)) // 0 new, 1 visiting, 2 done
+	var out []engine.Container
+	var visit func(i int)
+	visit = func(i int) {
+		if state[i] != 0 {
+			return // done, or a cycle: the sort order breaks it
+		}
+		state[i] = 1
+		for _, dep := range cs[i].DependsOn {
+			for _, j := range byService[dep] {
+				visit(j)
+			}
+		}
+		state[i] = 2
+		out = append(out, cs[i])
+	}
+	for i := range cs {
+		visit(i)
+	}
+	return out
+}
