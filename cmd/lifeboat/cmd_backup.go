@@ -25,10 +25,22 @@ func newBackupCommand(g *globalOptions) *cobra.Command {
 		Short: "Make restore points",
 		Long: `Back up units into the repository, one restore point per unit.
 
-A UNIT is volume/NAME or a bare NAME (a volume). The first backup of a unit
-reads everything; later ones read only files whose metadata changed and
-store only new chunks. With the default repository, the first backup
-creates it.
+A UNIT is project/NAME (every container of a Compose project),
+container/NAME, volume/NAME, or a bare NAME resolved in that order. --all
+backs up every project, every container in no project, and every volume no
+container uses. A container's run configuration, writable layer, named
+volumes and bind mounts are captured; a project's networks too.
+
+--consistency: none reads live; pause freezes every running container of
+the unit at one instant for a second, short pass over what changed; stop
+stops them in reverse dependency order and starts them again; auto (the
+default) pauses units with running containers. The freeze time is reported
+as downtime_ms. Whatever happens, frozen containers are resumed: a journal
+written before freezing is replayed by the next lifeboat command.
+
+The first backup of a unit reads everything; later ones read only files
+whose metadata changed and store only new chunks. With the default
+repository, the first backup creates it.
 
 With --json, one JSON object per restore point made is printed on stdout
 (message_type "summary"): id, unit, time, consistency, downtime_ms, bytes,
@@ -38,6 +50,7 @@ EXIT STATUS
   0 every unit backed up; 1 error; 3 some units failed;
   10 no repository; 12 wrong or missing password; 130 interrupted.`,
 		Example: `  lifeboat backup --all
+  lifeboat backup project/shop --consistency pause
   lifeboat backup volume/pgdata --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.json = opts.json
@@ -68,7 +81,7 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 	enc := json.NewEncoder(os.Stdout)
 	_, err = backup.Run(ctx, repo, eng, backup.Options{
 		Units: args, All: opts.all, Consistency: opts.consistency, Trigger: "manual",
-		Version: version, Log: g.log,
+		Version: version, Log: g.log, JournalDir: g.journalDir(),
 		OnStart: func(unit string, c *progress.Counters) { pr.Track(unit, c) },
 		OnDone: func(r backup.Result) {
 			switch {

@@ -15,7 +15,8 @@ import (
 )
 
 type restoreOptions struct {
-	volume string
+	volume    string
+	container string
 	path   string
 	target string
 	as     string
@@ -31,14 +32,21 @@ func newRestoreCommand(g *globalOptions) *cobra.Command {
 		Long: `Restore a restore point. SNAPSHOT is an ID, a unique prefix of one,
 UNIT@latest or UNIT@TIME (the newest point at or before TIME).
 
+  (no flag)             recreate the whole unit: networks, volumes, bind
+                        mounts, containers with their configuration and
+                        writable layers, started in dependency order; on this
+                        engine or the one DOCKER_HOST names
+  --as NAME             a copy beside the original under a new project name
+  --container C         only that container
   --target DIR          extract into a directory instead of touching Docker;
                         with --volume V only that volume's files, directly in
-                        DIR; with --path P only that part
+                        DIR; with --container C or --path P only that part
   --volume V [--as N]   restore into a Docker volume (created if missing)
 
-Nothing is overwritten without --force: a non-empty target directory or
-volume is refused. With --force a volume's contents are replaced only once
-the restored copy is complete. Files are written atomically and flushed
+Nothing is overwritten without --force: what exists is listed and the
+restore refused. With --force a volume's contents are replaced only once the
+restored copy is complete, and a replaced container is kept, renamed, until
+the new one runs. A missing image is an error naming it. Files are written atomically and flushed
 before restore reports success. Hard links, xattrs, ACLs, device nodes and
 FIFOs are re-applied; anything that cannot be restored is listed.
 
@@ -56,6 +64,7 @@ EXIT STATUS
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.volume, "volume", "", "restore only this volume")
+	f.StringVar(&opts.container, "container", "", "restore only this container")
 	f.StringVar(&opts.path, "path", "", "restore only this path of the restore point (with --target)")
 	f.StringVar(&opts.target, "target", "", "extract into this directory")
 	f.StringVar(&opts.as, "as", "", "restore the volume under this name")
@@ -72,8 +81,14 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 	if opts.target != "" && opts.as != "" {
 		return errors.New("--as names a Docker volume; with --target the files go to the directory")
 	}
-	if opts.target == "" && opts.volume == "" {
-		return errors.New("say where to restore: --target DIR, or --volume NAME [--as NEW] (whole units come with container support)")
+	if opts.volume != "" && opts.container != "" {
+		return errors.New("give --volume or --container, not both")
+	}
+	if opts.target != "" && opts.container != "" {
+		if opts.path != "" {
+			return errors.New("give --container or --path, not both")
+		}
+		opts.path = "containers/" + opts.container
 	}
 	repo, err := g.openRepository(ctx, true)
 	if err != nil {
@@ -83,7 +98,7 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 	pr := ui.NewProgress(os.Stderr, g.showProgress())
 	c := progress.New()
 	pr.Track("restore "+ref, c)
-	ro := restore.Options{Ref: ref, Volume: opts.volume, Path: opts.path, As: opts.as, Force: opts.force, Log: g.log, Progress: c}
+	ro := restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, Path: opts.path, As: opts.as, Force: opts.force, Log: g.log, Progress: c}
 	var res restore.Result
 	if opts.target != "" {
 		if ro.Target, err = filepath.Abs(opts.target); err != nil {
@@ -98,6 +113,14 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 			return cerr
 		}
 		defer eng.Close()
+		if opts.volume == "" {
+			ur, err := restore.ToUnit(ctx, repo, eng, ro)
+			pr.Done()
+			if err != nil {
+				return err
+			}
+			return printUnitRestore(cmd, opts, g, ur)
+		}
 		res, err = restore.ToVolume(ctx, repo, eng, ro)
 	}
 	pr.Done()
@@ -125,5 +148,21 @@ func printRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, res
 		where = "volume " + res.Volume
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s) to %s: %d files, %s\n", res.ID[:min(12, len(res.ID))], res.Unit, where, res.Files, ui.Bytes(res.Bytes))
+	return nil
+}
+
+func printUnitRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, res restore.UnitResult) error {
+	if opts.json {
+		return json.NewEncoder(os.Stdout).Encode(struct {
+			MessageType string `json:"message_type"`
+			restore.UnitResult
+		}{"summary", res})
+	}
+	for _, nk := range res.NotKept {
+		fmt.Fprintln(cmd.ErrOrStderr(), "not restored: "+nk)
+	}
+	if !g.quiet {
+		fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s): containers %v, volumes %v\n", res.ID[:min(12, len(res.ID))], res.Unit, res.Containers, res.Volumes)
+	}
 	return nil
 }

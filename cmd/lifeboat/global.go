@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/journal"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/secret"
 )
@@ -24,6 +26,7 @@ type globalOptions struct {
 	repository   string
 	passwordFile string
 	cacheDir     string
+	stateDir     string
 	logLevel     string
 	verbose      bool
 	quiet        bool
@@ -55,12 +58,13 @@ Start with:
 	f.StringVarP(&g.repository, "repository", "r", os.Getenv("LIFEBOAT_REPOSITORY"), "repository path (env LIFEBOAT_REPOSITORY; default "+repository.DefaultPath()+")")
 	f.StringVar(&g.passwordFile, "password-file", os.Getenv("LIFEBOAT_PASSWORD_FILE"), "file holding the repository password (env LIFEBOAT_PASSWORD_FILE)")
 	f.StringVar(&g.cacheDir, "cache-dir", os.Getenv("LIFEBOAT_CACHE_DIR"), "where repository caches live (env LIFEBOAT_CACHE_DIR)")
+	f.StringVar(&g.stateDir, "state-dir", envOr("LIFEBOAT_STATE_DIR", defaultStateDir()), "where the freeze journal lives (env LIFEBOAT_STATE_DIR)")
 	f.StringVar(&g.logLevel, "log-level", envOr("LIFEBOAT_LOG_LEVEL", "warn"), "log level: debug, info, warn or error (env LIFEBOAT_LOG_LEVEL)")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log at info level")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "no progress, errors only")
 	f.StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile to this file (for developers)")
 	_ = f.MarkHidden("cpu-profile")
-	root.AddCommand(newInitCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g))
+	root.AddCommand(newInitCommand(g), newLsCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g))
 	return root
 }
 
@@ -91,7 +95,46 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 		}
 		cobra.OnFinalize(pprof.StopCPUProfile)
 	}
-	return nil
+	return g.replayJournal(cmd.Context())
+}
+
+// defaultStateDir holds lifeboat's own state on this host: the freeze
+// journal now, job history later.
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/lifeboat"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "lifeboat")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "lifeboat")
+}
+
+func (g *globalOptions) journalDir() string { return filepath.Join(g.stateDir, "journal") }
+
+// replayJournal resumes containers that an interrupted lifeboat left
+// paused or stopped. It runs before every command, and costs one ReadDir
+// when there is nothing to do.
+func (g *globalOptions) replayJournal(ctx context.Context) error {
+	if _, err := os.Stat(g.journalDir()); err != nil {
+		return nil
+	}
+	j, err := journal.Open(g.journalDir(), g.log)
+	if err != nil {
+		return err
+	}
+	done, err := j.Replay(ctx, func(ctx context.Context, host string) (journal.Undoer, error) {
+		return engine.ConnectHost(ctx, host, g.log)
+	})
+	for _, r := range done {
+		if r.Err != nil {
+			fmt.Fprintf(os.Stderr, "lifeboat: could not resume containers of an interrupted backup of %s: %v (will retry at the next run)\n", r.Unit, r.Err)
+		} else {
+			fmt.Fprintf(os.Stderr, "lifeboat: resumed %s of an interrupted backup of %s\n", strings.Join(r.Containers, ", "), r.Unit)
+		}
+	}
+	return err
 }
 
 // showProgress reports whether a progress line may be drawn.

@@ -62,7 +62,7 @@ func classify(ctx context.Context, err error) (int, string) {
 		return exitError, "make the repository path writable for this user, or choose another with LIFEBOAT_REPOSITORY"
 	case errors.Is(err, engine.ErrUnreachable):
 		return exitError, ""
-	case errors.Is(err, restore.ErrNotEmpty):
+	case errors.Is(err, restore.ErrNotEmpty), errors.Is(err, restore.ErrConflict):
 		return exitError, ""
 	case errors.Is(err, backup.ErrPartial):
 		return exitPartial, ""

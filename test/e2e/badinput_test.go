@@ -71,7 +71,7 @@ func TestBadInput(t *testing.T) {
 		{"volume not empty", nil, []string{"restore", first.ID, "--volume", "data"}, 1, []string{"already holds data", "--as"}},
 		{"engine unreachable", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"backup", "volume/data"}, 1, []string{"cannot reach the Docker Engine", "DOCKER_HOST"}},
 		{"engine unreachable for volume restore", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"restore", first.ID, "--volume", "data", "--as", "x2"}, 1, []string{"cannot reach the Docker Engine"}},
-		{"unknown consistency", nil, []string{"backup", "volume/data", "--consistency", "bogus"}, 1, []string{"unknown --consistency"}},
+		{"unknown consistency", nil, []string{"backup", "volume/data", "--consistency", "bogus"}, 1, []string{"unknown consistency"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.run(tc.env, tc.args...)

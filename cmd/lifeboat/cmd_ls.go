@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeboat-backup/lifeboat/internal/backup"
+)
+
+type lsOptions struct{ json bool }
+
+func newLsCommand(g *globalOptions) *cobra.Command {
+	var opts lsOptions
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the units on this Docker host and how their policy protects them",
+		Long: `List every unit on the host: Compose projects, containers in no project,
+and volumes no container uses, with their containers, volumes and bind
+mounts, and the policy that applies (labels lifeboat.enable,
+lifeboat.consistency, lifeboat.exclude, ...; defaults otherwise), including
+the consistency mode a backup would use now and why.
+
+EXIT STATUS
+  0 listed; 1 error (the Docker Engine cannot be reached, ...).`,
+		Example: `  lifeboat ls
+  lifeboat ls --json | jq '.[] | select(.policy.enabled)'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			g.json = opts.json
+			eng, err := g.connectEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			units, err := backup.List(cmd.Context(), eng)
+			if err != nil {
+				return err
+			}
+			if opts.json {
+				if units == nil {
+					units = []backup.UnitInfo{}
+				}
+				return json.NewEncoder(os.Stdout).Encode(units)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "UNIT\tCONTAINERS\tVOLUMES\tBINDS\tCONSISTENCY\tWHY")
+			for _, u := range units {
+				why := u.Reason
+				if u.Error != "" {
+					why = "error: " + u.Error
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", u.Unit, dash(strings.Join(u.Containers, ",")), dash(strings.Join(u.Volumes, ",")), len(u.Binds), u.Consistency, why)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON array")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
