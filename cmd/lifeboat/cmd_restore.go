@@ -17,11 +17,11 @@ import (
 type restoreOptions struct {
 	volume    string
 	container string
-	path   string
-	target string
-	as     string
-	force  bool
-	json   bool
+	path      string
+	target    string
+	as        string
+	force     bool
+	json      bool
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
