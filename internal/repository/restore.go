@@ -36,6 +36,10 @@ type ExtractOptions struct {
 	Path     string // slash path inside the restore point; "" for all of it
 	Target   string // an existing empty directory
 	Progress *progress.Counters
+	// MergeDirs writes into directories that exist already (a new
+	// container's upper dir holds the directories Docker made); files are
+	// still never overwritten.
+	MergeDirs bool
 }
 
 // Extract writes a restore point's tree, or a part of it, into an empty
@@ -49,7 +53,7 @@ func (r *Repository) Extract(ctx context.Context, opts ExtractOptions) (RestoreS
 	if err != nil {
 		return RestoreStats{}, err
 	}
-	out, err := newOutput(ctx, opts.Target)
+	out, err := newOutput(ctx, opts.Target, opts.MergeDirs)
 	if err != nil {
 		return RestoreStats{}, err
 	}
@@ -80,9 +84,9 @@ type output struct {
 	blockSize int
 }
 
-func newOutput(ctx context.Context, target string) (*output, error) {
+func newOutput(ctx context.Context, target string, mergeDirs bool) (*output, error) {
 	o := &output{
-		FilesystemOutput: &restore.FilesystemOutput{TargetPath: target, WriteSparseFiles: true},
+		FilesystemOutput: &restore.FilesystemOutput{TargetPath: target, WriteSparseFiles: true, OverwriteDirectories: mergeDirs},
 		blockSize:        4096,
 	}
 	if err := o.Init(ctx); err != nil {

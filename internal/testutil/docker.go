@@ -169,6 +169,9 @@ func (d *Daemon) Docker(t testing.TB, args ...string) string {
 	return out
 }
 
+// DockerErr runs the docker CLI and returns its error instead of failing.
+func (d *Daemon) DockerErr(args ...string) (string, error) { return d.docker(args...) }
+
 func (d *Daemon) docker(args ...string) (string, error) {
 	cmd := exec.Command("docker", append([]string{"-H", d.Host}, args...)...)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(d.Dir, "cli"))
