@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
 	"github.com/lifeboat-backup/lifeboat/internal/journal"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
@@ -22,7 +23,6 @@ import (
 // cancelled, within these limits.
 const (
 	thawTimeout  = 2 * time.Minute
-	stopTimeout  = 30 * time.Second
 	startTimeout = 2 * time.Minute
 )
 
@@ -136,7 +136,7 @@ func (c *capture) stopped(ctx context.Context, up repository.Uploader) error {
 	}
 	return c.quiesced(ctx, entries, func() error {
 		for i := len(entries) - 1; i >= 0; i-- {
-			if err := c.eng.Stop(ctx, entries[i].ID, stopTimeout); err != nil {
+			if err := c.eng.Stop(ctx, entries[i].ID, engine.ContainerStopTimeout); err != nil {
 				return err
 			}
 		}
@@ -161,6 +161,7 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 	if err != nil {
 		return fmt.Errorf("record freeze journal: %w", err)
 	}
+	failpoint.Hit("journalled")
 	start := time.Now()
 	defer func() {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), thawTimeout)
@@ -175,7 +176,12 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 	if err := freeze(); err != nil {
 		return fmt.Errorf("quiesce %s: %w", c.p.unit, err)
 	}
-	return capture(ctx)
+	failpoint.Hit("frozen")
+	if err := capture(ctx); err != nil {
+		return err
+	}
+	failpoint.Hit("captured")
+	return nil
 }
 
 func (c *capture) thaw(ctx context.Context, entries []journal.Container) error {

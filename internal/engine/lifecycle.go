@@ -65,8 +65,13 @@ func (c *Client) Unpause(ctx context.Context, id string) error {
 	return fmt.Errorf("unpause container %q: %w", id, err)
 }
 
+// ContainerStopTimeout makes Stop wait as long as the container asks for
+// (its stop_grace_period / --stop-timeout, else the engine's 10 s).
+const ContainerStopTimeout time.Duration = -2
+
 // Stop stops a container: its stop signal, then SIGKILL after timeout
-// (rounded up to whole seconds; negative waits forever). A paused container
+// (rounded up to whole seconds; negative waits forever; ContainerStopTimeout
+// asks for the container's own). A paused container
 // is thawed first, else it could not act on the signal and would always
 // be killed. Stopping a stopped container is not an error; a missing one
 // is (ErrNotFound).
@@ -80,11 +85,15 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 			return fmt.Errorf("stop container %q: %w", id, err)
 		}
 	}
-	secs := -1
-	if timeout >= 0 {
-		secs = int(math.Ceil(timeout.Seconds()))
+	var opts container.StopOptions // nil Timeout: the container's own, as docker stop
+	if timeout != ContainerStopTimeout {
+		secs := -1
+		if timeout >= 0 {
+			secs = int(math.Ceil(timeout.Seconds()))
+		}
+		opts.Timeout = &secs
 	}
-	if err := c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil {
+	if err := c.api.ContainerStop(ctx, id, opts); err != nil {
 		return fmt.Errorf("stop container %q: %w", id, notFound(id, err))
 	}
 	return nil

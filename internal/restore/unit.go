@@ -207,7 +207,7 @@ func (u *unitRestore) setAsideOld(ctx context.Context, cs []layout.Container) er
 			return err
 		}
 		u.old = append(u.old, old)
-		if err := u.eng.Stop(ctx, have.ID, 30*time.Second); err != nil {
+		if err := u.eng.Stop(ctx, have.ID, engine.ContainerStopTimeout); err != nil {
 			return err
 		}
 	}
