@@ -134,6 +134,9 @@ func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) erro
 			}
 		}
 		for _, b := range u.m.Binds {
+			if u.opts.As != "" {
+				continue // a copy mounts an existing bind source as it is (see binds)
+			}
 			if empty, err := isEmptyDir(b.Source); err == nil && !empty && !u.opts.Force {
 				problems = append(problems, fmt.Sprintf("bind source %s exists on this host and is not empty (--force replaces its contents)", b.Source))
 			}
@@ -260,6 +263,12 @@ func (u *unitRestore) volumes(ctx context.Context) error {
 
 func (u *unitRestore) binds(ctx context.Context) error {
 	for _, b := range u.m.Binds {
+		// A copy beside the original shares host paths with it: replacing a
+		// live bind source under the original would be the worst guess.
+		if empty, err := isEmptyDir(b.Source); err == nil && !empty && u.opts.As != "" {
+			u.res.NotKept = append(u.res.NotKept, "bind source "+b.Source+" exists: the copy mounts it as it is, not the restore point's contents (extract those with --path "+b.Path+" --target DIR)")
+			continue
+		}
 		if err := os.MkdirAll(b.Source, 0o755); err != nil {
 			return fmt.Errorf("bind source %s: %w", b.Source, err)
 		}

@@ -148,6 +148,48 @@ func TestProjectPauseRestoreOnAnotherDaemon(t *testing.T) {
 		want[c] = inspect(t, e.d, c)
 	}
 
+	t.Run("same host: conflicts listed, copy beside", func(t *testing.T) {
+		r := e.run(nil, "restore", p.ID)
+		if r.code != 1 || !strings.Contains(r.stderr, "container shop_db_1 exists") || !strings.Contains(r.stderr, "volume shop_data exists") {
+			t.Fatalf("restore over the running project: exit %d, %q", r.code, r.stderr)
+		}
+		r = e.ok("restore", p.ID, "--as", "shop2", "--json")
+		for _, c := range []string{"shop2_db_1", "shop2_web_1", "shop2_worker_1"} {
+			if st := e.d.Docker(t, "inspect", "-f", "{{.State.Status}}", c); st != "running" {
+				t.Errorf("copy %s is %s", c, st)
+			}
+		}
+		if got := e.d.Docker(t, "inspect", "-f", `{{index .Config.Labels "com.docker.compose.project"}}`, "shop2_db_1"); got != "shop2" {
+			t.Errorf("copy's project label %q", got)
+		}
+		if !strings.Contains(r.stdout, "shop2_data") || !strings.Contains(r.stdout, "bind source") {
+			t.Errorf("copy result: %s", r.stdout)
+		}
+		checkRecords(t, e.d.Docker(t, "exec", "shop2_web_1", "cat", "/data/log"))
+		// The original is untouched and still running.
+		if st := e.d.Docker(t, "inspect", "-f", "{{.State.Status}}", "shop_db_1"); st != "running" {
+			t.Errorf("original is %s", st)
+		}
+		for _, c := range []string{"shop2_db_1", "shop2_web_1", "shop2_worker_1"} {
+			e.d.Docker(t, "rm", "-f", c)
+		}
+		// --force replaces the project in place; the old containers are
+		// gone once the new ones run.
+		oldID := e.d.Docker(t, "inspect", "-f", "{{.Id}}", "shop_db_1")
+		e.ok("restore", p.ID, "--force")
+		if id := e.d.Docker(t, "inspect", "-f", "{{.Id}}", "shop_db_1"); id == oldID {
+			t.Error("--force kept the old container")
+		}
+		if names := e.d.Docker(t, "ps", "-a", "--format", "{{.Names}}"); strings.Contains(names, "lifeboat-old") {
+			t.Errorf("replaced containers left behind: %s", names)
+		}
+		for _, c := range []string{"shop_db_1", "shop_web_1", "shop_worker_1"} {
+			if st := e.d.Docker(t, "inspect", "-f", "{{.State.Status}}", c); st != "running" {
+				t.Errorf("%s is %s after --force", c, st)
+			}
+		}
+	})
+
 	// A second engine that has never run the project ("another host"),
 	// with the image (bringing images along is a later step), and the bind
 	// source gone as on a fresh machine.
