@@ -59,6 +59,18 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	return res
 }
 
+// excluder compiles lifeboat.exclude patterns; nil when there are none.
+func excluder(patterns []string) (func(string, bool) bool, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	m, err := policy.NewMatcher(patterns)
+	if err != nil {
+		return nil, err
+	}
+	return m.Match, nil
+}
+
 func trigger(opts Options) string {
 	if opts.Trigger == "" {
 		return "manual"
@@ -212,19 +224,23 @@ func (c *capture) tree(ctx context.Context) (source.Entry, error) {
 	m := layout.Manifest{
 		FormatVersion: layout.FormatVersion, Lifeboat: c.opts.Version, Host: info.Hostname, Engine: info,
 		Unit: c.p.unit.String(), Kind: c.p.unit.Kind, Time: now, Consistency: c.p.mode,
-		Project: c.p.project, Networks: c.p.networks,
+		Project: c.p.project, Networks: c.p.networks, Exclude: c.p.policy.Exclude,
+	}
+	skip, err := excluder(c.p.policy.Exclude)
+	if err != nil {
+		return nil, err
 	}
 	t := &treeBuilder{now: now, counters: c.counters}
 	c.notKept = nil
 	for _, v := range c.p.volumes {
-		d, err := t.data(ctx, &t.volumes, layout.VolumePath(v.Name), v.Name, v.Mountpoint)
+		d, err := t.data(ctx, &t.volumes, layout.VolumePath(v.Name), v.Name, v.Mountpoint, skip)
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
 		}
 		m.Volumes = append(m.Volumes, layout.Volume{Volume: v, Data: d})
 	}
 	for _, b := range c.p.binds {
-		d, err := t.data(ctx, &t.binds, layout.BindPath(b), layout.EscapePath(b), b)
+		d, err := t.data(ctx, &t.binds, layout.BindPath(b), layout.EscapePath(b), b, skip)
 		if err != nil {
 			return nil, fmt.Errorf("bind mount %s: %w", b, err)
 		}
@@ -261,7 +277,7 @@ func (c *capture) container(ctx context.Context, t *treeBuilder, m *layout.Manif
 	// config.json holds the environment, secrets included: 0600.
 	files := []source.Entry{source.Bytes(layout.ConfigFile, cfg, 0o600, t.now), source.Bytes(layout.ImageFile, img, 0o644, t.now)}
 	if spec.WritableLayer != "" {
-		d, err := t.data(ctx, &files, layout.LayerPath(ct.Name), layout.LayerDir, spec.WritableLayer)
+		d, err := t.data(ctx, &files, layout.LayerPath(ct.Name), layout.LayerDir, spec.WritableLayer, nil)
 		if err != nil {
 			return fmt.Errorf("writable layer of %s: %w", ct.Name, err)
 		}
@@ -285,9 +301,10 @@ type treeBuilder struct {
 	bytes      int64
 }
 
-// data scans dir, records its sidecar, and appends its entry to section.
-func (t *treeBuilder) data(ctx context.Context, section *[]source.Entry, path, name, dir string) (layout.Data, error) {
-	sc, st, err := fsmeta.Scan(ctx, dir, fsmeta.ScanOptions{})
+// data scans dir, records its sidecar, and appends its entry to section;
+// skip (nil: nothing) leaves paths out of both.
+func (t *treeBuilder) data(ctx context.Context, section *[]source.Entry, path, name, dir string, skip func(string, bool) bool) (layout.Data, error) {
+	sc, st, err := fsmeta.Scan(ctx, dir, fsmeta.ScanOptions{Exclude: skip})
 	if err != nil {
 		return layout.Data{}, err
 	}
@@ -295,7 +312,7 @@ func (t *treeBuilder) data(ctx context.Context, section *[]source.Entry, path, n
 	if err != nil {
 		return layout.Data{}, err
 	}
-	e, err := source.Local(dir, name)
+	e, err := source.Filtered(dir, name, skip)
 	if err != nil {
 		return layout.Data{}, err
 	}

@@ -72,6 +72,7 @@ type Manifest struct {
 	Consistency   string               `json:"consistency"`
 	DowntimeMS    int64                `json:"downtime_ms"`
 	Project       string               `json:"project,omitempty"`
+	Exclude       []string             `json:"exclude,omitempty"` // lifeboat.exclude patterns applied to volumes and binds
 	Containers    []Container          `json:"containers,omitempty"`
 	Volumes       []Volume             `json:"volumes,omitempty"`
 	Binds         []Bind               `json:"binds,omitempty"`

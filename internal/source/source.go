@@ -108,3 +108,96 @@ type modeStream struct {
 }
 
 func (s modeStream) Mode() os.FileMode { return s.mode }
+
+// Filtered is Local with some paths left out: skip reports, for a path
+// relative to path (slash-separated), whether it is excluded.
+func Filtered(path, name string, skip func(rel string, isDir bool) bool) (Entry, error) {
+	d, err := localfs.Directory(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if skip == nil {
+		return renamedDir{Directory: d, name: name}, nil
+	}
+	return &filteredDir{Directory: d, name: name, skip: skip, root: true}, nil
+}
+
+// filteredDir hides excluded entries from kopia's walk, at every depth.
+type filteredDir struct {
+	fs.Directory
+	name string
+	rel  string
+	skip func(rel string, isDir bool) bool
+	root bool // ours to keep; nested ones are kopia's pooled entries
+}
+
+func (d *filteredDir) Name() string {
+	if d.root {
+		return d.name
+	}
+	return d.Directory.Name()
+}
+
+// Close returns nested entries to kopia's pool; the root is ours (see
+// renamedDir.Close).
+func (d *filteredDir) Close() {
+	if !d.root {
+		d.Directory.Close()
+	}
+}
+
+func (d *filteredDir) child(e fs.Entry) fs.Entry {
+	sub, ok := e.(fs.Directory)
+	if !ok {
+		return e
+	}
+	return &filteredDir{Directory: sub, rel: d.join(e.Name()), skip: d.skip}
+}
+
+func (d *filteredDir) join(name string) string {
+	if d.rel == "" {
+		return name
+	}
+	return d.rel + "/" + name
+}
+
+func (d *filteredDir) Child(ctx context.Context, name string) (fs.Entry, error) {
+	e, err := d.Directory.Child(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if d.skip(d.join(name), e.IsDir()) {
+		e.Close()
+		return nil, fs.ErrEntryNotFound
+	}
+	return d.child(e), nil
+}
+
+func (d *filteredDir) Iterate(ctx context.Context) (fs.DirectoryIterator, error) {
+	it, err := d.Directory.Iterate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &filterIter{it: it, d: d}, nil
+}
+
+type filterIter struct {
+	it fs.DirectoryIterator
+	d  *filteredDir
+}
+
+func (f *filterIter) Next(ctx context.Context) (fs.Entry, error) {
+	for {
+		e, err := f.it.Next(ctx)
+		if e == nil || err != nil {
+			return e, err
+		}
+		if f.d.skip(f.d.join(e.Name()), e.IsDir()) {
+			e.Close()
+			continue
+		}
+		return f.d.child(e), nil
+	}
+}
+
+func (f *filterIter) Close() { f.it.Close() }
