@@ -144,3 +144,36 @@ func hasOption(opts, want string) bool {
 	}
 	return false
 }
+
+// PublishedPorts maps every host port published by a running container of
+// the engine ("127.0.0.1:8080/tcp", or ":8080/tcp" for all addresses) to
+// the container's name, so a restore can tell a port is taken before it
+// creates anything.
+func (c *Client) PublishedPorts(ctx context.Context) (map[string]string, error) {
+	list, err := c.api.ContainerList(ctx, container.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := map[string]string{}
+	for _, s := range list {
+		name := strings.TrimPrefix(firstOr(s.Names, s.ID), "/")
+		for _, p := range s.Ports {
+			if p.PublicPort == 0 {
+				continue
+			}
+			ip := p.IP
+			if ip == "0.0.0.0" || ip == "::" {
+				ip = ""
+			}
+			out[fmt.Sprintf("%s:%d/%s", ip, p.PublicPort, p.Type)] = name
+		}
+	}
+	return out, nil
+}
+
+func firstOr(list []string, def string) string {
+	if len(list) > 0 {
+		return list[0]
+	}
+	return def
+}

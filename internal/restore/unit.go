@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ type unitRestore struct {
 	rename func(kind, old string) string
 	res    UnitResult
 	old    []oldContainer // replaced with --force, kept until the new ones run
+	specs  map[string]engine.Spec
 }
 
 type oldContainer struct{ id, name, tmpName string }
@@ -111,7 +113,15 @@ func renamer(m *layout.Manifest, as string) func(kind, old string) string {
 // do, and refuses unless forced: restore never guesses.
 func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) error {
 	var problems []string
+	if err := u.loadSpecs(ctx, cs); err != nil {
+		return err
+	}
+	taken, err := u.eng.PublishedPorts(ctx)
+	if err != nil {
+		return err
+	}
 	for _, c := range cs {
+		problems = append(problems, hostProblems(u.specs[c.Name], c.Name, taken, u.rename("container", c.Name), u.opts.Force)...)
 		if ok, err := u.eng.HasImage(ctx, imageRefOrID(c.Image)); err != nil {
 			return err
 		} else if !ok {
@@ -146,6 +156,60 @@ func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) erro
 		return fmt.Errorf("%w: %s", ErrConflict, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+func (u *unitRestore) loadSpecs(ctx context.Context, cs []layout.Container) error {
+	u.specs = map[string]engine.Spec{}
+	for _, c := range cs {
+		b, err := u.repo.ReadFile(ctx, u.point.ID, layout.ContainerPath(c.Name)+"/"+layout.ConfigFile)
+		if err != nil {
+			return err
+		}
+		var spec engine.Spec
+		if err := json.Unmarshal(b, &spec); err != nil {
+			return fmt.Errorf("read configuration of %s: %w", c.Name, err)
+		}
+		u.specs[c.Name] = spec
+	}
+	return nil
+}
+
+// hostProblems lists what this host lacks for a container: devices it
+// maps, host ports another container already publishes. Ports held by the
+// container being replaced (--force) are not in the way.
+func hostProblems(spec engine.Spec, name string, taken map[string]string, newName string, force bool) []string {
+	var hc struct {
+		PortBindings map[string][]struct{ HostIP, HostPort string }
+		Devices      []struct{ PathOnHost string }
+	}
+	if err := json.Unmarshal(spec.HostConfig, &hc); err != nil {
+		return []string{fmt.Sprintf("container %s: unreadable host configuration: %v", name, err)}
+	}
+	var out []string
+	for _, d := range hc.Devices {
+		if _, err := os.Stat(d.PathOnHost); err != nil {
+			out = append(out, fmt.Sprintf("device %s of container %s is missing on this host", d.PathOnHost, name))
+		}
+	}
+	for port, binds := range hc.PortBindings {
+		proto := "tcp"
+		if _, p, ok := strings.Cut(port, "/"); ok {
+			proto = p
+		}
+		for _, b := range binds {
+			if b.HostPort == "" {
+				continue // an ephemeral port: the engine picks a free one
+			}
+			for _, key := range []string{b.HostIP + ":" + b.HostPort + "/" + proto, ":" + b.HostPort + "/" + proto} {
+				if holder, ok := taken[key]; ok && !(force && holder == newName) {
+					out = append(out, fmt.Sprintf("host port %s of container %s is taken by %s", strings.TrimPrefix(key, ":"), name, holder))
+					break
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func imageRefOrID(r engine.ImageRef) string {
@@ -301,14 +365,7 @@ func (u *unitRestore) fill(ctx context.Context, dir string, d layout.Data) error
 }
 
 func (u *unitRestore) container(ctx context.Context, c layout.Container) (string, error) {
-	b, err := u.repo.ReadFile(ctx, u.point.ID, layout.ContainerPath(c.Name)+"/"+layout.ConfigFile)
-	if err != nil {
-		return "", err
-	}
-	var spec engine.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return "", fmt.Errorf("read configuration of %s: %w", c.Name, err)
-	}
+	spec := u.specs[c.Name]
 	name := u.rename("container", c.Name)
 	id, upper, err := u.eng.Create(ctx, spec, engine.CreateOptions{Name: name, Rename: u.rename})
 	if err != nil {

@@ -1,0 +1,63 @@
+package restore
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/layout"
+)
+
+func TestHostProblems(t *testing.T) {
+	spec := engine.Spec{HostConfig: []byte(`{
+		"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "53/udp": [{"HostIp": "", "HostPort": "5353"}], "9000/tcp": [{"HostPort": ""}]},
+		"Devices": [{"PathOnHost": "/dev/null"}, {"PathOnHost": "/dev/lifeboat-no-such-device"}]}`)}
+	for _, tc := range []struct {
+		name  string
+		taken map[string]string
+		force bool
+		want  []string
+	}{
+		{"free", map[string]string{}, false, []string{"device /dev/lifeboat-no-such-device of container web is missing"}},
+		{"ip port taken", map[string]string{"127.0.0.1:8080/tcp": "other"}, false, []string{"device", "host port 127.0.0.1:8080/tcp of container web is taken by other"}},
+		{"all-address port taken", map[string]string{":5353/udp": "dns"}, false, []string{"device", "host port 5353/udp of container web is taken by dns"}},
+		{"held by the container replaced", map[string]string{"127.0.0.1:8080/tcp": "web"}, true, []string{"device"}},
+		{"held by itself without force", map[string]string{"127.0.0.1:8080/tcp": "web"}, false, []string{"device", "taken by web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := hostProblems(spec, "web", tc.taken, "web", tc.force)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %q, want %d problems", got, len(tc.want))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(strings.Join(got, "\n"), w) {
+					t.Errorf("%q does not mention %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRenamer(t *testing.T) {
+	proj := renamer(&layout.Manifest{Project: "shop"}, "shop2")
+	for _, tc := range []struct{ kind, old, want string }{
+		{"container", "shop_db_1", "shop2_db_1"}, {"container", "shop-db-1", "shop2-db-1"},
+		{"volume", "shop_data", "shop2_data"}, {"network", "shop_backend", "shop2_backend"},
+		{"project", "shop", "shop2"}, {"volume", "external", "shop2_external"},
+	} {
+		if got := proj(tc.kind, tc.old); got != tc.want {
+			t.Errorf("project rename %s %q = %q, want %q", tc.kind, tc.old, got, tc.want)
+		}
+	}
+	single := renamer(&layout.Manifest{}, "copy")
+	if got := single("container", "web"); got != "copy" {
+		t.Errorf("standalone container renamed to %q", got)
+	}
+	if got := single("volume", "webdata"); got != "copy_webdata" {
+		t.Errorf("standalone volume renamed to %q", got)
+	}
+	same := renamer(&layout.Manifest{Project: "shop"}, "")
+	if got := same("container", "shop_db_1"); got != "shop_db_1" {
+		t.Errorf("identity rename gave %q", got)
+	}
+}
