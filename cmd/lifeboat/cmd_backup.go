@@ -87,6 +87,10 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 			switch {
 			case r.Err != nil:
 				return // reported once, by main
+			case r.Skipped != "":
+				if !opts.json && !g.quiet {
+					pr.Println(os.Stderr, "skipped "+r.Unit+": "+r.Skipped)
+				}
 			case opts.json:
 				_ = enc.Encode(struct {
 					MessageType string `json:"message_type"`

@@ -51,6 +51,7 @@ type Result struct {
 	AddedBytes int64    `json:"bytes_added"`     // what the repository grew by (compressed, encrypted)
 	Unchanged  int64    `json:"bytes_unchanged"` // bytes of files found unchanged by metadata and not read again
 	NotKept    []string `json:"not_kept,omitempty"`
+	Skipped    string   `json:"skipped,omitempty"` // why --all left this unit out
 	Err        error    `json:"-"`
 }
 
@@ -74,12 +75,7 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 			errs = append(errs, err)
 			break
 		}
-		var res Result
-		if u.Kind == "volume" {
-			res = backupVolume(ctx, repo, eng, u, opts)
-		} else {
-			res = backupUnit(ctx, repo, eng, u, opts)
-		}
+		res := backupUnit(ctx, repo, eng, u, opts)
 		if res.Err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", u.String(), res.Err))
 		}

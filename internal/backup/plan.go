@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -26,6 +27,9 @@ type plan struct {
 // planUnit gathers a container or project unit from the engine and decides
 // how to capture it.
 func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string) (*plan, error) {
+	if u.Kind == "volume" {
+		return planVolume(ctx, eng, u, flagMode)
+	}
 	all, err := eng.Containers(ctx)
 	if err != nil {
 		return nil, err
@@ -58,6 +62,25 @@ func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string) 
 	}
 	p.mode, err = chooseMode(flagMode, p.policy.Consistency, p.containers)
 	return p, err
+}
+
+// planVolume plans a volume unit: the volume alone, read as it is.
+func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string) (*plan, error) {
+	if flagMode != "" && flagMode != ModeAuto && flagMode != ModeNone {
+		return nil, fmt.Errorf("%s: a volume unit is read as it is (consistency none); for %s, back up the container or project that uses it", u, flagMode)
+	}
+	v, err := eng.Volume(ctx, u.Name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(v.Mountpoint); err != nil {
+		return nil, fmt.Errorf("volume %q: read its mount point: %w (lifeboat reads volumes as root on the Docker host)", v.Name, err)
+	}
+	pol, err := policy.Resolve([]policy.Labelled{{Name: v.Name, Labels: v.Labels}}, policy.DefaultDefaults)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{unit: u, volumes: []engine.Volume{v}, policy: pol, mode: ModeNone, specs: map[string]engine.Spec{}}, nil
 }
 
 func (p *plan) gather(ctx context.Context, eng *engine.Client) error {

@@ -33,7 +33,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		opts.OnStart(u.String(), counters)
 	}
 	if !eng.IsLocal() {
-		res.Err = fmt.Errorf("the engine at %s is remote; reading container data through the Engine API is not supported yet: run lifeboat on that host", eng.Host())
+		res.Err = fmt.Errorf("the engine at %s is remote; reading data through the Engine API is not supported yet: run lifeboat on that host", eng.Host())
 		return res
 	}
 	p, err := planUnit(ctx, eng, u, opts.Consistency)
@@ -42,6 +42,10 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		return res
 	}
 	if !p.policy.Enabled {
+		if opts.All {
+			res.Unit, res.Skipped = u.String(), policy.LabelEnable+"=false"
+			return res
+		}
 		res.Err = fmt.Errorf("%s has %s=false: remove the label to back it up", u, policy.LabelEnable)
 		return res
 	}
@@ -102,13 +106,16 @@ func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.L
 	return repository.Labels{Consistency: c.p.mode, DowntimeMS: c.downtime.Milliseconds()}, err
 }
 
-// pass builds the unit's tree as it is now and uploads it.
+// pass builds the unit's tree as it is now and uploads it. The sidecar
+// scans run beside kopia's walk: on a frozen unit that halves the walking
+// time, which is the downtime.
 func (c *capture) pass(ctx context.Context, up repository.Uploader) error {
-	root, err := c.tree(ctx)
+	root, wait, err := c.tree(ctx)
 	if err != nil {
 		return err
 	}
-	return up.Upload(ctx, root)
+	uerr := up.Upload(ctx, root)
+	return errors.Join(uerr, wait())
 }
 
 // paused uploads the bulk live, then freezes every running container of the
@@ -216,135 +223,160 @@ func (c *capture) thaw(ctx context.Context, entries []journal.Container) error {
 	return nil
 }
 
-// tree builds the restore point's tree; every call scans again, so each
-// pass records the state it uploads.
-func (c *capture) tree(ctx context.Context) (source.Entry, error) {
+// scanJob is one tree of files to scan for its sidecar.
+type scanJob struct {
+	path, dir string
+	skip      func(string, bool) bool
+	data      layout.Data
+	meta      []byte
+}
+
+// tree builds the restore point's tree. The data entries exist at once;
+// the scans for the sidecars run in a goroutine, and the manifest and the
+// sidecars are lazy files that wait for it and come last in the walk.
+// wait returns the scans' error once they are done.
+func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() error, err error) {
 	now := time.Now().UTC()
+	skip, err := excluder(c.p.policy.Exclude)
+	if err != nil {
+		return nil, nil, err
+	}
+	var jobs []*scanJob
+	add := func(section *[]source.Entry, path, name, dir string, skip func(string, bool) bool) (*scanJob, error) {
+		e, err := source.Filtered(dir, name, skip)
+		if err != nil {
+			return nil, err
+		}
+		*section = append(*section, e)
+		j := &scanJob{path: path, dir: dir, skip: skip}
+		jobs = append(jobs, j)
+		return j, nil
+	}
+	var volumes, binds, containers []source.Entry
+	volJobs := make([]*scanJob, len(c.p.volumes))
+	for i, v := range c.p.volumes {
+		if volJobs[i], err = add(&volumes, layout.VolumePath(v.Name), v.Name, v.Mountpoint, skip); err != nil {
+			return nil, nil, fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+	}
+	bindJobs := make([]*scanJob, len(c.p.binds))
+	for i, b := range c.p.binds {
+		if bindJobs[i], err = add(&binds, layout.BindPath(b), layout.EscapePath(b), b, skip); err != nil {
+			return nil, nil, fmt.Errorf("bind mount %s: %w", b, err)
+		}
+	}
+	items := make([]layout.Container, len(c.p.containers))
+	layerJobs := make([]*scanJob, len(c.p.containers))
+	for i, ct := range c.p.containers {
+		files, item, err := c.containerFiles(i, ct, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		if dir := c.p.specs[ct.Name].WritableLayer; dir != "" {
+			if layerJobs[i], err = add(&files, layout.LayerPath(ct.Name), layout.LayerDir, dir, nil); err != nil {
+				return nil, nil, fmt.Errorf("writable layer of %s: %w", ct.Name, err)
+			}
+		}
+		items[i] = item
+		containers = append(containers, source.Dir(ct.Name, now, files...))
+	}
+
+	done := make(chan struct{})
+	var manifest []byte
+	var scanErr error
+	go func() {
+		defer close(done)
+		if scanErr = c.scan(ctx, jobs); scanErr != nil {
+			return
+		}
+		m := c.manifest(now)
+		for i, v := range c.p.volumes {
+			m.Volumes = append(m.Volumes, layout.Volume{Volume: v, Data: volJobs[i].data})
+		}
+		for i, b := range c.p.binds {
+			m.Binds = append(m.Binds, layout.Bind{Source: b, Data: bindJobs[i].data})
+		}
+		for i := range items {
+			if j := layerJobs[i]; j != nil {
+				items[i].Layer = &j.data
+			}
+		}
+		m.Containers = items
+		manifest, scanErr = m.Marshal()
+	}()
+	wait = func() error { <-done; return scanErr }
+	get := func(b *[]byte) func() ([]byte, error) {
+		return func() ([]byte, error) { err := wait(); return *b, err }
+	}
+	metas := map[string]func() ([]byte, error){}
+	for _, j := range jobs {
+		metas[layout.MetaPath(j.path)] = get(&j.meta)
+	}
+	var children []source.Entry
+	for _, sec := range []struct {
+		name    string
+		entries []source.Entry
+	}{{layout.VolumesDir, volumes}, {layout.BindsDir, binds}, {layout.ContainersDir, containers}} {
+		if len(sec.entries) > 0 {
+			children = append(children, source.Dir(sec.name, now, sec.entries...))
+		}
+	}
+	children = append(children,
+		source.Dir(layout.MetaDir, now, metaTree(metas, now)...),
+		source.Lazy(layout.ManifestPath, 0o644, now, get(&manifest)))
+	return source.DirInOrder("", now, children...), wait, nil
+}
+
+func (c *capture) manifest(now time.Time) layout.Manifest {
 	info := c.eng.Info()
-	m := layout.Manifest{
+	return layout.Manifest{
 		FormatVersion: layout.FormatVersion, Lifeboat: c.opts.Version, Host: info.Hostname, Engine: info,
 		Unit: c.p.unit.String(), Kind: c.p.unit.Kind, Time: now, Consistency: c.p.mode,
 		Project: c.p.project, Networks: c.p.networks, Exclude: c.p.policy.Exclude,
 	}
-	skip, err := excluder(c.p.policy.Exclude)
-	if err != nil {
-		return nil, err
-	}
-	t := &treeBuilder{now: now, counters: c.counters}
-	c.notKept = nil
-	for _, v := range c.p.volumes {
-		d, err := t.data(ctx, &t.volumes, layout.VolumePath(v.Name), v.Name, v.Mountpoint, skip)
-		if err != nil {
-			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
-		}
-		m.Volumes = append(m.Volumes, layout.Volume{Volume: v, Data: d})
-	}
-	for _, b := range c.p.binds {
-		d, err := t.data(ctx, &t.binds, layout.BindPath(b), layout.EscapePath(b), b, skip)
-		if err != nil {
-			return nil, fmt.Errorf("bind mount %s: %w", b, err)
-		}
-		m.Binds = append(m.Binds, layout.Bind{Source: b, Data: d})
-	}
-	for i, ct := range c.p.containers {
-		if err := c.container(ctx, t, &m, i, ct); err != nil {
-			return nil, err
-		}
-	}
-	for _, d := range t.items {
-		for _, nk := range d.NotKept {
-			c.notKept = append(c.notKept, d.Path+"/"+string(nk.Path)+": "+nk.Reason)
-		}
-	}
-	mb, err := m.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	return t.root(source.Bytes(layout.ManifestPath, mb, 0o644, now)), nil
 }
 
-func (c *capture) container(ctx context.Context, t *treeBuilder, m *layout.Manifest, order int, ct engine.Container) error {
-	spec := c.p.specs[ct.Name]
-	cfg, err := json.MarshalIndent(spec, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode config of %s: %w", ct.Name, err)
-	}
-	img, err := json.MarshalIndent(spec.Image, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode image of %s: %w", ct.Name, err)
-	}
-	item := layout.Container{Name: ct.Name, Service: ct.Service, Image: spec.Image, Running: spec.Running, DependsOn: ct.DependsOn, Order: order}
-	// config.json holds the environment, secrets included: 0600.
-	files := []source.Entry{source.Bytes(layout.ConfigFile, cfg, 0o600, t.now), source.Bytes(layout.ImageFile, img, 0o644, t.now)}
-	if spec.WritableLayer != "" {
-		d, err := t.data(ctx, &files, layout.LayerPath(ct.Name), layout.LayerDir, spec.WritableLayer, nil)
+// scan fills each job's sidecar and counts, and the progress totals.
+func (c *capture) scan(ctx context.Context, jobs []*scanJob) error {
+	var files, bytes int64
+	c.notKept = nil
+	for _, j := range jobs {
+		sc, st, err := fsmeta.Scan(ctx, j.dir, fsmeta.ScanOptions{Exclude: j.skip})
 		if err != nil {
-			return fmt.Errorf("writable layer of %s: %w", ct.Name, err)
+			return fmt.Errorf("%s: %w", j.path, err)
 		}
-		item.Layer = &d
+		if j.meta, err = sc.Marshal(); err != nil {
+			return err
+		}
+		j.data = layout.Data{Path: j.path, Meta: layout.MetaPath(j.path), Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, NotKept: sc.NotKept}
+		for _, nk := range sc.NotKept {
+			c.notKept = append(c.notKept, j.path+"/"+string(nk.Path)+": "+nk.Reason)
+		}
+		files, bytes = files+st.Files, bytes+st.Bytes
+		c.counters.TotalFiles.Store(files)
+		c.counters.TotalBytes.Store(bytes)
 	}
-	t.containers = append(t.containers, source.Dir(ct.Name, t.now, files...))
-	m.Containers = append(m.Containers, item)
 	return nil
 }
 
-// treeBuilder collects the entries of one pass.
-type treeBuilder struct {
-	now        time.Time
-	counters   *progress.Counters
-	volumes    []source.Entry
-	binds      []source.Entry
-	containers []source.Entry
-	metas      map[string][]byte // sidecar path → content
-	items      []layout.Data
-	files      int64
-	bytes      int64
-}
-
-// data scans dir, records its sidecar, and appends its entry to section;
-// skip (nil: nothing) leaves paths out of both.
-func (t *treeBuilder) data(ctx context.Context, section *[]source.Entry, path, name, dir string, skip func(string, bool) bool) (layout.Data, error) {
-	sc, st, err := fsmeta.Scan(ctx, dir, fsmeta.ScanOptions{Exclude: skip})
+// containerFiles are a container's config.json and image.json.
+func (c *capture) containerFiles(order int, ct engine.Container, now time.Time) ([]source.Entry, layout.Container, error) {
+	spec := c.p.specs[ct.Name]
+	cfg, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
-		return layout.Data{}, err
+		return nil, layout.Container{}, fmt.Errorf("encode config of %s: %w", ct.Name, err)
 	}
-	meta, err := sc.Marshal()
+	img, err := json.MarshalIndent(spec.Image, "", "  ")
 	if err != nil {
-		return layout.Data{}, err
+		return nil, layout.Container{}, fmt.Errorf("encode image of %s: %w", ct.Name, err)
 	}
-	e, err := source.Filtered(dir, name, skip)
-	if err != nil {
-		return layout.Data{}, err
-	}
-	if t.metas == nil {
-		t.metas = map[string][]byte{}
-	}
-	t.metas[layout.MetaPath(path)] = meta
-	t.files += st.Files
-	t.bytes += st.Bytes
-	t.counters.TotalFiles.Store(t.files)
-	t.counters.TotalBytes.Store(t.bytes)
-	*section = append(*section, e)
-	d := layout.Data{Path: path, Meta: layout.MetaPath(path), Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, NotKept: sc.NotKept}
-	t.items = append(t.items, d)
-	return d, nil
-}
-
-func (t *treeBuilder) root(manifest source.Entry) source.Entry {
-	children := []source.Entry{manifest, source.Dir(layout.MetaDir, t.now, metaTree(t.metas, t.now)...)}
-	for _, sec := range []struct {
-		name    string
-		entries []source.Entry
-	}{{layout.VolumesDir, t.volumes}, {layout.BindsDir, t.binds}, {layout.ContainersDir, t.containers}} {
-		if len(sec.entries) > 0 {
-			children = append(children, source.Dir(sec.name, t.now, sec.entries...))
-		}
-	}
-	return source.Dir("", t.now, children...)
+	item := layout.Container{Name: ct.Name, Service: ct.Service, Image: spec.Image, Running: spec.Running, DependsOn: ct.DependsOn, Order: order}
+	// config.json holds the environment, secrets included: 0600.
+	return []source.Entry{source.Bytes(layout.ConfigFile, cfg, 0o600, now), source.Bytes(layout.ImageFile, img, 0o644, now)}, item, nil
 }
 
 // metaTree turns "meta/a/b/c.json" paths into nested directories.
-func metaTree(files map[string][]byte, now time.Time) []source.Entry {
+func metaTree(files map[string]func() ([]byte, error), now time.Time) []source.Entry {
 	type node struct {
 		dirs  map[string]*node
 		files []source.Entry
@@ -359,7 +391,7 @@ func metaTree(files map[string][]byte, now time.Time) []source.Entry {
 			}
 			n = n.dirs[d]
 		}
-		n.files = append(n.files, source.Bytes(parts[len(parts)-1], b, 0o644, now))
+		n.files = append(n.files, source.Lazy(parts[len(parts)-1], 0o644, now, b))
 	}
 	var build func(n *node) []source.Entry
 	build = func(n *node) []source.Entry {

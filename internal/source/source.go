@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/kopia/kopia/fs"
@@ -25,6 +26,14 @@ type Entry = fs.Entry
 // which a restore would faithfully reproduce; these get 0755 and t.
 func Dir(name string, t time.Time, children ...Entry) Entry {
 	sort.Slice(children, func(i, j int) bool { return children[i].Name() < children[j].Name() })
+	return DirInOrder(name, t, children...)
+}
+
+// DirInOrder is Dir with the children walked in the order given: the
+// restore point's manifest and sidecars go last, so kopia reads the data
+// while they are still being computed (see Lazy). The stored listing is
+// sorted by kopia whatever the order.
+func DirInOrder(name string, t time.Time, children ...Entry) Entry {
 	return virtualDir{Directory: virtualfs.NewStaticDirectory(name, children), t: t}
 }
 
@@ -95,6 +104,39 @@ type memReader struct {
 
 func (r *memReader) Close() error             { return nil }
 func (r *memReader) Entry() (fs.Entry, error) { return r.f, nil }
+
+// Lazy is a small generated file whose content is computed while the
+// upload runs: get blocks until it is ready. Size and Open both wait, so
+// kopia never sees a wrong size; a failure of get fails the upload.
+func Lazy(name string, mode os.FileMode, t time.Time, get func() ([]byte, error)) Entry {
+	return &lazyFile{memFile: memFile{name: name, mode: mode, t: t}, get: get}
+}
+
+type lazyFile struct {
+	memFile
+	get  func() ([]byte, error)
+	once sync.Once
+	err  error
+}
+
+func (f *lazyFile) load() error {
+	f.once.Do(func() { f.data, f.err = f.get() })
+	return f.err
+}
+
+func (f *lazyFile) Size() int64 {
+	if f.load() != nil {
+		return 0
+	}
+	return f.memFile.Size()
+}
+
+func (f *lazyFile) Open(ctx context.Context) (fs.Reader, error) {
+	if err := f.load(); err != nil {
+		return nil, fmt.Errorf("generate %s: %w", f.name, err)
+	}
+	return &memReader{Reader: bytes.NewReader(f.data), f: &f.memFile}, nil
+}
 
 // Stream is command output or another one-shot stream, stored as a file
 // without touching the local disk. It can be read only once.

@@ -99,7 +99,8 @@ func newEnvOn(t *testing.T, d *testutil.Daemon) *env {
 	if err := os.WriteFile(e.pwFile, []byte("correct horse battery staple\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.vars = []string{"DOCKER_HOST=" + d.Host, "LIFEBOAT_REPOSITORY=" + e.repo, "LIFEBOAT_PASSWORD_FILE=" + e.pwFile, "LIFEBOAT_CACHE_DIR=" + e.cache}
+	e.vars = []string{"DOCKER_HOST=" + d.Host, "LIFEBOAT_REPOSITORY=" + e.repo, "LIFEBOAT_PASSWORD_FILE=" + e.pwFile,
+		"LIFEBOAT_CACHE_DIR=" + e.cache, "LIFEBOAT_STATE_DIR=" + filepath.Join(dir, "state")}
 	return e
 }
 
