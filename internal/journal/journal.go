@@ -2,9 +2,15 @@
 // is resumed whatever happens to lifeboat: an entry is written durably
 // before anything is frozen, removed after the thaw, and replayed by the
 // next lifeboat command when its owner is gone.
+//
+// The owner of an entry holds an exclusive flock(2) on the entry file for
+// as long as it lives. The kernel drops the lock when the process dies,
+// however it dies, so a lock that can be taken means a dead owner; the PID
+// recorded in the entry is informational only, as PIDs are reused.
 package journal
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,8 +21,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,10 +33,14 @@ import (
 // Action is what lifeboat did to a container and must undo.
 type Action string
 
-// Actions.
+// The actions lifeboat records.
 const (
-	Paused  Action = "paused"  // undo: unpause
-	Stopped Action = "stopped" // undo: start
+	// Paused is undone by unpausing, which the Undoer does only if the
+	// container is still paused.
+	Paused Action = "paused"
+	// Stopped is undone by starting, which the Undoer does only if the
+	// container is not running.
+	Stopped Action = "stopped"
 )
 
 // Container is one container lifeboat is about to pause or stop.
@@ -36,22 +48,28 @@ type Container struct {
 	ID     string `json:"id"`
 	Name   string `json:"name"`
 	Action Action `json:"action"`
-	Order  int    `json:"order"` // undo runs in ascending order (start order)
+	// Order is the start order for Stopped containers (dependency order);
+	// undo runs in ascending Order.
+	Order int `json:"order"`
 }
 
 // Entry is one freeze: one unit's containers on one engine.
 type Entry struct {
-	Unit       string      `json:"unit"`
-	EngineHost string      `json:"engine_host"`
-	PID        int         `json:"pid"` // informational: the lock is the truth
+	Unit string `json:"unit"`
+	// EngineHost is the DOCKER_HOST of the engine the containers run on.
+	EngineHost string `json:"engine_host"`
+	// PID is informational: the lock, not the PID, tells a live owner.
+	PID        int         `json:"pid"`
 	Started    time.Time   `json:"started"`
 	Containers []Container `json:"containers"`
 }
 
-// Undoer is what replay needs from the engine. Both calls must succeed
-// when there is nothing to undo (already running, or gone).
+// Undoer is what replay needs from the engine.
 type Undoer interface {
+	// Unpause must succeed if the container is already running (not
+	// paused) or gone.
 	Unpause(ctx context.Context, id string) error
+	// Start must succeed if the container is already running or gone.
 	Start(ctx context.Context, id string) error
 }
 
@@ -61,13 +79,30 @@ type Journal struct {
 	log *slog.Logger
 }
 
-// Open opens (creating) the journal directory.
+const (
+	entrySuffix   = ".json"
+	tempSuffix    = ".tmp"
+	corruptSuffix = ".corrupt"
+
+	// staleTemp is how old an unlocked temporary file must be before
+	// Replay removes it. Its writer locks it right after creating it, so
+	// only a writer that died in that instant leaves one unlocked; the
+	// margin keeps Replay from racing a writer that is merely slow.
+	staleTemp = time.Minute
+
+	// maxUnitName bounds the unit part of a file name, as names are
+	// limited to 255 bytes.
+	maxUnitName = 100
+)
+
+// Open opens the journal in dir, creating the directory (mode 0700) if
+// needed. A nil log discards messages.
 func Open(dir string, log *slog.Logger) (*Journal, error) {
 	if dir == "" {
-		return nil, errors.New("no journal directory")
+		return nil, errors.New("open journal: no directory")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create journal %s: %w", dir, err)
+		return nil, fmt.Errorf("create journal directory %s: %w", dir, err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -75,177 +110,487 @@ func Open(dir string, log *slog.Logger) (*Journal, error) {
 	return &Journal{dir: dir, log: log}, nil
 }
 
+// Dir returns the journal's directory.
+func (j *Journal) Dir() string { return j.dir }
+
 // Handle is a live entry. Its file stays open with an exclusive flock for
-// as long as this process runs: a lock that can be taken means a dead owner.
+// as long as the handle is not done or this process runs.
 type Handle struct {
-	j *Journal
-	f *os.File
+	j    *Journal
+	name string
+
+	mu   sync.Mutex
+	f    *os.File // nil once done
+	path string
 }
 
-var unsafe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// Begin durably records e before anything is frozen.
+// fileName returns a new entry file name for unit.
+func fileName(unit string) string {
+	u := unsafeChars.ReplaceAllString(unit, "_")
+	if len(u) > maxUnitName {
+		u = u[:maxUnitName]
+	}
+	if u == "" {
+		u = "entry"
+	}
+	return u + "-" + strconv.Itoa(os.Getpid()) + "-" + randomHex() + entrySuffix
+}
+
+func randomHex() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails since Go 1.24
+	return hex.EncodeToString(b)
+}
+
+// fill sets the informational fields the caller left empty.
+func fill(e Entry) Entry {
+	if e.PID == 0 {
+		e.PID = os.Getpid()
+	}
+	if e.Started.IsZero() {
+		e.Started = time.Now()
+	}
+	return e
+}
+
+// Begin durably records e before anything is frozen and returns a handle
+// that keeps the entry locked until Done or the end of this process. A
+// zero PID or Started is filled in.
 func (j *Journal) Begin(ctx context.Context, e Entry) (*Handle, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("begin journal entry: %w", err)
+	}
+	name := fileName(e.Unit)
+	f, err := j.writeLocked(name, fill(e))
+	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := fmt.Sprintf("%s-%d-%s.json", unsafe.ReplaceAllString(e.Unit, "_"), os.Getpid(), hex.EncodeToString(b))
 	path := filepath.Join(j.dir, name)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("create journal entry %s: %w", name, err)
-	}
-	// Lock before the content exists: a replay never acts on an entry
-	// whose owner is still writing it.
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("lock journal entry %s: %w", name, err)
-	}
-	h := &Handle{j: j, f: f}
-	if err := h.Update(e); err != nil {
-		h.Done()
-		return nil, err
-	}
 	if err := syncDir(j.dir); err != nil {
-		h.Done()
+		// Not durable: take it back rather than freeze on a promise
+		// that a crash could break.
+		_ = os.Remove(path)
+		_ = f.Close()
 		return nil, err
 	}
-	return h, nil
+	return &Handle{j: j, name: name, f: f, path: path}, nil
 }
 
-// Update rewrites the entry durably, keeping the lock. It rewrites in place
-// (truncate, write, fsync): a crash in between leaves a short file that
-// Replay moves aside, which can only happen while the freeze has not begun
-// or the same containers are recorded again.
+// Name returns the entry's file name within the journal directory.
+func (h *Handle) Name() string { return h.name }
+
+// Update durably replaces the entry with e, for example as containers are
+// stopped one by one, keeping the entry locked throughout. A zero PID or
+// Started is filled in.
 func (h *Handle) Update(e Entry) error {
-	b, err := json.Marshal(e)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.f == nil {
+		return fmt.Errorf("update journal entry %s: already done", h.name)
+	}
+	f, err := h.j.writeLocked(h.name, fill(e))
 	if err != nil {
-		return fmt.Errorf("encode journal entry: %w", err)
+		return err
 	}
-	if err := h.f.Truncate(0); err != nil {
-		return fmt.Errorf("write journal entry %s: %w", h.f.Name(), err)
-	}
-	if _, err := h.f.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("write journal entry %s: %w", h.f.Name(), err)
-	}
-	if err := h.f.Sync(); err != nil {
-		return fmt.Errorf("sync journal entry %s: %w", h.f.Name(), err)
-	}
-	return nil
+	// The new file is locked and in place; the old one is unlinked, so
+	// closing it gives a replay nothing it could act on.
+	old := h.f
+	h.f = f
+	_ = old.Close()
+	return syncDir(h.j.dir)
 }
 
-// Done removes the entry once everything is thawed.
+// Done removes the entry after everything was thawed, and releases the
+// lock. Calling it again does nothing.
 func (h *Handle) Done() error {
-	err := os.Remove(h.f.Name())
-	h.f.Close()
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove journal entry: %w", err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.f == nil {
+		return nil
+	}
+	// Remove while still holding the lock, so that no replay acts on the
+	// entry between the two steps.
+	rerr := os.Remove(h.path)
+	_ = h.f.Close()
+	h.f = nil
+	if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		return fmt.Errorf("remove journal entry %s: %w", h.name, rerr)
 	}
 	return syncDir(h.j.dir)
 }
 
-// Replayed is what one replayed entry did.
-type Replayed struct {
-	Unit       string
-	Containers []string
-	Err        error
+// writeLocked writes e to a temporary file, fsyncs and locks it, and
+// renames it to name. The lock is taken before the rename so that the
+// entry is never visible unlocked while its owner lives. The caller syncs
+// the directory.
+func (j *Journal) writeLocked(name string, e Entry) (*os.File, error) {
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode journal entry %s: %w", name, err)
+	}
+	b = append(b, '\n')
+	tmp := filepath.Join(j.dir, name+"."+randomHex()+tempSuffix)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create journal entry %s: %w", name, err)
+	}
+	fail := func(err error) (*os.File, error) {
+		_ = os.Remove(tmp)
+		_ = f.Close()
+		return nil, err
+	}
+	ok, err := tryLock(f)
+	if err != nil {
+		return fail(fmt.Errorf("lock journal entry %s: %w", name, err))
+	}
+	if !ok {
+		return fail(fmt.Errorf("lock journal entry %s: held by another process", name))
+	}
+	if _, err := f.Write(b); err != nil {
+		return fail(fmt.Errorf("write journal entry %s: %w", name, err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("sync journal entry %s: %w", name, err))
+	}
+	if err := os.Rename(tmp, filepath.Join(j.dir, name)); err != nil {
+		return fail(fmt.Errorf("rename journal entry %s: %w", name, err))
+	}
+	return f, nil
 }
 
-// Replay undoes every entry whose owner is gone. An entry is removed only
-// when all of its containers were resumed; otherwise it stays for the next
-// replay. Cheap when the journal is empty.
+// Replayed is what replay did with one entry of a dead owner.
+type Replayed struct {
+	Unit string
+	// Containers are the names (IDs when unnamed) of the containers
+	// resumed, in the order they were resumed.
+	Containers []string
+	// Err is why the entry was kept for the next replay, if it was.
+	Err error
+}
+
+// Replay undoes every entry whose owner is gone. For each container, in
+// ascending Order, it calls Unpause or Start through the Undoer that
+// connect returns for the entry's engine. An entry is removed when all of
+// its containers were undone; otherwise it keeps the ones that were not,
+// for the next replay, and its Replayed has Err set. Entries another
+// process (or another handle in this process) holds are skipped, which
+// makes concurrent replays safe. Unreadable entries are moved aside to
+// <name>.corrupt with a warning. The error is for a journal that cannot
+// be read or a context that ended; the entries not reached are kept.
+//
+// With nothing to do, Replay costs a single ReadDir.
 func (j *Journal) Replay(ctx context.Context, connect func(ctx context.Context, engineHost string) (Undoer, error)) ([]Replayed, error) {
-	names, err := os.ReadDir(j.dir)
+	des, err := os.ReadDir(j.dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("read journal %s: %w", j.dir, err)
 	}
+	r := replay{j: j, connect: connect, engines: map[string]engineConn{}}
 	var out []Replayed
-	for _, de := range names {
-		if !strings.HasSuffix(de.Name(), ".json") {
+	for _, de := range des {
+		name := de.Name()
+		if !de.Type().IsRegular() {
 			continue
 		}
-		if r, ok := j.replayOne(ctx, filepath.Join(j.dir, de.Name()), connect); ok {
-			out = append(out, r)
+		switch {
+		case strings.HasSuffix(name, entrySuffix):
+			if err := ctx.Err(); err != nil {
+				return out, fmt.Errorf("replay journal %s: %w", j.dir, err)
+			}
+			if res, ok := r.entry(ctx, name); ok {
+				out = append(out, res)
+			}
+		case strings.HasSuffix(name, tempSuffix):
+			j.removeStaleTemp(name)
 		}
 	}
 	return out, nil
 }
 
-func (j *Journal) replayOne(ctx context.Context, path string, connect func(context.Context, string) (Undoer, error)) (Replayed, bool) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return Replayed{}, false // removed meanwhile by its owner or another replay
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return Replayed{}, false // the owner (or another replay) holds it
-	}
-	if _, err := os.Stat(path); err != nil {
-		return Replayed{}, false // removed between our open and our lock
-	}
-	var e Entry
-	b, err := os.ReadFile(path)
-	if err == nil {
-		err = json.Unmarshal(b, &e)
-	}
-	if err != nil {
-		j.log.Warn("journal entry unreadable, moved aside", "path", path, "err", err)
-		os.Rename(path, path+".corrupt")
-		return Replayed{}, false
-	}
-	r := Replayed{Unit: e.Unit}
-	r.Err = j.undo(ctx, e, connect, &r)
-	if r.Err != nil {
-		j.log.Warn("journal replay incomplete; kept for the next run", "unit", e.Unit, "err", r.Err)
-		return r, true
-	}
-	if err := os.Remove(path); err != nil {
-		r.Err = fmt.Errorf("remove journal entry: %w", err)
-	}
-	j.log.Info("resumed containers of an interrupted backup", "unit", e.Unit, "containers", strings.Join(r.Containers, ","))
-	return r, true
+// engineConn is the outcome of one connect call, kept for the replay so
+// that many entries of an unreachable engine cost one attempt.
+type engineConn struct {
+	u   Undoer
+	err error
 }
 
-func (j *Journal) undo(ctx context.Context, e Entry, connect func(context.Context, string) (Undoer, error), r *Replayed) error {
-	u, err := connect(ctx, e.EngineHost)
-	if err != nil {
-		return fmt.Errorf("reach engine %s: %w", e.EngineHost, err)
+type replay struct {
+	j       *Journal
+	connect func(ctx context.Context, engineHost string) (Undoer, error)
+	engines map[string]engineConn
+}
+
+func (r *replay) undoer(ctx context.Context, host string) (Undoer, error) {
+	c, ok := r.engines[host]
+	if !ok {
+		c.u, c.err = r.connect(ctx, host)
+		if c.err == nil && c.u == nil {
+			c.err = errors.New("no engine client")
+		}
+		r.engines[host] = c
 	}
-	cs := append([]Container(nil), e.Containers...)
-	sort.SliceStable(cs, func(a, b int) bool { return cs[a].Order < cs[b].Order })
+	return c.u, c.err
+}
+
+// maxReopen bounds how often entry follows a file that was replaced
+// between opening and locking it.
+const maxReopen = 3
+
+// entry replays the entry file name if its owner is gone. It reports
+// false when there was nothing to report: the entry is held, vanished,
+// corrupt, or had no containers.
+func (r *replay) entry(ctx context.Context, name string) (Replayed, bool) {
+	j := r.j
+	path := filepath.Join(j.dir, name)
+	var f *os.File
+	for attempt := 1; ; attempt++ {
+		var st lockState
+		var err error
+		f, st, err = lockCurrent(path)
+		if err != nil {
+			j.log.Warn("journal entry not replayed", "file", name, "error", err)
+			return Replayed{}, false
+		}
+		if st == locked {
+			break
+		}
+		if st != replaced || attempt >= maxReopen {
+			// Held by a live owner or another replay, or gone.
+			return Replayed{}, false
+		}
+		// Replaced by its owner's Update between our open and our lock:
+		// look at the new file.
+	}
+	defer f.Close()
+
+	var e Entry
+	if err := decode(f, &e); err != nil {
+		// Renames make a torn write impossible, so this is damage from
+		// elsewhere; keep the file for a human rather than guess.
+		if rerr := os.Rename(path, path+corruptSuffix); rerr != nil {
+			j.log.Error("journal entry corrupt, not moved aside", "file", name, "error", err, "rename_error", rerr)
+			return Replayed{}, false
+		}
+		_ = syncDir(j.dir)
+		j.log.Warn("journal entry corrupt, moved aside", "file", name, "moved_to", name+corruptSuffix, "error", err)
+		return Replayed{}, false
+	}
+	if len(e.Containers) == 0 {
+		// Written before anything was frozen, or all already undone.
+		r.remove(name)
+		return Replayed{}, false
+	}
+
+	res := Replayed{Unit: e.Unit}
+	left, err := r.undo(ctx, e, &res)
+	if err != nil {
+		res.Err = err
+		j.log.Warn("journal entry kept for the next replay", "file", name, "unit", e.Unit,
+			"engine_host", e.EngineHost, "resumed", res.Containers, "error", err)
+		if len(left) < len(e.Containers) {
+			// Keep only what is left, so that a container resumed now
+			// and stopped on purpose later is not started again by the
+			// next replay.
+			e.Containers = left
+			if nf, werr := j.writeLocked(name, e); werr != nil {
+				j.log.Warn("journal entry not narrowed", "file", name, "error", werr)
+			} else {
+				_ = syncDir(j.dir)
+				_ = nf.Close()
+			}
+		}
+		return res, true
+	}
+	r.remove(name)
+	j.log.Info("journal entry replayed", "file", name, "unit", e.Unit, "engine_host", e.EngineHost, "resumed", res.Containers)
+	return res, true
+}
+
+// undo resumes e's containers in ascending Order, going on past failures
+// so that as many as possible run again, and returns those it could not
+// resume.
+func (r *replay) undo(ctx context.Context, e Entry, res *Replayed) ([]Container, error) {
+	u, err := r.undoer(ctx, e.EngineHost)
+	if err != nil {
+		return e.Containers, fmt.Errorf("connect to engine %s: %w", e.EngineHost, err)
+	}
+	cs := slices.Clone(e.Containers)
+	slices.SortStableFunc(cs, func(a, b Container) int { return cmp.Compare(a.Order, b.Order) })
+	var left []Container
 	var errs []error
 	for _, c := range cs {
-		switch c.Action {
-		case Paused:
+		label := c.Name
+		if label == "" {
+			label = c.ID
+		}
+		var err error
+		switch {
+		case c.ID == "":
+			err = errors.New("no container id")
+		case c.Action == Paused:
 			err = u.Unpause(ctx, c.ID)
-		case Stopped:
+		case c.Action == Stopped:
 			err = u.Start(ctx, c.ID)
 		default:
+			// Perhaps written by a newer lifeboat: keep it for that one.
 			err = fmt.Errorf("unknown action %q", c.Action)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
+			left = append(left, c)
+			errs = append(errs, fmt.Errorf("resume %s: %w", label, err))
 			continue
 		}
-		r.Containers = append(r.Containers, c.Name)
+		res.Containers = append(res.Containers, label)
 	}
-	return errors.Join(errs...)
+	return left, errors.Join(errs...)
+}
+
+// remove removes a replayed entry while its lock is still held.
+func (r *replay) remove(name string) {
+	if err := os.Remove(filepath.Join(r.j.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// Harmless beyond a repeated replay: undo is idempotent.
+		r.j.log.Warn("journal entry not removed", "file", name, "error", err)
+		return
+	}
+	if err := syncDir(r.j.dir); err != nil {
+		r.j.log.Warn("journal entry not removed", "file", name, "error", err)
+	}
+}
+
+// removeStaleTemp removes a temporary file left by a writer that died
+// before renaming it; no freeze depends on one.
+func (j *Journal) removeStaleTemp(name string) {
+	path := filepath.Join(j.dir, name)
+	// Look at the age before touching the lock: even a short-lived lock
+	// of ours on a fresh file would make its writer fail.
+	fi, err := os.Lstat(path)
+	if err != nil || time.Since(fi.ModTime()) < staleTemp {
+		return
+	}
+	f, st, err := lockCurrent(path)
+	if err != nil || st != locked {
+		return
+	}
+	defer f.Close()
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		j.log.Warn("journal temporary file not removed", "file", name, "error", err)
+	}
+}
+
+// lockState is what lockCurrent found.
+type lockState int
+
+const (
+	gone     lockState = iota // path no longer exists
+	held                      // someone else holds the lock
+	replaced                  // the locked file is no longer at path
+	locked                    // the file at path is locked by us
+)
+
+// lockCurrent opens path and tries to lock it. It returns the open file
+// only with locked, when the lock was taken and path still names the
+// locked file: an owner removes or replaces its entry while holding the
+// lock, so a lock taken just afterwards may be on a file that is no longer
+// the entry.
+func lockCurrent(path string) (*os.File, lockState, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, gone, nil
+		}
+		return nil, gone, fmt.Errorf("open journal entry: %w", err)
+	}
+	st, err := lockAt(f, path)
+	if st != locked {
+		_ = f.Close()
+		return nil, st, err
+	}
+	return f, st, err
+}
+
+func lockAt(f *os.File, path string) (lockState, error) {
+	ok, err := tryLock(f)
+	if err != nil {
+		return gone, fmt.Errorf("lock journal entry: %w", err)
+	}
+	if !ok {
+		return held, nil
+	}
+	mine, err := f.Stat()
+	if err != nil {
+		return gone, fmt.Errorf("stat journal entry: %w", err)
+	}
+	now, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return gone, nil
+		}
+		return gone, fmt.Errorf("stat journal entry: %w", err)
+	}
+	if !os.SameFile(mine, now) {
+		return replaced, nil
+	}
+	return locked, nil
+}
+
+// tryLock takes an exclusive flock on f without waiting. flock locks
+// belong to the open file description, so it fails even against a lock
+// held through another open of the same file in this process. Files are
+// opened close-on-exec, so a child process never inherits the lock and
+// keeps a dead owner looking alive.
+func tryLock(f *os.File) (bool, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
+			if lerr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return false, err
+	}
+	if errors.Is(lerr, unix.EWOULDBLOCK) {
+		return false, nil
+	}
+	return lerr == nil, lerr
+}
+
+// maxEntrySize bounds what decode reads, so that a garbage file cannot
+// make every command read it whole.
+const maxEntrySize = 1 << 20
+
+func decode(f *os.File, e *Entry) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() > maxEntrySize {
+		return fmt.Errorf("%d bytes, more than an entry can be", fi.Size())
+	}
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, e)
 }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync journal dir: %w", err)
+		return fmt.Errorf("sync journal directory %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync journal dir: %w", err)
+		return fmt.Errorf("sync journal directory %s: %w", dir, err)
 	}
 	return nil
 }
