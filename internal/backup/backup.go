@@ -142,14 +142,23 @@ func resolveUnits(ctx context.Context, eng *engine.Client, opts Options) ([]Unit
 // AllUnits is every unit of the host: Compose projects, containers in no
 // project, and volumes no container uses.
 func AllUnits(ctx context.Context, eng *engine.Client) ([]Unit, error) {
+	cs, vols, err := inventory(ctx, eng)
+	if err != nil {
+		return nil, err
+	}
+	return allUnits(cs, vols), nil
+}
+
+func inventory(ctx context.Context, eng *engine.Client) ([]engine.Container, []engine.Volume, error) {
 	cs, err := eng.Containers(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	vols, err := eng.Volumes(ctx)
-	if err != nil {
-		return nil, err
-	}
+	return cs, vols, err
+}
+
+func allUnits(cs []engine.Container, vols []engine.Volume) []Unit {
 	var units []Unit
 	seen := map[Unit]bool{}
 	used := map[string]bool{}
@@ -180,7 +189,7 @@ func AllUnits(ctx context.Context, eng *engine.Client) ([]Unit, error) {
 		}
 		return units[i].Name < units[j].Name
 	})
-	return units, nil
+	return units
 }
 
 // resolveBare finds what a bare NAME means: a project, a container or a
@@ -227,8 +236,8 @@ func ParseUnit(s string) (Unit, error) {
 	if name == "" {
 		return Unit{}, fmt.Errorf("unit %q has no name: write project/NAME, container/NAME or volume/NAME", s)
 	}
-	switch kind {
-	case "", "volume", "container", "project":
+	switch {
+	case !ok, kind == "volume", kind == "container", kind == "project":
 		return Unit{Kind: kind, Name: name}, nil
 	}
 	return Unit{}, fmt.Errorf("unit %q: unknown kind %q: write project/NAME, container/NAME or volume/NAME", s, kind)

@@ -26,18 +26,11 @@ type UnitInfo struct {
 
 // List describes every unit on the host.
 func List(ctx context.Context, eng *engine.Client) ([]UnitInfo, error) {
-	units, err := AllUnits(ctx, eng)
+	cs, vols, err := inventory(ctx, eng)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := eng.Containers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vols, err := eng.Volumes(ctx)
-	if err != nil {
-		return nil, err
-	}
+	units := allUnits(cs, vols)
 	labels := map[string]map[string]string{}
 	for _, v := range vols {
 		labels[v.Name] = v.Labels

@@ -131,6 +131,26 @@ func TestProjectPauseRestoreOnAnotherDaemon(t *testing.T) {
 	waitFor(t, func() bool { _, err := e.d.DockerErr("exec", "shop_web_1", "cat", "/tmp/ready"); return err == nil })
 	time.Sleep(500 * time.Millisecond) // let the writer write
 
+	t.Run("ls", func(t *testing.T) {
+		var units []struct {
+			Unit, Consistency, Reason string
+			Containers, Volumes, Binds []string
+		}
+		if err := json.Unmarshal([]byte(e.ok("ls", "--json").stdout), &units); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range units {
+			if u.Unit != "project/shop" {
+				continue
+			}
+			if len(u.Containers) != 3 || len(u.Volumes) != 1 || u.Volumes[0] != "shop_data" || len(u.Binds) != 1 || u.Consistency != "pause" || !strings.Contains(u.Reason, "auto") {
+				t.Fatalf("ls: %+v", u)
+			}
+			return
+		}
+		t.Fatalf("project/shop not listed: %+v", units)
+	})
+
 	e.ok("init")
 	r := e.ok("backup", "project/shop", "--consistency", "pause", "--json", "--state-dir", filepath.Join(dir, "state"))
 	p := parseSummaries(t, r.stdout)[0]
