@@ -133,7 +133,7 @@ func TestProjectPauseRestoreOnAnotherDaemon(t *testing.T) {
 
 	t.Run("ls", func(t *testing.T) {
 		var units []struct {
-			Unit, Consistency, Reason string
+			Unit, Consistency, Reason  string
 			Containers, Volumes, Binds []string
 		}
 		if err := json.Unmarshal([]byte(e.ok("ls", "--json").stdout), &units); err != nil {
