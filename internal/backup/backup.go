@@ -68,6 +68,9 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 	if err != nil {
 		return nil, err
 	}
+	if len(units) == 0 {
+		opts.Log.Warn("no units on this host: no containers and no volumes, nothing to back up", "engine", eng.Host())
+	}
 	var results []Result
 	var errs []error
 	for _, u := range units {

@@ -103,7 +103,8 @@ func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.L
 	default:
 		err = fmt.Errorf("consistency %q not available", c.p.mode)
 	}
-	return repository.Labels{Consistency: c.p.mode, DowntimeMS: c.downtime.Milliseconds()}, err
+	return repository.Labels{Consistency: c.p.mode, DowntimeMS: c.downtime.Milliseconds(),
+		Counted: true, Files: c.counters.TotalFiles.Load(), Bytes: c.counters.TotalBytes.Load()}, err
 }
 
 // pass builds the unit's tree as it is now and uploads it. The sidecar

@@ -35,18 +35,29 @@ const (
 	labelConsistency = "tag:lifeboat.consistency"
 	labelDowntime    = "tag:lifeboat.downtime_ms"
 	labelFormat      = "tag:lifeboat.format"
+	labelFiles       = "tag:lifeboat.files"
+	labelBytes       = "tag:lifeboat.bytes"
 )
 
 // Labels are what a capture reports about itself once it is done.
 type Labels struct {
 	Consistency string
 	DowntimeMS  int64
+	// Files and Bytes count the unit's data, without lifeboat's own
+	// manifest and sidecars, when Counted; otherwise listings show the
+	// repository's count of the whole tree.
+	Counted      bool
+	Files, Bytes int64
 }
 
 func pointLabels(unit, kind, host, trigger string, l Labels) map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		labelUnit: unit, labelKind: kind, labelHost: host, labelTrigger: trigger,
 		labelConsistency: l.Consistency, labelDowntime: strconv.FormatInt(l.DowntimeMS, 10),
 		labelFormat: strconv.Itoa(FormatVersion),
 	}
+	if l.Counted {
+		m[labelFiles], m[labelBytes] = strconv.FormatInt(l.Files, 10), strconv.FormatInt(l.Bytes, 10)
+	}
+	return m
 }

@@ -140,9 +140,16 @@ func pointOf(m *snapshot.Manifest) Point {
 		DowntimeMS:  downtime,
 		Time:        m.StartTime.ToTime().UTC(),
 		DurationMS:  m.EndTime.Sub(m.StartTime).Milliseconds(),
-		Bytes:       m.Stats.TotalFileSize,
-		Files:       int64(m.Stats.TotalFileCount),
+		Bytes:       labelOr(m.Tags[labelBytes], m.Stats.TotalFileSize),
+		Files:       labelOr(m.Tags[labelFiles], int64(m.Stats.TotalFileCount)),
 	}
+}
+
+func labelOr(v string, def int64) int64 {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n
+	}
+	return def
 }
 
 // uploadProgress feeds kopia's upload events into our counters.

@@ -56,8 +56,18 @@ stat -c %%a /var/lib/lifeboat/repository.password >pwmode
 	if m := strings.TrimSpace(read("pwmode")); m != "600" {
 		t.Errorf("password file mode %s, want 600", m)
 	}
-	if got := len(parseSummaries(t, read("out2"))); got != 3 {
-		t.Errorf("backup --all --json: %d summaries, want 3: %q", got, read("out2"))
+	sums := parseSummaries(t, read("out2"))
+	if len(sums) != 3 {
+		t.Errorf("backup --all --json: %d summaries, want 3: %q", len(sums), read("out2"))
+	}
+	for _, s := range sums {
+		// Counts are the volume's own files, not lifeboat's manifest and sidecar.
+		if s.Unit == "volume/app-data" && (s.Files != 1 || s.Bytes != int64(len("content of app-data"))) {
+			t.Errorf("app-data counted %d files, %d bytes; want 1 and %d", s.Files, s.Bytes, len("content of app-data"))
+		}
+		if s.Unit == "volume/empty" && (s.Files != 0 || s.Bytes != 0) {
+			t.Errorf("empty volume counted %d files, %d bytes", s.Files, s.Bytes)
+		}
 	}
 	var ps []summary
 	if err := json.Unmarshal([]byte(read("snaps")), &ps); err != nil || len(ps) != 6 {
