@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
@@ -134,12 +135,9 @@ func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 		}
 	}
 	return c.quiesced(ctx, entries, func() error {
-		for _, e := range entries {
-			if err := c.eng.Pause(ctx, e.ID); err != nil {
-				return err
-			}
-		}
-		return nil
+		// All at once: the closer together the freezes, the closer the
+		// point is to one instant for the whole unit.
+		return each(entries, func(e journal.Container) error { return c.eng.Pause(ctx, e.ID) })
 	}, func(ctx context.Context) error {
 		return c.pass(ctx, up)
 	})
@@ -206,10 +204,16 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 
 func (c *capture) thaw(ctx context.Context, entries []journal.Container) error {
 	var errs []error
+	var paused []journal.Container
+	for _, e := range entries {
+		if e.Action == journal.Paused {
+			paused = append(paused, e)
+		}
+	}
+	errs = append(errs, each(paused, func(e journal.Container) error { return c.eng.Unpause(ctx, e.ID) }))
+	// Stopped containers start one by one, in dependency order.
 	for _, e := range entries {
 		switch e.Action {
-		case journal.Paused:
-			errs = append(errs, c.eng.Unpause(ctx, e.ID))
 		case journal.Stopped:
 			if err := c.eng.Start(ctx, e.ID); err != nil {
 				errs = append(errs, err)
@@ -230,6 +234,17 @@ type scanJob struct {
 	skip      func(string, bool) bool
 	data      layout.Data
 	meta      []byte
+}
+
+// each runs f for every entry at once and joins the errors.
+func each(entries []journal.Container, f func(journal.Container) error) error {
+	errs := make([]error, len(entries))
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		wg.Go(func() { errs[i] = f(e) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // tree builds the restore point's tree. The data entries exist at once;
