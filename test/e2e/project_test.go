@@ -168,6 +168,21 @@ func TestProjectPauseRestoreOnAnotherDaemon(t *testing.T) {
 		want[c] = inspect(t, e.d, c)
 	}
 
+	t.Run("pieces to directories", func(t *testing.T) {
+		dst := filepath.Join(t.TempDir(), "worker")
+		e.ok("restore", p.ID, "--container", "shop_worker_1", "--target", dst)
+		if b, err := os.ReadFile(filepath.Join(dst, "config.json")); err != nil || !strings.Contains(string(b), `"name": "shop_worker_1"`) {
+			t.Errorf("--container --target: config.json %v", err)
+		}
+		dst = filepath.Join(t.TempDir(), "data")
+		e.ok("restore", p.ID, "--path", "volumes/shop_data", "--target", dst)
+		if b, err := os.ReadFile(filepath.Join(dst, "log")); err != nil {
+			t.Errorf("--path --target: %v", err)
+		} else {
+			checkRecords(t, string(b))
+		}
+	})
+
 	t.Run("same host: conflicts listed, copy beside", func(t *testing.T) {
 		r := e.run(nil, "restore", p.ID)
 		if r.code != 1 || !strings.Contains(r.stderr, "container shop_db_1 exists") || !strings.Contains(r.stderr, "volume shop_data exists") {
@@ -218,9 +233,20 @@ func TestProjectPauseRestoreOnAnotherDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d2.Stop() })
+	// Without the image, the restore names it and creates nothing.
+	r2 := e.run([]string{"DOCKER_HOST=" + d2.Host}, "restore", "project/shop@latest")
+	if r2.code != 1 || !strings.Contains(r2.stderr, "image lifeboat-test/busybox:1") || !strings.Contains(r2.stderr, "load or pull it") {
+		t.Fatalf("restore without the image: exit %d, %q", r2.code, r2.stderr)
+	}
+	if out := d2.Docker(t, "ps", "-aq"); out != "" {
+		t.Fatalf("a refused restore created containers: %s", out)
+	}
+	if out := d2.Docker(t, "volume", "ls", "-q"); out != "" {
+		t.Fatalf("a refused restore created volumes: %s", out)
+	}
 	d2.EnsureImages(t, "busybox")
 	os.RemoveAll(bind)
-	r2 := e.run([]string{"DOCKER_HOST=" + d2.Host}, "restore", "project/shop@latest", "--json")
+	r2 = e.run([]string{"DOCKER_HOST=" + d2.Host}, "restore", "project/shop@latest", "--json")
 	if r2.code != 0 {
 		t.Fatalf("restore on the second daemon: exit %d: %s", r2.code, r2.stderr)
 	}
