@@ -15,6 +15,7 @@ import (
 type backupOptions struct {
 	all         bool
 	consistency string
+	images      string
 	json        bool
 }
 
@@ -60,6 +61,7 @@ EXIT STATUS
 	f := cmd.Flags()
 	f.BoolVar(&opts.all, "all", false, "back up every unit on the host")
 	f.StringVar(&opts.consistency, "consistency", "auto", "auto, none, pause, stop, snapshot or dump")
+	f.StringVar(&opts.images, "images", "", "none, ref or save: keep images in the restore point (default: label lifeboat.images, else ref; images in no registry are always kept unless none)")
 	f.BoolVar(&opts.json, "json", false, "print JSON lines")
 	return cmd
 }
@@ -80,7 +82,7 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 	defer pr.Done()
 	enc := json.NewEncoder(os.Stdout)
 	_, err = backup.Run(ctx, repo, eng, backup.Options{
-		Units: args, All: opts.all, Consistency: opts.consistency, Trigger: "manual",
+		Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Trigger: "manual",
 		Version: version, Log: g.log, JournalDir: g.journalDir(),
 		OnStart: func(unit string, c *progress.Counters) { pr.Track(unit, c) },
 		OnDone: func(r backup.Result) {

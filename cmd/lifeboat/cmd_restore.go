@@ -17,6 +17,7 @@ import (
 type restoreOptions struct {
 	volume    string
 	container string
+	imageOnly bool
 	path      string
 	target    string
 	as        string
@@ -42,11 +43,15 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         with --volume V only that volume's files, directly in
                         DIR; with --container C or --path P only that part
   --volume V [--as N]   restore into a Docker volume (created if missing)
+  --image-only          only load the images the point holds (docker save
+                        archives, kept with --images save or for images
+                        that exist in no registry), with their tags
 
 Nothing is overwritten without --force: what exists is listed and the
 restore refused. With --force a volume's contents are replaced only once the
 restored copy is complete, and a replaced container is kept, renamed, until
-the new one runs. A missing image is an error naming it. Files are written atomically and flushed
+the new one runs. Images the point holds are loaded first where the engine
+lacks them; any other missing image is an error naming it. Files are written atomically and flushed
 before restore reports success. Hard links, xattrs, ACLs, device nodes and
 FIFOs are re-applied; anything that cannot be restored is listed.
 
@@ -65,6 +70,7 @@ EXIT STATUS
 	f := cmd.Flags()
 	f.StringVar(&opts.volume, "volume", "", "restore only this volume")
 	f.StringVar(&opts.container, "container", "", "restore only this container")
+	f.BoolVar(&opts.imageOnly, "image-only", false, "only load the images the restore point holds, with their tags")
 	f.StringVar(&opts.path, "path", "", "restore only this path of the restore point (with --target)")
 	f.StringVar(&opts.target, "target", "", "extract into this directory")
 	f.StringVar(&opts.as, "as", "", "restore the volume under this name")
@@ -98,7 +104,10 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 	pr := ui.NewProgress(os.Stderr, g.showProgress())
 	c := progress.New()
 	pr.Track("restore "+ref, c)
-	ro := restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, Path: opts.path, As: opts.as, Force: opts.force, Log: g.log, Progress: c}
+	if opts.imageOnly && (opts.target != "" || opts.volume != "") {
+		return errors.New("--image-only loads images into the engine: it takes no --target or --volume")
+	}
+	ro := restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, As: opts.as, Force: opts.force, Log: g.log, Progress: c}
 	var res restore.Result
 	if opts.target != "" {
 		if ro.Target, err = filepath.Abs(opts.target); err != nil {

@@ -33,6 +33,7 @@ type Options struct {
 	Units       []string // as typed: volume/NAME, NAME, ...
 	All         bool
 	Consistency string
+	Images      string // none, ref or save; "" follows the label or the default (ref)
 	Trigger     string
 	Version     string // of lifeboat, for the manifest
 	JournalDir  string // where freezes are journalled until thawed
@@ -64,6 +65,9 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 	if err := checkMode(opts.Consistency); err != nil {
 		return nil, err
 	}
+	if err := checkImages(opts.Images); err != nil {
+		return nil, err
+	}
 	units, err := resolveUnits(ctx, eng, opts)
 	if err != nil {
 		return nil, err
@@ -92,6 +96,21 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 		err = fmt.Errorf("%w: %w", ErrPartial, err)
 	}
 	return results, err
+}
+
+func checkImages(v string) error {
+	if v == "" {
+		return nil
+	}
+	if err := policy.CheckImages(v); err != nil {
+		return fmt.Errorf("--images: %w", err)
+	}
+	for _, m := range strings.Split(v, ",") {
+		if m == "push" || m == "commit" {
+			return fmt.Errorf("--images %s: not available in this version yet: use none, ref or save", m)
+		}
+	}
+	return nil
 }
 
 func checkMode(mode string) error {

@@ -6,8 +6,10 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/layout"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
 )
 
@@ -22,6 +24,9 @@ type plan struct {
 	networks   []engine.NetworkSpec
 	policy     policy.Policy
 	mode       string // the consistency mode to use
+	images     []layout.Image
+	created    map[string]time.Time // image ID → build time, for the archive's mtime
+	saveAs     map[string]string    // image ID → what to `docker save`
 }
 
 // planUnit gathers a container or project unit from the engine and decides
@@ -62,6 +67,56 @@ func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string) 
 	}
 	p.mode, err = chooseMode(flagMode, p.policy.Consistency, p.containers)
 	return p, err
+}
+
+// planImages decides, per distinct image, whether the restore point keeps
+// it: always with save; for an image no registry has (no repo digests:
+// built here) unless the policy says none, since nothing else could bring
+// it back.
+func (p *plan) planImages(ctx context.Context, eng *engine.Client, flag string) error {
+	mode := p.policy.Images
+	if flag != "" {
+		mode = flag
+	}
+	if strings.Contains(mode, "push") || strings.Contains(mode, "commit") {
+		return fmt.Errorf("images policy %q: push and commit are not available in this version yet: use none, ref or save", mode)
+	}
+	save := strings.Contains(mode, "save")
+	seen := map[string]bool{}
+	p.created, p.saveAs = map[string]time.Time{}, map[string]string{}
+	for _, ct := range p.containers {
+		ref := p.specs[ct.Name].Image
+		if ref.ID == "" || seen[ref.ID] {
+			continue
+		}
+		seen[ref.ID] = true
+		img := layout.Image{ImageRef: ref}
+		switch {
+		case mode == "none":
+			img.Reason = "images=none"
+		case save:
+			img.Saved, img.Reason = true, "images=save"
+		case len(ref.RepoDigests) == 0:
+			img.Saved, img.Reason = true, "in no registry: kept so the unit can come back anywhere"
+		default:
+			img.Reason = "images=ref: pull " + ref.RepoDigests[0]
+		}
+		if img.Saved {
+			t, err := eng.ImageCreated(ctx, ref.ID)
+			if err != nil {
+				return err
+			}
+			img.Path, p.created[ref.ID] = layout.ImagePath(ref.ID), t
+			// By reference, so the archive carries the tag; by ID when the
+			// tag has moved to another image since the container was made.
+			p.saveAs[ref.ID] = ref.ID
+			if now, err := eng.Image(ctx, ref.Ref); err == nil && now.ID == ref.ID && ref.Ref != "" {
+				p.saveAs[ref.ID] = ref.Ref
+			}
+		}
+		p.images = append(p.images, img)
+	}
+	return nil
 }
 
 // planVolume plans a volume unit: the volume alone, read as it is.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"sync"
 	"time"
 
@@ -38,6 +39,9 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		return res
 	}
 	p, err := planUnit(ctx, eng, u, opts.Consistency)
+	if err == nil {
+		err = p.planImages(ctx, eng, opts.Images)
+	}
 	if err != nil {
 		res.Err = err
 		return res
@@ -268,7 +272,14 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 		jobs = append(jobs, j)
 		return j, nil
 	}
-	var volumes, binds, containers []source.Entry
+	var volumes, binds, containers, images []source.Entry
+	for _, img := range c.p.images {
+		if img.Saved {
+			// Named by ID and dated by build time: kopia finds an image it
+			// already holds by that and never asks the engine to save it.
+			images = append(images, source.Stream(path.Base(img.Path), c.eng.SaveImage(ctx, c.p.saveAs[img.ID]), 0o644, c.p.created[img.ID]))
+		}
+	}
 	volJobs := make([]*scanJob, len(c.p.volumes))
 	for i, v := range c.p.volumes {
 		if volJobs[i], err = add(&volumes, layout.VolumePath(v.Name), v.Name, v.Mountpoint, skip); err != nil {
@@ -318,6 +329,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 			}
 		}
 		m.Containers = items
+		m.Images = c.p.images
 		manifest, scanErr = m.Marshal()
 	}()
 	wait = func() error { <-done; return scanErr }
@@ -332,7 +344,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 	for _, sec := range []struct {
 		name    string
 		entries []source.Entry
-	}{{layout.VolumesDir, volumes}, {layout.BindsDir, binds}, {layout.ContainersDir, containers}} {
+	}{{layout.VolumesDir, volumes}, {layout.BindsDir, binds}, {layout.ContainersDir, containers}, {layout.ImagesDir, images}} {
 		if len(sec.entries) > 0 {
 			children = append(children, source.Dir(sec.name, now, sec.entries...))
 		}

@@ -27,7 +27,11 @@ const (
 	ConfigFile    = "config.json"
 	ImageFile     = "image.json"
 	LayerDir      = "layer"
+	ImagesDir     = "images"
 )
+
+// ImagePath is where a `docker save` archive of an image is.
+func ImagePath(id string) string { return ImagesDir + "/" + strings.TrimPrefix(id, "sha256:") + ".tar" }
 
 // VolumePath is where a named volume's files are.
 func VolumePath(name string) string { return VolumesDir + "/" + name }
@@ -77,6 +81,7 @@ type Manifest struct {
 	Volumes       []Volume             `json:"volumes,omitempty"`
 	Binds         []Bind               `json:"binds,omitempty"`
 	Networks      []engine.NetworkSpec `json:"networks,omitempty"`
+	Images        []Image              `json:"images,omitempty"`
 }
 
 // Data is one tree of files in a restore point and its sidecar.
@@ -100,6 +105,15 @@ type Volume struct {
 type Bind struct {
 	Source string `json:"source"`
 	Data
+}
+
+// Image is one image the unit's containers run, and whether the restore
+// point holds it as a `docker save` archive.
+type Image struct {
+	engine.ImageRef
+	Saved  bool   `json:"saved"`
+	Path   string `json:"path,omitempty"`   // the archive, when saved
+	Reason string `json:"reason,omitempty"` // why it was or was not saved
 }
 
 // Container is one container's summary; its full configuration is

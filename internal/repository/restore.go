@@ -57,6 +57,9 @@ func (r *Repository) Extract(ctx context.Context, opts ExtractOptions) (RestoreS
 	if err != nil {
 		return RestoreStats{}, err
 	}
+	if _, isFile := entry.(fs.File); isFile {
+		out.rootName = entry.Name() // a single file lands inside the target directory
+	}
 	ropts := restore.Options{Parallel: 8, RestoreDirEntryAtDepth: math.MaxInt32}
 	if c := opts.Progress; c != nil {
 		ropts.ProgressCallback = func(_ context.Context, s restore.Stats) {
@@ -82,6 +85,7 @@ func (r *Repository) Extract(ctx context.Context, opts ExtractOptions) (RestoreS
 type output struct {
 	*restore.FilesystemOutput
 	blockSize int
+	rootName  string // set when the restored entry is a single file
 }
 
 func newOutput(ctx context.Context, target string, mergeDirs bool) (*output, error) {
@@ -104,6 +108,9 @@ func newOutput(ctx context.Context, target string, mergeDirs bool) (*output, err
 // sets owner, mode (setuid, setgid, sticky too) and times. An existing file
 // is never overwritten.
 func (o *output) WriteFile(ctx context.Context, rel string, f fs.File, cb restore.FileWriteProgress) error {
+	if rel == "" && o.rootName != "" {
+		rel = o.rootName
+	}
 	target := filepath.Join(o.TargetPath, filepath.FromSlash(rel))
 	if _, err := os.Lstat(target); err == nil {
 		return fmt.Errorf("%s already exists: not overwriting it", target)
@@ -227,9 +234,8 @@ func setAttributes(w *os.File, e fs.Entry) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, w.Name(), []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-// ReadFile returns a small file of a restore point, such as lifeboat.json
-// or a sidecar.
-func (r *Repository) ReadFile(ctx context.Context, id, path string) ([]byte, error) {
+// OpenFile streams a file of a restore point, such as an image archive.
+func (r *Repository) OpenFile(ctx context.Context, id, path string) (io.ReadCloser, error) {
 	e, err := r.entry(ctx, id, path)
 	if err != nil {
 		return nil, err
@@ -241,6 +247,16 @@ func (r *Repository) ReadFile(ctx context.Context, id, path string) ([]byte, err
 	rd, err := f.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open %s in restore point %s: %w", path, id, err)
+	}
+	return rd, nil
+}
+
+// ReadFile returns a small file of a restore point, such as lifeboat.json
+// or a sidecar.
+func (r *Repository) ReadFile(ctx context.Context, id, path string) ([]byte, error) {
+	rd, err := r.OpenFile(ctx, id, path)
+	if err != nil {
+		return nil, err
 	}
 	defer rd.Close()
 	b, err := io.ReadAll(rd)

@@ -49,6 +49,7 @@ type Options struct {
 	Target    string // a directory: extract instead of touching Docker
 	As        string // restore the volume (or a copy of the unit) under this name
 	Container string // only this container
+	ImageOnly bool   // only load the point's images
 	Force     bool
 	Log       *slog.Logger
 	Progress  *progress.Counters

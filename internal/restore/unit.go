@@ -27,6 +27,7 @@ type UnitResult struct {
 	Volumes    []string `json:"volumes"`
 	Binds      []string `json:"binds,omitempty"`
 	Networks   []string `json:"networks,omitempty"`
+	Images     []string `json:"images_loaded,omitempty"`
 	NotKept    []string `json:"not_kept,omitempty"`
 }
 
@@ -41,6 +42,7 @@ type unitRestore struct {
 	res    UnitResult
 	old    []oldContainer // replaced with --force, kept until the new ones run
 	specs  map[string]engine.Spec
+	load   []layout.Image // images to load from the point before creating containers
 }
 
 type oldContainer struct{ id, name, tmpName string }
@@ -54,7 +56,7 @@ func ToUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client
 	if err != nil {
 		return UnitResult{}, err
 	}
-	if len(m.Containers) == 0 {
+	if len(m.Containers) == 0 && !opts.ImageOnly {
 		return UnitResult{}, fmt.Errorf("%s holds no containers: restore its volume with --volume NAME", point.Unit)
 	}
 	if !eng.IsLocal() {
@@ -62,6 +64,9 @@ func ToUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client
 	}
 	u := &unitRestore{repo: repo, eng: eng, opts: opts, point: point, m: m, rename: renamer(m, opts.As)}
 	u.res = UnitResult{ID: point.ID, Unit: point.Unit}
+	if opts.ImageOnly {
+		return u.res, u.imagesOnly(ctx)
+	}
 	cs, err := u.selected()
 	if err != nil {
 		return u.res, err
@@ -120,12 +125,19 @@ func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) erro
 	if err != nil {
 		return err
 	}
+	queued := map[string]bool{}
 	for _, c := range cs {
 		problems = append(problems, hostProblems(u.specs[c.Name], c.Name, taken, u.rename("container", c.Name), u.opts.Force)...)
 		if ok, err := u.eng.HasImage(ctx, imageRefOrID(c.Image)); err != nil {
 			return err
 		} else if !ok {
-			problems = append(problems, fmt.Sprintf("image %s of container %s is not on this engine: load or pull it first", c.Image, c.Name))
+			switch img := u.savedImage(c.Image.ID); {
+			case img != nil && !queued[img.ID]:
+				queued[img.ID] = true
+				u.load = append(u.load, *img)
+			case img == nil:
+				problems = append(problems, fmt.Sprintf("image %s of container %s is not on this engine and not in the restore point: load or pull it first (back up with --images save to keep it)", c.Image, c.Name))
+			}
 		}
 		name := u.rename("container", c.Name)
 		if _, err := u.eng.Container(ctx, name); err == nil && !u.opts.Force {
@@ -220,6 +232,9 @@ func imageRefOrID(r engine.ImageRef) string {
 }
 
 func (u *unitRestore) run(ctx context.Context, cs []layout.Container) error {
+	if err := u.loadImages(ctx, u.load); err != nil {
+		return err
+	}
 	if err := u.setAsideOld(ctx, cs); err != nil {
 		return err
 	}
@@ -384,6 +399,48 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 		u.res.NotKept = append(u.res.NotKept, prefixed(c.Layer.Path, r.NotKept)...)
 	}
 	return id, nil
+}
+
+// savedImage is the point's archive of image id, or nil.
+func (u *unitRestore) savedImage(id string) *layout.Image {
+	for i := range u.m.Images {
+		if img := &u.m.Images[i]; img.ID == id && img.Saved {
+			return img
+		}
+	}
+	return nil
+}
+
+// loadImages streams archives from the repository into the engine,
+// without a copy on the local disk.
+func (u *unitRestore) loadImages(ctx context.Context, imgs []layout.Image) error {
+	for _, img := range imgs {
+		rd, err := u.repo.OpenFile(ctx, u.point.ID, img.Path)
+		if err != nil {
+			return err
+		}
+		err = u.eng.LoadImage(ctx, rd)
+		rd.Close()
+		if err != nil {
+			return fmt.Errorf("image %s: %w", img.ImageRef, err)
+		}
+		u.res.Images = append(u.res.Images, img.ImageRef.String())
+	}
+	return nil
+}
+
+// imagesOnly loads every image the point holds, tags included.
+func (u *unitRestore) imagesOnly(ctx context.Context) error {
+	var imgs []layout.Image
+	for _, img := range u.m.Images {
+		if img.Saved {
+			imgs = append(imgs, img)
+		}
+	}
+	if len(imgs) == 0 {
+		return fmt.Errorf("restore point %s holds no images (back up with --images save to keep them)", u.point.ID)
+	}
+	return u.loadImages(ctx, imgs)
 }
 
 // rollback removes what a failed restore created and brings replaced

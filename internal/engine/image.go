@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/client"
+)
+
+// ImageCreated is when an image was built: a stable time for one image ID,
+// which lets a backup recognise an image it has already stored.
+func (c *Client) ImageCreated(ctx context.Context, id string) (time.Time, error) {
+	img, err := c.api.ImageInspect(ctx, id)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("inspect image %s: %w", id, notFound(id, err))
+	}
+	t, err := time.Parse(time.RFC3339Nano, img.Created)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("image %s: created %q: %w", id, img.Created, err)
+	}
+	return t, nil
+}
+
+// SaveImage returns a reader of `docker save REF`. The save starts on the
+// first Read, so an image the repository already holds is never exported.
+func (c *Client) SaveImage(ctx context.Context, ref string) io.ReadCloser {
+	return &lazySave{ctx: ctx, c: c, ref: ref}
+}
+
+type lazySave struct {
+	ctx  context.Context
+	c    *Client
+	ref  string
+	once sync.Once
+	rc   io.ReadCloser
+	err  error
+}
+
+func (s *lazySave) Read(p []byte) (int, error) {
+	s.once.Do(func() {
+		s.rc, s.err = s.c.api.ImageSave(s.ctx, []string{s.ref})
+		if s.err != nil {
+			s.err = fmt.Errorf("save image %s: %w", s.ref, s.err)
+		}
+	})
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.rc.Read(p)
+}
+
+func (s *lazySave) Close() error {
+	if s.rc != nil {
+		return s.rc.Close()
+	}
+	return nil
+}
+
+// LoadImage loads a `docker save` archive. The engine reports failures in
+// its JSON stream, not in the status: they are read and returned.
+func (c *Client) LoadImage(ctx context.Context, r io.Reader) error {
+	resp, err := c.api.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("load image: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var msg struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if json.Unmarshal(sc.Bytes(), &msg) == nil && (msg.Error != "" || msg.ErrorDetail.Message != "") {
+			return fmt.Errorf("load image: %s", strings.TrimSpace(msg.Error+" "+msg.ErrorDetail.Message))
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("load image: %w", err)
+	}
+	return nil
+}
