@@ -56,7 +56,15 @@ EXIT STATUS
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", u.Unit, dash(strings.Join(u.Containers, ",")), dash(strings.Join(u.Volumes, ",")), len(u.Binds), u.Consistency, why)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, u := range units {
+				for _, w := range u.Warnings {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", u.Unit, w)
+				}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON array")

@@ -21,6 +21,7 @@ type UnitInfo struct {
 	Policy      policy.Policy `json:"policy"`
 	Consistency string        `json:"consistency"` // what a backup now would use
 	Reason      string        `json:"reason"`
+	Warnings    []string      `json:"warnings,omitempty"`
 	Error       string        `json:"error,omitempty"` // a policy that cannot apply
 }
 
@@ -36,10 +37,53 @@ func List(ctx context.Context, eng *engine.Client) ([]UnitInfo, error) {
 		labels[v.Name] = v.Labels
 	}
 	out := make([]UnitInfo, 0, len(units))
+	digests := map[string]bool{} // image ID → has repo digests
 	for _, u := range units {
-		out = append(out, describe(u, cs, labels))
+		info := describe(u, cs, labels)
+		if err := imageWarnings(ctx, eng, &info, cs, digests); err != nil {
+			return nil, err
+		}
+		out = append(out, info)
 	}
 	return out, nil
+}
+
+// imageWarnings flags images that exist in no registry: only a restore
+// point can bring them back, so images=none loses them.
+func imageWarnings(ctx context.Context, eng *engine.Client, info *UnitInfo, cs []engine.Container, digests map[string]bool) error {
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if !contains(info.Containers, c.Name) || seen[c.ImageID] || c.ImageID == "" {
+			continue
+		}
+		seen[c.ImageID] = true
+		has, ok := digests[c.ImageID]
+		if !ok {
+			img, err := eng.Image(ctx, c.ImageID)
+			if err != nil {
+				return err
+			}
+			has = len(img.RepoDigests) > 0
+			digests[c.ImageID] = has
+		}
+		switch {
+		case has:
+		case info.Policy.Images == "none":
+			info.Warnings = append(info.Warnings, fmt.Sprintf("image %s exists in no registry and %s=none: this unit cannot come back on a host without it", c.Image, policy.LabelImages))
+		default:
+			info.Warnings = append(info.Warnings, fmt.Sprintf("image %s exists in no registry: kept in every restore point", c.Image))
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func describe(u Unit, all []engine.Container, volLabels map[string]map[string]string) UnitInfo {

@@ -22,6 +22,9 @@ func TestImagesComeAlong(t *testing.T) {
 	e.d.Docker(t, "run", "-d", "--name", "imgapp", "--label", "lifeboat.consistency=pause", "lbtest/app:1",
 		"sh", "-c", "echo changed > /etc/runtime.txt; exec sleep 100000")
 	waitFor(t, func() bool { _, err := e.d.DockerErr("exec", "imgapp", "cat", "/etc/runtime.txt"); return err == nil })
+	if r := e.ok("ls"); !strings.Contains(r.stderr, "image lbtest/app:1 exists in no registry: kept in every restore point") {
+		t.Errorf("ls does not warn about the local image: %q", r.stderr)
+	}
 	e.ok("init")
 	p1 := e.backup("container/imgapp")
 	p2 := e.backup("container/imgapp")
