@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
 	"unicode/utf8"
 )
@@ -133,4 +134,80 @@ func (p *Path) UnmarshalText(b []byte) error {
 	}
 	*p = Path(s)
 	return nil
+}
+
+// Sub is the part of the sidecar under prefix (a path relative to the
+// sidecar's root), rebased so that prefix becomes the root: what to apply
+// when only that part is restored. A restored single file lands in its
+// target directory under its own name, so with asFile prefix becomes that
+// name instead of the root.
+func (s *Sidecar) Sub(prefix string, asFile bool) *Sidecar {
+	prefix = strings.Trim(prefix, "/")
+	if prefix == "" || prefix == "." {
+		return s
+	}
+	rebase := func(p Path) (Path, bool) {
+		switch r := string(p); {
+		case r == prefix && asFile:
+			return Path(path.Base(prefix)), true
+		case r == prefix:
+			return ".", true
+		case strings.HasPrefix(r, prefix+"/") && !asFile:
+			return Path(strings.TrimPrefix(r, prefix+"/")), true
+		}
+		return "", false
+	}
+	out := &Sidecar{Version: s.Version}
+	for _, g := range s.HardLinks {
+		var sub []Path
+		for _, p := range g {
+			if q, ok := rebase(p); ok {
+				sub = append(sub, q)
+			}
+		}
+		if len(sub) > 1 {
+			out.HardLinks = append(out.HardLinks, sub)
+		}
+	}
+	for p, xs := range s.Xattrs {
+		if q, ok := rebase(p); ok {
+			if out.Xattrs == nil {
+				out.Xattrs = map[Path]map[string][]byte{}
+			}
+			out.Xattrs[q] = xs
+		}
+	}
+	for _, sp := range s.Specials {
+		if q, ok := rebase(sp.Path); ok {
+			sp.Path = q
+			out.Specials = append(out.Specials, sp)
+		}
+	}
+	for p, t := range s.Times {
+		if q, ok := rebase(p); ok {
+			if out.Times == nil {
+				out.Times = map[Path]int64{}
+			}
+			out.Times[q] = t
+		}
+	}
+	storedPrefix := storedName(prefix)
+	for _, r := range s.Renames {
+		q, ok := rebase(r.Path)
+		if !ok || q == "." {
+			continue
+		}
+		stored := strings.TrimPrefix(strings.TrimPrefix(string(r.Stored), storedPrefix), "/")
+		if asFile {
+			stored = path.Base(string(r.Stored))
+		}
+		out.Renames = append(out.Renames, Rename{Path: q, Stored: Path(stored)})
+	}
+	for _, nk := range s.NotKept {
+		if q, ok := rebase(nk.Path); ok {
+			nk.Path = q
+			out.NotKept = append(out.NotKept, nk)
+		}
+	}
+	return out
 }

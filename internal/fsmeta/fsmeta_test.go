@@ -197,3 +197,30 @@ func BenchmarkScan(b *testing.B) {
 		}
 	}
 }
+
+func TestSub(t *testing.T) {
+	sc := &Sidecar{Version: 1,
+		HardLinks: [][]Path{{"a/x", "a/y", "b/z"}},
+		Xattrs:    map[Path]map[string][]byte{"a/x": {"user.k": []byte("v")}, "b/z": {"user.k": []byte("w")}},
+		Specials:  []Special{{Path: "a/fifo", Type: "fifo"}},
+		Times:     map[Path]int64{"a": 5, "a/sub": 6, ".": 1},
+		Renames:   []Rename{{Path: "a/bad\xff", Stored: "a/bad\uFFFD"}},
+	}
+	d := sc.Sub("a", false)
+	if len(d.HardLinks) != 1 || len(d.HardLinks[0]) != 2 || d.HardLinks[0][0] != "x" {
+		t.Errorf("links %v", d.HardLinks)
+	}
+	if len(d.Xattrs) != 1 || d.Xattrs["x"] == nil || len(d.Specials) != 1 || d.Specials[0].Path != "fifo" {
+		t.Errorf("xattrs %v specials %v", d.Xattrs, d.Specials)
+	}
+	if d.Times["."] != 5 || d.Times["sub"] != 6 || len(d.Times) != 2 {
+		t.Errorf("times %v", d.Times)
+	}
+	if len(d.Renames) != 1 || d.Renames[0].Path != "bad\xff" || d.Renames[0].Stored != "bad\uFFFD" {
+		t.Errorf("renames %v", d.Renames)
+	}
+	f := sc.Sub("a/x", true)
+	if len(f.HardLinks) != 0 || f.Xattrs["x"] == nil || len(f.Xattrs) != 1 {
+		t.Errorf("file sub: %+v", f)
+	}
+}

@@ -266,6 +266,16 @@ func (r *Repository) ReadFile(ctx context.Context, id, path string) ([]byte, err
 	return b, nil
 }
 
+// IsFile reports whether path in the restore point is a file.
+func (r *Repository) IsFile(ctx context.Context, id, path string) (bool, error) {
+	e, err := r.entry(ctx, id, path)
+	if err != nil {
+		return false, err
+	}
+	_, ok := e.(fs.File)
+	return ok, nil
+}
+
 // Has reports whether path exists in the restore point.
 func (r *Repository) Has(ctx context.Context, id, path string) (bool, error) {
 	_, err := r.entry(ctx, id, path)

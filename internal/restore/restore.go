@@ -63,7 +63,7 @@ func ToDirectory(ctx context.Context, repo *repository.Repository, opts Options)
 		return Result{}, err
 	}
 	res := Result{ID: point.ID, Unit: point.Unit, Target: opts.Target}
-	sub, metas, err := selectPart(m, opts)
+	sub, metas, err := selectPart(ctx, repo, point.ID, m, opts)
 	if err != nil {
 		return res, err
 	}
@@ -89,10 +89,38 @@ func load(ctx context.Context, repo *repository.Repository, ref string) (reposit
 	return point, m, err
 }
 
+// metaSpec says which sidecar to apply where: Sub, when set, is the path
+// inside the sidecar's tree that was restored alone (AsFile when that is a
+// single file).
+type metaSpec struct {
+	Meta   string
+	Sub    string
+	AsFile bool
+}
+
+func whole(meta string) metaSpec { return metaSpec{Meta: meta} }
+
+// dataItems are all the trees of files a point holds, each with a sidecar.
+func dataItems(m *layout.Manifest) []layout.Data {
+	var out []layout.Data
+	for _, v := range m.Volumes {
+		out = append(out, v.Data)
+	}
+	for _, b := range m.Binds {
+		out = append(out, b.Data)
+	}
+	for _, c := range m.Containers {
+		if c.Layer != nil {
+			out = append(out, *c.Layer)
+		}
+	}
+	return out
+}
+
 // selectPart maps the options to a path inside the restore point and the
 // sidecars to apply, keyed by where their tree lands relative to the target.
-func selectPart(m *layout.Manifest, opts Options) (string, map[string]string, error) {
-	metas := map[string]string{}
+func selectPart(ctx context.Context, repo *repository.Repository, id string, m *layout.Manifest, opts Options) (string, map[string]metaSpec, error) {
+	metas := map[string]metaSpec{}
 	switch {
 	case opts.Volume != "" && opts.Path != "":
 		return "", nil, errors.New("give --volume or --path, not both")
@@ -101,21 +129,28 @@ func selectPart(m *layout.Manifest, opts Options) (string, map[string]string, er
 		if err != nil {
 			return "", nil, err
 		}
-		metas["."] = v.Meta
+		metas["."] = whole(v.Meta)
 		return v.Path, metas, nil
 	case opts.Path != "":
 		p := path.Clean("/" + opts.Path)[1:]
-		for _, v := range m.Volumes {
-			if p == v.Path {
-				metas["."] = v.Meta
-			} else if p == "" || strings.HasPrefix(v.Path, p+"/") {
-				metas[strings.TrimPrefix(strings.TrimPrefix(v.Path, p), "/")] = v.Meta
+		for _, d := range dataItems(m) {
+			switch {
+			case p == d.Path:
+				metas["."] = whole(d.Meta)
+			case p == "" || strings.HasPrefix(d.Path, p+"/"):
+				metas[strings.TrimPrefix(strings.TrimPrefix(d.Path, p), "/")] = whole(d.Meta)
+			case strings.HasPrefix(p, d.Path+"/"):
+				file, err := repo.IsFile(ctx, id, p)
+				if err != nil {
+					return "", nil, err
+				}
+				metas["."] = metaSpec{Meta: d.Meta, Sub: strings.TrimPrefix(p, d.Path+"/"), AsFile: file}
 			}
 		}
 		return p, metas, nil
 	}
-	for _, v := range m.Volumes {
-		metas[v.Path] = v.Meta
+	for _, d := range dataItems(m) {
+		metas[d.Path] = whole(d.Meta)
 	}
 	return "", metas, nil
 }
@@ -141,33 +176,36 @@ func prepareTarget(dir string, force bool) error {
 	return nil
 }
 
-func extract(ctx context.Context, repo *repository.Repository, id, sub, target string, metas map[string]string, c *progress.Counters, res *Result) error {
+func extract(ctx context.Context, repo *repository.Repository, id, sub, target string, metas map[string]metaSpec, c *progress.Counters, res *Result) error {
 	return extractInto(ctx, repo, repository.ExtractOptions{ID: id, Path: sub, Target: target, Progress: c}, metas, res)
 }
 
-func extractInto(ctx context.Context, repo *repository.Repository, eo repository.ExtractOptions, metas map[string]string, res *Result) error {
+func extractInto(ctx context.Context, repo *repository.Repository, eo repository.ExtractOptions, metas map[string]metaSpec, res *Result) error {
 	id, target := eo.ID, eo.Target
 	st, err := repo.Extract(ctx, eo)
 	if err != nil {
 		return err
 	}
 	res.Files, res.Dirs, res.Bytes = st.Files, st.Dirs, st.Bytes
-	for rel, metaPath := range metas {
-		if err := applyMeta(ctx, repo, id, metaPath, target, rel, res); err != nil {
+	for rel, spec := range metas {
+		if err := applyMeta(ctx, repo, id, spec, target, rel, res); err != nil {
 			return err
 		}
 	}
 	return syncTree(target)
 }
 
-func applyMeta(ctx context.Context, repo *repository.Repository, id, metaPath, target, rel string, res *Result) error {
-	b, err := repo.ReadFile(ctx, id, metaPath)
+func applyMeta(ctx context.Context, repo *repository.Repository, id string, spec metaSpec, target, rel string, res *Result) error {
+	b, err := repo.ReadFile(ctx, id, spec.Meta)
 	if err != nil {
 		return err
 	}
 	sc, err := fsmeta.Unmarshal(b)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", metaPath, err)
+		return fmt.Errorf("read %s: %w", spec.Meta, err)
+	}
+	if spec.Sub != "" {
+		sc = sc.Sub(spec.Sub, spec.AsFile)
 	}
 	root := target
 	if rel != "." && rel != "" {

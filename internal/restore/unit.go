@@ -363,7 +363,7 @@ func (u *unitRestore) binds(ctx context.Context) error {
 // swapping in a complete copy.
 func (u *unitRestore) fill(ctx context.Context, dir string, d layout.Data) error {
 	var r Result
-	metas := map[string]string{".": d.Meta}
+	metas := map[string]metaSpec{".": whole(d.Meta)}
 	empty, err := isEmptyDir(dir)
 	if err != nil {
 		return err
@@ -393,7 +393,7 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 		}
 		var r Result
 		eo := repository.ExtractOptions{ID: u.point.ID, Path: c.Layer.Path, Target: upper, Progress: u.opts.Progress, MergeDirs: true}
-		if err := extractInto(ctx, u.repo, eo, map[string]string{".": c.Layer.Meta}, &r); err != nil {
+		if err := extractInto(ctx, u.repo, eo, map[string]metaSpec{".": whole(c.Layer.Meta)}, &r); err != nil {
 			return id, fmt.Errorf("writable layer of %s: %w", name, err)
 		}
 		u.res.NotKept = append(u.res.NotKept, prefixed(c.Layer.Path, r.NotKept)...)

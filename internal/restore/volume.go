@@ -46,7 +46,7 @@ func ToVolume(ctx context.Context, repo *repository.Repository, eng *engine.Clie
 	if err != nil {
 		return res, err
 	}
-	metas := map[string]string{".": v.Meta}
+	metas := map[string]metaSpec{".": whole(v.Meta)}
 	if empty {
 		err = extract(ctx, repo, point.ID, v.Path, dst.Mountpoint, metas, opts.Progress, &res)
 		if err != nil && created {

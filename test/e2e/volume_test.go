@@ -72,6 +72,21 @@ func TestVolumeRoundTrip(t *testing.T) {
 		}
 	})
 
+	t.Run("one file or one directory keeps its metadata", func(t *testing.T) {
+		dst := filepath.Join(t.TempDir(), "one")
+		e.ok("restore", p2.ID, "--path", "volumes/edge/edge/acl/file", "--target", dst)
+		want := testutil.Manifest(t, filepath.Join(mp, "edge", "acl"))
+		got := testutil.Manifest(t, dst)
+		if line := find(want, `"file"`); line == "" || find(got, `"file"`) != line {
+			t.Errorf("single file: want %q, got %q", line, find(got, `"file"`))
+		}
+		dst = filepath.Join(t.TempDir(), "hard")
+		e.ok("restore", p2.ID, "--path", "volumes/edge/edge/hard", "--target", dst)
+		if w, g := testutil.Manifest(t, filepath.Join(mp, "edge", "hard")), testutil.Manifest(t, dst); !cmp.Equal(w, g) {
+			t.Errorf("directory differs:\n%s", cmp.Diff(w, g))
+		}
+	})
+
 	t.Run("whole tree has manifest and sidecar", func(t *testing.T) {
 		dst := filepath.Join(t.TempDir(), "tree")
 		e.ok("restore", p2.ID, "--target", dst)
@@ -154,4 +169,14 @@ func firstLines(s string, n int) string {
 		lines = append(lines[:n], "...")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// find returns the first line that starts with prefix.
+func find(lines []string, prefix string) string {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
 }
