@@ -61,7 +61,7 @@ EXIT STATUS
 	f := cmd.Flags()
 	f.BoolVar(&opts.all, "all", false, "back up every unit on the host")
 	f.StringVar(&opts.consistency, "consistency", "auto", "auto, none, pause, stop, snapshot or dump")
-	f.StringVar(&opts.images, "images", "", "none, ref or save: keep images in the restore point (default: label lifeboat.images, else ref; images in no registry are always kept unless none)")
+	f.StringVar(&opts.images, "images", "", "none, ref, save, commit or commit,save: keep images in the restore point, make timeline images (default: label lifeboat.images, else ref; images in no registry are always kept unless none)")
 	f.BoolVar(&opts.json, "json", false, "print JSON lines")
 	return cmd
 }

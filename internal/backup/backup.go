@@ -106,8 +106,8 @@ func checkImages(v string) error {
 		return fmt.Errorf("--images: %w", err)
 	}
 	for _, m := range strings.Split(v, ",") {
-		if m == "push" || m == "commit" {
-			return fmt.Errorf("--images %s: not available in this version yet: use none, ref or save", m)
+		if m == "push" {
+			return fmt.Errorf("--images push: not available in this version yet: use none, ref, save or commit")
 		}
 	}
 	return nil

@@ -25,8 +25,10 @@ type plan struct {
 	policy     policy.Policy
 	mode       string // the consistency mode to use
 	images     []layout.Image
-	created    map[string]time.Time // image ID → build time, for the archive's mtime
-	saveAs     map[string]string    // image ID → what to `docker save`
+	created    map[string]time.Time       // image ID → build time, for the archive's mtime
+	saveAs     map[string]string          // image ID → what to `docker save`
+	commit     bool                       // make timeline images
+	timeline   map[string]engine.ImageRef // container → its committed image
 }
 
 // planUnit gathers a container or project unit from the engine and decides
@@ -78,9 +80,10 @@ func (p *plan) planImages(ctx context.Context, eng *engine.Client, flag string) 
 	if flag != "" {
 		mode = flag
 	}
-	if strings.Contains(mode, "push") || strings.Contains(mode, "commit") {
-		return fmt.Errorf("images policy %q: push and commit are not available in this version yet: use none, ref or save", mode)
+	if strings.Contains(mode, "push") {
+		return fmt.Errorf("images policy %q: push is not available in this version yet: use none, ref, save or commit", mode)
 	}
+	p.commit = strings.Contains(mode, "commit")
 	save := strings.Contains(mode, "save")
 	seen := map[string]bool{}
 	p.created, p.saveAs = map[string]time.Time{}, map[string]string{}
@@ -117,6 +120,54 @@ func (p *plan) planImages(ctx context.Context, eng *engine.Client, flag string) 
 		p.images = append(p.images, img)
 	}
 	return nil
+}
+
+// commitTimeline commits every container to lifeboat/<unit>/<container>:<UTC
+// time>, the timeline image of this point; with save, the point keeps it.
+// The engine pauses each container for its commit. On failure the images
+// made so far are untagged again.
+func (p *plan) commitTimeline(ctx context.Context, eng *engine.Client, save bool, now time.Time) (err error) {
+	p.timeline = map[string]engine.ImageRef{}
+	defer func() {
+		if err != nil {
+			for _, ref := range p.timeline {
+				_ = eng.Untag(context.WithoutCancel(ctx), ref.Ref)
+			}
+		}
+	}()
+	stamp := now.UTC().Format("20060102T150405Z")
+	for _, ct := range p.containers {
+		ref, err := eng.Commit(ctx, ct.ID, timelineRepo(p.unit.Name, ct.Name)+":"+stamp)
+		if err != nil {
+			return err
+		}
+		p.timeline[ct.Name] = ref
+		if !save {
+			continue
+		}
+		t, err := eng.ImageCreated(ctx, ref.ID)
+		if err != nil {
+			return err
+		}
+		p.images = append(p.images, layout.Image{ImageRef: ref, Saved: true, Path: layout.ImagePath(ref.ID), Reason: "timeline image of " + ct.Name})
+		p.created[ref.ID], p.saveAs[ref.ID] = t, ref.Ref
+	}
+	return nil
+}
+
+// timelineRepo is a valid image repository name for a unit's container:
+// lower case, other characters as "-".
+func timelineRepo(unit, container string) string {
+	clean := func(s string) string {
+		b := []byte(strings.ToLower(s))
+		for i, c := range b {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				b[i] = '-'
+			}
+		}
+		return strings.Trim(string(b), ".-_")
+	}
+	return "lifeboat/" + clean(unit) + "/" + clean(container)
 }
 
 // planVolume plans a volume unit: the volume alone, read as it is.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,16 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		res.Err = err
 		return res
 	}
+	if p.commit {
+		mode := opts.Images
+		if mode == "" {
+			mode = p.policy.Images
+		}
+		if err := p.commitTimeline(ctx, eng, strings.Contains(mode, "save"), time.Now()); err != nil {
+			res.Err = err
+			return res
+		}
+	}
 	if !p.policy.Enabled {
 		if opts.All {
 			res.Unit, res.Skipped = u.String(), policy.LabelEnable+"=false"
@@ -57,6 +68,10 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	c := &capture{p: p, eng: eng, opts: opts, counters: counters}
 	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters}, c.run)
 	if err != nil {
+		// No point refers to the timeline images of a failed backup.
+		for _, ref := range p.timeline {
+			_ = eng.Untag(context.WithoutCancel(ctx), ref.Ref)
+		}
 		res.Err = err
 		return res
 	}
@@ -399,6 +414,9 @@ func (c *capture) containerFiles(order int, ct engine.Container, now time.Time) 
 		return nil, layout.Container{}, fmt.Errorf("encode image of %s: %w", ct.Name, err)
 	}
 	item := layout.Container{Name: ct.Name, Service: ct.Service, Image: spec.Image, Running: spec.Running, DependsOn: ct.DependsOn, Order: order}
+	if ref, ok := c.p.timeline[ct.Name]; ok {
+		item.Timeline = &ref
+	}
 	// config.json holds the environment, secrets included: 0600.
 	return []source.Entry{source.Bytes(layout.ConfigFile, cfg, 0o600, now), source.Bytes(layout.ImageFile, img, 0o644, now)}, item, nil
 }

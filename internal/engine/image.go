@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
 
@@ -88,4 +91,30 @@ func (c *Client) LoadImage(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("load image: %w", err)
 	}
 	return nil
+}
+
+// Commit snapshots a container's filesystem into an image tagged ref. The
+// engine pauses the container for the commit and resumes it after.
+func (c *Client) Commit(ctx context.Context, id, ref string) (ImageRef, error) {
+	resp, err := c.api.ContainerCommit(ctx, id, container.CommitOptions{Reference: ref, Pause: true, Comment: "lifeboat timeline image"})
+	if err != nil {
+		return ImageRef{}, fmt.Errorf("commit container %s to %s: %w", id, ref, notFound(id, err))
+	}
+	return ImageRef{Ref: ref, ID: resp.ID}, nil
+}
+
+// Untag removes the tag ref; the image itself goes only when nothing else
+// uses it. A tag already gone is not an error.
+func (c *Client) Untag(ctx context.Context, ref string) error {
+	_, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if cerrdefs.IsConflict(err) {
+		// Still used by a container: only the tag could go, and the engine
+		// refuses that for a running container's image. Keep it.
+		c.log.Info("timeline image kept: a container uses it", "ref", ref)
+		return nil
+	}
+	return fmt.Errorf("remove image tag %s: %w", ref, err)
 }

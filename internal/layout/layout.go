@@ -126,6 +126,9 @@ type Container struct {
 	DependsOn []string        `json:"depends_on,omitempty"`
 	Order     int             `json:"order"`           // start order
 	Layer     *Data           `json:"layer,omitempty"` // nil when the storage driver is not overlay2
+	// Timeline is the image committed from the container for this point
+	// (--images commit): lifeboat/<unit>/<container>:<UTC time>.
+	Timeline *engine.ImageRef `json:"timeline,omitempty"`
 }
 
 // Marshal encodes m for the restore point.

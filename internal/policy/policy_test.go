@@ -3,6 +3,7 @@ package policy
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -124,5 +125,49 @@ func TestMatcher(t *testing.T) {
 	var nilM *Matcher
 	if nilM.Match("a", false) {
 		t.Error("nil matcher matched")
+	}
+}
+
+func TestRetentionKeep(t *testing.T) {
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	// Newest first: every 6 hours for 10 days.
+	var times []time.Time
+	for i := 0; i < 40; i++ {
+		times = append(times, base.Add(-time.Duration(i)*6*time.Hour))
+	}
+	count := func(r Retention) (n int) {
+		for _, why := range r.Keep(times) {
+			if len(why) > 0 {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		r    Retention
+		want int
+	}{
+		{Retention{}, 40},
+		{Retention{Last: 3}, 3},
+		{Retention{Daily: 3}, 3},
+		{Retention{Last: 3, Daily: 3}, 5}, // today's newest is both last and daily; yesterday and the day before add 2
+		{Retention{Hourly: 100}, 40},
+		{Retention{Weekly: 2}, 2},
+		{Retention{Monthly: 5, Yearly: 5}, 1}, // ten days, all in one month and year
+	} {
+		if got := count(tc.r); got != tc.want {
+			t.Errorf("%v keeps %d, want %d", tc.r, got, tc.want)
+		}
+	}
+	if why := (Retention{Daily: 1}).Keep(times); len(why[0]) == 0 || len(why[1]) != 0 {
+		t.Errorf("daily=1: %v", why[:2])
+	}
+	// The newest point survives even a policy that selects nothing.
+	if why := (Retention{Hourly: 0, Last: 0, Yearly: 0, Weekly: 0, Monthly: 0, Daily: 0}).Keep(times[:1]); len(why[0]) == 0 {
+		t.Error("newest point not kept")
+	}
+	one := []time.Time{base}
+	if why := (Retention{Daily: 1}).Keep(one); len(why[0]) == 0 {
+		t.Error("single point not kept")
 	}
 }

@@ -63,3 +63,52 @@ func parseEvery(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// Keep decides which restore points r keeps. times are the points' times,
+// newest first; the result gives, per point, why it is kept (nil: it may be
+// forgotten). The newest point is always kept, whatever r says, so
+// retention never deletes a unit's last good point; a zero r keeps all.
+func (r Retention) Keep(times []time.Time) [][]string {
+	reasons := make([][]string, len(times))
+	if len(times) == 0 {
+		return reasons
+	}
+	if r.IsZero() {
+		for i := range reasons {
+			reasons[i] = []string{"no retention policy"}
+		}
+		return reasons
+	}
+	for i := 0; i < len(times) && i < r.Last; i++ {
+		reasons[i] = append(reasons[i], "last")
+	}
+	for _, b := range []struct {
+		name string
+		n    int
+		key  func(time.Time) string
+	}{
+		{"hourly", r.Hourly, func(t time.Time) string { return t.Format("2006-01-02T15") }},
+		{"daily", r.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
+		{"weekly", r.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-W%02d", y, w) }},
+		{"monthly", r.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
+		{"yearly", r.Yearly, func(t time.Time) string { return t.Format("2006") }},
+	} {
+		last, kept := "", 0
+		for i, t := range times {
+			if kept >= b.n {
+				break
+			}
+			// Newest first: the first point of each period is that
+			// period's newest, the one GFS keeps.
+			if k := b.key(t.UTC()); k != last {
+				last = k
+				kept++
+				reasons[i] = append(reasons[i], b.name)
+			}
+		}
+	}
+	if len(reasons[0]) == 0 {
+		reasons[0] = []string{"newest"}
+	}
+	return reasons
+}

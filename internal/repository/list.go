@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/manifest"
 	"github.com/kopia/kopia/snapshot"
 )
@@ -132,4 +133,21 @@ func (r *Repository) load(ctx context.Context, id string) (*snapshot.Manifest, e
 		return nil, fmt.Errorf("load restore point %s: %w", id, err)
 	}
 	return m, nil
+}
+
+// Delete forgets restore points. Their data goes at the next maintenance,
+// once no other point shares it; nothing of another point is touched.
+func (r *Repository) Delete(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{Purpose: "lifeboat:forget"},
+		func(ctx context.Context, w repo.RepositoryWriter) error {
+			for _, id := range ids {
+				if err := w.DeleteManifest(ctx, manifest.ID(id)); err != nil {
+					return fmt.Errorf("forget restore point %s: %w", id, err)
+				}
+			}
+			return nil
+		})
 }

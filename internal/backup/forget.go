@@ -1,0 +1,127 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/layout"
+	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+)
+
+// ForgetOptions say which restore points to forget.
+type ForgetOptions struct {
+	Unit   string // "" for every unit, each on its own
+	Keep   policy.Retention
+	DryRun bool
+	Log    *slog.Logger
+	// Engine connects to the Docker Engine when forgotten points have
+	// timeline images to untag; nil skips that.
+	Engine func(ctx context.Context) (*engine.Client, error)
+}
+
+// ForgetResult is one restore point's verdict.
+type ForgetResult struct {
+	repository.Point
+	Keep    bool     `json:"keep"`
+	Reasons []string `json:"reasons,omitempty"`
+	Untag   []string `json:"untagged,omitempty"` // timeline images whose tags went with it
+}
+
+// Forget applies a retention policy to every unit's restore points,
+// newest first, and forgets the rest — never a unit's newest point — with
+// their timeline image tags.
+func Forget(ctx context.Context, repo *repository.Repository, opts ForgetOptions) ([]ForgetResult, error) {
+	if opts.Keep.IsZero() {
+		return nil, errors.New("no --keep-… given: say what to keep (--keep-last 3, --keep-daily 7, …)")
+	}
+	points, err := repo.List(ctx, opts.Unit)
+	if err != nil {
+		return nil, err
+	}
+	byUnit := map[string][]repository.Point{}
+	var order []string
+	for _, p := range points {
+		if _, ok := byUnit[p.Unit]; !ok {
+			order = append(order, p.Unit)
+		}
+		byUnit[p.Unit] = append(byUnit[p.Unit], p)
+	}
+	var out []ForgetResult
+	var drop []string
+	for _, unit := range order {
+		ps := byUnit[unit]
+		times := make([]time.Time, len(ps))
+		for i, p := range ps {
+			times[i] = p.Time
+		}
+		for i, why := range opts.Keep.Keep(times) {
+			out = append(out, ForgetResult{Point: ps[i], Keep: len(why) > 0, Reasons: why})
+			if len(why) == 0 {
+				drop = append(drop, ps[i].ID)
+			}
+		}
+	}
+	if opts.DryRun || len(drop) == 0 {
+		return out, nil
+	}
+	untag, err := timelineTags(ctx, repo, out)
+	if err != nil {
+		return out, err
+	}
+	if err := repo.Delete(ctx, drop); err != nil {
+		return out, err
+	}
+	return out, removeTags(ctx, opts, untag, out)
+}
+
+// timelineTags reads, before the points go, which timeline images each
+// forgotten point made.
+func timelineTags(ctx context.Context, repo *repository.Repository, rs []ForgetResult) (map[string][]string, error) {
+	tags := map[string][]string{}
+	for _, r := range rs {
+		if r.Keep || r.Kind == "volume" {
+			continue
+		}
+		b, err := repo.ReadFile(ctx, r.ID, layout.ManifestPath)
+		if err != nil {
+			return nil, err
+		}
+		m, err := layout.ParseManifest(b)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range m.Containers {
+			if c.Timeline != nil {
+				tags[r.ID] = append(tags[r.ID], c.Timeline.Ref)
+			}
+		}
+	}
+	return tags, nil
+}
+
+func removeTags(ctx context.Context, opts ForgetOptions, tags map[string][]string, rs []ForgetResult) error {
+	if len(tags) == 0 || opts.Engine == nil {
+		return nil
+	}
+	eng, err := opts.Engine(ctx)
+	if err != nil {
+		return fmt.Errorf("points forgotten, but their timeline images could not be untagged: %w", err)
+	}
+	defer eng.Close()
+	var errs []error
+	for i := range rs {
+		for _, ref := range tags[rs[i].ID] {
+			if err := eng.Untag(ctx, ref); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rs[i].Untag = append(rs[i].Untag, ref)
+		}
+	}
+	return errors.Join(errs...)
+}
