@@ -16,6 +16,7 @@ type backupOptions struct {
 	all         bool
 	consistency string
 	images      string
+	registry    string
 	json        bool
 }
 
@@ -62,6 +63,7 @@ EXIT STATUS
 	f.BoolVar(&opts.all, "all", false, "back up every unit on the host")
 	f.StringVar(&opts.consistency, "consistency", "auto", "auto, none, pause, stop, snapshot or dump")
 	f.StringVar(&opts.images, "images", "", "none, ref, save, commit or commit,save: keep images in the restore point, make timeline images (default: label lifeboat.images, else ref; images in no registry are always kept unless none)")
+	f.StringVar(&opts.registry, "registry", os.Getenv("LIFEBOAT_REGISTRY"), "HOST:PORT to push timeline images to, with --images commit,push (env LIFEBOAT_REGISTRY)")
 	f.BoolVar(&opts.json, "json", false, "print JSON lines")
 	return cmd
 }
@@ -82,7 +84,7 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 	defer pr.Done()
 	enc := json.NewEncoder(os.Stdout)
 	_, err = backup.Run(ctx, repo, eng, backup.Options{
-		Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Trigger: "manual",
+		Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual",
 		Version: version, Log: g.log, JournalDir: g.journalDir(),
 		OnStart: func(unit string, c *progress.Counters) { pr.Track(unit, c) },
 		OnDone: func(r backup.Result) {

@@ -33,7 +33,8 @@ type Options struct {
 	Units       []string // as typed: volume/NAME, NAME, ...
 	All         bool
 	Consistency string
-	Images      string // none, ref or save; "" follows the label or the default (ref)
+	Images      string // none, ref, save, commit, push, combined; "" follows the label or the default (ref)
+	Registry    string // HOST:PORT that timeline images are pushed to
 	Trigger     string
 	Version     string // of lifeboat, for the manifest
 	JournalDir  string // where freezes are journalled until thawed
@@ -105,10 +106,8 @@ func checkImages(v string) error {
 	if err := policy.CheckImages(v); err != nil {
 		return fmt.Errorf("--images: %w", err)
 	}
-	for _, m := range strings.Split(v, ",") {
-		if m == "push" {
-			return fmt.Errorf("--images push: not available in this version yet: use none, ref, save or commit")
-		}
+	if strings.Contains(v, "push") && !strings.Contains(v, "commit") {
+		return fmt.Errorf("--images push: pushing is done for timeline images: use commit,push (with --registry HOST:PORT)")
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/registry"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 )
 
@@ -99,6 +100,9 @@ func timelineTags(ctx context.Context, repo *repository.Repository, rs []ForgetR
 			if c.Timeline != nil {
 				tags[r.ID] = append(tags[r.ID], c.Timeline.Ref)
 			}
+			if c.TimelinePushed != "" {
+				tags[r.ID] = append(tags[r.ID], c.TimelinePushed)
+			}
 		}
 	}
 	return tags, nil
@@ -119,6 +123,18 @@ func removeTags(ctx context.Context, opts ForgetOptions, tags map[string][]strin
 			if err := eng.Untag(ctx, ref); err != nil {
 				errs = append(errs, err)
 				continue
+			}
+			if host, _, _, err := registry.Split(ref); err == nil {
+				// A pushed timeline image: its tag goes from the registry
+				// too (freeing the data is the registry's own GC).
+				cred, err := registry.CredentialsFor(host)
+				if err == nil {
+					err = registry.DeleteTag(ctx, ref, cred)
+				}
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
 			}
 			rs[i].Untag = append(rs[i].Untag, ref)
 		}

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/registry"
 )
 
 // plan is what one unit's restore point will hold.
@@ -28,7 +30,9 @@ type plan struct {
 	created    map[string]time.Time       // image ID → build time, for the archive's mtime
 	saveAs     map[string]string          // image ID → what to `docker save`
 	commit     bool                       // make timeline images
+	push       bool                       // and push them
 	timeline   map[string]engine.ImageRef // container → its committed image
+	pushed     map[string]string          // container → its timeline image in the registry
 }
 
 // planUnit gathers a container or project unit from the engine and decides
@@ -80,10 +84,11 @@ func (p *plan) planImages(ctx context.Context, eng *engine.Client, flag string) 
 	if flag != "" {
 		mode = flag
 	}
-	if strings.Contains(mode, "push") {
-		return fmt.Errorf("images policy %q: push is not available in this version yet: use none, ref, save or commit", mode)
-	}
 	p.commit = strings.Contains(mode, "commit")
+	p.push = strings.Contains(mode, "push")
+	if p.push && !p.commit {
+		return fmt.Errorf("images policy %q: pushing is done for timeline images: use commit,push", mode)
+	}
 	save := strings.Contains(mode, "save")
 	seen := map[string]bool{}
 	p.created, p.saveAs = map[string]time.Time{}, map[string]string{}
@@ -126,13 +131,14 @@ func (p *plan) planImages(ctx context.Context, eng *engine.Client, flag string) 
 // time>, the timeline image of this point; with save, the point keeps it.
 // The engine pauses each container for its commit. On failure the images
 // made so far are untagged again.
-func (p *plan) commitTimeline(ctx context.Context, eng *engine.Client, save bool, now time.Time) (err error) {
-	p.timeline = map[string]engine.ImageRef{}
+func (p *plan) commitTimeline(ctx context.Context, eng *engine.Client, save bool, registry string, now time.Time) (err error) {
+	if p.push && registry == "" {
+		return errors.New("--images commit,push needs --registry HOST:PORT (or LIFEBOAT_REGISTRY)")
+	}
+	p.timeline, p.pushed = map[string]engine.ImageRef{}, map[string]string{}
 	defer func() {
 		if err != nil {
-			for _, ref := range p.timeline {
-				_ = eng.Untag(context.WithoutCancel(ctx), ref.Ref)
-			}
+			p.untagTimeline(context.WithoutCancel(ctx), eng)
 		}
 	}()
 	stamp := now.UTC().Format("20060102T150405Z")
@@ -142,6 +148,11 @@ func (p *plan) commitTimeline(ctx context.Context, eng *engine.Client, save bool
 			return err
 		}
 		p.timeline[ct.Name] = ref
+		if p.push {
+			if p.pushed[ct.Name], err = push(ctx, eng, registry, ref); err != nil {
+				return err
+			}
+		}
 		if !save {
 			continue
 		}
@@ -153,6 +164,40 @@ func (p *plan) commitTimeline(ctx context.Context, eng *engine.Client, save bool
 		p.created[ref.ID], p.saveAs[ref.ID] = t, ref.Ref
 	}
 	return nil
+}
+
+// push tags a timeline image for the registry and pushes it; credentials
+// come from the environment or Docker's config, never from the point.
+func push(ctx context.Context, eng *engine.Client, host string, ref engine.ImageRef) (string, error) {
+	target := host + "/" + ref.Ref
+	if err := eng.Tag(ctx, ref.ID, target); err != nil {
+		return "", err
+	}
+	cred, err := registry.CredentialsFor(host)
+	if err != nil {
+		return "", err
+	}
+	if _, err := eng.Push(ctx, target, cred.EngineAuth(host)); err != nil {
+		_ = eng.Untag(context.WithoutCancel(ctx), target)
+		return "", err
+	}
+	return target, nil
+}
+
+// untagTimeline takes back the timeline images of a backup that failed,
+// locally and in the registry.
+func (p *plan) untagTimeline(ctx context.Context, eng *engine.Client) {
+	for _, ref := range p.timeline {
+		_ = eng.Untag(ctx, ref.Ref)
+	}
+	for _, ref := range p.pushed {
+		_ = eng.Untag(ctx, ref)
+		if host, _, _, err := registry.Split(ref); err == nil {
+			if cred, err := registry.CredentialsFor(host); err == nil {
+				_ = registry.DeleteTag(ctx, ref, cred)
+			}
+		}
+	}
 }
 
 // timelineRepo is a valid image repository name for a unit's container:

@@ -52,7 +52,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		if mode == "" {
 			mode = p.policy.Images
 		}
-		if err := p.commitTimeline(ctx, eng, strings.Contains(mode, "save"), time.Now()); err != nil {
+		if err := p.commitTimeline(ctx, eng, strings.Contains(mode, "save"), opts.Registry, time.Now()); err != nil {
 			res.Err = err
 			return res
 		}
@@ -69,9 +69,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters}, c.run)
 	if err != nil {
 		// No point refers to the timeline images of a failed backup.
-		for _, ref := range p.timeline {
-			_ = eng.Untag(context.WithoutCancel(ctx), ref.Ref)
-		}
+		p.untagTimeline(context.WithoutCancel(ctx), eng)
 		res.Err = err
 		return res
 	}
@@ -416,6 +414,7 @@ func (c *capture) containerFiles(order int, ct engine.Container, now time.Time) 
 	item := layout.Container{Name: ct.Name, Service: ct.Service, Image: spec.Image, Running: spec.Running, DependsOn: ct.DependsOn, Order: order}
 	if ref, ok := c.p.timeline[ct.Name]; ok {
 		item.Timeline = &ref
+		item.TimelinePushed = c.p.pushed[ct.Name]
 	}
 	// config.json holds the environment, secrets included: 0600.
 	return []source.Entry{source.Bytes(layout.ConfigFile, cfg, 0o600, now), source.Bytes(layout.ImageFile, img, 0o644, now)}, item, nil

@@ -118,3 +118,69 @@ func (c *Client) Untag(ctx context.Context, ref string) error {
 	}
 	return fmt.Errorf("remove image tag %s: %w", ref, err)
 }
+
+// Tag gives image src the reference dst.
+func (c *Client) Tag(ctx context.Context, src, dst string) error {
+	if err := c.api.ImageTag(ctx, src, dst); err != nil {
+		return fmt.Errorf("tag %s as %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// Push pushes ref to its registry and returns the manifest digest. auth is
+// the X-Registry-Auth value; it is never logged.
+func (c *Client) Push(ctx context.Context, ref, auth string) (string, error) {
+	rc, err := c.api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	defer rc.Close()
+	var digest string
+	err = readStream(rc, func(aux json.RawMessage) {
+		var a struct{ Digest string }
+		if json.Unmarshal(aux, &a) == nil && a.Digest != "" {
+			digest = a.Digest
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	return digest, nil
+}
+
+// Pull pulls ref from its registry.
+func (c *Client) Pull(ctx context.Context, ref, auth string) error {
+	rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer rc.Close()
+	if err := readStream(rc, nil); err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nil
+}
+
+// readStream reads the engine's JSON progress stream: failures are
+// reported inside it, with a 200 status.
+func readStream(r io.Reader, aux func(json.RawMessage)) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Error       string                   `json:"error"`
+			ErrorDetail struct{ Message string } `json:"errorDetail"`
+			Aux         json.RawMessage          `json:"aux"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if msg.Error != "" || msg.ErrorDetail.Message != "" {
+			return errors.New(strings.TrimSpace(msg.Error + " " + msg.ErrorDetail.Message))
+		}
+		if aux != nil && len(msg.Aux) > 0 {
+			aux(msg.Aux)
+		}
+	}
+}

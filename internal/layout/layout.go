@@ -129,6 +129,9 @@ type Container struct {
 	// Timeline is the image committed from the container for this point
 	// (--images commit): lifeboat/<unit>/<container>:<UTC time>.
 	Timeline *engine.ImageRef `json:"timeline,omitempty"`
+	// TimelinePushed is the timeline image in a registry (--images
+	// commit,push): REGISTRY/lifeboat/<unit>/<container>:<UTC time>.
+	TimelinePushed string `json:"timeline_pushed,omitempty"`
 }
 
 // Marshal encodes m for the restore point.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
+	"github.com/lifeboat-backup/lifeboat/internal/registry"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 )
 
@@ -42,7 +43,9 @@ type unitRestore struct {
 	res    UnitResult
 	old    []oldContainer // replaced with --force, kept until the new ones run
 	specs  map[string]engine.Spec
-	load   []layout.Image // images to load from the point before creating containers
+	load   []layout.Image  // images to load from the point before creating containers
+	pull   []string        // timeline images to pull from their registry
+	fromTL map[string]bool // containers created from their timeline image
 }
 
 type oldContainer struct{ id, name, tmpName string }
@@ -126,9 +129,18 @@ func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) erro
 		return err
 	}
 	queued := map[string]bool{}
+	u.fromTL = map[string]bool{}
 	for _, c := range cs {
 		problems = append(problems, hostProblems(u.specs[c.Name], c.Name, taken, u.rename("container", c.Name), u.opts.Force)...)
-		if ok, err := u.eng.HasImage(ctx, imageRefOrID(c.Image)); err != nil {
+		if c.Timeline != nil && c.TimelinePushed != "" {
+			// Pushed timeline images restore by pull + run, the classic way.
+			u.fromTL[c.Name] = true
+			if ok, err := u.eng.HasImage(ctx, c.Timeline.ID); err != nil {
+				return err
+			} else if !ok {
+				u.pull = append(u.pull, c.TimelinePushed)
+			}
+		} else if ok, err := u.eng.HasImage(ctx, imageRefOrID(c.Image)); err != nil {
 			return err
 		} else if !ok {
 			switch img := u.savedImage(c.Image.ID); {
@@ -234,6 +246,20 @@ func imageRefOrID(r engine.ImageRef) string {
 func (u *unitRestore) run(ctx context.Context, cs []layout.Container) error {
 	if err := u.loadImages(ctx, u.load); err != nil {
 		return err
+	}
+	for _, ref := range u.pull {
+		host, _, _, err := registry.Split(ref)
+		if err != nil {
+			return err
+		}
+		cred, err := registry.CredentialsFor(host)
+		if err != nil {
+			return err
+		}
+		if err := u.eng.Pull(ctx, ref, cred.EngineAuth(host)); err != nil {
+			return err
+		}
+		u.res.Images = append(u.res.Images, ref)
 	}
 	if err := u.setAsideOld(ctx, cs); err != nil {
 		return err
@@ -381,6 +407,9 @@ func (u *unitRestore) fill(ctx context.Context, dir string, d layout.Data) error
 
 func (u *unitRestore) container(ctx context.Context, c layout.Container) (string, error) {
 	spec := u.specs[c.Name]
+	if u.fromTL[c.Name] {
+		spec.Image = engine.ImageRef{Ref: c.TimelinePushed, ID: c.Timeline.ID}
+	}
 	name := u.rename("container", c.Name)
 	id, upper, err := u.eng.Create(ctx, spec, engine.CreateOptions{Name: name, Rename: u.rename})
 	if err != nil {

@@ -34,6 +34,7 @@ type Daemon struct {
 	ExecRoot string
 	NetNS    string
 	pid      int
+	sharesNS bool // the netns belongs to another daemon
 }
 
 var (
@@ -65,7 +66,13 @@ func StartDaemon(t testing.TB) *Daemon {
 
 // NewDaemon starts one more private daemon (for restores "on another host").
 // Main stops every daemon started.
-func NewDaemon() (*Daemon, error) {
+func NewDaemon() (*Daemon, error) { return newDaemon("") }
+
+// NewDaemonBeside starts a daemon in other's network namespace: "another
+// host" that reaches the same registry on 127.0.0.1.
+func NewDaemonBeside(other *Daemon) (*Daemon, error) { return newDaemon(other.NetNS) }
+
+func newDaemon(netns string) (*Daemon, error) {
 	for _, tool := range []string{"dockerd", "docker", "ip", "nsenter"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s not found: run scripts/install-deps (Debian's docker.io and iproute2)", tool)
@@ -75,17 +82,22 @@ func NewDaemon() (*Daemon, error) {
 	id := randomID()
 	// Sockets must stay under 108 bytes: a short directory in /tmp.
 	d := &Daemon{Dir: filepath.Join("/tmp", prefix+id), NetNS: prefix + id}
+	if netns != "" {
+		d.NetNS, d.sharesNS = netns, true
+	}
 	d.DataRoot, d.ExecRoot = filepath.Join(d.Dir, "root"), filepath.Join(d.Dir, "exec")
 	d.Host = "unix://" + filepath.Join(d.Dir, "docker.sock")
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command("ip", "netns", "add", d.NetNS).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ip netns add: %v: %s", err, out)
-	}
-	if out, err := exec.Command("ip", "netns", "exec", d.NetNS, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		d.Stop()
-		return nil, fmt.Errorf("netns lo up: %v: %s", err, out)
+	if !d.sharesNS {
+		if out, err := exec.Command("ip", "netns", "add", d.NetNS).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("ip netns add: %v: %s", err, out)
+		}
+		if out, err := exec.Command("ip", "netns", "exec", d.NetNS, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			d.Stop()
+			return nil, fmt.Errorf("netns lo up: %v: %s", err, out)
+		}
 	}
 	logf, err := os.Create(filepath.Join(d.Dir, "dockerd.log"))
 	if err != nil {
@@ -154,7 +166,9 @@ func (d *Daemon) Stop() error {
 		d.pid = 0 // never signal a PID that may since belong to another process
 	}
 	unmountUnder(d.Dir)
-	exec.Command("ip", "netns", "del", d.NetNS).Run()
+	if !d.sharesNS {
+		exec.Command("ip", "netns", "del", d.NetNS).Run()
+	}
 	return os.RemoveAll(d.Dir)
 }
 
@@ -167,6 +181,47 @@ func (d *Daemon) Docker(t testing.TB, args ...string) string {
 		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
 	}
 	return out
+}
+
+// StartRegistry runs Debian's docker-registry in the daemon's network
+// namespace on 127.0.0.1:5000, with deletes enabled, until the test ends.
+// It returns its address.
+func (d *Daemon) StartRegistry(t testing.TB) string {
+	t.Helper()
+	if _, err := exec.LookPath("docker-registry"); err != nil {
+		t.Fatalf("docker-registry not found: run scripts/install-deps")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "registry.yml")
+	conf := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:5000}\n", filepath.Join(dir, "data"))
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "registry.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+d.NetNS, "docker-registry", "serve", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start registry: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() })
+	for i := 0; i < 100; i++ {
+		if d.InNetNS("curl", "-sf", "http://127.0.0.1:5000/v2/") == nil {
+			return "127.0.0.1:5000"
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
+	t.Fatalf("registry did not start:\n%s", b)
+	return ""
+}
+
+// InNetNS runs a command in the daemon's network namespace.
+func (d *Daemon) InNetNS(name string, args ...string) error {
+	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.NetNS, name}, args...)...).Run()
 }
 
 // DockerErr runs the docker CLI and returns its error instead of failing.
