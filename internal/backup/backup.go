@@ -106,9 +106,6 @@ func checkImages(v string) error {
 	if err := policy.CheckImages(v); err != nil {
 		return fmt.Errorf("--images: %w", err)
 	}
-	if strings.Contains(v, "push") && !strings.Contains(v, "commit") {
-		return fmt.Errorf("--images push: pushing is done for timeline images: use commit,push (with --registry HOST:PORT)")
-	}
 	return nil
 }
 

@@ -86,9 +86,6 @@ func (p *plan) planImages(ctx context.Context, eng *engine.Client, flag string) 
 	}
 	p.commit = strings.Contains(mode, "commit")
 	p.push = strings.Contains(mode, "push")
-	if p.push && !p.commit {
-		return fmt.Errorf("images policy %q: pushing is done for timeline images: use commit,push", mode)
-	}
 	save := strings.Contains(mode, "save")
 	seen := map[string]bool{}
 	p.created, p.saveAs = map[string]time.Time{}, map[string]string{}
@@ -104,6 +101,8 @@ func (p *plan) planImages(ctx context.Context, eng *engine.Client, flag string) 
 			img.Reason = "images=none"
 		case save:
 			img.Saved, img.Reason = true, "images=save"
+		case strings.Contains(mode, "push"):
+			img.Reason = "images=push" // the registry brings it back
 		case len(ref.RepoDigests) == 0:
 			img.Saved, img.Reason = true, "in no registry: kept so the unit can come back anywhere"
 		default:
@@ -182,6 +181,32 @@ func push(ctx context.Context, eng *engine.Client, host string, ref engine.Image
 		return "", err
 	}
 	return target, nil
+}
+
+// pushImages pushes each of the unit's images to the registry under its
+// own repository path and tag, and records where.
+func (p *plan) pushImages(ctx context.Context, eng *engine.Client, host string) error {
+	if host == "" {
+		return errors.New("--images push needs --registry HOST:PORT (or LIFEBOAT_REGISTRY)")
+	}
+	for i := range p.images {
+		img := &p.images[i]
+		name := img.Ref
+		if name == "" || strings.HasPrefix(name, "sha256:") {
+			name = "lifeboat/images:" + strings.TrimPrefix(img.ID, "sha256:")[:12]
+		} else if !strings.Contains(name[strings.LastIndex(name, "/")+1:], ":") {
+			name += ":latest"
+		}
+		ref, err := push(ctx, eng, host, engine.ImageRef{Ref: name, ID: img.ID})
+		if err != nil {
+			return err
+		}
+		img.Pushed = ref
+		if img.Reason == "" || strings.HasPrefix(img.Reason, "images=ref") {
+			img.Reason = "images=push"
+		}
+	}
+	return nil
 }
 
 // untagTimeline takes back the timeline images of a backup that failed,

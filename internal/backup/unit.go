@@ -47,6 +47,14 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		res.Err = err
 		return res
 	}
+	if p.push && !p.commit {
+		// The unit's own images go to the registry; commit,push sends the
+		// timeline images instead.
+		if err := p.pushImages(ctx, eng, opts.Registry); err != nil {
+			res.Err = err
+			return res
+		}
+	}
 	if p.commit {
 		mode := opts.Images
 		if mode == "" {

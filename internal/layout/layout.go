@@ -113,6 +113,7 @@ type Image struct {
 	engine.ImageRef
 	Saved  bool   `json:"saved"`
 	Path   string `json:"path,omitempty"`   // the archive, when saved
+	Pushed string `json:"pushed,omitempty"` // REGISTRY/repo:tag it was pushed to (--images push)
 	Reason string `json:"reason,omitempty"` // why it was or was not saved
 }
 

@@ -45,6 +45,7 @@ type unitRestore struct {
 	specs  map[string]engine.Spec
 	load   []layout.Image  // images to load from the point before creating containers
 	pull   []string        // timeline images to pull from their registry
+	retag  [][2]string     // pulled image → the reference containers were made from
 	fromTL map[string]bool // containers created from their timeline image
 }
 
@@ -147,7 +148,14 @@ func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) erro
 			case img != nil && !queued[img.ID]:
 				queued[img.ID] = true
 				u.load = append(u.load, *img)
-			case img == nil:
+			case img != nil:
+			case u.pushedImage(c.Image.ID) != "":
+				if ref := u.pushedImage(c.Image.ID); !queued[ref] {
+					queued[ref] = true
+					u.pull = append(u.pull, ref)
+					u.retag = append(u.retag, [2]string{ref, c.Image.Ref})
+				}
+			default:
 				problems = append(problems, fmt.Sprintf("image %s of container %s is not on this engine and not in the restore point: load or pull it first (back up with --images save to keep it)", c.Image, c.Name))
 			}
 		}
@@ -247,19 +255,8 @@ func (u *unitRestore) run(ctx context.Context, cs []layout.Container) error {
 	if err := u.loadImages(ctx, u.load); err != nil {
 		return err
 	}
-	for _, ref := range u.pull {
-		host, _, _, err := registry.Split(ref)
-		if err != nil {
-			return err
-		}
-		cred, err := registry.CredentialsFor(host)
-		if err != nil {
-			return err
-		}
-		if err := u.eng.Pull(ctx, ref, cred.EngineAuth(host)); err != nil {
-			return err
-		}
-		u.res.Images = append(u.res.Images, ref)
+	if err := u.pullImages(ctx); err != nil {
+		return err
 	}
 	if err := u.setAsideOld(ctx, cs); err != nil {
 		return err
@@ -430,6 +427,43 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 	return id, nil
 }
 
+// pullImages pulls what the point pushed and the engine lacks, and gives
+// pulled images the references their containers were made from.
+func (u *unitRestore) pullImages(ctx context.Context) error {
+	for _, ref := range u.pull {
+		host, _, _, err := registry.Split(ref)
+		if err != nil {
+			return err
+		}
+		cred, err := registry.CredentialsFor(host)
+		if err != nil {
+			return err
+		}
+		if err := u.eng.Pull(ctx, ref, cred.EngineAuth(host)); err != nil {
+			return err
+		}
+		u.res.Images = append(u.res.Images, ref)
+	}
+	for _, rt := range u.retag {
+		if rt[1] != "" && !strings.HasPrefix(rt[1], "sha256:") {
+			if err := u.eng.Tag(ctx, rt[0], rt[1]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pushedImage is where the point pushed image id, or "".
+func (u *unitRestore) pushedImage(id string) string {
+	for _, img := range u.m.Images {
+		if img.ID == id && img.Pushed != "" {
+			return img.Pushed
+		}
+	}
+	return ""
+}
+
 // savedImage is the point's archive of image id, or nil.
 func (u *unitRestore) savedImage(id string) *layout.Image {
 	for i := range u.m.Images {
@@ -458,18 +492,31 @@ func (u *unitRestore) loadImages(ctx context.Context, imgs []layout.Image) error
 	return nil
 }
 
-// imagesOnly loads every image the point holds, tags included.
+// imagesOnly loads every image the point holds and pulls every image it
+// pushed, tags included.
 func (u *unitRestore) imagesOnly(ctx context.Context) error {
 	var imgs []layout.Image
 	for _, img := range u.m.Images {
-		if img.Saved {
+		switch {
+		case img.Saved:
 			imgs = append(imgs, img)
+		case img.Pushed != "":
+			u.pull = append(u.pull, img.Pushed)
+			u.retag = append(u.retag, [2]string{img.Pushed, img.Ref})
 		}
 	}
-	if len(imgs) == 0 {
-		return fmt.Errorf("restore point %s holds no images (back up with --images save to keep them)", u.point.ID)
+	for _, c := range u.m.Containers {
+		if c.TimelinePushed != "" {
+			u.pull = append(u.pull, c.TimelinePushed)
+		}
 	}
-	return u.loadImages(ctx, imgs)
+	if len(imgs) == 0 && len(u.pull) == 0 {
+		return fmt.Errorf("restore point %s holds no images (back up with --images save or push to keep them)", u.point.ID)
+	}
+	if err := u.loadImages(ctx, imgs); err != nil {
+		return err
+	}
+	return u.pullImages(ctx)
 }
 
 // rollback removes what a failed restore created and brings replaced

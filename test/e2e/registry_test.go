@@ -84,4 +84,27 @@ func TestRegistryTimeline(t *testing.T) {
 		t.Errorf("registry should hold the kept point's tag only: %s", tags())
 	}
 	e.d.Docker(t, "rm", "-f", "rt")
+
+	t.Run("push alone", func(t *testing.T) {
+		e.d.Docker(t, "run", "--name", "pbuild", "lifeboat-test/busybox:1", "sh", "-c", "echo pushed-image > /etc/origin")
+		e.d.Docker(t, "commit", "pbuild", "lbtest/pushme:1")
+		e.d.Docker(t, "rm", "pbuild")
+		e.d.Docker(t, "run", "-d", "--name", "pm", "lbtest/pushme:1", "sleep", "100000")
+		p := parseSummaries(t, e.ok("backup", "container/pm", "--images", "push", "--registry", reg, "--json").stdout)[0]
+		d3, err := testutil.NewDaemonBeside(e.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d3.Stop() })
+		if r := e.run([]string{"DOCKER_HOST=" + d3.Host}, "restore", p.ID); r.code != 0 {
+			t.Fatalf("restore by pull: %s", r.stderr)
+		}
+		if out := d3.Docker(t, "exec", "pm", "cat", "/etc/origin"); out != "pushed-image" {
+			t.Errorf("restored container sees %q", out)
+		}
+		if refs := strings.Join(local(d3), " "); !strings.Contains(refs, "lbtest/pushme:1") || !strings.Contains(refs, reg+"/lbtest/pushme:1") {
+			t.Errorf("pulled image not tagged as the original: %s", refs)
+		}
+		e.d.Docker(t, "rm", "-f", "pm")
+	})
 }
