@@ -16,11 +16,13 @@ func TestImagesComeAlong(t *testing.T) {
 	e := newEnv(t)
 	e.d.EnsureImages(t, "busybox")
 	// A local image: busybox plus a file, committed here, in no registry.
-	e.d.Docker(t, "run", "--name", "imgbuild", "lifeboat-test/busybox:1", "sh", "-c", "echo baked-in > /etc/app.conf")
+	e.d.Docker(t, "run", "--name", "imgbuild", "lifeboat-test/busybox:1", "sh", "-c", "echo baked-in > /etc/app.conf; mkdir -p /opt/data; echo old > /opt/data/a; echo old > /opt/data/b")
 	e.d.Docker(t, "commit", "imgbuild", "lbtest/app:1")
 	e.d.Docker(t, "rm", "imgbuild")
 	e.d.Docker(t, "run", "-d", "--name", "imgapp", "--label", "lifeboat.consistency=pause", "lbtest/app:1",
-		"sh", "-c", "echo changed > /etc/runtime.txt; exec sleep 100000")
+		// Deleting and recreating an image directory makes it opaque in the
+		// writable layer: the restored one must not show the image's files.
+		"sh", "-c", "rm -rf /opt/data; mkdir /opt/data; echo new > /opt/data/fresh; echo changed > /etc/runtime.txt; exec sleep 100000")
 	waitFor(t, func() bool { _, err := e.d.DockerErr("exec", "imgapp", "cat", "/etc/runtime.txt"); return err == nil })
 	if r := e.ok("ls"); !strings.Contains(r.stderr, "image lbtest/app:1 exists in no registry: kept in every restore point") {
 		t.Errorf("ls does not warn about the local image: %q", r.stderr)
@@ -62,6 +64,9 @@ func TestImagesComeAlong(t *testing.T) {
 	}
 	if out := d2.Docker(t, "exec", "imgapp", "cat", "/etc/app.conf", "/etc/runtime.txt"); out != "baked-in\nchanged" {
 		t.Errorf("restored container sees %q", out)
+	}
+	if out := d2.Docker(t, "exec", "imgapp", "ls", "/opt/data"); out != "fresh" {
+		t.Errorf("opaque directory came back as %q, want only the new file", out)
 	}
 	if tags := d2.Docker(t, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(tags, "lbtest/app:1") {
 		t.Errorf("image tag not restored: %s", tags)
