@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/consistency"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
@@ -33,6 +35,51 @@ type plan struct {
 	push       bool                       // and push them
 	timeline   map[string]engine.ImageRef // container → its committed image
 	pushed     map[string]string          // container → its timeline image in the registry
+	dumps      []plannedDump
+	dumpTime   time.Time
+}
+
+type plannedDump struct {
+	container engine.Container
+	layout.Dump
+	cmds []consistency.Command
+}
+
+// planDumps prepares the dumps of every running database container of the
+// unit, for the dump mode.
+func (p *plan) planDumps(ctx context.Context, eng *engine.Client) error {
+	p.dumpTime = time.Now()
+	for _, ct := range p.containers {
+		profile, why := consistency.Detect(ct.Image, ct.Labels)
+		if profile == "" || !ct.Running() {
+			continue
+		}
+		if ct.State == "paused" {
+			return fmt.Errorf("container %s is paused: a dump needs it running", ct.Name)
+		}
+		var cmds []consistency.Command
+		switch profile {
+		case consistency.PostgreSQL:
+			out, err := io.ReadAll(eng.ExecOutput(ctx, ct.ID, engine.ExecSpec{Cmd: consistency.PostgresList()}))
+			if err != nil {
+				return fmt.Errorf("list databases of %s: %w", ct.Name, err)
+			}
+			cmds = consistency.PostgresDumps(strings.Fields(string(out)))
+		case consistency.MariaDB:
+			cmds = consistency.MariaDBDumps()
+		case consistency.Redis:
+			cmds = consistency.RedisDumps()
+		}
+		d := plannedDump{container: ct, cmds: cmds, Dump: layout.Dump{Container: ct.Name, Profile: profile, Reason: why}}
+		for _, c := range cmds {
+			d.Files = append(d.Files, c.File)
+		}
+		p.dumps = append(p.dumps, d)
+	}
+	if len(p.dumps) == 0 {
+		return fmt.Errorf("%s: no running database recognised for --consistency dump (label a container %s=postgres|mariadb|redis)", p.unit, consistency.LabelDump)
+	}
+	return nil
 }
 
 // planUnit gathers a container or project unit from the engine and decides
@@ -321,11 +368,11 @@ func chooseMode(flagMode, labelMode string, cs []engine.Container) (string, erro
 				return ModeNone, nil // nothing runs: nothing can change under the copy
 			}
 			return ModePause, nil
-		case ModeNone, ModePause, ModeStop:
+		case ModeNone, ModePause, ModeStop, ModeDump:
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("consistency %q is not available in this version: use none, pause or stop", mode)
+	return "", fmt.Errorf("consistency %q is not available in this version: use none, pause, stop or dump", mode)
 }
 
 // startOrder sorts containers so that each comes after the services it

@@ -45,7 +45,8 @@ func TestChooseMode(t *testing.T) {
 		{"", "stop", running, "stop", ""},
 		{"none", "stop", running, "none", ""},
 		{"", "snapshot,pause", running, "pause", ""},
-		{"dump", "auto", running, "", "not available"},
+		{"dump", "auto", running, "dump", ""},
+		{"snapshot", "auto", running, "", "not available"},
 	} {
 		got, err := chooseMode(tc.flag, tc.label, tc.cs)
 		if tc.err != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strings"
@@ -46,6 +47,12 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	if err != nil {
 		res.Err = err
 		return res
+	}
+	if p.mode == ModeDump {
+		if err := p.planDumps(ctx, eng); err != nil {
+			res.Err = err
+			return res
+		}
 	}
 	if p.push && !p.commit {
 		// The unit's own images go to the registry; commit,push sends the
@@ -115,12 +122,17 @@ type capture struct {
 	counters *progress.Counters
 	notKept  []string
 	downtime time.Duration
+
+	mu         sync.Mutex
+	streamErrs []error
 }
 
 func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.Labels, error) {
 	var err error
 	switch c.p.mode {
-	case ModeNone:
+	case ModeNone, ModeDump:
+		// dump: the dumps are the consistent copy; files are read live
+		// beside them.
 		err = c.pass(ctx, up)
 	case ModePause:
 		err = c.paused(ctx, up)
@@ -142,7 +154,38 @@ func (c *capture) pass(ctx context.Context, up repository.Uploader) error {
 		return err
 	}
 	uerr := up.Upload(ctx, root)
+	if serr := c.streamErr(); uerr != nil && serr != nil {
+		// kopia reports a failed stream as a cancelled upload: say why.
+		uerr = serr
+	}
 	return errors.Join(uerr, wait())
+}
+
+// recordErrors wraps a stream so its failure (a dump's non-zero exit,
+// with the tool's stderr) is kept for the error message.
+func (c *capture) recordErrors(r io.ReadCloser) io.ReadCloser {
+	return &recordingReader{ReadCloser: r, c: c}
+}
+
+func (c *capture) streamErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return errors.Join(c.streamErrs...)
+}
+
+type recordingReader struct {
+	io.ReadCloser
+	c *capture
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.c.mu.Lock()
+		r.c.streamErrs = append(r.c.streamErrs, err)
+		r.c.mu.Unlock()
+	}
+	return n, err
 }
 
 // paused uploads the bulk live, then freezes every running container of the
@@ -293,12 +336,22 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 		jobs = append(jobs, j)
 		return j, nil
 	}
-	var volumes, binds, containers, images []source.Entry
+	var volumes, binds, containers, images, dumps []source.Entry
+	for _, d := range c.p.dumps {
+		var files []source.Entry
+		for _, cmd := range d.cmds {
+			out := c.recordErrors(c.eng.ExecOutput(ctx, d.container.ID, engine.ExecSpec{Cmd: cmd.Cmd, Env: cmd.Env}))
+			// Dumps hold the data: 0600. Dated once per backup, so a second
+			// pass finds them in kopia's cache and does not dump again.
+			files = append(files, source.Stream(cmd.File, out, 0o600, c.p.dumpTime))
+		}
+		dumps = append(dumps, source.Dir(d.container.Name, now, files...))
+	}
 	for _, img := range c.p.images {
 		if img.Saved {
 			// Named by ID and dated by build time: kopia finds an image it
 			// already holds by that and never asks the engine to save it.
-			images = append(images, source.Stream(path.Base(img.Path), c.eng.SaveImage(ctx, c.p.saveAs[img.ID]), 0o644, c.p.created[img.ID]))
+			images = append(images, source.Stream(path.Base(img.Path), c.recordErrors(c.eng.SaveImage(ctx, c.p.saveAs[img.ID])), 0o644, c.p.created[img.ID]))
 		}
 	}
 	volJobs := make([]*scanJob, len(c.p.volumes))
@@ -351,6 +404,9 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 		}
 		m.Containers = items
 		m.Images = c.p.images
+		for _, d := range c.p.dumps {
+			m.Dumps = append(m.Dumps, d.Dump)
+		}
 		manifest, scanErr = m.Marshal()
 	}()
 	wait = func() error { <-done; return scanErr }
@@ -365,7 +421,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 	for _, sec := range []struct {
 		name    string
 		entries []source.Entry
-	}{{layout.VolumesDir, volumes}, {layout.BindsDir, binds}, {layout.ContainersDir, containers}, {layout.ImagesDir, images}} {
+	}{{layout.VolumesDir, volumes}, {layout.BindsDir, binds}, {layout.ContainersDir, containers}, {layout.ImagesDir, images}, {layout.DumpsDir, dumps}} {
 		if len(sec.entries) > 0 {
 			children = append(children, source.Dir(sec.name, now, sec.entries...))
 		}

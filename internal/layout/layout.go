@@ -28,6 +28,7 @@ const (
 	ImageFile     = "image.json"
 	LayerDir      = "layer"
 	ImagesDir     = "images"
+	DumpsDir      = "dumps"
 )
 
 // ImagePath is where a `docker save` archive of an image is.
@@ -82,6 +83,7 @@ type Manifest struct {
 	Binds         []Bind               `json:"binds,omitempty"`
 	Networks      []engine.NetworkSpec `json:"networks,omitempty"`
 	Images        []Image              `json:"images,omitempty"`
+	Dumps         []Dump               `json:"dumps,omitempty"`
 }
 
 // Data is one tree of files in a restore point and its sidecar.
@@ -105,6 +107,14 @@ type Volume struct {
 type Bind struct {
 	Source string `json:"source"`
 	Data
+}
+
+// Dump is one container's logical dumps, under dumps/<container>/.
+type Dump struct {
+	Container string   `json:"container"`
+	Profile   string   `json:"profile"`
+	Reason    string   `json:"reason"`
+	Files     []string `json:"files"`
 }
 
 // Image is one image the unit's containers run, and whether the restore
