@@ -127,11 +127,22 @@ func (p *Policy) set(key, v string) error {
 }
 
 // CheckMode accepts a consistency mode, or a fallback list such as
-// "snapshot,pause".
+// "snapshot,pause". An alternative may add dump to a file mode, as in
+// "dump+pause": the databases are dumped and their files captured too.
 func CheckMode(v string) error {
-	for _, m := range splitList(v) {
-		if !contains(Modes, m) {
-			return fmt.Errorf("unknown consistency %q: use %s", m, strings.Join(Modes, ", "))
+	for _, alt := range splitList(v) {
+		parts := strings.Split(alt, "+")
+		files := 0
+		for _, m := range parts {
+			if !contains(Modes, m) {
+				return fmt.Errorf("unknown consistency %q: use %s, or dump+pause (dump+stop, dump+snapshot)", m, strings.Join(Modes, ", "))
+			}
+			if m != "dump" {
+				files++
+			}
+		}
+		if len(parts) > 1 && (files != 1 || !contains(parts, "dump") || contains(parts, "auto")) {
+			return fmt.Errorf("consistency %q: only dump combines with one of none, pause, stop or snapshot, as in dump+pause", alt)
 		}
 	}
 	if v == "" {

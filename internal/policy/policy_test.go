@@ -171,3 +171,14 @@ func TestRetentionKeep(t *testing.T) {
 		t.Error("single point not kept")
 	}
 }
+
+func TestCheckModeCombinations(t *testing.T) {
+	for v, ok := range map[string]bool{
+		"dump+pause": true, "dump+snapshot,dump+pause": true, "pause+dump": true, "snapshot,pause": true, "dump": true,
+		"pause+stop": false, "dump+auto": false, "dump+dump": false, "freeze": false, "": false, "dump+": false,
+	} {
+		if err := CheckMode(v); (err == nil) != ok {
+			t.Errorf("CheckMode(%q) = %v, want ok=%v", v, err, ok)
+		}
+	}
+}
