@@ -113,3 +113,64 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// ExecResult is how a command run by Exec ended.
+type ExecResult struct {
+	ExitCode int
+}
+
+// Exec runs a command in a container to its end: stdin (may be nil) is
+// copied in, stdout and stderr to the writers given. When ctx ends first,
+// the command and everything it started are killed: the Engine API has no
+// call for that, and a hook left hanging inside a database would hold its
+// locks long after lifeboat gave up on it.
+func (c *Client) Exec(ctx context.Context, id string, spec ExecSpec, stdin io.Reader, stdout, stderr io.Writer) (ExecResult, error) {
+	// The engine's own calls must outlive ctx to kill and inspect.
+	ectx := context.WithoutCancel(ctx)
+	created, err := c.api.ContainerExecCreate(ectx, id, container.ExecOptions{
+		Cmd: spec.Cmd, Env: spec.Env, User: spec.User, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, notFound(id, err))
+	}
+	hijacked, err := c.api.ContainerExecAttach(ectx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, err)
+	}
+	defer hijacked.Close()
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(hijacked.Conn, stdin)
+			_ = hijacked.CloseWrite()
+		}()
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(stdout, stderr, hijacked.Reader)
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		if info, ierr := c.api.ContainerExecInspect(ectx, created.ID); ierr == nil && info.Running && info.Pid > 0 {
+			killTree(info.Pid)
+		}
+		hijacked.Close()
+		<-done
+		return ExecResult{ExitCode: -1}, fmt.Errorf("exec %s in %s: %w (killed)", spec.Cmd[0], id, context.Cause(ctx))
+	}
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec %s in %s: read output: %w", spec.Cmd[0], id, err)
+	}
+	info, err := c.api.ContainerExecInspect(ectx, created.ID)
+	if err != nil {
+		return ExecResult{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, err)
+	}
+	return ExecResult{ExitCode: info.ExitCode}, nil
+}
