@@ -128,24 +128,20 @@ func describe(u Unit, all []engine.Container, volLabels map[string]map[string]st
 	case u.Kind == "volume":
 		info.Consistency, info.Reason = ModeNone, "a volume no container uses is read as it is"
 	default:
-		mode, err := chooseMode("", p.Consistency, cs)
+		var paths []string
+		for _, c := range cs {
+			for _, m := range c.Mounts {
+				if (m.Type == "volume" || m.Type == "bind") && m.Source != "" {
+					paths = append(paths, m.Source)
+				}
+			}
+		}
+		d, err := decide("", p.Consistency, p.Sources[policy.LabelConsistency], cs, func() string { return storageBlocked(paths) })
 		if err != nil {
 			info.Error = err.Error()
 			return info
 		}
-		info.Consistency = mode
-		info.Reason = reason(p, mode)
+		info.Consistency, info.Reason = d.String(), d.why
 	}
 	return info
-}
-
-func reason(p policy.Policy, mode string) string {
-	src := p.Sources[policy.LabelConsistency]
-	if p.Consistency != ModeAuto {
-		return fmt.Sprintf("%s from %s", p.Consistency, src)
-	}
-	if mode == ModeNone {
-		return "auto: no container is running, nothing changes under the copy"
-	}
-	return "auto: running containers are paused for a crash-consistent point"
 }

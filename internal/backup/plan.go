@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/btrfs"
 	"github.com/lifeboat-backup/lifeboat/internal/consistency"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
@@ -27,7 +28,9 @@ type plan struct {
 	binds      []string // host paths, each once
 	networks   []engine.NetworkSpec
 	policy     policy.Policy
-	mode       string // the consistency mode to use
+	mode       string // the consistency recorded: decision's String
+	decision   decision
+	pre, post  []consistency.Hook
 	images     []layout.Image
 	created    map[string]time.Time       // image ID → build time, for the archive's mtime
 	saveAs     map[string]string          // image ID → what to `docker save`
@@ -118,8 +121,56 @@ func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string) 
 	if err := p.gather(ctx, eng); err != nil {
 		return nil, err
 	}
-	p.mode, err = chooseMode(flagMode, p.policy.Consistency, p.containers)
+	p.decision, err = decide(flagMode, p.policy.Consistency, p.policy.Sources[policy.LabelConsistency], p.containers, p.snapshotBlocked)
+	if err != nil {
+		return nil, err
+	}
+	p.mode = p.decision.String()
+	hookMembers := make([]consistency.Member, 0, len(p.containers))
+	for _, c := range p.containers {
+		hookMembers = append(hookMembers, consistency.Member{Name: c.Name, ID: c.ID, Service: c.Service, Labels: c.Labels})
+	}
+	p.pre, p.post, err = consistency.Hooks(hookMembers)
 	return p, err
+}
+
+// dataPaths are the host directories a capture reads: volumes, bind
+// sources and writable layers.
+func (p *plan) dataPaths() []string {
+	var out []string
+	for _, v := range p.volumes {
+		out = append(out, v.Mountpoint)
+	}
+	out = append(out, p.binds...)
+	for _, c := range p.containers {
+		if dir := p.specs[c.Name].WritableLayer; dir != "" {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// snapshotBlocked says why the unit's data cannot be snapshotted, "" when
+// it can: every directory must be on btrfs, or the point would mix one
+// instant with later ones.
+func (p *plan) snapshotBlocked() string {
+	return storageBlocked(p.dataPaths())
+}
+
+func storageBlocked(paths []string) string {
+	if len(paths) == 0 {
+		return "the unit has no data directories"
+	}
+	for _, d := range paths {
+		ok, err := btrfs.IsBtrfs(d)
+		if err != nil {
+			return err.Error()
+		}
+		if !ok {
+			return d + " is not on btrfs"
+		}
+	}
+	return ""
 }
 
 // planImages decides, per distinct image, whether the restore point keeps
@@ -303,7 +354,7 @@ func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string
 	if err != nil {
 		return nil, err
 	}
-	return &plan{unit: u, volumes: []engine.Volume{v}, policy: pol, mode: ModeNone, specs: map[string]engine.Spec{}}, nil
+	return &plan{unit: u, volumes: []engine.Volume{v}, policy: pol, mode: ModeNone, decision: decision{files: ModeNone}, specs: map[string]engine.Spec{}}, nil
 }
 
 func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
@@ -348,31 +399,6 @@ func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 
 func builtinNetwork(name string) bool {
 	return name == "bridge" || name == "host" || name == "none" || strings.HasPrefix(name, "container:")
-}
-
-// chooseMode applies the flag over the label, resolves auto, and refuses
-// modes this version cannot do rather than quietly doing less.
-func chooseMode(flagMode, labelMode string, cs []engine.Container) (string, error) {
-	mode := labelMode
-	if flagMode != "" && flagMode != ModeAuto {
-		mode = flagMode
-	}
-	var running bool
-	for _, c := range cs {
-		running = running || c.Running()
-	}
-	for _, m := range strings.Split(mode, ",") {
-		switch m {
-		case ModeAuto:
-			if !running {
-				return ModeNone, nil // nothing runs: nothing can change under the copy
-			}
-			return ModePause, nil
-		case ModeNone, ModePause, ModeStop, ModeDump:
-			return m, nil
-		}
-	}
-	return "", fmt.Errorf("consistency %q is not available in this version: use none, pause, stop or dump", mode)
 }
 
 // startOrder sorts containers so that each comes after the services it

@@ -32,32 +32,49 @@ func TestStartOrder(t *testing.T) {
 	}
 }
 
-func TestChooseMode(t *testing.T) {
-	running := []engine.Container{{State: "running"}}
+func TestDecide(t *testing.T) {
+	running := []engine.Container{{Name: "web", Image: "nginx", State: "running"}}
 	stopped := []engine.Container{{State: "exited"}}
+	withDB := append([]engine.Container{{Name: "db", Image: "postgres:15", State: "running"}}, running...)
+	labelledOff := []engine.Container{{Name: "db", Image: "postgres:15", State: "running", Labels: map[string]string{"lifeboat.dump": "none"}}}
+	can := func() string { return "" }
+	cannot := func() string { return "/v is not on btrfs" }
 	for _, tc := range []struct {
 		flag, label string
 		cs          []engine.Container
+		snap        func() string
 		want, err   string
 	}{
-		{"", "auto", running, "pause", ""},
-		{"auto", "auto", stopped, "none", ""},
-		{"", "stop", running, "stop", ""},
-		{"none", "stop", running, "none", ""},
-		{"", "snapshot,pause", running, "pause", ""},
-		{"dump", "auto", running, "dump", ""},
-		{"snapshot", "auto", running, "", "not available"},
+		{"", "auto", running, can, "pause", ""},
+		{"auto", "auto", stopped, can, "none", ""},
+		{"", "auto", withDB, can, "dump+pause", ""},
+		{"", "auto", labelledOff, can, "pause", ""},
+		{"", "stop", withDB, can, "stop", ""}, // a label always wins
+		{"none", "stop", running, can, "none", ""},
+		{"", "snapshot,pause", running, cannot, "pause", ""},
+		{"", "snapshot,pause", running, can, "snapshot", ""},
+		{"", "dump+snapshot,dump+pause", withDB, cannot, "dump+pause", ""},
+		{"dump", "auto", running, can, "dump", ""},
+		{"snapshot", "auto", running, cannot, "", "allow a fallback with --consistency snapshot,pause"},
 	} {
-		got, err := chooseMode(tc.flag, tc.label, tc.cs)
+		d, err := decide(tc.flag, tc.label, "label", tc.cs, tc.snap)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("chooseMode(%q, %q): err %v, want %q", tc.flag, tc.label, err, tc.err)
+				t.Errorf("decide(%q, %q): err %v, want %q", tc.flag, tc.label, err, tc.err)
 			}
 			continue
 		}
-		if err != nil || got != tc.want {
-			t.Errorf("chooseMode(%q, %q) = %q, %v; want %q", tc.flag, tc.label, got, err, tc.want)
+		if err != nil || d.String() != tc.want || d.why == "" {
+			t.Errorf("decide(%q, %q) = %q (%s), %v; want %q", tc.flag, tc.label, d, d.why, err, tc.want)
 		}
+	}
+	d, _ := decide("", "auto", "default", withDB, can)
+	if !strings.Contains(d.why, "db is postgres") {
+		t.Errorf("auto does not say why: %s", d.why)
+	}
+	d, _ = decide("", "snapshot,pause", "label", running, cannot)
+	if !strings.Contains(d.why, "not on btrfs") {
+		t.Errorf("the fallback does not say why: %s", d.why)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/btrfs"
+	"github.com/lifeboat-backup/lifeboat/internal/consistency"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
@@ -48,7 +50,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		res.Err = err
 		return res
 	}
-	if p.mode == ModeDump {
+	if p.decision.dump {
 		if err := p.planDumps(ctx, eng); err != nil {
 			res.Err = err
 			return res
@@ -89,6 +91,9 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		return res
 	}
 	res.Point = point
+	if c.postErr != nil {
+		res.Err = fmt.Errorf("restore point %s saved, but %w", point.ID, c.postErr)
+	}
 	res.AddedBytes = counters.StoredBytes.Load()
 	res.Unchanged = counters.CachedBytes.Load()
 	res.NotKept = c.notKept
@@ -123,26 +128,137 @@ type capture struct {
 	notKept  []string
 	downtime time.Duration
 
+	postErr    error
+	at         func(string) string // data directory → where it is read, in snapshot mode
+
 	mu         sync.Mutex
 	streamErrs []error
 }
 
 func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.Labels, error) {
-	var err error
-	switch c.p.mode {
-	case ModeNone, ModeDump:
-		// dump: the dumps are the consistent copy; files are read live
-		// beside them.
-		err = c.pass(ctx, up)
-	case ModePause:
-		err = c.paused(ctx, up)
-	case ModeStop:
-		err = c.stopped(ctx, up)
-	default:
-		err = fmt.Errorf("consistency %q not available", c.p.mode)
+	err := c.hooks(ctx, c.p.pre)
+	if err == nil {
+		switch c.p.decision.files {
+		case ModeNone:
+			// With dump, the dumps are the consistent copy; files are read
+			// live beside them.
+			err = c.pass(ctx, up)
+		case ModePause:
+			err = c.paused(ctx, up)
+		case ModeStop:
+			err = c.stopped(ctx, up)
+		case ModeSnapshot:
+			err = c.snapshotted(ctx, up)
+		default:
+			err = fmt.Errorf("consistency %q not available", c.p.mode)
+		}
 	}
+	// Post hooks always run, also after a failed pre hook or capture: they
+	// undo what the pre hooks did, and a cancelled job must undo it too.
+	c.postErr = c.hooks(context.WithoutCancel(ctx), c.p.post)
 	return repository.Labels{Consistency: c.p.mode, DowntimeMS: c.downtime.Milliseconds(),
 		Counted: true, Files: c.counters.TotalFiles.Load(), Bytes: c.counters.TotalBytes.Load()}, err
+}
+
+// hooks runs hooks one after another. A failing pre hook stops the rest
+// and the backup; every post hook runs whatever the others did.
+func (c *capture) hooks(ctx context.Context, hooks []consistency.Hook) error {
+	var errs []error
+	for _, h := range hooks {
+		if err := c.hook(ctx, h); err != nil {
+			if h.Phase == "pre" {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *capture) hook(ctx context.Context, h consistency.Hook) error {
+	log := c.opts.Log.With("unit", c.p.unit.String(), "container", h.Container, "hook", h.Label)
+	for _, ct := range c.p.containers {
+		if ct.ID == h.ContainerID && ct.State != "running" {
+			log.Warn("hook not run: the container is not running", "state", ct.State)
+			return nil
+		}
+	}
+	hctx, cancel := context.WithTimeoutCause(ctx, h.Timeout, fmt.Errorf("timed out after %s (%s)", h.Timeout, consistency.LabelHookTimeout))
+	defer cancel()
+	var out tailBuffer
+	start := time.Now()
+	res, err := c.eng.Exec(hctx, h.ContainerID, engine.ExecSpec{Cmd: []string{"sh", "-c", h.Cmd}}, nil, &out, &out)
+	// The command itself is not logged: it is the user's, and may carry a
+	// secret; the label names it.
+	log.Info(h.Phase+" hook ran", "exit_code", res.ExitCode, "duration_ms", time.Since(start).Milliseconds(), "output", out.String())
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s hook (%s): %w; output: %s", h.Phase, h.Label, err, out.Tail())
+	case res.ExitCode != 0:
+		return fmt.Errorf("%s hook (%s) exited %d: %s", h.Phase, h.Label, res.ExitCode, out.Tail())
+	}
+	return nil
+}
+
+// tailBuffer keeps the last 16 KiB of a hook's output.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 16<<10 {
+		t.b = append(t.b[:0], t.b[len(t.b)-16<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
+
+// Tail is the last lines, for an error message.
+func (t *tailBuffer) Tail() string {
+	s := strings.TrimSpace(string(t.b))
+	if len(s) > 500 {
+		s = "…" + s[len(s)-500:]
+	}
+	if s == "" {
+		return "(no output)"
+	}
+	return s
+}
+
+// snapshotted freezes the unit only while read-only btrfs snapshots of its
+// subvolumes are taken, then reads the point from the snapshots.
+func (c *capture) snapshotted(ctx context.Context, up repository.Uploader) error {
+	set, err := btrfs.Plan(c.p.dataPaths())
+	if err != nil {
+		return fmt.Errorf("prepare btrfs snapshots: %w", err)
+	}
+	defer func() {
+		if err := set.Remove(); err != nil {
+			c.opts.Log.Warn("btrfs snapshots not removed: the next backup removes them", "unit", c.p.unit.String(), "err", err)
+		}
+	}()
+	var entries []journal.Container
+	for _, ct := range c.p.containers {
+		if ct.State == "running" {
+			entries = append(entries, journal.Container{ID: ct.ID, Name: ct.Name, Action: journal.Paused})
+		}
+	}
+	if err := c.quiesced(ctx, entries, func() error {
+		return each(entries, func(e journal.Container) error { return c.eng.Pause(ctx, e.ID) })
+	}, func(context.Context) error { return set.Take() }); err != nil {
+		return err
+	}
+	c.opts.Log.Info("btrfs snapshots taken", "unit", c.p.unit.String(), "snapshots", set.Count(), "freeze_ms", c.downtime.Milliseconds(), "flush_ms", set.Synced.Milliseconds())
+	c.at = set.Path
+	return c.pass(ctx, up)
+}
+
+// path is where a data directory is read from: itself, or its snapshot.
+func (c *capture) path(p string) string {
+	if c.at == nil {
+		return p
+	}
+	return c.at(p)
 }
 
 // pass builds the unit's tree as it is now and uploads it. The sidecar
@@ -214,6 +330,13 @@ func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 // stopped stops the unit in reverse start order, captures it, and starts
 // it again in order, waiting for health where a healthcheck exists.
 func (c *capture) stopped(ctx context.Context, up repository.Uploader) error {
+	if c.p.decision.dump {
+		// Dumps need their databases running: they are taken in a live
+		// pass first, and the stopped pass finds them in its cache.
+		if err := c.pass(ctx, up); err != nil {
+			return err
+		}
+	}
 	var entries []journal.Container
 	for i, ct := range c.p.containers {
 		if ct.Running() {
@@ -356,13 +479,13 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 	}
 	volJobs := make([]*scanJob, len(c.p.volumes))
 	for i, v := range c.p.volumes {
-		if volJobs[i], err = add(&volumes, layout.VolumePath(v.Name), v.Name, v.Mountpoint, skip); err != nil {
+		if volJobs[i], err = add(&volumes, layout.VolumePath(v.Name), v.Name, c.path(v.Mountpoint), skip); err != nil {
 			return nil, nil, fmt.Errorf("volume %q: %w", v.Name, err)
 		}
 	}
 	bindJobs := make([]*scanJob, len(c.p.binds))
 	for i, b := range c.p.binds {
-		if bindJobs[i], err = add(&binds, layout.BindPath(b), layout.EscapePath(b), b, skip); err != nil {
+		if bindJobs[i], err = add(&binds, layout.BindPath(b), layout.EscapePath(b), c.path(b), skip); err != nil {
 			return nil, nil, fmt.Errorf("bind mount %s: %w", b, err)
 		}
 	}
@@ -374,7 +497,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 			return nil, nil, err
 		}
 		if dir := c.p.specs[ct.Name].WritableLayer; dir != "" {
-			if layerJobs[i], err = add(&files, layout.LayerPath(ct.Name), layout.LayerDir, dir, nil); err != nil {
+			if layerJobs[i], err = add(&files, layout.LayerPath(ct.Name), layout.LayerDir, c.path(dir), nil); err != nil {
 				return nil, nil, fmt.Errorf("writable layer of %s: %w", ct.Name, err)
 			}
 		}
