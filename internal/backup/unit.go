@@ -128,8 +128,8 @@ type capture struct {
 	notKept  []string
 	downtime time.Duration
 
-	postErr    error
-	at         func(string) string // data directory → where it is read, in snapshot mode
+	postErr error
+	at      func(string) string // data directory → where it is read, in snapshot mode
 
 	mu         sync.Mutex
 	streamErrs []error
