@@ -72,7 +72,16 @@ func NewDaemon() (*Daemon, error) { return newDaemon("") }
 // host" that reaches the same registry on 127.0.0.1.
 func NewDaemonBeside(other *Daemon) (*Daemon, error) { return newDaemon(other.NetNS) }
 
-func newDaemon(netns string) (*Daemon, error) {
+// NewDaemonWithDataRoot starts a daemon whose data root is dataRoot (say,
+// on a btrfs test filesystem) with the overlay2 driver, the common
+// production set-up even on btrfs.
+func NewDaemonWithDataRoot(dataRoot string) (*Daemon, error) {
+	return newDaemonOpts("", dataRoot, "--storage-driver", "overlay2")
+}
+
+func newDaemon(netns string) (*Daemon, error) { return newDaemonOpts(netns, "") }
+
+func newDaemonOpts(netns, dataRoot string, extra ...string) (*Daemon, error) {
 	for _, tool := range []string{"dockerd", "docker", "ip", "nsenter"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s not found: run scripts/install-deps (Debian's docker.io and iproute2)", tool)
@@ -86,6 +95,9 @@ func newDaemon(netns string) (*Daemon, error) {
 		d.NetNS, d.sharesNS = netns, true
 	}
 	d.DataRoot, d.ExecRoot = filepath.Join(d.Dir, "root"), filepath.Join(d.Dir, "exec")
+	if dataRoot != "" {
+		d.DataRoot = dataRoot
+	}
 	d.Host = "unix://" + filepath.Join(d.Dir, "docker.sock")
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return nil, err
@@ -111,6 +123,7 @@ func newDaemon(netns string) (*Daemon, error) {
 		"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host,
 		"--pidfile", filepath.Join(d.Dir, "docker.pid"),
 		"--bridge=none", "--iptables=false", "--ip6tables=false")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -166,6 +179,9 @@ func (d *Daemon) Stop() error {
 		d.pid = 0 // never signal a PID that may since belong to another process
 	}
 	unmountUnder(d.Dir)
+	if !strings.HasPrefix(d.DataRoot, d.Dir+"/") {
+		unmountUnder(d.DataRoot)
+	}
 	if !d.sharesNS {
 		exec.Command("ip", "netns", "del", d.NetNS).Run()
 	}
