@@ -71,6 +71,18 @@ type Spec struct {
 	// Running is true for running, paused and restarting containers: the
 	// ones a restore starts again.
 	Running bool `json:"running"`
+	// AnonymousVolumes are volumes the engine made for the image's VOLUME
+	// lines: no Binds or Mounts entry names them, so without this a
+	// recreated container would get new, empty ones and the restored data
+	// would lie unused beside it.
+	AnonymousVolumes []AnonymousVolume `json:"anonymous_volumes,omitempty"`
+}
+
+// AnonymousVolume is one volume mounted by the image's VOLUME line.
+type AnonymousVolume struct {
+	Name        string `json:"name"`
+	Destination string `json:"destination"`
+	RW          bool   `json:"rw"`
 }
 
 // Image inspects an image by reference or ID.
@@ -129,6 +141,7 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 	if info.GraphDriver.Name == "overlay2" {
 		spec.WritableLayer = info.GraphDriver.Data["UpperDir"]
 	}
+	spec.AnonymousVolumes = anonymousVolumes(info.Mounts, info.HostConfig)
 	if img, err := c.api.ImageInspect(ctx, info.Image); err == nil {
 		spec.Image.RepoDigests = img.RepoDigests
 	} else {
@@ -278,6 +291,9 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		cfg.Labels[LabelProject] = rename("project", p)
 	}
 	renameMounts(&hc, rename)
+	for _, v := range spec.AnonymousVolumes {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: rename("volume", v.Name), Target: v.Destination, ReadOnly: !v.RW})
+	}
 	hc.ContainerIDFile = ""
 
 	primary, netcfg, later := planNetworks(spec, name, &hc, rename)
@@ -391,6 +407,33 @@ func (e *missingImageError) Error() string {
 }
 
 func (e *missingImageError) Unwrap() error { return ErrNotFound }
+
+// anonymousVolumes are the volume mounts that neither Binds nor Mounts of
+// the host config asked for.
+func anonymousVolumes(mounts []container.MountPoint, hc *container.HostConfig) []AnonymousVolume {
+	if len(hc.VolumesFrom) > 0 {
+		// Those volumes arrive with --volumes-from again; which mount came
+		// from where is not in the inspect data.
+		return nil
+	}
+	asked := map[string]bool{}
+	for _, b := range hc.Binds {
+		parts := strings.Split(b, ":")
+		if len(parts) >= 2 {
+			asked[parts[1]] = true
+		}
+	}
+	for _, m := range hc.Mounts {
+		asked[m.Target] = true
+	}
+	var out []AnonymousVolume
+	for _, m := range mounts {
+		if m.Type == mount.TypeVolume && m.Name != "" && !asked[m.Destination] {
+			out = append(out, AnonymousVolume{Name: m.Name, Destination: m.Destination, RW: m.RW})
+		}
+	}
+	return out
+}
 
 // renameMounts maps named volumes and referenced containers for a copy.
 func renameMounts(hc *container.HostConfig, rename func(kind, old string) string) {
