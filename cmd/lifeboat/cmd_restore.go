@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,8 @@ type restoreOptions struct {
 	as        string
 	force     bool
 	json      bool
+	dump      bool
+	into      string
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -43,6 +46,12 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         with --volume V only that volume's files, directly in
                         DIR; with --container C or --path P only that part
   --volume V [--as N]   restore into a Docker volume (created if missing)
+  --dump --container C [--into D]
+                        load C's database dumps (taken with consistency
+                        dump or auto) into the running container C, or D:
+                        psql/pg_restore, mysql, or an RDB replace and restart
+                        for Redis; a database that holds data is refused
+                        without --force
   --image-only          only load the images the point holds (docker save
                         archives, kept with --images save or for images
                         that exist in no registry), with their tags
@@ -76,6 +85,8 @@ EXIT STATUS
 	f.StringVar(&opts.as, "as", "", "restore the volume under this name")
 	f.BoolVar(&opts.force, "force", false, "write into a non-empty target, replacing its contents")
 	f.BoolVar(&opts.json, "json", false, "print the result as JSON")
+	f.BoolVar(&opts.dump, "dump", false, "load the database dumps of --container into a running container")
+	f.StringVar(&opts.into, "into", "", "with --dump: the running container to load into (default: --container)")
 	return cmd
 }
 
@@ -83,6 +94,18 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 	ctx := cmd.Context()
 	if opts.target == "" && opts.path != "" {
 		return errors.New("--path needs --target DIR")
+	}
+	if opts.into != "" && !opts.dump {
+		return errors.New("--into goes with --dump")
+	}
+	if opts.dump {
+		if opts.container == "" {
+			return errors.New("--dump needs --container NAME: the container whose dumps to load")
+		}
+		if opts.target != "" || opts.volume != "" || opts.as != "" || opts.imageOnly {
+			return errors.New("--dump loads into a running container: it takes no --target, --volume, --as or --image-only (extract dumps as files with --path dumps/NAME --target DIR)")
+		}
+		return runLoadDumps(cmd, opts, g, ref)
 	}
 	if opts.target != "" && opts.as != "" {
 		return errors.New("--as names a Docker volume; with --target the files go to the directory")
@@ -172,6 +195,34 @@ func printUnitRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions,
 	}
 	if !g.quiet {
 		fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s): containers %v, volumes %v\n", res.ID[:min(12, len(res.ID))], res.Unit, res.Containers, res.Volumes)
+	}
+	return nil
+}
+
+func runLoadDumps(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {
+	ctx := cmd.Context()
+	repo, err := g.openRepository(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer repo.Close(ctx)
+	eng, err := g.connectEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	res, err := restore.LoadDumps(ctx, repo, eng, restore.Options{Ref: ref, Container: opts.container, Force: opts.force, Log: g.log}, opts.into)
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		return json.NewEncoder(os.Stdout).Encode(struct {
+			MessageType string `json:"message_type"`
+			restore.DumpResult
+		}{"summary", res})
+	}
+	if !g.quiet {
+		fmt.Fprintf(cmd.OutOrStdout(), "loaded %s dumps of %s from %s into %s: %s, %s\n", res.Profile, res.Container, res.ID[:min(12, len(res.ID))], res.Into, strings.Join(res.Files, ", "), ui.Bytes(res.Bytes))
 	}
 	return nil
 }
