@@ -72,15 +72,29 @@ func (p *plan) planDumps(ctx context.Context, eng *engine.Client) error {
 			cmds = consistency.MariaDBDumps()
 		case consistency.Redis:
 			cmds = consistency.RedisDumps()
+		case consistency.SQLite:
+			files := consistency.SQLiteFiles(ct.Labels)
+			if len(files) == 0 {
+				return fmt.Errorf("container %s: %s=sqlite needs the label %s=/path/to/db[,…] naming the database files", ct.Name, consistency.LabelDump, consistency.LabelSQLite)
+			}
+			cmds = consistency.SQLiteDumps(files)
+		case consistency.MongoDB:
+			cmds = consistency.MongoDumps()
 		}
 		d := plannedDump{container: ct, cmds: cmds, Dump: layout.Dump{Container: ct.Name, Profile: profile, Reason: why}}
 		for _, c := range cmds {
 			d.Files = append(d.Files, c.File)
+			if c.Source != "" {
+				if d.Sources == nil {
+					d.Sources = map[string]string{}
+				}
+				d.Sources[c.File] = c.Source
+			}
 		}
 		p.dumps = append(p.dumps, d)
 	}
 	if len(p.dumps) == 0 {
-		return fmt.Errorf("%s: no running database recognised for --consistency dump (label a container %s=postgres|mariadb|redis)", p.unit, consistency.LabelDump)
+		return fmt.Errorf("%s: no running database recognised for --consistency dump (label a container %s=postgres|mariadb|redis|mongodb, or %s=/path/to/db for SQLite)", p.unit, consistency.LabelDump, consistency.LabelSQLite)
 	}
 	return nil
 }

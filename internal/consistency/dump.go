@@ -13,7 +13,13 @@ const (
 	PostgreSQL = "postgres"
 	MariaDB    = "mariadb"
 	Redis      = "redis"
+	SQLite     = "sqlite"
+	MongoDB    = "mongodb"
 )
+
+// LabelSQLite names the SQLite database files of a container, comma
+// separated: each gets an online .backup.
+const LabelSQLite = "lifeboat.sqlite"
 
 // LabelDump names a container's profile explicitly, or "none".
 const LabelDump = "lifeboat.dump"
@@ -27,10 +33,15 @@ func Detect(image string, labels map[string]string) (profile, reason string) {
 			return "", LabelDump + "=none"
 		case "mysql":
 			return MariaDB, LabelDump + "=" + v
-		case PostgreSQL, MariaDB, Redis:
+		case "mongo":
+			return MongoDB, LabelDump + "=" + v
+		case PostgreSQL, MariaDB, Redis, SQLite, MongoDB:
 			return v, LabelDump + "=" + v
 		}
-		return "", fmt.Sprintf("%s=%s is not a known profile (postgres, mariadb, mysql, redis)", LabelDump, v)
+		return "", fmt.Sprintf("%s=%s is not a known profile (postgres, mariadb, mysql, redis, sqlite, mongodb)", LabelDump, v)
+	}
+	if v := strings.TrimSpace(labels[LabelSQLite]); v != "" {
+		return SQLite, LabelSQLite + "=" + v
 	}
 	name := strings.ToLower(image)
 	if i := strings.LastIndex(name, "/"); i >= 0 {
@@ -44,15 +55,18 @@ func Detect(image string, labels map[string]string) (profile, reason string) {
 		return MariaDB, "image " + image
 	case strings.Contains(name, "redis"):
 		return Redis, "image " + image
+	case strings.Contains(name, "mongo"):
+		return MongoDB, "image " + image
 	}
 	return "", ""
 }
 
 // Command is one dump: the file it becomes and what to run for it.
 type Command struct {
-	File string
-	Cmd  []string
-	Env  []string
+	File   string
+	Source string // the file in the container it copies, for SQLite
+	Cmd    []string
+	Env    []string
 }
 
 // fromEnv builds the shell snippet that sets a client's password variable
@@ -96,6 +110,59 @@ func MariaDBDumps() []Command {
 func RedisDumps() []Command {
 	return []Command{{File: "dump.rdb", Cmd: []string{"sh", "-c", fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") +
 		`f=/tmp/lifeboat-$$.rdb; redis-cli --rdb "$f" >/dev/null 2>&1 || { echo "redis-cli --rdb failed" >&2; rm -f "$f"; exit 1; }; cat "$f"; rc=$?; rm -f "$f"; exit $rc`}}}
+}
+
+// SQLiteFiles are the database paths a container's label names.
+func SQLiteFiles(labels map[string]string) []string {
+	var out []string
+	for _, p := range strings.Split(labels[LabelSQLite], ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// SQLiteDumps are online .backup copies of each database: SQLite's backup
+// API copies a consistent state while writers go on. The copy is made in
+// the container's /tmp (the API needs a file) and streamed out.
+func SQLiteDumps(paths []string) []Command {
+	var cmds []Command
+	for _, p := range paths {
+		cmds = append(cmds, Command{File: safeName(strings.TrimPrefix(p, "/")), Source: p, Cmd: []string{"sh", "-c",
+			`command -v sqlite3 >/dev/null || { echo "sqlite3 is not in this container: add it to the image, or drop the lifeboat.sqlite label" >&2; exit 127; }; ` +
+				`[ -f "$1" ] || { echo "$1: no such database file" >&2; exit 1; }; ` +
+				`f=$(mktemp /tmp/lifeboat-XXXXXX) || exit 1; sqlite3 "$1" ".backup '$f'" || { rm -f "$f"; exit 1; }; cat "$f"; rc=$?; rm -f "$f"; exit $rc`,
+			"sh", p}})
+	}
+	return cmds
+}
+
+// MongoDumps is one mongodump archive of every database. The password
+// goes through a 0600 config file in the container, never an argument:
+// the host's process list shows the processes of every container.
+func MongoDumps() []Command {
+	return []Command{{File: "dump.archive", Cmd: []string{"sh", "-c", mongoAuth() +
+		`mongodump --archive --quiet $auth; rc=$?; rm -f "$cfg"; exit $rc`}}}
+}
+
+// mongoAuth sets $auth (and $cfg) from MONGO_INITDB_ROOT_USERNAME and
+// _PASSWORD or their _FILE variants.
+func mongoAuth() string {
+	return fromEnv("LB_MONGO_USER", "MONGO_INITDB_ROOT_USERNAME") + fromEnv("LB_MONGO_PASSWORD", "MONGO_INITDB_ROOT_PASSWORD") +
+		`auth=; cfg=; if [ -n "${LB_MONGO_USER:-}" ]; then cfg=$(umask 077; mktemp /tmp/lifeboat-XXXXXX) || exit 1; ` +
+		`printf 'password: "%s"\n' "$LB_MONGO_PASSWORD" > "$cfg"; auth="--username $LB_MONGO_USER --authenticationDatabase admin --config $cfg"; fi; ` +
+		`unset LB_MONGO_PASSWORD; `
+}
+
+// MongoRestore loads a mongodump archive from stdin, dropping each
+// collection first when replace is set.
+func MongoRestore(replace bool) []string {
+	drop := ""
+	if replace {
+		drop = " --drop"
+	}
+	return []string{"sh", "-c", mongoAuth() + `mongorestore --archive --quiet` + drop + ` $auth; rc=$?; rm -f "$cfg"; exit $rc`}
 }
 
 func safeName(s string) string {

@@ -1,6 +1,9 @@
 package consistency
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -44,5 +47,67 @@ func TestCommandsKeepSecretsOutOfArguments(t *testing.T) {
 	}
 	if d := PostgresDumps([]string{"we/ird"}); d[1].File != "we_ird.dump" || d[1].Cmd[len(d[1].Cmd)-1] != "we/ird" {
 		t.Errorf("database name handling: %+v", d[1])
+	}
+}
+
+func TestSQLiteAndMongo(t *testing.T) {
+	if p, _ := Detect("myapp:1", map[string]string{LabelSQLite: "/data/app.db, /data/jobs.db"}); p != SQLite {
+		t.Errorf("lifeboat.sqlite not detected: %q", p)
+	}
+	if p, _ := Detect("mongo:7", nil); p != MongoDB {
+		t.Errorf("mongo image: %q", p)
+	}
+	files := SQLiteFiles(map[string]string{LabelSQLite: "/data/app.db, /data/jobs.db,"})
+	d := SQLiteDumps(files)
+	if len(d) != 2 || d[0].File != "data_app.db" || d[0].Source != "/data/app.db" || d[1].Cmd[len(d[1].Cmd)-1] != "/data/jobs.db" {
+		t.Fatalf("sqlite dumps: %+v", d)
+	}
+	if !strings.Contains(d[0].Cmd[2], `.backup '$f'`) {
+		t.Errorf("not an online .backup: %s", d[0].Cmd[2])
+	}
+	m := MongoDumps()
+	script := m[0].Cmd[2]
+	for _, want := range []string{"mongodump --archive", "--authenticationDatabase admin", "MONGO_INITDB_ROOT_PASSWORD_FILE", "--config $cfg", "umask 077"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("mongodump command lacks %q: %s", want, script)
+		}
+	}
+	// The password reaches mongodump through the config file only.
+	if strings.Contains(script, "--password") {
+		t.Errorf("a password flag would show in the host's process list: %s", script)
+	}
+	if r := MongoRestore(true)[2]; !strings.Contains(r, "mongorestore --archive") || !strings.Contains(r, "--drop") {
+		t.Errorf("mongorestore: %s", r)
+	}
+	if r := MongoRestore(false)[2]; strings.Contains(r, "--drop") {
+		t.Errorf("mongorestore drops without --force: %s", r)
+	}
+}
+
+// TestMongoAuthScript runs the credential part of the MongoDB command in a
+// real shell with a stand-in mongodump that prints its arguments and the
+// config file, so the quoting is checked, not just the text.
+func TestMongoAuthScript(t *testing.T) {
+	dir := t.TempDir()
+	fake := "#!/bin/sh\necho \"args: $*\"\nfor a in \"$@\"; do [ -f \"$a\" ] && cat \"$a\"; done\n"
+	if err := os.WriteFile(filepath.Join(dir, "mongodump"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("s3cret pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(MongoDumps()[0].Cmd[0], MongoDumps()[0].Cmd[1:]...)
+	cmd.Env = []string{"PATH=" + dir + ":/usr/bin:/bin", "MONGO_INITDB_ROOT_USERNAME=root", "MONGO_INITDB_ROOT_PASSWORD_FILE=" + pw}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s := string(out)
+	if !strings.Contains(s, "--archive --quiet --username root --authenticationDatabase admin --config /tmp/lifeboat-") || !strings.Contains(s, `password: "s3cret pw"`) {
+		t.Fatalf("output: %s", s)
+	}
+	if strings.Contains(strings.SplitN(s, "\n", 2)[0], "s3cret") {
+		t.Fatalf("the password is in mongodump's arguments: %s", s)
 	}
 }

@@ -74,3 +74,19 @@ func RedisShutdown() []string {
 func RedisPing() []string {
 	return []string{"sh", "-c", fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") + `redis-cli PING`}
 }
+
+// SQLiteExists prints the size of the database file $1, 0 when absent.
+func SQLiteExists(path string) []string {
+	return []string{"sh", "-c", `if [ -f "$1" ]; then wc -c < "$1"; else echo 0; fi`, "sh", path}
+}
+
+// SQLitePut writes a database copy from stdin to $1, atomically: beside it
+// first, then renamed over it, so a reader never sees half a file.
+func SQLitePut(path string) []string {
+	return []string{"sh", "-c", `t="$1.lifeboat-tmp"; cat > "$t" && mv "$t" "$1" && rm -f "$1-wal" "$1-shm" "$1-journal"`, "sh", path}
+}
+
+// MongoCollections counts the collections outside admin, config and local.
+func MongoCollections() []string {
+	return []string{"sh", "-c", mongoAuth() + `out=$(mongosh --quiet $auth --eval 'let n = 0; db.adminCommand({listDatabases: 1}).databases.forEach(d => { if (!["admin", "config", "local"].includes(d.name)) n += db.getSiblingDB(d.name).getCollectionNames().length }); print(n)'); rc=$?; rm -f "$cfg"; echo "$out"; exit $rc`}
+}

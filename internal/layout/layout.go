@@ -115,6 +115,8 @@ type Dump struct {
 	Profile   string   `json:"profile"`
 	Reason    string   `json:"reason"`
 	Files     []string `json:"files"`
+	// Sources maps a file to the path in the container it copies (SQLite).
+	Sources map[string]string `json:"sources,omitempty"`
 }
 
 // Image is one image the unit's containers run, and whether the restore

@@ -73,6 +73,10 @@ func LoadDumps(ctx context.Context, repo *repository.Repository, eng *engine.Cli
 		err = l.mariadb(d.Files, opts.Force)
 	case consistency.Redis:
 		err = l.redis(d.Files, opts.Force)
+	case consistency.SQLite:
+		err = l.sqlite(d.Files, d.Sources, opts.Force)
+	case consistency.MongoDB:
+		err = l.mongodb(d.Files, opts.Force)
 	default:
 		err = fmt.Errorf("dumps of profile %q cannot be loaded by this version", d.Profile)
 	}
@@ -225,6 +229,48 @@ func (l *loader) redis(files []string, force bool) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func (l *loader) sqlite(files []string, sources map[string]string, force bool) error {
+	var busy []string
+	for _, f := range files {
+		p := sources[f]
+		if p == "" {
+			return fmt.Errorf("dump %s names no database path", f)
+		}
+		n, err := l.output(consistency.SQLiteExists(p))
+		if err != nil {
+			return fmt.Errorf("look at %s in %s: %w", p, l.res.Into, err)
+		}
+		if n != "0" && !force {
+			busy = append(busy, p)
+		}
+	}
+	if len(busy) > 0 {
+		return fmt.Errorf("%w: %s exist in %s; stop the application and use --force to replace them", ErrConflict, strings.Join(busy, ", "), l.res.Into)
+	}
+	for _, f := range files {
+		if err := l.feed(f, consistency.SQLitePut(sources[f])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *loader) mongodb(files []string, force bool) error {
+	n, err := l.output(consistency.MongoCollections())
+	if err != nil {
+		return fmt.Errorf("look into %s: %w", l.res.Into, err)
+	}
+	if n != "0" && !force {
+		return fmt.Errorf("%w: %s holds %s collections, which the dump would replace; use --force", ErrConflict, l.res.Into, n)
+	}
+	for _, f := range files {
+		if err := l.feed(f, consistency.MongoRestore(force)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type countingReader struct {

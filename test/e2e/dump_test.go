@@ -14,6 +14,7 @@ import (
 type database struct {
 	name, image string
 	env, args   []string
+	labels      []string
 	ready       string // a command that succeeds once it takes writes
 	setup       string // creates the table
 	writer      string // commits one row (or list element) per transaction, forever
@@ -57,6 +58,15 @@ var databases = []database{
 		dumps:       []string{"dump.rdb"},
 		secret:      "redis-s3cret-pw",
 		snapshotted: true,
+	},
+	{
+		name: "lite", image: "lifeboat-test/sqlite:3", args: []string{"sleep", "100000"}, labels: []string{"lifeboat.sqlite=/data/app.db"},
+		ready:  `command -v sqlite3`,
+		setup:  `sqlite3 /data/app.db "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT NOT NULL)" >/dev/null`,
+		writer: `while true; do sqlite3 /data/app.db "INSERT INTO t (v) VALUES (datetime('now'))"; done`,
+		rows:   `sqlite3 /data/app.db "SELECT count(*), coalesce(min(id),0), coalesce(max(id),0) FROM t" | tr '|' ' '`,
+		check:  `sqlite3 /data/app.db "PRAGMA integrity_check" | grep -qx ok`,
+		dumps:  []string{"data_app.db"},
 	},
 }
 
@@ -107,6 +117,9 @@ func TestDatabases(t *testing.T) {
 				args := []string{"run", "-d", "--name", name}
 				for _, v := range db.env {
 					args = append(args, "-e", v)
+				}
+				for _, l := range db.labels {
+					args = append(args, "--label", l)
 				}
 				e.d.Docker(t, append(append(args, db.image), db.args...)...)
 				t.Cleanup(func() { e.d.DockerErr("rm", "-f", "-v", name) })
