@@ -132,7 +132,7 @@ func SQLiteDumps(paths []string) []Command {
 		cmds = append(cmds, Command{File: safeName(strings.TrimPrefix(p, "/")), Source: p, Cmd: []string{"sh", "-c",
 			`command -v sqlite3 >/dev/null || { echo "sqlite3 is not in this container: add it to the image, or drop the lifeboat.sqlite label" >&2; exit 127; }; ` +
 				`[ -f "$1" ] || { echo "$1: no such database file" >&2; exit 1; }; ` +
-				`f=$(mktemp /tmp/lifeboat-XXXXXX) || exit 1; sqlite3 "$1" ".backup '$f'" || { rm -f "$f"; exit 1; }; cat "$f"; rc=$?; rm -f "$f"; exit $rc`,
+				`f=$(mktemp /tmp/lifeboat-XXXXXX) || exit 1; sqlite3 -cmd ".timeout 30000" "$1" ".backup '$f'" || { rm -f "$f"; exit 1; }; cat "$f"; rc=$?; rm -f "$f"; exit $rc`,
 			"sh", p}})
 	}
 	return cmds

@@ -63,9 +63,9 @@ var databases = []database{
 		name: "lite", image: "lifeboat-test/sqlite:3", args: []string{"sleep", "100000"}, labels: []string{"lifeboat.sqlite=/data/app.db"},
 		ready:  `command -v sqlite3`,
 		setup:  `sqlite3 /data/app.db "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT NOT NULL)" >/dev/null`,
-		writer: `while true; do sqlite3 /data/app.db "INSERT INTO t (v) VALUES (datetime('now'))"; done`,
-		rows:   `sqlite3 /data/app.db "SELECT count(*), coalesce(min(id),0), coalesce(max(id),0) FROM t" | tr '|' ' '`,
-		check:  `sqlite3 /data/app.db "PRAGMA integrity_check" | grep -qx ok`,
+		writer: `while true; do sqlite3 -cmd ".timeout 10000" /data/app.db "INSERT INTO t (v) VALUES (datetime('now'))"; done`,
+		rows:   `sqlite3 -cmd ".timeout 10000" /data/app.db "SELECT count(*), coalesce(min(id),0), coalesce(max(id),0) FROM t" | tr '|' ' '`,
+		check:  `sqlite3 -cmd ".timeout 10000" /data/app.db "PRAGMA integrity_check" | grep -qx ok`,
 		dumps:  []string{"data_app.db"},
 	},
 }
