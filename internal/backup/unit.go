@@ -569,7 +569,11 @@ func (c *capture) scan(ctx context.Context, jobs []*scanJob) error {
 	var files, bytes int64
 	c.notKept = nil
 	for _, j := range jobs {
-		sc, st, err := fsmeta.Scan(ctx, j.dir, fsmeta.ScanOptions{Exclude: j.skip})
+		opts := fsmeta.ScanOptions{Exclude: j.skip}
+		if c.at != nil {
+			opts.Dir = btrfs.CheckDir
+		}
+		sc, st, err := fsmeta.Scan(ctx, j.dir, opts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", j.path, err)
 		}

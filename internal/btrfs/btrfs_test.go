@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lifeboat-backup/lifeboat/internal/testutil"
 )
 
@@ -37,6 +39,27 @@ func TestSetSnapshotsEachSubvolumeOnce(t *testing.T) {
 	must(t, s.Remove())
 	if entries, _ := os.ReadDir(mnt); len(entries) != 2 {
 		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+func TestNestedSubvolumeIsCaught(t *testing.T) {
+	mnt := testutil.Btrfs(t, "256M")
+	vol := filepath.Join(mnt, "vol")
+	testutil.Subvolume(t, vol)
+	testutil.Subvolume(t, filepath.Join(vol, "inner"))
+	must(t, os.WriteFile(filepath.Join(vol, "inner", "f"), []byte("x"), 0o644))
+	s, err := Plan([]string{vol})
+	must(t, err)
+	must(t, s.Take())
+	defer s.Remove()
+	var st unix.Stat_t
+	must(t, unix.Lstat(filepath.Join(s.Path(vol), "inner"), &st))
+	if err := CheckDir("inner", &st); err == nil {
+		t.Fatal("a nested subvolume's empty placeholder passed")
+	}
+	must(t, unix.Lstat(filepath.Join(s.Path(vol)), &st))
+	if err := CheckDir(".", &st); err != nil {
+		t.Fatal(err)
 	}
 }
 

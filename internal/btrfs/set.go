@@ -200,3 +200,18 @@ func syncfs(path string) error {
 	}
 	return nil
 }
+
+// emptySubvolIno is the inode number a snapshot shows for a subvolume that
+// was nested in the snapshotted one: an empty placeholder directory
+// (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID).
+const emptySubvolIno = 2
+
+// CheckDir fails for a nested-subvolume placeholder in a snapshot: the
+// snapshot of the parent does not hold that subvolume's files, and a backup
+// must not store an empty directory in their place.
+func CheckDir(rel string, st *unix.Stat_t) error {
+	if st.Ino == emptySubvolIno {
+		return fmt.Errorf("%s is a btrfs subvolume nested in the data, which a snapshot of its parent does not contain: back it up with --consistency pause, or make it a volume of its own", rel)
+	}
+	return nil
+}

@@ -17,6 +17,9 @@ import (
 type ScanOptions struct {
 	// Exclude reports whether a relative path is left out (nil: nothing).
 	Exclude func(rel string, isDir bool) bool
+	// Dir, when set, vets every directory below the root; its error stops
+	// the scan (and so the backup).
+	Dir func(rel string, st *unix.Stat_t) error
 }
 
 type inodeKey struct{ dev, ino uint64 }
@@ -100,6 +103,11 @@ func (s *scanner) entry(abs, rel string) error {
 	}
 	switch typ {
 	case unix.S_IFDIR:
+		if s.opts.Dir != nil {
+			if err := s.opts.Dir(rel, &st); err != nil {
+				return err
+			}
+		}
 		s.time(rel, &st)
 		return s.dir(abs, rel)
 	case unix.S_IFREG:
