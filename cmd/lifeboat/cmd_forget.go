@@ -30,7 +30,9 @@ func newForgetCommand(g *globalOptions) *cobra.Command {
 		Long: `Apply a grandfather-father-son retention policy to the restore points of
 UNIT (or of every unit, each on its own), newest first: keep the last N,
 and the newest point of each of the last N hours, days, weeks, months and
-years. The newest point of a unit is always kept. Forgotten points leave
+years. The newest point of a unit is always kept. Without --keep-… flags,
+each unit's lifeboat.retention label (last=3,daily=7,weekly=4) decides, and
+units without one keep every point. Forgotten points leave
 the listing at once; their data is freed by repository maintenance once no
 other point shares it. Timeline images of forgotten points (--images
 commit) lose their local tags.
@@ -70,8 +72,27 @@ func runForget(cmd *cobra.Command, opts forgetOptions, g *globalOptions, args []
 			return fmt.Errorf("unit %q: write project/NAME, container/NAME or volume/NAME", unit)
 		}
 	}
+	var labelled map[string]policy.Retention
+	if opts.keep.IsZero() {
+		// No flags: each unit's own lifeboat.retention label decides.
+		eng, err := g.connectEngine(ctx)
+		if err != nil {
+			return err
+		}
+		units, err := backup.List(ctx, eng)
+		eng.Close()
+		if err != nil {
+			return err
+		}
+		labelled = map[string]policy.Retention{}
+		for _, u := range units {
+			if !u.Policy.Retention.IsZero() {
+				labelled[u.Unit] = u.Policy.Retention
+			}
+		}
+	}
 	res, err := backup.Forget(ctx, repo, backup.ForgetOptions{
-		Unit: unit, Keep: opts.keep, DryRun: opts.dryRun, Log: g.log,
+		Unit: unit, Keep: opts.keep, Labelled: labelled, DryRun: opts.dryRun, Log: g.log,
 		Engine: func(ctx context.Context) (*engine.Client, error) { return g.connectEngine(ctx) },
 	})
 	if opts.json {

@@ -18,7 +18,10 @@ import (
 type ForgetOptions struct {
 	Unit   string // "" for every unit, each on its own
 	Keep   policy.Retention
-	DryRun bool
+	// Labelled, used when Keep is empty, is each unit's own retention
+	// from its lifeboat.retention label; units without one are kept whole.
+	Labelled map[string]policy.Retention
+	DryRun   bool
 	Log    *slog.Logger
 	// Engine connects to the Docker Engine when forgotten points have
 	// timeline images to untag; nil skips that.
@@ -37,8 +40,8 @@ type ForgetResult struct {
 // newest first, and forgets the rest — never a unit's newest point — with
 // their timeline image tags.
 func Forget(ctx context.Context, repo *repository.Repository, opts ForgetOptions) ([]ForgetResult, error) {
-	if opts.Keep.IsZero() {
-		return nil, errors.New("no --keep-… given: say what to keep (--keep-last 3, --keep-daily 7, …)")
+	if opts.Keep.IsZero() && len(opts.Labelled) == 0 {
+		return nil, errors.New("no --keep-… given and no unit has a lifeboat.retention label: say what to keep (--keep-last 3, --keep-daily 7, …)")
 	}
 	points, err := repo.List(ctx, opts.Unit)
 	if err != nil {
@@ -56,11 +59,21 @@ func Forget(ctx context.Context, repo *repository.Repository, opts ForgetOptions
 	var drop []string
 	for _, unit := range order {
 		ps := byUnit[unit]
+		keep := opts.Keep
+		if keep.IsZero() {
+			var ok bool
+			if keep, ok = opts.Labelled[unit]; !ok || keep.IsZero() {
+				for _, p := range ps {
+					out = append(out, ForgetResult{Point: p, Keep: true, Reasons: []string{"no retention policy"}})
+				}
+				continue
+			}
+		}
 		times := make([]time.Time, len(ps))
 		for i, p := range ps {
 			times[i] = p.Time
 		}
-		for i, why := range opts.Keep.Keep(times) {
+		for i, why := range keep.Keep(times) {
 			out = append(out, ForgetResult{Point: ps[i], Keep: len(why) > 0, Reasons: why})
 			if len(why) == 0 {
 				drop = append(drop, ps[i].ID)
