@@ -41,6 +41,7 @@ type Defaults struct {
 	Consistency string
 	Images      string
 	Retention   Retention
+	Schedule    string // "" : only units with a lifeboat.schedule label run on their own
 }
 
 // DefaultDefaults protect everything, in auto mode, keeping image references.
@@ -57,9 +58,12 @@ type Labelled struct {
 // setting given with different values on two members is an error, since
 // guessing which one the user meant would silently change protection.
 func Resolve(members []Labelled, d Defaults) (Policy, error) {
-	p := Policy{Enabled: d.Enabled, Consistency: d.Consistency, Images: d.Images, Retention: d.Retention, Sources: map[string]string{}}
+	p := Policy{Enabled: d.Enabled, Consistency: d.Consistency, Images: d.Images, Retention: d.Retention, Schedule: d.Schedule, Sources: map[string]string{}}
 	for _, k := range []string{LabelEnable, LabelConsistency, LabelImages, LabelRetention} {
 		p.Sources[k] = "default"
+	}
+	if d.Schedule != "" {
+		p.Sources[LabelSchedule] = "default"
 	}
 	values := map[string]string{}
 	from := map[string]string{}

@@ -1,0 +1,158 @@
+// Package config reads the daemon's configuration file: the repository,
+// the defaults that labels override, the offsite copy, the API and the
+// schedules of repository upkeep.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lifeboat-backup/lifeboat/internal/policy"
+)
+
+// Config is the file, YAML. Every field is optional.
+type Config struct {
+	Repository   string `yaml:"repository"`    // as -r
+	PasswordFile string `yaml:"password_file"` // as --password-file
+	StateDir     string `yaml:"state_dir"`     // journal, job history
+	Listen       string `yaml:"listen"`        // API address; 127.0.0.1:8420
+	TokenFile    string `yaml:"token_file"`    // bearer token of the API
+	Concurrency  int    `yaml:"concurrency"`   // jobs at once; 1
+
+	// Defaults apply to every unit; labels override them.
+	Defaults struct {
+		Enable      *bool  `yaml:"enable"`      // protect units without lifeboat.enable; true
+		Schedule    string `yaml:"schedule"`    // "" : only units with lifeboat.schedule
+		Consistency string `yaml:"consistency"` // auto
+		Retention   string `yaml:"retention"`   // "" keeps everything
+		Images      string `yaml:"images"`      // ref
+	} `yaml:"defaults"`
+
+	Offsite struct {
+		To       string `yaml:"to"`       // s3://bucket/prefix
+		Schedule string `yaml:"schedule"` // when to replicate
+		Endpoint string `yaml:"endpoint"` // LIFEBOAT_S3_ENDPOINT
+		// Keys here need the file to be readable by root only; the
+		// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) wins.
+		AccessKeyID     string `yaml:"access_key_id"`
+		SecretAccessKey string `yaml:"secret_access_key"`
+	} `yaml:"offsite"`
+
+	Maintenance struct {
+		Schedule string `yaml:"schedule"` // repository maintenance; @daily
+	} `yaml:"maintenance"`
+
+	Check struct {
+		Schedule string  `yaml:"schedule"`  // lifeboat check; @weekly
+		ReadData float64 `yaml:"read_data"` // percent of content read back
+	} `yaml:"check"`
+
+	Webhook struct {
+		URL string `yaml:"url"` // POSTed a JSON event when a job fails
+	} `yaml:"webhook"`
+}
+
+// DefaultListen keeps the API on the loopback interface unless told.
+const DefaultListen = "127.0.0.1:8420"
+
+// Load reads a config file; "" gives the defaults.
+func Load(path string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		// An empty file is all defaults.
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		if c.Offsite.SecretAccessKey != "" {
+			if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+				return nil, fmt.Errorf("config %s holds an S3 secret but others may read it (mode %v): chmod 600 it", path, st.Mode().Perm())
+			}
+		}
+	}
+	c.setDefaults()
+	return c, c.validate()
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+	if c.Defaults.Consistency == "" {
+		c.Defaults.Consistency = "auto"
+	}
+	if c.Defaults.Images == "" {
+		c.Defaults.Images = "ref"
+	}
+	if c.Maintenance.Schedule == "" {
+		c.Maintenance.Schedule = "@daily"
+	}
+	if c.Check.Schedule == "" {
+		c.Check.Schedule = "@weekly"
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: write HOST:PORT, as %s", c.Listen, DefaultListen))
+	}
+	if err := policy.CheckMode(c.Defaults.Consistency); err != nil {
+		errs = append(errs, fmt.Errorf("defaults.consistency: %w", err))
+	}
+	if err := policy.CheckImages(c.Defaults.Images); err != nil {
+		errs = append(errs, fmt.Errorf("defaults.images: %w", err))
+	}
+	if c.Defaults.Retention != "" {
+		if _, err := policy.ParseRetention(c.Defaults.Retention); err != nil {
+			errs = append(errs, fmt.Errorf("defaults.retention: %w", err))
+		}
+	}
+	for name, s := range map[string]string{"defaults.schedule": c.Defaults.Schedule, "offsite.schedule": c.Offsite.Schedule, "maintenance.schedule": c.Maintenance.Schedule, "check.schedule": c.Check.Schedule} {
+		if s != "" && s != "never" {
+			if err := policy.CheckSchedule(s); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	}
+	if c.Offsite.To != "" && !strings.HasPrefix(c.Offsite.To, "s3://") {
+		errs = append(errs, fmt.Errorf("offsite.to %q: write s3://BUCKET/PREFIX", c.Offsite.To))
+	}
+	if c.Check.ReadData < 0 || c.Check.ReadData > 100 {
+		errs = append(errs, fmt.Errorf("check.read_data %v: a percentage from 0 to 100", c.Check.ReadData))
+	}
+	return errors.Join(errs...)
+}
+
+// PolicyDefaults are the defaults labels override.
+func (c *Config) PolicyDefaults() policy.Defaults {
+	d := policy.DefaultDefaults
+	if c.Defaults.Enable != nil {
+		d.Enabled = *c.Defaults.Enable
+	}
+	d.Consistency, d.Images = c.Defaults.Consistency, c.Defaults.Images
+	if c.Defaults.Retention != "" {
+		d.Retention, _ = policy.ParseRetention(c.Defaults.Retention)
+	}
+	d.Schedule = c.Defaults.Schedule
+	return d
+}
+
+// Every is how often a schedule-less loop (events, re-discovery) runs.
+const Every = 30 * time.Second
