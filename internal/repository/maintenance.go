@@ -1,0 +1,51 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/maintenance"
+	"github.com/kopia/kopia/snapshot/snapshotmaintenance"
+)
+
+// MaintenanceResult says what a maintenance run did.
+type MaintenanceResult struct {
+	Full     bool          `json:"full"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Maintain runs kopia's maintenance: quick (index compaction) or full
+// (garbage collection of the data only forgotten points held, after
+// kopia's safety margins). It takes over maintenance ownership for this
+// host's lifeboat user, since one daemon per repository does the upkeep.
+func (r *Repository) Maintain(ctx context.Context, full bool) (MaintenanceResult, error) {
+	ctx = withKopiaLogs(ctx, r.log)
+	start := time.Now()
+	dr, ok := r.rep.(repo.DirectRepository)
+	if !ok {
+		return MaintenanceResult{}, fmt.Errorf("maintenance needs a direct repository connection")
+	}
+	mode := maintenance.ModeQuick
+	if full {
+		mode = maintenance.ModeFull
+	}
+	err := repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "lifeboat:maintenance"}, func(ctx context.Context, w repo.DirectRepositoryWriter) error {
+		p, err := maintenance.GetParams(ctx, w)
+		if err != nil {
+			return fmt.Errorf("read maintenance parameters: %w", err)
+		}
+		if me := w.ClientOptions().UsernameAtHost(); p.Owner != me {
+			p.Owner = me
+			if err := maintenance.SetParams(ctx, w, p); err != nil {
+				return fmt.Errorf("take maintenance ownership: %w", err)
+			}
+		}
+		return snapshotmaintenance.Run(ctx, w, mode, true, maintenance.SafetyFull)
+	})
+	if err != nil {
+		return MaintenanceResult{}, fmt.Errorf("repository maintenance: %w", err)
+	}
+	return MaintenanceResult{Full: full, Duration: time.Since(start)}, nil
+}
