@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
 )
 
 // Label keys users put on containers and volumes.
@@ -172,18 +174,8 @@ func CheckImages(v string) error {
 // five-field cron expressions (checked for shape here; the scheduler
 // parses them fully).
 func CheckSchedule(v string) error {
-	switch {
-	case strings.HasPrefix(v, "@every "):
-		if _, err := parseEvery(strings.TrimPrefix(v, "@every ")); err != nil {
-			return err
-		}
-		return nil
-	case contains([]string{"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@midnight"}, v):
-		return nil
-	case len(strings.Fields(v)) == 5:
-		return nil
-	}
-	return fmt.Errorf("schedule %q: use a cron expression (\"0 3 * * *\"), @daily, or @every 6h", v)
+	_, err := scheduler.Parse(v)
+	return err
 }
 
 func splitList(v string) []string {

@@ -56,14 +56,6 @@ func (r Retention) String() string {
 	return strings.Join(parts, ",")
 }
 
-func parseEvery(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil || d < time.Second {
-		return 0, fmt.Errorf("@every %q: give a duration of at least 1s, like 6h or 30m", s)
-	}
-	return d, nil
-}
-
 // Keep decides which restore points r keeps. times are the points' times,
 // newest first; the result gives, per point, why it is kept (nil: it may be
 // forgotten). The newest point is always kept, whatever r says, so
