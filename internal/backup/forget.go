@@ -16,13 +16,13 @@ import (
 
 // ForgetOptions say which restore points to forget.
 type ForgetOptions struct {
-	Unit   string // "" for every unit, each on its own
-	Keep   policy.Retention
+	Unit string // "" for every unit, each on its own
+	Keep policy.Retention
 	// Labelled, used when Keep is empty, is each unit's own retention
 	// from its lifeboat.retention label; units without one are kept whole.
 	Labelled map[string]policy.Retention
 	DryRun   bool
-	Log    *slog.Logger
+	Log      *slog.Logger
 	// Engine connects to the Docker Engine when forgotten points have
 	// timeline images to untag; nil skips that.
 	Engine func(ctx context.Context) (*engine.Client, error)

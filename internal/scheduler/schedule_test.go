@@ -18,7 +18,9 @@ func TestNext(t *testing.T) {
 	utc := time.UTC
 	berlin := mustLoc(t, "Europe/Berlin")
 	ny := mustLoc(t, "America/New_York")
-	at := func(loc *time.Location, y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, loc) }
+	at := func(loc *time.Location, y int, m time.Month, d, h, min int) time.Time {
+		return time.Date(y, m, d, h, min, 0, 0, loc)
+	}
 	for _, tc := range []struct {
 		spec     string
 		from     time.Time

@@ -143,7 +143,9 @@ var openapi []byte
 func New(opts Options) http.Handler {
 	s := &server{opts: opts, b: opts.Backend}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	auth := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.authed(h)) }
 	auth("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

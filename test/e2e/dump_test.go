@@ -132,6 +132,18 @@ func TestDatabases(t *testing.T) {
 			e.d.Docker(t, "exec", "-d", src, "sh", "-c", db.writer)
 			waitForLong(t, func() bool { n, _, _ := rows(src); return n > 50 })
 
+			var units []struct {
+				Unit, Consistency, Reason string
+			}
+			if err := jsonUnmarshal(e.ok("ls", "--json").stdout, &units); err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range units {
+				if u.Unit == "container/"+src && (u.Consistency != "dump+pause" || !strings.Contains(u.Reason, src+" is ")) {
+					t.Fatalf("ls shows %s: %q (%s); want auto's dump+pause with the reason", u.Unit, u.Consistency, u.Reason)
+				}
+			}
+
 			r := e.ok("backup", "container/"+src, "--json")
 			p := parseSummaries(t, r.stdout)[0]
 			if p.Consistency != "dump+pause" || p.DowntimeMS == nil {
