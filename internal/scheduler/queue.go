@@ -1,0 +1,419 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Job states.
+const (
+	Queued    = "queued"
+	Running   = "running"
+	Succeeded = "succeeded"
+	Failed    = "failed"
+	Cancelled = "cancelled"
+)
+
+// Job is one job's record: what the API lists and the history keeps.
+type Job struct {
+	ID         string     `json:"id"`
+	Kind       string     `json:"kind"`
+	Unit       string     `json:"unit,omitempty"`
+	Trigger    string     `json:"trigger"`
+	State      string     `json:"state"`
+	Queued     time.Time  `json:"queued"`
+	Started    *time.Time `json:"started,omitempty"`
+	Ended      *time.Time `json:"ended,omitempty"`
+	Bytes      int64      `json:"bytes"`
+	DowntimeMS int64      `json:"downtime_ms"`
+	Point      string     `json:"point,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	Result     any        `json:"result,omitempty"`
+	Log        []string   `json:"log,omitempty"`
+}
+
+// Progress is a running job's counters.
+type Progress struct {
+	FilesDone, FilesTotal, BytesDone, BytesTotal int64
+}
+
+// Done reports whether the job has ended.
+func (j Job) Done() bool { return j.State == Succeeded || j.State == Failed || j.State == Cancelled }
+
+// Run is a running job's handle on its own record.
+type Run struct {
+	q   *Queue
+	e   *entry
+	Log *slog.Logger // also written to the job's log
+}
+
+// SetProgress registers how to read the job's progress while it runs.
+func (r *Run) SetProgress(f func() Progress) { r.q.mu.Lock(); r.e.progress = f; r.q.mu.Unlock() }
+
+// Report records what the job produced.
+func (r *Run) Report(point string, bytes, downtimeMS int64, result any) {
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	r.e.job.Point, r.e.job.Bytes, r.e.job.DowntimeMS, r.e.job.Result = point, bytes, downtimeMS, result
+}
+
+// Func is a job's work. Its error fails the job; a cancelled context
+// cancels it.
+type Func func(ctx context.Context, r *Run) error
+
+type entry struct {
+	job      Job
+	fn       Func
+	ctx      context.Context
+	cancel   context.CancelFunc
+	progress func() Progress
+	log      *ring
+	done     chan struct{}
+}
+
+// Errors of Submit and Cancel.
+var (
+	ErrClosed  = errors.New("the daemon is stopping: no new jobs")
+	ErrNoJob   = errors.New("no such job")
+	ErrEnded   = errors.New("the job has ended")
+	ErrUnknown = errors.New("unknown job kind")
+)
+
+// Queue runs jobs, at most limit at once, never two on one unit (or two
+// repository-wide jobs of one kind), oldest first.
+type Queue struct {
+	mu      sync.Mutex
+	limit   int
+	base    context.Context
+	stop    context.CancelFunc
+	entries map[string]*entry
+	order   []*entry // queued, oldest first
+	busy    map[string]bool
+	running int
+	closed  bool
+	history *History
+	notify  func(Job)
+	log     *slog.Logger
+	seq     atomic.Int64
+	wg      sync.WaitGroup
+}
+
+// NewQueue makes a queue that keeps its finished jobs in history and calls
+// notify (if set) on every state change.
+func NewQueue(limit int, history *History, log *slog.Logger, notify func(Job)) *Queue {
+	ctx, stop := context.WithCancel(context.Background())
+	return &Queue{limit: max(1, limit), base: ctx, stop: stop, entries: map[string]*entry{}, busy: map[string]bool{}, history: history, notify: notify, log: log}
+}
+
+func lockKey(kind, unit string) string {
+	if unit == "" {
+		return "repository:" + kind
+	}
+	return "unit:" + unit
+}
+
+// Submit queues a job. A scheduled job for a unit that already has a job of
+// the same kind waiting is not queued twice: the waiting one is returned.
+func (q *Queue) Submit(kind, unit, trigger string, fn Func) (Job, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return Job{}, ErrClosed
+	}
+	if trigger == "schedule" || trigger == "missed" {
+		for _, e := range q.order {
+			if e.job.Kind == kind && e.job.Unit == unit {
+				return e.job, nil
+			}
+		}
+	}
+	now := time.Now()
+	id := now.UTC().Format("20060102T150405") + "-" + strconv.FormatInt(q.seq.Add(1), 10)
+	ctx, cancel := context.WithCancel(q.base)
+	e := &entry{job: Job{ID: id, Kind: kind, Unit: unit, Trigger: trigger, State: Queued, Queued: now}, fn: fn, ctx: ctx, cancel: cancel, log: newRing(200), done: make(chan struct{})}
+	q.entries[id] = e
+	q.order = append(q.order, e)
+	q.changed(e)
+	q.dispatch()
+	return e.job, nil
+}
+
+// dispatch starts what may start. Callers hold mu.
+func (q *Queue) dispatch() {
+	for i := 0; i < len(q.order) && q.running < q.limit; {
+		e := q.order[i]
+		key := lockKey(e.job.Kind, e.job.Unit)
+		if q.busy[key] {
+			i++
+			continue
+		}
+		q.order = append(q.order[:i], q.order[i+1:]...)
+		q.busy[key] = true
+		q.running++
+		now := time.Now()
+		e.job.State, e.job.Started = Running, &now
+		q.changed(e)
+		q.wg.Add(1)
+		go q.run(e, key)
+	}
+}
+
+func (q *Queue) run(e *entry, key string) {
+	defer q.wg.Done()
+	r := &Run{q: q, e: e, Log: slog.New(&teeHandler{next: q.log.Handler(), ring: e.log}).With("job", e.job.ID)}
+	err := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("job panicked: %v", p)
+			}
+		}()
+		return e.fn(e.ctx, r)
+	}()
+	q.mu.Lock()
+	now := time.Now()
+	e.job.Ended = &now
+	switch {
+	case err == nil:
+		e.job.State = Succeeded
+	case e.ctx.Err() != nil:
+		e.job.State, e.job.Error = Cancelled, err.Error()
+	default:
+		e.job.State, e.job.Error = Failed, err.Error()
+	}
+	e.job.Log = e.log.lines()
+	e.progress = nil
+	delete(q.busy, key)
+	q.running--
+	q.changed(e)
+	delete(q.entries, e.job.ID)
+	close(e.done)
+	e.cancel()
+	q.dispatch()
+	q.mu.Unlock()
+}
+
+// changed records and announces a state change. Callers hold mu.
+func (q *Queue) changed(e *entry) {
+	if q.history != nil && e.job.State != Queued {
+		if err := q.history.Record(e.job); err != nil {
+			q.log.Warn("job history not written", "job", e.job.ID, "err", err)
+		}
+	}
+	if q.notify != nil {
+		j := e.job
+		go q.notify(j)
+	}
+}
+
+// Cancel cancels a queued or running job.
+func (q *Queue) Cancel(id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e, ok := q.entries[id]
+	if !ok {
+		if q.history != nil {
+			if _, ok := q.history.Get(id); ok {
+				return ErrEnded
+			}
+		}
+		return ErrNoJob
+	}
+	if e.job.State == Queued {
+		for i, o := range q.order {
+			if o == e {
+				q.order = append(q.order[:i], q.order[i+1:]...)
+				break
+			}
+		}
+		now := time.Now()
+		e.job.State, e.job.Ended, e.job.Error = Cancelled, &now, "cancelled before it started"
+		q.changed(e)
+		delete(q.entries, id)
+		close(e.done)
+		e.cancel()
+		return nil
+	}
+	e.cancel()
+	return nil
+}
+
+// Wait blocks until the job ends, or ctx does.
+func (q *Queue) Wait(ctx context.Context, id string) (Job, error) {
+	q.mu.Lock()
+	e, ok := q.entries[id]
+	q.mu.Unlock()
+	if ok {
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return Job{}, ctx.Err()
+		}
+	}
+	j, ok := q.Job(id)
+	if !ok {
+		return Job{}, ErrNoJob
+	}
+	return j, nil
+}
+
+// Job is one job, live or from history.
+func (q *Queue) Job(id string) (Job, bool) {
+	q.mu.Lock()
+	e, ok := q.entries[id]
+	if ok {
+		j := q.snapshot(e)
+		q.mu.Unlock()
+		return j, true
+	}
+	q.mu.Unlock()
+	if q.history == nil {
+		return Job{}, false
+	}
+	return q.history.Get(id)
+}
+
+func (q *Queue) snapshot(e *entry) Job {
+	j := e.job
+	j.Log = e.log.lines()
+	return j
+}
+
+// Progress is a running job's progress, if it reports any.
+func (q *Queue) Progress(id string) (Progress, bool) {
+	q.mu.Lock()
+	e, ok := q.entries[id]
+	var f func() Progress
+	if ok {
+		f = e.progress
+	}
+	q.mu.Unlock()
+	if f == nil {
+		return Progress{}, false
+	}
+	return f(), true
+}
+
+// Jobs lists live jobs then history, newest first.
+func (q *Queue) Jobs() []Job {
+	q.mu.Lock()
+	var out []Job
+	for _, e := range q.entries {
+		j := q.snapshot(e)
+		j.Log = nil
+		out = append(out, j)
+	}
+	q.mu.Unlock()
+	if q.history != nil {
+		for _, j := range q.history.All() {
+			if !j.Done() {
+				continue // live: listed above
+			}
+			j.Log = nil
+			out = append(out, j)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Queued.After(out[b].Queued) })
+	return out
+}
+
+// Counts are the queued and running jobs, for metrics.
+func (q *Queue) Counts() (queued, running int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.order), q.running
+}
+
+// Shutdown takes no more jobs, cancels the queued ones, and waits for the
+// running ones until ctx ends, then cancels them and waits for them to
+// clean up (thaw what they froze).
+func (q *Queue) Shutdown(ctx context.Context) {
+	q.mu.Lock()
+	q.closed = true
+	for _, e := range append([]*entry(nil), q.order...) {
+		now := time.Now()
+		e.job.State, e.job.Ended, e.job.Error = Cancelled, &now, "the daemon stopped before it started"
+		q.changed(e)
+		delete(q.entries, e.job.ID)
+		close(e.done)
+		e.cancel()
+	}
+	q.order = nil
+	q.mu.Unlock()
+	done := make(chan struct{})
+	go func() { q.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		q.stop()
+		<-done
+	}
+}
+
+// ring keeps a job's last log lines.
+type ring struct {
+	mu  sync.Mutex
+	max int
+	buf []string
+}
+
+func newRing(n int) *ring { return &ring{max: n} }
+
+func (r *ring) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.buf = append(r.buf, s)
+	if len(r.buf) > r.max {
+		r.buf = r.buf[len(r.buf)-r.max:]
+	}
+}
+
+func (r *ring) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.buf...)
+}
+
+// teeHandler writes records to the job's log as well as to the daemon's.
+type teeHandler struct {
+	next  slog.Handler
+	ring  *ring
+	attrs []slog.Attr
+}
+
+func (h *teeHandler) Enabled(ctx context.Context, l slog.Level) bool { return l >= slog.LevelInfo || h.next.Enabled(ctx, l) }
+
+func (h *teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelInfo {
+		line := r.Time.Format("15:04:05") + " " + r.Level.String() + " " + r.Message
+		add := func(a slog.Attr) bool {
+			if a.Key != "job" {
+				line += " " + a.Key + "=" + a.Value.String()
+			}
+			return true
+		}
+		for _, a := range h.attrs {
+			add(a)
+		}
+		r.Attrs(add)
+		h.ring.add(line)
+	}
+	if h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &teeHandler{next: h.next.WithAttrs(as), ring: h.ring, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *teeHandler) WithGroup(name string) slog.Handler {
+	return &teeHandler{next: h.next.WithGroup(name), ring: h.ring, attrs: h.attrs}
+}
