@@ -387,7 +387,9 @@ type teeHandler struct {
 	attrs []slog.Attr
 }
 
-func (h *teeHandler) Enabled(ctx context.Context, l slog.Level) bool { return l >= slog.LevelInfo || h.next.Enabled(ctx, l) }
+func (h *teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || h.next.Enabled(ctx, l)
+}
 
 func (h *teeHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelInfo {
