@@ -36,9 +36,12 @@ type Options struct {
 	Images      string // none, ref, save, commit, push, combined; "" follows the label or the default (ref)
 	Registry    string // HOST:PORT that timeline images are pushed to
 	Trigger     string
-	Version     string // of lifeboat, for the manifest
-	JournalDir  string // where freezes are journalled until thawed
-	Log         *slog.Logger
+	// Defaults are what labels override; the zero value means
+	// policy.DefaultDefaults (the daemon passes its config's).
+	Defaults   policy.Defaults
+	Version    string // of lifeboat, for the manifest
+	JournalDir string // where freezes are journalled until thawed
+	Log        *slog.Logger
 	// OnStart is called before each unit with fresh counters, so a printer
 	// can show its progress.
 	OnStart func(unit string, c *progress.Counters)
@@ -68,6 +71,9 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 	}
 	if err := checkImages(opts.Images); err != nil {
 		return nil, err
+	}
+	if opts.Defaults == (policy.Defaults{}) {
+		opts.Defaults = policy.DefaultDefaults
 	}
 	units, err := resolveUnits(ctx, eng, opts)
 	if err != nil {

@@ -25,8 +25,14 @@ type UnitInfo struct {
 	Error       string        `json:"error,omitempty"` // a policy that cannot apply
 }
 
-// List describes every unit on the host.
+// List describes every unit on the host, under the default policy.
 func List(ctx context.Context, eng *engine.Client) ([]UnitInfo, error) {
+	return ListWith(ctx, eng, policy.DefaultDefaults)
+}
+
+// ListWith describes every unit on the host; defaults are what labels
+// override.
+func ListWith(ctx context.Context, eng *engine.Client, defaults policy.Defaults) ([]UnitInfo, error) {
 	cs, vols, err := inventory(ctx, eng)
 	if err != nil {
 		return nil, err
@@ -39,7 +45,7 @@ func List(ctx context.Context, eng *engine.Client) ([]UnitInfo, error) {
 	out := make([]UnitInfo, 0, len(units))
 	digests := map[string]bool{} // image ID → has repo digests
 	for _, u := range units {
-		info := describe(u, cs, labels)
+		info := describe(u, cs, labels, defaults)
 		if err := imageWarnings(ctx, eng, &info, cs, digests); err != nil {
 			return nil, err
 		}
@@ -86,7 +92,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func describe(u Unit, all []engine.Container, volLabels map[string]map[string]string) UnitInfo {
+func describe(u Unit, all []engine.Container, volLabels map[string]map[string]string, defaults policy.Defaults) UnitInfo {
 	info := UnitInfo{Unit: u.String(), Kind: u.Kind, Name: u.Name}
 	var members []policy.Labelled
 	var cs []engine.Container
@@ -115,7 +121,7 @@ func describe(u Unit, all []engine.Container, volLabels map[string]map[string]st
 	sort.Strings(info.Containers)
 	sort.Strings(info.Volumes)
 	sort.Strings(info.Binds)
-	p, err := policy.Resolve(members, policy.DefaultDefaults)
+	p, err := policy.Resolve(members, defaults)
 	if err != nil {
 		info.Error = err.Error()
 		info.Reason = "policy error: backups of this unit fail until the labels are fixed"

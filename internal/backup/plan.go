@@ -101,9 +101,9 @@ func (p *plan) planDumps(ctx context.Context, eng *engine.Client) error {
 
 // planUnit gathers a container or project unit from the engine and decides
 // how to capture it.
-func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string) (*plan, error) {
+func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string, defaults policy.Defaults) (*plan, error) {
 	if u.Kind == "volume" {
-		return planVolume(ctx, eng, u, flagMode)
+		return planVolume(ctx, eng, u, flagMode, defaults)
 	}
 	all, err := eng.Containers(ctx)
 	if err != nil {
@@ -129,7 +129,7 @@ func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string) 
 	for _, c := range p.containers {
 		members = append(members, policy.Labelled{Name: c.Name, Labels: c.Labels})
 	}
-	if p.policy, err = policy.Resolve(members, policy.DefaultDefaults); err != nil {
+	if p.policy, err = policy.Resolve(members, defaults); err != nil {
 		return nil, err
 	}
 	if err := p.gather(ctx, eng); err != nil {
@@ -353,7 +353,7 @@ func timelineRepo(unit, container string) string {
 }
 
 // planVolume plans a volume unit: the volume alone, read as it is.
-func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string) (*plan, error) {
+func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string, defaults policy.Defaults) (*plan, error) {
 	if flagMode != "" && flagMode != ModeAuto && flagMode != ModeNone {
 		return nil, fmt.Errorf("%s: a volume unit is read as it is (consistency none); for %s, back up the container or project that uses it", u, flagMode)
 	}
@@ -364,7 +364,7 @@ func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string
 	if _, err := os.Stat(v.Mountpoint); err != nil {
 		return nil, fmt.Errorf("volume %q: read its mount point: %w (lifeboat reads volumes as root on the Docker host)", v.Name, err)
 	}
-	pol, err := policy.Resolve([]policy.Labelled{{Name: v.Name, Labels: v.Labels}}, policy.DefaultDefaults)
+	pol, err := policy.Resolve([]policy.Labelled{{Name: v.Name, Labels: v.Labels}}, defaults)
 	if err != nil {
 		return nil, err
 	}

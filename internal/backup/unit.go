@@ -42,7 +42,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		res.Err = fmt.Errorf("the engine at %s is remote; reading data through the Engine API is not supported yet: run lifeboat on that host", eng.Host())
 		return res
 	}
-	p, err := planUnit(ctx, eng, u, opts.Consistency)
+	p, err := planUnit(ctx, eng, u, opts.Consistency, opts.Defaults)
 	if err == nil {
 		err = p.planImages(ctx, eng, opts.Images)
 	}
