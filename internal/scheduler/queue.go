@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -135,7 +137,10 @@ func (q *Queue) Submit(kind, unit, trigger string, fn Func) (Job, error) {
 		}
 	}
 	now := time.Now()
-	id := now.UTC().Format("20060102T150405") + "-" + strconv.FormatInt(q.seq.Add(1), 10)
+	// Sortable by time, and unique across restarts of the daemon too.
+	var rnd [3]byte
+	_, _ = rand.Read(rnd[:])
+	id := now.UTC().Format("20060102T150405") + "-" + strconv.FormatInt(q.seq.Add(1), 10) + hex.EncodeToString(rnd[:])
 	ctx, cancel := context.WithCancel(q.base)
 	e := &entry{job: Job{ID: id, Kind: kind, Unit: unit, Trigger: trigger, State: Queued, Queued: now}, fn: fn, ctx: ctx, cancel: cancel, log: newRing(200), done: make(chan struct{})}
 	q.entries[id] = e

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeboat-backup/lifeboat/internal/config"
+	"github.com/lifeboat-backup/lifeboat/internal/daemon"
+	"github.com/lifeboat-backup/lifeboat/internal/secret"
+	"github.com/lifeboat-backup/lifeboat/internal/server"
+)
+
+type serveOptions struct {
+	config    string
+	listen    string
+	tokenFile string
+}
+
+func newServeCommand(g *globalOptions) *cobra.Command {
+	var opts serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve [--config FILE]",
+		Short: "Run the daemon: schedules, retention, repository upkeep, REST API and metrics",
+		Long: `Run lifeboat as a daemon. It reads each unit's policy from labels
+(lifeboat.enable, lifeboat.schedule — cron or @every 6h —, lifeboat.consistency,
+lifeboat.retention, lifeboat.images, lifeboat.exclude) over the defaults of the
+config file, follows the engine's events so a newly labelled container is
+protected without a restart, and runs backups on schedule in a queue (at
+most "concurrency" at once, never two on one unit). A run missed while the
+daemon was down runs once at start. After each successful backup the unit's
+retention is applied. Maintenance, check and the offsite copy run on the
+config file's schedules. Job history is kept in --state-dir and survives
+restarts. SIGTERM lets running jobs finish for a few seconds, then cancels
+them; whatever they froze is thawed.
+
+The REST API (/api/v1, OpenAPI at /api/v1/openapi.json), /healthz and
+Prometheus /metrics listen on 127.0.0.1:8420 unless told otherwise. Every
+path but /healthz needs the bearer token in the token file; without one,
+a token is generated into STATE_DIR/api.token (mode 0600).`,
+		Example: `  lifeboat serve
+  lifeboat serve --config /etc/lifeboat/lifeboat.yaml
+  curl -H "Authorization: Bearer $(cat /var/lib/lifeboat/api.token)" http://127.0.0.1:8420/api/v1/units`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, opts, g) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.config, "config", os.Getenv("LIFEBOAT_CONFIG"), "config file, YAML (env LIFEBOAT_CONFIG)")
+	f.StringVar(&opts.listen, "listen", "", "API address, HOST:PORT (default from the config, else "+config.DefaultListen+")")
+	f.StringVar(&opts.tokenFile, "token-file", os.Getenv("LIFEBOAT_TOKEN_FILE"), "file holding the API's bearer token (env LIFEBOAT_TOKEN_FILE)")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
+	ctx := cmd.Context()
+	cfg, err := config.Load(opts.config)
+	if err != nil {
+		return err
+	}
+	// Flags and variables win over the file.
+	if g.repository == "" {
+		g.repository = cfg.Repository
+	}
+	if g.passwordFile == "" {
+		g.passwordFile = cfg.PasswordFile
+	}
+	if opts.listen != "" {
+		cfg.Listen = opts.listen
+	}
+	if opts.tokenFile == "" {
+		opts.tokenFile = cfg.TokenFile
+	}
+	if cfg.StateDir != "" && !cmd.Flags().Changed("state-dir") && os.Getenv("LIFEBOAT_STATE_DIR") == "" {
+		g.stateDir = cfg.StateDir
+	}
+	if !cmd.Flags().Changed("log-level") && os.Getenv("LIFEBOAT_LOG_LEVEL") == "" && !g.quiet {
+		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	token, err := loadToken(opts.tokenFile, g.stateDir, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	eng, err := g.connectEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	repo, err := g.openOrCreateRepository(ctx, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer repo.Close(context.WithoutCancel(ctx))
+	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, JournalDir: g.journalDir(), Version: version, Log: g.log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (choose another with --listen or listen: in the config)", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: server.New(server.Options{Token: token, Backend: d, Log: g.log}), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("API server", "err", err)
+		}
+	}()
+	g.log.Info("lifeboat serve started", "listen", ln.Addr().String(), "repository", repo.Path(), "engine", eng.Host())
+	err = d.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if ctx.Err() != nil {
+		g.log.Info("lifeboat serve stopped")
+		return nil // SIGTERM is how a daemon is meant to end
+	}
+	return err
+}
+
+// loadToken reads the API token, or generates one into the state
+// directory on first start.
+func loadToken(path, stateDir string, stderr interface{ Write([]byte) (int, error) }) (secret.Value, error) {
+	if path == "" {
+		path = filepath.Join(stateDir, "api.token")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			b := make([]byte, 32)
+			if _, err := rand.Read(b); err != nil {
+				return secret.Value{}, err
+			}
+			if err := os.MkdirAll(stateDir, 0o700); err != nil {
+				return secret.Value{}, fmt.Errorf("state directory: %w", err)
+			}
+			if err := os.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+				return secret.Value{}, fmt.Errorf("write API token: %w", err)
+			}
+			fmt.Fprintf(stderr, "generated the API token into %s (mode 0600)\n", path)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return secret.Value{}, fmt.Errorf("API token: %w (give --token-file, or remove the setting to have one generated)", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return secret.Value{}, fmt.Errorf("API token in %s is shorter than 16 characters: use a long random one (openssl rand -hex 32)", path)
+	}
+	return secret.New(tok), nil
+}

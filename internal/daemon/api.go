@@ -1,0 +1,247 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
+	"github.com/lifeboat-backup/lifeboat/internal/server"
+)
+
+// The daemon is the API's back end.
+var _ server.Backend = (*Daemon)(nil)
+
+// Units lists every unit on the host, protected or not.
+func (d *Daemon) Units(ctx context.Context) ([]server.UnitStatus, error) {
+	if err := d.discover(ctx, false); err != nil {
+		return nil, err
+	}
+	running := map[string]string{}
+	for _, j := range d.q.Jobs() {
+		if j.State == scheduler.Running || j.State == scheduler.Queued {
+			if j.Unit != "" {
+				running[j.Unit] = j.ID
+			}
+		}
+	}
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]server.UnitStatus, 0, len(d.units))
+	for name, u := range d.units {
+		s := server.UnitStatus{UnitInfo: u.info, Schedule: u.spec, LastPoint: u.lastPoint, LastDowntimeMS: u.lastDown,
+			LastBytes: u.lastBytes, LastResult: u.lastResult, LastError: u.lastError, Points: u.points, RunningJob: running[name]}
+		if !u.next.IsZero() {
+			n := u.next
+			s.NextRun = &n
+		}
+		if !u.lastSuccess.IsZero() {
+			t := u.lastSuccess
+			s.LastSuccess = &t
+		}
+		s.Overdue = overdue(u, now)
+		switch {
+		case !u.info.Policy.Enabled:
+			s.ProtectionState = "unprotected"
+		case u.lastResult == scheduler.Failed:
+			s.ProtectionState = "failing"
+		case u.lastSuccess.IsZero():
+			s.ProtectionState = "never"
+		case s.Overdue:
+			s.ProtectionState = "overdue"
+		default:
+			s.ProtectionState = "protected"
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Unit < out[j].Unit })
+	return out, nil
+}
+
+// overdue: the last success is older than two scheduled intervals allow.
+func overdue(u *unitState, now time.Time) bool {
+	if u.sched == nil || u.lastSuccess.IsZero() {
+		return false
+	}
+	first := u.sched.Next(u.lastSuccess)
+	second := u.sched.Next(first)
+	return !second.IsZero() && now.After(second)
+}
+
+// Points lists restore points, of one unit or all.
+func (d *Daemon) Points(ctx context.Context, unit string) ([]repository.Point, error) {
+	return d.opts.Repo.List(ctx, unit)
+}
+
+// Point resolves a point reference.
+func (d *Daemon) Point(ctx context.Context, id string) (repository.Point, error) {
+	return d.opts.Repo.Resolve(ctx, id)
+}
+
+// ReadDir lists a directory of a point.
+func (d *Daemon) ReadDir(ctx context.Context, id, path string) ([]repository.DirEntry, error) {
+	p, err := d.opts.Repo.Resolve(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return d.opts.Repo.ReadDir(ctx, p.ID, path)
+}
+
+// Open streams one file of a point.
+func (d *Daemon) Open(ctx context.Context, id, path string) (io.ReadCloser, repository.DirEntry, error) {
+	if strings.TrimSpace(path) == "" {
+		return nil, repository.DirEntry{}, fmt.Errorf("%w: give ?path=FILE", server.ErrBadRequest)
+	}
+	p, err := d.opts.Repo.Resolve(ctx, id)
+	if err != nil {
+		return nil, repository.DirEntry{}, err
+	}
+	st, err := d.opts.Repo.Stat(ctx, p.ID, path)
+	if err != nil {
+		return nil, st, err
+	}
+	if st.Type != "file" {
+		return nil, st, fmt.Errorf("%w: %s is a %s, not a file: list it with /files", server.ErrBadRequest, path, st.Type)
+	}
+	rc, err := d.opts.Repo.OpenFile(ctx, p.ID, path)
+	return rc, st, err
+}
+
+// Jobs lists jobs, live first.
+func (d *Daemon) Jobs() []server.Job {
+	js := d.q.Jobs()
+	out := make([]server.Job, 0, len(js))
+	for _, j := range js {
+		out = append(out, d.view(j))
+	}
+	return out
+}
+
+// Job is one job with its log.
+func (d *Daemon) Job(id string) (server.Job, bool) {
+	j, ok := d.q.Job(id)
+	if !ok {
+		return server.Job{}, false
+	}
+	return d.view(j), true
+}
+
+func (d *Daemon) view(j scheduler.Job) server.Job {
+	v := server.Job{ID: j.ID, Kind: j.Kind, Unit: j.Unit, Trigger: j.Trigger, State: j.State, Queued: j.Queued, Started: j.Started,
+		Ended: j.Ended, Bytes: j.Bytes, DowntimeMS: j.DowntimeMS, Point: j.Point, Error: j.Error, Result: j.Result, Log: j.Log}
+	if p, ok := d.q.Progress(j.ID); ok {
+		v.Progress = &server.Progress{FilesDone: p.FilesDone, FilesTotal: p.FilesTotal, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal}
+	}
+	return v
+}
+
+// Submit starts a job from the API.
+func (d *Daemon) Submit(ctx context.Context, req server.JobRequest) (server.Job, error) {
+	var j scheduler.Job
+	var err error
+	switch req.Kind {
+	case "backup":
+		u, perr := backup.ParseUnit(req.Unit)
+		if perr != nil || u.Kind == "" {
+			return server.Job{}, fmt.Errorf("%w: unit %q: write project/NAME, container/NAME or volume/NAME", server.ErrBadRequest, req.Unit)
+		}
+		d.mu.Lock()
+		_, known := d.units[u.String()]
+		d.mu.Unlock()
+		if !known {
+			if err := d.discover(ctx, false); err != nil {
+				return server.Job{}, err
+			}
+			d.mu.Lock()
+			_, known = d.units[u.String()]
+			d.mu.Unlock()
+			if !known {
+				return server.Job{}, fmt.Errorf("%w: no unit %s on this host: see GET /api/v1/units", server.ErrNotFound, u)
+			}
+		}
+		j, err = d.submitBackup(u.String(), "api")
+	case "restore":
+		if req.Restore == nil || req.Restore.Point == "" {
+			return server.Job{}, fmt.Errorf("%w: a restore job needs restore.point", server.ErrBadRequest)
+		}
+		p, rerr := d.opts.Repo.Resolve(ctx, req.Restore.Point)
+		if rerr != nil {
+			return server.Job{}, rerr
+		}
+		rr := *req.Restore
+		rr.Point = p.ID
+		unit := p.Unit
+		if rr.Target != "" {
+			unit = "" // a directory restore touches no unit
+		}
+		j, err = d.q.Submit("restore", unit, "api", func(ctx context.Context, r *scheduler.Run) error {
+			return d.runRestore(ctx, r, rr)
+		})
+	case "replicate", "check", "forget", "maintenance":
+		j, err = d.submitUpkeep(req.Kind, "api")
+	default:
+		return server.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, replicate, check, forget or maintenance", server.ErrBadRequest, req.Kind)
+	}
+	if errors.Is(err, scheduler.ErrClosed) {
+		return server.Job{}, fmt.Errorf("%w: %w", server.ErrConflict, err)
+	}
+	if err != nil {
+		return server.Job{}, err
+	}
+	return d.view(j), nil
+}
+
+// Cancel cancels a job.
+func (d *Daemon) Cancel(id string) error {
+	err := d.q.Cancel(id)
+	switch {
+	case errors.Is(err, scheduler.ErrNoJob):
+		return fmt.Errorf("%w: no job %s", server.ErrNotFound, id)
+	case errors.Is(err, scheduler.ErrEnded):
+		return fmt.Errorf("%w: job %s has ended", server.ErrConflict, id)
+	}
+	return err
+}
+
+// Repository reports the repository and its offsite copy.
+func (d *Daemon) Repository(ctx context.Context) (server.RepoStatus, error) {
+	d.mu.Lock()
+	stale := time.Since(d.repo.updated) > time.Minute
+	d.mu.Unlock()
+	if stale {
+		points, err := d.opts.Repo.List(ctx, "")
+		if err != nil {
+			return server.RepoStatus{}, err
+		}
+		size := int64(-1)
+		if loc := d.opts.Repo.Path(); strings.HasPrefix(loc, "/") {
+			size = repoSize(loc)
+		}
+		d.mu.Lock()
+		d.repo = repoStats{size: size, points: len(points), updated: time.Now()}
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := server.RepoStatus{Location: d.opts.Repo.Path(), Units: len(d.units), Points: d.repo.points, SizeBytes: d.repo.size, Offsite: d.cfg.Offsite.To}
+	if k := d.upkeep["check"]; k != nil && !k.lastRun.IsZero() {
+		t := k.lastRun
+		st.LastCheck, st.LastCheckOK, st.LastCheckError = &t, k.ok, k.lastError
+	}
+	if k := d.upkeep["replicate"]; k != nil {
+		if !k.lastSuccess.IsZero() {
+			t := k.lastSuccess
+			st.LastReplication = &t
+			st.ReplicationLag = time.Since(t).Round(time.Second).String()
+		}
+		st.LastReplError = k.lastError
+	}
+	return st, nil
+}

@@ -1,0 +1,405 @@
+// Package daemon is lifeboat serve: it discovers units and their policy
+// from labels and the config file, follows the engine's events, runs each
+// unit's backups on its schedule (and a run missed while it was down, once
+// at start), applies retention after each success, keeps the repository
+// up (maintenance, check, offsite copy), and answers the API.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/lifeboat-backup/lifeboat/internal/config"
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/notify"
+	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
+)
+
+// Options of a Daemon.
+type Options struct {
+	Config     *config.Config
+	Repo       *repository.Repository
+	Engine     *engine.Client
+	StateDir   string // job history
+	JournalDir string
+	Version    string
+	Log        *slog.Logger
+	// Replicate copies the repository to the offsite target; it returns a
+	// summary for the job and the bytes sent. Nil: no offsite job.
+	Replicate func(ctx context.Context, to string, log *slog.Logger) (result any, sent int64, err error)
+	// Check verifies the repository, reading readData percent of the
+	// content. Nil: no check job.
+	Check func(ctx context.Context, readData float64, log *slog.Logger) (result any, err error)
+	// ShutdownGrace is how long running jobs may finish on SIGTERM before
+	// they are cancelled (and thaw what they froze); 10s when zero.
+	ShutdownGrace time.Duration
+}
+
+// Daemon is one running lifeboat serve.
+type Daemon struct {
+	opts    Options
+	cfg     *config.Config
+	log     *slog.Logger
+	q       *scheduler.Queue
+	hist    *scheduler.History
+	hook    *notify.Webhook
+	started time.Time
+
+	mu      sync.Mutex
+	units   map[string]*unitState
+	upkeep  map[string]*upkeepState
+	repo    repoStats
+	wake    chan struct{}
+	refresh sync.Mutex // one discovery at a time
+}
+
+// unitState is what the daemon knows of a unit between backups.
+type unitState struct {
+	info        backup.UnitInfo
+	spec        string // the schedule in force
+	sched       scheduler.Schedule
+	next        time.Time
+	lastSuccess time.Time
+	lastPoint   string
+	lastDown    int64
+	lastBytes   int64
+	lastDur     time.Duration
+	lastResult  string
+	lastError   string
+	failures    int64
+	points      int
+}
+
+// upkeepState is one repository-wide job's schedule and last outcome.
+type upkeepState struct {
+	kind        string
+	sched       scheduler.Schedule
+	next        time.Time
+	lastRun     time.Time
+	lastSuccess time.Time
+	lastError   string
+	lastBytes   int64
+	ok          bool
+}
+
+type repoStats struct {
+	size    int64
+	points  int
+	updated time.Time
+}
+
+// New prepares a daemon: its job history is read (jobs a killed daemon
+// left running are closed as failed) and its queue made.
+func New(opts Options) (*Daemon, error) {
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = 10 * time.Second
+	}
+	hist, err := scheduler.OpenHistory(filepath.Join(opts.StateDir, "jobs.jsonl"), 1000)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Log, hist: hist, started: time.Now(),
+		units: map[string]*unitState{}, upkeep: map[string]*upkeepState{}, wake: make(chan struct{}, 1)}
+	d.hook = &notify.Webhook{URL: opts.Config.Webhook.URL, Log: opts.Log}
+	d.q = scheduler.NewQueue(opts.Config.Concurrency, hist, opts.Log, d.onChange)
+	return d, nil
+}
+
+// Queue is the daemon's job queue.
+func (d *Daemon) Queue() *scheduler.Queue { return d.q }
+
+// onChange sends failures to the webhook.
+func (d *Daemon) onChange(j scheduler.Job) {
+	if j.State != scheduler.Failed || d.hook.URL == "" {
+		return
+	}
+	host, _ := os.Hostname()
+	ev := notify.Event{Event: "job.failed", Host: host, Job: j.ID, Kind: j.Kind, Unit: j.Unit, Error: j.Error, Started: j.Queued}
+	if j.Started != nil {
+		ev.Started = *j.Started
+	}
+	if j.Ended != nil {
+		ev.Ended = *j.Ended
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = d.hook.Send(ctx, ev)
+}
+
+// Run schedules until ctx ends, then stops the queue: running jobs get
+// ShutdownGrace to finish, then are cancelled and thaw what they froze.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.hist.Close()
+	d.seedUpkeep()
+	if err := d.discover(ctx, true); err != nil {
+		d.log.Error("discovering units", "err", err)
+	}
+	go d.opts.Engine.Changes(ctx, d.poke)
+	for {
+		wait := time.Until(d.nextWake())
+		timer := time.NewTimer(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			d.log.Info("stopping: waiting for running jobs", "grace", d.opts.ShutdownGrace)
+			sctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownGrace)
+			d.q.Shutdown(sctx)
+			cancel()
+			return nil
+		case <-d.wake:
+			timer.Stop()
+			// Compose creates a project's containers one by one: wait for
+			// the burst to end before looking.
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+				continue
+			}
+			drain(d.wake)
+			if err := d.discover(ctx, false); err != nil {
+				d.log.Warn("discovering units", "err", err)
+			}
+		case <-timer.C:
+			d.fireDue(ctx)
+		}
+	}
+}
+
+func drain(c chan struct{}) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
+}
+
+// poke asks for a new discovery.
+func (d *Daemon) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// rediscover is how often units are looked at without an event.
+const rediscover = time.Minute
+
+func (d *Daemon) nextWake() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := time.Now().Add(rediscover)
+	for _, u := range d.units {
+		if !u.next.IsZero() && u.next.Before(next) {
+			next = u.next
+		}
+	}
+	for _, k := range d.upkeep {
+		if !k.next.IsZero() && k.next.Before(next) {
+			next = k.next
+		}
+	}
+	return next
+}
+
+// fireDue submits every job that is due, and rediscovers when nothing was.
+func (d *Daemon) fireDue(ctx context.Context) {
+	now := time.Now()
+	var units []string
+	var upkeep []string
+	d.mu.Lock()
+	for name, u := range d.units {
+		if !u.next.IsZero() && !u.next.After(now) {
+			units = append(units, name)
+			u.next = u.sched.Next(now)
+		}
+	}
+	for kind, k := range d.upkeep {
+		if !k.next.IsZero() && !k.next.After(now) {
+			upkeep = append(upkeep, kind)
+			k.next = k.sched.Next(now)
+		}
+	}
+	d.mu.Unlock()
+	sort.Strings(units)
+	for _, u := range units {
+		d.submitBackup(u, "schedule")
+	}
+	for _, k := range upkeep {
+		if _, err := d.submitUpkeep(k, "schedule"); err != nil {
+			d.log.Warn("upkeep job not queued", "kind", k, "err", err)
+		}
+	}
+	if len(units)+len(upkeep) == 0 {
+		if err := d.discover(ctx, false); err != nil {
+			d.log.Warn("discovering units", "err", err)
+		}
+	}
+}
+
+// discover lists the units on the engine and their policy, starts
+// scheduling new ones and drops those that are gone. At start, a unit
+// whose last point is older than its schedule allows is backed up once.
+func (d *Daemon) discover(ctx context.Context, atStart bool) error {
+	d.refresh.Lock()
+	defer d.refresh.Unlock()
+	infos, err := backup.ListWith(ctx, d.opts.Engine, d.cfg.PolicyDefaults())
+	if err != nil {
+		return err
+	}
+	var last map[string]repository.Point
+	var counts map[string]int
+	if atStart {
+		if last, counts, err = d.lastPoints(ctx); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	var missed []string
+	d.mu.Lock()
+	seen := map[string]bool{}
+	for _, info := range infos {
+		seen[info.Unit] = true
+		u := d.units[info.Unit]
+		if u == nil {
+			u = &unitState{}
+			d.units[info.Unit] = u
+			if p, ok := last[info.Unit]; ok {
+				u.lastSuccess, u.lastPoint, u.lastDown, u.lastDur = p.Time, p.ID, p.DowntimeMS, time.Duration(p.DurationMS)*time.Millisecond
+			}
+			u.points = counts[info.Unit]
+			if !atStart {
+				d.log.Info("new unit", "unit", info.Unit)
+			}
+		}
+		u.info = info
+		spec := ""
+		if info.Policy.Enabled && info.Error == "" {
+			spec = info.Policy.Schedule
+		}
+		if spec == u.spec {
+			continue
+		}
+		u.spec, u.sched, u.next = spec, nil, time.Time{}
+		if spec == "" {
+			continue
+		}
+		s, err := scheduler.Parse(spec)
+		if err != nil {
+			u.info.Error = err.Error()
+			continue
+		}
+		u.sched, u.next = s, s.Next(now)
+		if atStart && scheduler.Missed(s, u.lastSuccess, now) {
+			missed = append(missed, info.Unit)
+		}
+	}
+	for name := range d.units {
+		if !seen[name] {
+			delete(d.units, name)
+		}
+	}
+	d.mu.Unlock()
+	sort.Strings(missed)
+	for _, u := range missed {
+		d.submitBackup(u, "missed")
+	}
+	return nil
+}
+
+// lastPoints is each unit's newest point and point count.
+func (d *Daemon) lastPoints(ctx context.Context) (map[string]repository.Point, map[string]int, error) {
+	points, err := d.opts.Repo.List(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	last, counts := map[string]repository.Point{}, map[string]int{}
+	for _, p := range points {
+		counts[p.Unit]++
+		if p.Time.After(last[p.Unit].Time) {
+			last[p.Unit] = p
+		}
+	}
+	d.mu.Lock()
+	d.repo.points = len(points)
+	d.mu.Unlock()
+	return last, counts, nil
+}
+
+// seedUpkeep schedules the repository-wide jobs, and runs once at start
+// those the history says were missed.
+func (d *Daemon) seedUpkeep() {
+	now := time.Now()
+	add := func(kind, spec string) {
+		if spec == "" || spec == "never" {
+			return
+		}
+		s, err := scheduler.Parse(spec)
+		if err != nil {
+			d.log.Error("upkeep schedule", "kind", kind, "err", err)
+			return
+		}
+		k := &upkeepState{kind: kind, sched: s, next: s.Next(now)}
+		for _, j := range d.hist.All() {
+			if j.Kind != kind || j.Ended == nil {
+				continue
+			}
+			if k.lastRun.IsZero() {
+				k.lastRun, k.ok, k.lastError, k.lastBytes = *j.Ended, j.State == scheduler.Succeeded, j.Error, j.Bytes
+			}
+			if j.State == scheduler.Succeeded {
+				k.lastSuccess = *j.Ended
+				break
+			}
+		}
+		d.upkeep[kind] = k
+		if !k.lastSuccess.IsZero() && scheduler.Missed(s, k.lastSuccess, now) {
+			k.next = now
+		}
+	}
+	add("maintenance", d.cfg.Maintenance.Schedule)
+	if d.opts.Check != nil {
+		add("check", d.cfg.Check.Schedule)
+	}
+	if d.opts.Replicate != nil && d.cfg.Offsite.To != "" {
+		add("replicate", d.cfg.Offsite.Schedule)
+	}
+}
+
+// ErrBusy is returned when a unit already has a job queued or running.
+var ErrBusy = errors.New("busy")
+
+// Units are the units the daemon knows, with their state.
+func (d *Daemon) unitNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for n := range d.units {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// retentionOf is the retention a unit's policy asks for.
+func (d *Daemon) retentionOf(unit string) policy.Retention {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u, ok := d.units[unit]; ok {
+		return u.info.Policy.Retention
+	}
+	return policy.Retention{}
+}
+
+func fmtDur(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
