@@ -18,6 +18,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/config"
 	"github.com/lifeboat-backup/lifeboat/internal/daemon"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/secret"
 	"github.com/lifeboat-backup/lifeboat/internal/server"
 )
@@ -101,7 +102,16 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 		return err
 	}
 	defer repo.Close(context.WithoutCancel(ctx))
-	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, JournalDir: g.journalDir(), Version: version, Log: g.log})
+	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, JournalDir: g.journalDir(), Version: version, Log: g.log,
+		Check: func(ctx context.Context, readData float64, log *slog.Logger) (any, error) {
+			res, err := repo.Check(ctx, repository.CheckOptions{ReadData: readData})
+			log.Info("repository check", "points", res.Points, "files", res.Files, "read_files", res.ReadFiles, "problems", len(res.Problems))
+			for _, p := range res.Problems {
+				log.Error("repository problem", "what", p.What, "points", strings.Join(p.Points, ","))
+			}
+			return res, err
+		},
+	})
 	if err != nil {
 		return err
 	}

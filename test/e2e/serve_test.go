@@ -320,6 +320,9 @@ func TestServe(t *testing.T) {
 		if code := p.api("POST", "/api/v1/jobs", map[string]any{"kind": "forget"}, &j); code != 202 || p.waitJob(j.ID, 60*time.Second).State != "succeeded" {
 			t.Fatalf("forget job: %d", code)
 		}
+		if code := p.api("POST", "/api/v1/jobs", map[string]any{"kind": "check"}, &j); code != 202 || p.waitJob(j.ID, 60*time.Second).State != "succeeded" {
+			t.Fatalf("check job: %d", code)
+		}
 	})
 
 	t.Run("repository, metrics, openapi, login cookie", func(t *testing.T) {
@@ -341,7 +344,7 @@ func TestServe(t *testing.T) {
 		m, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		for _, want := range []string{`lifeboat_unit_last_success_timestamp_seconds{unit="project/sv"}`, `lifeboat_unit_backup_failures_total{unit="container/slow"} 0`,
-			"lifeboat_repository_size_bytes", "lifeboat_jobs_queued", `lifeboat_unit_last_downtime_seconds{unit="project/sv"}`} {
+			"lifeboat_repository_size_bytes", "lifeboat_jobs_queued", "lifeboat_check_last_ok 1", `lifeboat_unit_last_downtime_seconds{unit="project/sv"}`} {
 			if !strings.Contains(string(m), want) {
 				t.Errorf("metrics lack %s:\n%s", want, m)
 			}
