@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,6 +156,20 @@ func TestServe(t *testing.T) {
 		"--label", "lifeboat.schedule=@every 3s", "--label", "lifeboat.retention=last=3",
 		"-v", "sv_data:/data", "lifeboat-test/busybox:1", "sh", "-c", "echo hello > /data/greeting; while true; do date >> /data/log; sleep 0.2; done")
 	e.d.Docker(t, "run", "-d", "--name", "idle", "lifeboat-test/busybox:1", "sleep", "100000")
+
+	// A webhook receiver on 127.0.0.1 records what the daemon sends.
+	hooks := make(chan map[string]any, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		json.NewDecoder(r.Body).Decode(&ev)
+		hooks <- ev
+	}))
+	defer receiver.Close()
+	cfgFile := filepath.Join(t.TempDir(), "lifeboat.yaml")
+	if err := os.WriteFile(cfgFile, []byte("concurrency: 1\nwebhook:\n  url: "+receiver.URL+"/lifeboat\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.vars = append(e.vars, "LIFEBOAT_CONFIG="+cfgFile)
 
 	p := e.serve(t, freePort(t), tokenFile)
 
@@ -325,6 +340,23 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("a failed job is sent to the webhook", func(t *testing.T) {
+		e.d.Docker(t, "run", "-d", "--name", "failing", "--label", "lifeboat.hooks.pre=echo no lock >&2; exit 4", "lifeboat-test/busybox:1", "sleep", "100000")
+		var j apiJob
+		p.api("POST", "/api/v1/jobs", map[string]any{"kind": "backup", "unit": "container/failing"}, &j)
+		if done := p.waitJob(j.ID, 60*time.Second); done.State != "failed" || !strings.Contains(done.Error, "no lock") {
+			t.Fatalf("failing job: %+v", done)
+		}
+		select {
+		case ev := <-hooks:
+			if ev["event"] != "job.failed" || ev["job"] != j.ID || ev["unit"] != "container/failing" || !strings.Contains(fmt.Sprint(ev["error"]), "exited 4") {
+				t.Fatalf("webhook event: %v", ev)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("no webhook call in 20 s")
+		}
+	})
+
 	t.Run("repository, metrics, openapi, login cookie", func(t *testing.T) {
 		var repo struct {
 			Location string
@@ -343,7 +375,7 @@ func TestServe(t *testing.T) {
 		}
 		m, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		for _, want := range []string{`lifeboat_unit_last_success_timestamp_seconds{unit="project/sv"}`, `lifeboat_unit_backup_failures_total{unit="container/slow"} 0`,
+		for _, want := range []string{`lifeboat_unit_last_success_timestamp_seconds{unit="project/sv"}`, `lifeboat_unit_backup_failures_total{unit="container/failing"} 1`,
 			"lifeboat_repository_size_bytes", "lifeboat_jobs_queued", "lifeboat_check_last_ok 1", `lifeboat_unit_last_downtime_seconds{unit="project/sv"}`} {
 			if !strings.Contains(string(m), want) {
 				t.Errorf("metrics lack %s:\n%s", want, m)
