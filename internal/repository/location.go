@@ -1,12 +1,16 @@
 package repository
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kopia/kopia/repo/blob"
+	"github.com/kopia/kopia/repo/blob/filesystem"
 )
 
 // DefaultPath is the embedded default repository: a data directory that
@@ -52,7 +56,7 @@ func normalizePath(loc string) (string, error) {
 		return DefaultPath(), nil
 	}
 	if strings.Contains(loc, "://") && !strings.HasPrefix(loc, "file://") {
-		return "", fmt.Errorf("repository %q: only local paths are supported so far (s3:// comes with offsite replication)", loc)
+		return "", fmt.Errorf("repository %q: use a local path or s3://BUCKET/PREFIX", loc)
 	}
 	loc = strings.TrimPrefix(loc, "file://")
 	abs, err := filepath.Abs(loc)
@@ -60,4 +64,30 @@ func normalizePath(loc string) (string, error) {
 		return "", fmt.Errorf("repository path %q: %w", loc, err)
 	}
 	return filepath.Clean(abs), nil
+}
+
+// location is a resolved repository location: a local path, or S3.
+type location struct {
+	display string      // the path, or the S3 location without secrets
+	path    string      // local path; "" for S3
+	s3      *S3Location // nil for a local path
+}
+
+func resolveLocation(loc string) (location, error) {
+	if IsS3(loc) {
+		l, err := ParseS3(loc)
+		if err != nil {
+			return location{}, err
+		}
+		return location{display: loc, s3: &l}, nil
+	}
+	p, err := normalizePath(loc)
+	return location{display: p, path: p}, err
+}
+
+func (l location) storage(ctx context.Context, create bool) (blob.Storage, error) {
+	if l.s3 != nil {
+		return l.s3.Storage(ctx, create)
+	}
+	return filesystem.New(ctx, &filesystem.Options{Path: l.path}, create)
 }

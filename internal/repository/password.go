@@ -51,14 +51,17 @@ func resolvePassword(src PasswordSource, repoPath string, creating bool) (pw sec
 	if !src.Value.IsZero() {
 		return src.Value, false, nil
 	}
+	// A repository on S3 has no file beside it: repoPath is "".
 	beside := PasswordFileFor(repoPath)
-	if _, err := os.Stat(beside); err == nil {
-		pw, err = readPasswordFile(beside)
-		return pw, false, err
-	}
-	if creating && src.Generate {
-		pw, err = generatePasswordFile(beside)
-		return pw, err == nil, err
+	if repoPath != "" {
+		if _, err := os.Stat(beside); err == nil {
+			pw, err = readPasswordFile(beside)
+			return pw, false, err
+		}
+		if creating && src.Generate {
+			pw, err = generatePasswordFile(beside)
+			return pw, err == nil, err
+		}
 	}
 	if src.Prompt != nil {
 		pw, err = src.Prompt(creating)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
-	"github.com/kopia/kopia/repo/blob/filesystem"
 	"github.com/kopia/kopia/repo/content"
 	"github.com/kopia/kopia/repo/logging"
 	"github.com/kopia/kopia/repo/maintenance"
@@ -63,15 +62,18 @@ const username = "lifeboat"
 
 // Init creates a repository with encryption and zstd compression on.
 func Init(ctx context.Context, opts Options) (InitResult, error) {
-	path, err := normalizePath(opts.Location)
+	loc, err := resolveLocation(opts.Location)
 	if err != nil {
 		return InitResult{}, err
 	}
+	path := loc.display
 	res := InitResult{Path: path}
-	if err := checkCreatable(path); err != nil {
-		return res, err
+	if loc.s3 == nil {
+		if err := checkCreatable(path); err != nil {
+			return res, err
+		}
 	}
-	pw, generated, err := resolvePassword(opts.Password, path, true)
+	pw, generated, err := resolvePassword(opts.Password, loc.path, true)
 	if err != nil {
 		return res, err
 	}
@@ -79,7 +81,7 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 		res.PasswordGenerated, res.PasswordFile = true, PasswordFileFor(path)
 	}
 	ctx = withKopiaLogs(ctx, opts.logger())
-	st, err := filesystem.New(ctx, &filesystem.Options{Path: path}, true)
+	st, err := loc.storage(ctx, true)
 	if err != nil {
 		return res, fmt.Errorf("create repository storage at %s: %w", path, err)
 	}
@@ -95,7 +97,7 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	if err := os.RemoveAll(stateDir(opts.StateDir, path)); err != nil {
 		return res, fmt.Errorf("reset repository state: %w", err)
 	}
-	r, err := open(ctx, opts, path, pw)
+	r, err := open(ctx, opts, loc, pw)
 	if err != nil {
 		return res, err
 	}
@@ -155,36 +157,40 @@ func (r *Repository) setDefaults(ctx context.Context) error {
 
 // Open opens an existing repository.
 func Open(ctx context.Context, opts Options) (*Repository, error) {
-	path, err := normalizePath(opts.Location)
+	loc, err := resolveLocation(opts.Location)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(path, "kopia.repository.f")); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w at %s", ErrNotFound, path)
+	path := loc.display
+	if loc.s3 == nil {
+		if _, err := os.Stat(filepath.Join(path, "kopia.repository.f")); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w at %s", ErrNotFound, path)
+			}
+			return nil, fmt.Errorf("open repository %s: %w", path, err)
 		}
-		return nil, fmt.Errorf("open repository %s: %w", path, err)
-	}
-	if !opts.ReadOnly {
-		if err := unix.Access(path, unix.W_OK); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrNotWritable, path, err)
+		if !opts.ReadOnly {
+			if err := unix.Access(path, unix.W_OK); err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", ErrNotWritable, path, err)
+			}
 		}
 	}
-	pw, _, err := resolvePassword(opts.Password, path, false)
+	pw, _, err := resolvePassword(opts.Password, loc.path, false)
 	if err != nil {
 		return nil, err
 	}
-	return open(withKopiaLogs(ctx, opts.logger()), opts, path, pw)
+	return open(withKopiaLogs(ctx, opts.logger()), opts, loc, pw)
 }
 
-func open(ctx context.Context, opts Options, path string, pw secret.Value) (*Repository, error) {
+func open(ctx context.Context, opts Options, loc location, pw secret.Value) (*Repository, error) {
+	path := loc.display
 	hostname := opts.Hostname
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
 	dir := stateDir(opts.StateDir, path)
 	config := filepath.Join(dir, "repository.config")
-	if err := connectOnce(ctx, dir, config, path, hostname, pw); err != nil {
+	if err := connectOnce(ctx, dir, config, loc, hostname, pw); err != nil {
 		return nil, err
 	}
 	log := opts.logger()
@@ -201,7 +207,8 @@ func open(ctx context.Context, opts Options, path string, pw secret.Value) (*Rep
 // connectOnce writes the kopia connection config the first time a
 // repository is used from this machine. A lock file serialises first uses:
 // two processes starting at once must not race on the config file.
-func connectOnce(ctx context.Context, dir, config, path, hostname string, pw secret.Value) error {
+func connectOnce(ctx context.Context, dir, config string, loc location, hostname string, pw secret.Value) error {
+	path := loc.display
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create repository state dir: %w", err)
 	}
@@ -213,17 +220,22 @@ func connectOnce(ctx context.Context, dir, config, path, hostname string, pw sec
 	if _, err := os.Stat(config); err == nil {
 		return nil
 	}
-	st, err := filesystem.New(ctx, &filesystem.Options{Path: path}, false)
+	st, err := loc.storage(ctx, false)
 	if err != nil {
 		return fmt.Errorf("open repository storage %s: %w", path, err)
 	}
 	defer st.Close(ctx)
+	cache := content.CachingOptions{CacheDirectory: filepath.Join(dir, "cache")}
+	if loc.s3 != nil {
+		// Remote data is worth caching, within bounds.
+		cache.ContentCacheSizeBytes = 2 << 30
+	}
 	err = repo.Connect(ctx, config, st, pw.Reveal(), &repo.ConnectOptions{
 		ClientOptions: repo.ClientOptions{Hostname: hostname, Username: username},
 		// No data cache: the repository is a local directory, as fast to
 		// read as a cache of it, and filling one cost a quarter of a
 		// restore's time. Metadata (indexes, directories) is still cached.
-		CachingOptions: content.CachingOptions{CacheDirectory: filepath.Join(dir, "cache")},
+		CachingOptions: cache,
 	})
 	if err != nil {
 		os.Remove(config)
