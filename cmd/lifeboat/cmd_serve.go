@@ -82,6 +82,14 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if opts.tokenFile == "" {
 		opts.tokenFile = cfg.TokenFile
 	}
+	// The offsite copy's endpoint and keys may come from the file; the
+	// environment wins. They stay in this process: kopia's config never
+	// holds them.
+	for k, v := range map[string]string{"LIFEBOAT_S3_ENDPOINT": cfg.Offsite.Endpoint, "AWS_ACCESS_KEY_ID": cfg.Offsite.AccessKeyID, "AWS_SECRET_ACCESS_KEY": cfg.Offsite.SecretAccessKey} {
+		if v != "" && os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
 	if cfg.StateDir != "" && !cmd.Flags().Changed("state-dir") && os.Getenv("LIFEBOAT_STATE_DIR") == "" {
 		g.stateDir = cfg.StateDir
 	}
@@ -110,6 +118,10 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 				log.Error("repository problem", "what", p.What, "points", strings.Join(p.Points, ","))
 			}
 			return res, err
+		},
+		Replicate: func(ctx context.Context, to string, log *slog.Logger) (any, int64, error) {
+			st, err := runReplicate(ctx, repo, to, false, log, nil)
+			return st, st.BytesSent, err
 		},
 	})
 	if err != nil {

@@ -101,3 +101,22 @@ func (s s3Storage) ConnectionInfo() blob.ConnectionInfo {
 	l := s.loc
 	return blob.ConnectionInfo{Type: s3Type, Config: &l}
 }
+
+// Blobs is the repository's storage, for replication.
+func (r *Repository) Blobs() (blob.Storage, error) {
+	dr, ok := r.rep.(interface{ BlobStorage() blob.Storage })
+	if !ok {
+		return nil, errors.New("replication needs a direct repository connection")
+	}
+	return dr.BlobStorage(), nil
+}
+
+// TargetStorage opens an s3:// replication target.
+func TargetStorage(ctx context.Context, to string) (blob.Storage, S3Location, error) {
+	l, err := ParseS3(to)
+	if err != nil {
+		return nil, l, err
+	}
+	st, err := l.Storage(ctx, false)
+	return st, l, err
+}
