@@ -75,13 +75,17 @@ func parseCron(spec string) (*cron, error) {
 		min, max int
 		names    []string
 		nameBase int
+		example  string
 	}{
-		{"minute", &c.minute, 0, 59, nil, 0}, {"hour", &c.hour, 0, 23, nil, 0}, {"day of month", &c.dom, 1, 31, nil, 0},
-		{"month", &c.month, 1, 12, monthNames, 1}, {"day of week", &c.dow, 0, 7, dayNames, 0},
+		{"minute", &c.minute, 0, 59, nil, 0, "*/15 * * * *"},
+		{"hour", &c.hour, 0, 23, nil, 0, "0 3,15 * * *"},
+		{"day of month", &c.dom, 1, 31, nil, 0, "0 3 1,15 * *"},
+		{"month", &c.month, 1, 12, monthNames, 1, "0 3 1 jan,jul *"},
+		{"day of week", &c.dow, 0, 7, dayNames, 0, "0 3 * * mon-fri"},
 	}
 	for i, fd := range fields {
 		if *fd.dst, err = parseField(f[i], fd.min, fd.max, fd.names, fd.nameBase); err != nil {
-			return nil, fmt.Errorf("schedule %q: %s: %w", spec, fd.name, err)
+			return nil, fmt.Errorf("schedule %q: %s: %w; a valid one: %q", spec, fd.name, err, fd.example)
 		}
 	}
 	if c.dow&(1<<7) != 0 { // 7 is Sunday too
@@ -90,7 +94,7 @@ func parseCron(spec string) (*cron, error) {
 	c.domStar, c.dowStar = f[2] == "*" || strings.HasPrefix(f[2], "*/"), f[4] == "*" || strings.HasPrefix(f[4], "*/")
 	// A day that never comes (30 February) would make Next search forever.
 	if c.dowStar && !c.anyDay() {
-		return nil, fmt.Errorf("schedule %q: that day of the month never occurs in the months given", spec)
+		return nil, fmt.Errorf("schedule %q: no month given has that day, so it would never run; a valid one: \"0 3 28 2 *\" (28 February)", spec)
 	}
 	return c, nil
 }
@@ -182,48 +186,89 @@ func (c *cron) dayMatches(t time.Time) bool {
 	return dom || dow
 }
 
-// Next walks forward field by field in t's location. Times that a
-// daylight-saving jump skips are run at the first instant after the jump;
-// times that repeat run once.
+// searchDays bounds Next's search: the longest wait between two runs of
+// a valid expression is for 29 February across a century year that is no
+// leap year (2096 to 2104).
+const searchDays = 366 * 9
+
+// Next is the first run strictly after t, in t's location. It goes day by
+// day over wall-clock dates, so a clock change can neither hide a day nor
+// make the search loop: a time that summer time skips runs that much
+// later (02:30 becomes 03:30), and a time that repeats when summer time
+// ends runs once, at its first instant.
 func (c *cron) Next(t time.Time) time.Time {
 	loc := t.Location()
-	t = t.Truncate(time.Minute).Add(time.Minute)
-	limit := t.AddDate(5, 0, 0)
-	for t.Before(limit) {
-		if c.month&(1<<int(t.Month())) == 0 {
-			t = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
+	y, m, d := t.Date()
+	// The day before too: its late times may be pushed past t by a gap.
+	day := time.Date(y, m, d-1, 12, 0, 0, 0, loc)
+	end := day.AddDate(0, 0, searchDays)
+	for day.Before(end) {
+		if c.month&(1<<int(day.Month())) == 0 {
+			day = time.Date(day.Year(), day.Month()+1, 1, 12, 0, 0, 0, loc)
 			continue
 		}
-		if !c.dayMatches(t) {
-			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
-			continue
-		}
-		if c.hour&(1<<t.Hour()) == 0 {
-			next := time.Date(t.Year(), t.Month(), t.Day(), t.Hour()+1, 0, 0, 0, loc)
-			if h := t.Hour() + 1; h < 24 && next.Hour() != h && c.hour&(1<<h) != 0 {
-				// Summer time skipped hour h, which is due: run right
-				// after the jump, as cron does.
-				first := 0
-				for c.minute&(1<<first) == 0 {
-					first++
-				}
-				if at := time.Date(t.Year(), t.Month(), t.Day(), h, first, 0, 0, loc); at.After(t) {
-					return at
-				}
+		if c.dayMatches(day) {
+			if at := c.firstOn(day, t); !at.IsZero() {
+				return at
 			}
-			if !next.After(t) { // a repeated hour at the end of summer time
-				next = t.Add(time.Hour).Truncate(time.Hour)
-			}
-			t = next
-			continue
 		}
-		if c.minute&(1<<t.Minute()) == 0 {
-			t = t.Add(time.Minute)
-			continue
-		}
-		return t
+		day = time.Date(day.Year(), day.Month(), day.Day()+1, 12, 0, 0, 0, loc)
 	}
-	return time.Time{} // never: a weekday and date that do not meet within five years
+	return time.Time{} // never: a weekday and date that do not meet within the search
+}
+
+// maxShift is the most a clock change moves a wall time; real zones shift
+// by 30 minutes to 2 hours.
+const maxShift = 3 * time.Hour
+
+// firstOn is the earliest run on day's date that is after t, or zero.
+func (c *cron) firstOn(day, t time.Time) time.Time {
+	var best time.Time
+	for h := 0; h < 24; h++ {
+		if c.hour&(1<<h) == 0 {
+			continue
+		}
+		// Wall order is instant order but for clock changes: once a run is
+		// found, only the next few hours can hold an earlier instant.
+		hourStart := wallTime(day, h, 0)
+		if !best.IsZero() && hourStart.Sub(best) > maxShift {
+			break
+		}
+		if hourStart.Add(time.Hour + maxShift).Before(t) {
+			continue
+		}
+		for mi := 0; mi < 60; mi++ {
+			if c.minute&(1<<mi) == 0 {
+				continue
+			}
+			if at := wallTime(day, h, mi); at.After(t) && (best.IsZero() || at.Before(best)) {
+				best = at
+			}
+		}
+	}
+	return best
+}
+
+// wallTime places hour:minute of day's date in day's location. A time
+// that summer time skips moves forward by the gap, and a repeated time
+// gets its first instant, whichever of the two time.Date would pick.
+func wallTime(day time.Time, h, mi int) time.Time {
+	y, m, d := day.Date()
+	at := time.Date(y, m, d, h, mi, 0, 0, day.Location())
+	want := time.Date(y, m, d, h, mi, 0, 0, time.UTC)
+	got := time.Date(at.Year(), at.Month(), at.Day(), at.Hour(), at.Minute(), 0, 0, time.UTC)
+	if got.Before(want) { // skipped, and time.Date went back by the gap
+		return at.Add(want.Sub(got))
+	}
+	if got.After(want) { // skipped, and time.Date went forward
+		return at
+	}
+	for _, back := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour} {
+		if e := at.Add(-back); e.Hour() == h && e.Minute() == mi && e.Day() == d {
+			return e
+		}
+	}
+	return at
 }
 
 // Missed reports whether a run fell due between last and now: the daemon

@@ -43,6 +43,20 @@ func TestNext(t *testing.T) {
 		{"30 1 * * *", at(ny, 2026, 11, 1, 0, 0), at(ny, 2026, 11, 1, 1, 30), "repeated hour: first"},
 		{"0 * * * *", time.Date(2026, 11, 1, 1, 10, 0, 0, ny).Add(time.Hour), time.Date(2026, 11, 1, 2, 0, 0, 0, ny), "hourly through the repeat"},
 		{"@every 90m", at(utc, 2026, 1, 1, 0, 0), at(utc, 2026, 1, 1, 1, 30), "every"},
+		{"0 0 29 2 *", at(utc, 2096, 3, 1, 0, 0), at(utc, 2104, 2, 29, 0, 0), "2100 is no leap year"},
+		{"0 0 31 * *", at(utc, 2026, 1, 31, 0, 0), at(utc, 2026, 3, 31, 0, 0), "31st: February skipped"},
+		// Fall back in Berlin: 02:30 happens twice on 25 October 2026; it
+		// runs at the first, and the next run is the next day.
+		{"30 2 * * *", at(berlin, 2026, 10, 25, 0, 0), time.Date(2026, 10, 25, 0, 30, 0, 0, utc), "repeated time: first instant"},
+		{"30 2 * * *", time.Date(2026, 10, 25, 0, 45, 0, 0, utc).In(berlin), at(berlin, 2026, 10, 26, 2, 30), "repeated time: once"},
+		// New York: 02:30 on 8 March 2026 does not exist; 01:30 on 1
+		// November 2026 twice.
+		{"30 2 * * *", at(ny, 2026, 3, 8, 0, 0), time.Date(2026, 3, 8, 3, 30, 0, 0, ny), "skipped: same day, an hour later"},
+		{"30 1,2 * * *", at(ny, 2026, 3, 8, 1, 31), time.Date(2026, 3, 8, 3, 30, 0, 0, ny), "skipped hour after a due one"},
+		{"30 1 * * *", time.Date(2026, 11, 1, 5, 31, 0, 0, utc).In(ny), at(ny, 2026, 11, 2, 1, 30), "repeated time not run twice"},
+		{"15 * * * *", time.Date(2026, 11, 1, 5, 20, 0, 0, utc).In(ny), time.Date(2026, 11, 1, 2, 15, 0, 0, ny), "hourly: the repeated hour once"},
+		// Havana moves from 00:00 to 01:00 on 8 March 2026: midnight never comes.
+		{"0 0 * * *", at(mustLoc(t, "America/Havana"), 2026, 3, 7, 12, 0), at(mustLoc(t, "America/Havana"), 2026, 3, 8, 1, 0), "skipped midnight"},
 	} {
 		s, err := Parse(tc.spec)
 		if err != nil {
@@ -77,8 +91,15 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
 		s, err := Parse(spec)
-		if err == nil {
-			s.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			return
+		}
+		from := time.Date(2026, 3, 29, 0, 0, 0, 0, mustLoc(t, "Europe/Berlin"))
+		if n := s.Next(from); !n.IsZero() && !n.After(from) {
+			t.Fatalf("%q: Next(%v) = %v, not after it", spec, from, n)
+		}
+		if _, err := Parse(s.String()); err != nil {
+			t.Fatalf("%q prints as %q, which does not parse: %v", spec, s.String(), err)
 		}
 	})
 }
