@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/replicate"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
@@ -93,6 +95,7 @@ func runReplicate(ctx context.Context, repo *repository.Repository, to string, d
 	defer dst.Close(ctx)
 	var blobs atomic.Int64
 	st, err := replicate.Copy(ctx, src, dst, replicate.Options{Delete: del, Progress: func(n, b int64) {
+		failpoint.Sleep("replicate-slow", 500*time.Millisecond)
 		blobs.Store(n)
 		if c != nil {
 			c.Files.Store(n)

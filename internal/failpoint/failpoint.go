@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 )
 
 var (
@@ -23,4 +24,15 @@ func Hit(name string) {
 	}
 	fmt.Fprintf(os.Stderr, "failpoint %s\n", name)
 	select {}
+}
+
+// Sleep pauses for d when LIFEBOAT_TEST_FAILPOINT is name, after printing
+// "failpoint NAME" on stderr: a test slows a step down to act in between.
+func Sleep(name string, d time.Duration) {
+	once.Do(func() { active = os.Getenv("LIFEBOAT_TEST_FAILPOINT") })
+	if active == "" || active != name {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "failpoint %s\n", name)
+	time.Sleep(d)
 }
