@@ -61,7 +61,7 @@ EXIT STATUS
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.all, "all", false, "back up every unit on the host")
-	f.StringVar(&opts.consistency, "consistency", "auto", "auto, none, pause, stop, snapshot or dump")
+	f.StringVar(&opts.consistency, "consistency", "auto", "auto, none, pause, stop, snapshot, dump, dump+pause (dump+stop, dump+snapshot), or a fallback list such as snapshot,pause")
 	f.StringVar(&opts.images, "images", "", "none, ref, save, commit or commit,save: keep images in the restore point, make timeline images (default: label lifeboat.images, else ref; images in no registry are always kept unless none)")
 	f.StringVar(&opts.registry, "registry", os.Getenv("LIFEBOAT_REGISTRY"), "HOST:PORT to push timeline images to, with --images commit,push (env LIFEBOAT_REGISTRY)")
 	f.BoolVar(&opts.json, "json", false, "print JSON lines")
