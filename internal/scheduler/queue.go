@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +59,16 @@ type Run struct {
 // SetProgress registers how to read the job's progress while it runs.
 func (r *Run) SetProgress(f func() Progress) { r.q.mu.Lock(); r.e.progress = f; r.q.mu.Unlock() }
 
+// Writer is the job's log as an io.Writer, for output that comes as text
+// (a dump or hook command's stderr): each line becomes a log line.
+func (r *Run) Writer() io.Writer {
+	w := &lineWriter{ring: r.e.log}
+	r.q.mu.Lock()
+	r.e.writers = append(r.e.writers, w)
+	r.q.mu.Unlock()
+	return w
+}
+
 // Report records what the job produced.
 func (r *Run) Report(point string, bytes, downtimeMS int64, result any) {
 	r.q.mu.Lock()
@@ -77,6 +87,7 @@ type entry struct {
 	cancel   context.CancelFunc
 	progress func() Progress
 	log      *ring
+	writers  []*lineWriter // flushed when the job ends: a last line may lack its newline
 	done     chan struct{}
 }
 
@@ -101,17 +112,23 @@ type Queue struct {
 	running int
 	closed  bool
 	history *History
-	notify  func(Job)
+	subs    []*subscriber
 	log     *slog.Logger
 	seq     atomic.Int64
 	wg      sync.WaitGroup
 }
 
 // NewQueue makes a queue that keeps its finished jobs in history and calls
-// notify (if set) on every state change.
+// notify (if set) on every state change, as Subscribe does.
 func NewQueue(limit int, history *History, log *slog.Logger, notify func(Job)) *Queue {
+	// The queue is the daemon's job runner: its jobs' contexts descend from
+	// this one, cancelled when Shutdown's grace ends.
 	ctx, stop := context.WithCancel(context.Background())
-	return &Queue{limit: max(1, limit), base: ctx, stop: stop, entries: map[string]*entry{}, busy: map[string]bool{}, history: history, notify: notify, log: log}
+	q := &Queue{limit: max(1, limit), base: ctx, stop: stop, entries: map[string]*entry{}, busy: map[string]bool{}, history: history, log: log}
+	if notify != nil {
+		q.subs = append(q.subs, newSubscriber(notify))
+	}
+	return q
 }
 
 func lockKey(kind, unit string) string {
@@ -137,10 +154,11 @@ func (q *Queue) Submit(kind, unit, trigger string, fn Func) (Job, error) {
 		}
 	}
 	now := time.Now()
-	// Sortable by time, and unique across restarts of the daemon too.
+	// Sortable by time as strings (the sequence is zero-padded, so job 10
+	// sorts after job 9 of one second), and unique across restarts too.
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
-	id := now.UTC().Format("20060102T150405") + "-" + strconv.FormatInt(q.seq.Add(1), 10) + hex.EncodeToString(rnd[:])
+	id := fmt.Sprintf("%s-%06d%s", now.UTC().Format("20060102T150405"), q.seq.Add(1)%1e6, hex.EncodeToString(rnd[:]))
 	ctx, cancel := context.WithCancel(q.base)
 	e := &entry{job: Job{ID: id, Kind: kind, Unit: unit, Trigger: trigger, State: Queued, Queued: now}, fn: fn, ctx: ctx, cancel: cancel, log: newRing(200), done: make(chan struct{})}
 	q.entries[id] = e
@@ -192,6 +210,9 @@ func (q *Queue) run(e *entry, key string) {
 	default:
 		e.job.State, e.job.Error = Failed, err.Error()
 	}
+	for _, w := range e.writers {
+		w.flush()
+	}
 	e.job.Log = e.log.lines()
 	e.progress = nil
 	delete(q.busy, key)
@@ -211,9 +232,8 @@ func (q *Queue) changed(e *entry) {
 			q.log.Warn("job history not written", "job", e.job.ID, "err", err)
 		}
 	}
-	if q.notify != nil {
-		j := e.job
-		go q.notify(j)
+	for _, s := range q.subs {
+		s.push(e.job)
 	}
 }
 
@@ -358,6 +378,42 @@ func (q *Queue) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		q.stop()
 		<-done
+	}
+	q.closeSubscribers(ctx)
+}
+
+// lineWriter splits what is written into the ring's lines; a line longer
+// than maxLine is cut there, so one endless line cannot grow without bound.
+type lineWriter struct {
+	mu   sync.Mutex
+	ring *ring
+	buf  []byte
+}
+
+const maxLine = 4096
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range p {
+		if b == '\n' || len(w.buf) == maxLine {
+			w.ring.add(string(w.buf))
+			w.buf = w.buf[:0]
+			if b == '\n' {
+				continue
+			}
+		}
+		w.buf = append(w.buf, b)
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.ring.add(string(w.buf))
+		w.buf = w.buf[:0]
 	}
 }
 
