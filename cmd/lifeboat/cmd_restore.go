@@ -26,6 +26,7 @@ type restoreOptions struct {
 	json      bool
 	dump      bool
 	into      string
+	dryRun    bool
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -85,6 +86,7 @@ EXIT STATUS
 	f.StringVar(&opts.as, "as", "", "restore the volume under this name")
 	f.BoolVar(&opts.force, "force", false, "write into a non-empty target, replacing its contents")
 	f.BoolVar(&opts.json, "json", false, "print the result as JSON")
+	f.BoolVarP(&opts.dryRun, "dry-run", "n", false, "only say what the restore would create, replace or refuse")
 	f.BoolVar(&opts.dump, "dump", false, "load the database dumps of --container into a running container")
 	f.StringVar(&opts.into, "into", "", "with --dump: the running container to load into (default: --container)")
 	return cmd
@@ -131,6 +133,10 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 		return errors.New("--image-only loads images into the engine: it takes no --target or --volume")
 	}
 	ro := restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, As: opts.as, Force: opts.force, Log: g.log, Progress: c}
+	if opts.dryRun {
+		pr.Done()
+		return runRestorePlan(cmd, opts, g, ro)
+	}
 	var res restore.Result
 	if opts.target != "" {
 		if ro.Target, err = filepath.Abs(opts.target); err != nil {
@@ -223,6 +229,46 @@ func runLoadDumps(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref
 	}
 	if !g.quiet {
 		fmt.Fprintf(cmd.OutOrStdout(), "loaded %s dumps of %s from %s into %s: %s, %s\n", res.Profile, res.Container, res.ID[:min(12, len(res.ID))], res.Into, strings.Join(res.Files, ", "), ui.Bytes(res.Bytes))
+	}
+	return nil
+}
+
+func runRestorePlan(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ro restore.Options) error {
+	ctx := cmd.Context()
+	repo, err := g.openRepository(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer repo.Close(ctx)
+	if opts.target != "" {
+		if ro.Target, err = filepath.Abs(opts.target); err != nil {
+			return err
+		}
+	}
+	eng, err := g.connectEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	p, err := restore.DryRun(ctx, repo, eng, ro)
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		return json.NewEncoder(os.Stdout).Encode(p)
+	}
+	out := cmd.OutOrStdout()
+	for _, c := range p.Create {
+		fmt.Fprintln(out, "would create: "+c)
+	}
+	for _, r := range p.Replace {
+		fmt.Fprintln(out, "would replace: "+r)
+	}
+	for _, r := range p.Refused {
+		fmt.Fprintln(out, "refused: "+r)
+	}
+	if len(p.Refused) > 0 {
+		return fmt.Errorf("%w: the restore would be refused (see above)", restore.ErrConflict)
 	}
 	return nil
 }

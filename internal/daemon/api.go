@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
 	"github.com/lifeboat-backup/lifeboat/internal/server"
 )
@@ -244,4 +245,13 @@ func (d *Daemon) Repository(ctx context.Context) (server.RepoStatus, error) {
 		st.LastReplError = k.lastError
 	}
 	return st, nil
+}
+
+// PlanRestore is a restore's dry run.
+func (d *Daemon) PlanRestore(ctx context.Context, req server.RestoreRequest) (any, error) {
+	if req.Point == "" {
+		return nil, fmt.Errorf("%w: give point", server.ErrBadRequest)
+	}
+	return restore.DryRun(ctx, d.opts.Repo, d.opts.Engine, restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container,
+		Path: req.Path, Target: req.Target, As: req.As, Force: req.Force})
 }

@@ -121,13 +121,26 @@ func renamer(m *layout.Manifest, as string) func(kind, old string) string {
 // preflight lists everything the restore would have to replace or cannot
 // do, and refuses unless forced: restore never guesses.
 func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) error {
+	problems, err := u.problems(ctx, cs)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrConflict, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// problems is what stands in the way of the restore (nothing for a
+// restore that may go ahead); it also plans the images to load or pull.
+func (u *unitRestore) problems(ctx context.Context, cs []layout.Container) ([]string, error) {
 	var problems []string
 	if err := u.loadSpecs(ctx, cs); err != nil {
-		return err
+		return nil, err
 	}
 	taken, err := u.eng.PublishedPorts(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	queued := map[string]bool{}
 	u.fromTL = map[string]bool{}
@@ -137,12 +150,12 @@ func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) erro
 			// Pushed timeline images restore by pull + run, the classic way.
 			u.fromTL[c.Name] = true
 			if ok, err := u.eng.HasImage(ctx, c.Timeline.ID); err != nil {
-				return err
+				return nil, err
 			} else if !ok {
 				u.pull = append(u.pull, c.TimelinePushed)
 			}
 		} else if ok, err := u.eng.HasImage(ctx, imageRefOrID(c.Image)); err != nil {
-			return err
+			return nil, err
 		} else if !ok {
 			switch img := u.savedImage(c.Image.ID); {
 			case img != nil && !queued[img.ID]:
@@ -163,7 +176,7 @@ func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) erro
 		if _, err := u.eng.Container(ctx, name); err == nil && !u.opts.Force {
 			problems = append(problems, fmt.Sprintf("container %s exists (--force replaces it, --as NAME restores a copy beside it)", name))
 		} else if err != nil && !errors.Is(err, engine.ErrNotFound) {
-			return err
+			return nil, err
 		}
 	}
 	if u.opts.Container == "" {
@@ -184,10 +197,7 @@ func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) erro
 			}
 		}
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrConflict, strings.Join(problems, "; "))
-	}
-	return nil
+	return problems, nil
 }
 
 func (u *unitRestore) loadSpecs(ctx context.Context, cs []layout.Container) error {

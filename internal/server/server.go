@@ -33,6 +33,8 @@ type Backend interface {
 	Job(id string) (Job, bool)
 	Submit(ctx context.Context, req JobRequest) (Job, error)
 	Cancel(id string) error
+	// PlanRestore is a restore's dry run: what it would create or refuse.
+	PlanRestore(ctx context.Context, req RestoreRequest) (any, error)
 	Repository(ctx context.Context) (RepoStatus, error)
 	WriteMetrics(w io.Writer)
 }
@@ -167,6 +169,7 @@ func New(opts Options) http.Handler {
 	auth("GET /api/v1/jobs/{id}", s.job)
 	auth("POST /api/v1/jobs/{id}/cancel", s.cancel)
 	auth("GET /api/v1/repository", s.repository)
+	auth("POST /api/v1/restore/plan", s.planRestore)
 	if opts.UI != nil {
 		mux.Handle("/", opts.UI)
 	}
@@ -309,6 +312,18 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	j, _ := s.b.Job(r.PathValue("id"))
 	writeJSON(w, http.StatusAccepted, j)
+}
+
+func (s *server) planRestore(w http.ResponseWriter, r *http.Request) {
+	var req RestoreRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("restore request: %w", err))
+		return
+	}
+	p, err := s.b.PlanRestore(r.Context(), req)
+	respond(w, p, err)
 }
 
 func (s *server) repository(w http.ResponseWriter, r *http.Request) {

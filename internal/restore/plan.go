@@ -1,0 +1,129 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+)
+
+// Plan is what a restore would do, found without doing it: a dry run.
+type Plan struct {
+	ID      string   `json:"id"`
+	Unit    string   `json:"unit"`
+	Create  []string `json:"create"`            // what would be created or written
+	Replace []string `json:"replace,omitempty"` // what --force would replace
+	Refused []string `json:"refused,omitempty"` // why it would be refused
+}
+
+// DryRun plans a restore with the same options as ToDirectory, ToVolume or
+// ToUnit, and changes nothing.
+func DryRun(ctx context.Context, repo *repository.Repository, eng *engine.Client, opts Options) (Plan, error) {
+	point, m, err := load(ctx, repo, opts.Ref)
+	if err != nil {
+		return Plan{}, err
+	}
+	p := Plan{ID: point.ID, Unit: point.Unit, Create: []string{}}
+	switch {
+	case opts.Target != "":
+		if _, _, err := selectPart(ctx, repo, point.ID, m, opts); err != nil {
+			return p, err
+		}
+		what := "the whole point"
+		if opts.Path != "" {
+			what = opts.Path
+		} else if opts.Volume != "" {
+			what = "volume " + opts.Volume
+		}
+		p.Create = append(p.Create, fmt.Sprintf("files of %s in directory %s", what, opts.Target))
+		if err := prepareCheck(opts.Target); err != nil {
+			if opts.Force {
+				p.Replace = append(p.Replace, "contents of "+opts.Target)
+			} else {
+				p.Refused = append(p.Refused, err.Error())
+			}
+		}
+	case opts.Volume != "":
+		v, err := m.FindVolume(opts.Volume)
+		if err != nil {
+			return p, err
+		}
+		name := v.Name
+		if opts.As != "" {
+			name = opts.As
+		}
+		have, err := eng.Volume(ctx, name)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			p.Create = append(p.Create, "volume "+name)
+		case err != nil:
+			return p, err
+		default:
+			if empty, _ := isEmptyDir(have.Mountpoint); empty {
+				p.Create = append(p.Create, "contents of the empty volume "+name)
+			} else if opts.Force {
+				p.Replace = append(p.Replace, "contents of volume "+name)
+			} else {
+				p.Refused = append(p.Refused, fmt.Sprintf("volume %s already holds data: restore as a copy under another name, or replace it", name))
+			}
+		}
+	default:
+		if len(m.Containers) == 0 {
+			return p, fmt.Errorf("%s holds no containers: restore its volume", point.Unit)
+		}
+		u := &unitRestore{repo: repo, eng: eng, opts: opts, point: point, m: m, rename: renamer(m, opts.As)}
+		cs, err := u.selected()
+		if err != nil {
+			return p, err
+		}
+		problems, err := u.problems(ctx, cs)
+		if err != nil {
+			return p, err
+		}
+		p.Refused = append(p.Refused, problems...)
+		if opts.Container == "" {
+			for _, n := range m.Networks {
+				p.Create = append(p.Create, "network "+u.rename("network", n.Name)+" (if missing)")
+			}
+			for _, v := range m.Volumes {
+				p.Create = append(p.Create, "volume "+u.rename("volume", v.Name))
+			}
+			for _, b := range m.Binds {
+				if opts.As == "" {
+					p.Create = append(p.Create, "bind source "+b.Source)
+				}
+			}
+		}
+		for _, img := range u.load {
+			p.Create = append(p.Create, "image "+img.Ref+" (loaded from the point)")
+		}
+		for _, ref := range u.pull {
+			p.Create = append(p.Create, "image "+ref+" (pulled)")
+		}
+		for _, c := range cs {
+			name := u.rename("container", c.Name)
+			p.Create = append(p.Create, "container "+name)
+			if opts.Force {
+				if _, err := eng.Container(ctx, name); err == nil {
+					p.Replace = append(p.Replace, "container "+name)
+				}
+			}
+		}
+	}
+	return p, nil
+}
+
+// prepareCheck is prepareTarget's verdict without creating anything.
+func prepareCheck(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // missing: it would be created
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("directory %s holds %d entries: choose an empty or new one", dir, len(entries))
+	}
+	return nil
+}
