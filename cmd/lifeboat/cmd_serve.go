@@ -21,6 +21,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/secret"
 	"github.com/lifeboat-backup/lifeboat/internal/server"
+	"github.com/lifeboat-backup/lifeboat/internal/webui"
 )
 
 type serveOptions struct {
@@ -131,7 +132,7 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (choose another with --listen or listen: in the config)", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: server.New(server.Options{Token: token, Backend: d, Log: g.log}), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: server.New(server.Options{Token: token, Backend: d, Log: g.log, UI: webui.Handler()}), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("API server", "err", err)
