@@ -29,7 +29,8 @@ and is long enough; every restore point's tree loads; every file's contents
 are indexed and stored in an existing pack. With --read-data PERCENT a
 random share of the files (100: all) is read back in full, decrypted and
 checked against its hash: the only way to find bytes damaged on disk.
-Each problem names the restore points it affects.
+The check reads the storage itself, through a connection with an empty
+cache of its own. Each problem names the restore points it affects.
 
 EXIT STATUS
   0 no problem; 1 problems found (or the check could not run);
@@ -44,13 +45,9 @@ EXIT STATUS
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			repo, err := g.openRepository(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer repo.Close(ctx)
-			res, err := repo.Check(ctx, repository.CheckOptions{ReadData: pct})
+			// A connection of its own, with an empty cache: what is checked
+			// is the storage, not a local copy of it.
+			res, err := repository.Check(cmd.Context(), g.repoOptions(true), repository.CheckOptions{ReadData: pct})
 			if err != nil && !errors.Is(err, repository.ErrCheckFailed) {
 				return err
 			}

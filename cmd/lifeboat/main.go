@@ -66,6 +66,8 @@ func classify(ctx context.Context, err error) (int, string) {
 		return exitError, ""
 	case errors.Is(err, backup.ErrPartial):
 		return exitPartial, ""
+	case errors.Is(err, repository.ErrCheckFailed):
+		return exitError, "the restore points named above cannot be fully restored: back up their units again, and look at the disk or bucket that holds the repository"
 	}
 	return exitError, ""
 }

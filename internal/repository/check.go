@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -53,7 +55,33 @@ type CheckResult struct {
 // ErrCheckFailed means a check found problems.
 var ErrCheckFailed = errors.New("the repository has problems")
 
-// Check verifies the repository: every index entry points into a pack
+// Check checks the repository at opts through a connection of its own,
+// with an empty cache that is removed afterwards. kopia keeps indexes and
+// directories (and, for S3, file data) in a local cache once read, and
+// serves them from there without going back to storage: a check that
+// trusted the cache would miss damage done to storage since, which is the
+// damage it is for. restic's check uses a fresh cache for the same reason.
+func Check(ctx context.Context, opts Options, copts CheckOptions) (CheckResult, error) {
+	parent := filepath.Dir(stateDir(opts.StateDir, opts.Location))
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return CheckResult{}, fmt.Errorf("check: cache directory: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "check-")
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("check: cache directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	opts.StateDir, opts.ReadOnly = tmp, true
+	r, err := Open(ctx, opts)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	defer r.Close(context.WithoutCancel(ctx))
+	return r.Check(ctx, copts)
+}
+
+// Check verifies the repository through this connection, whose cache it
+// trusts (see the function Check for one that does not): every index entry points into a pack
 // that exists and is long enough, every restore point's manifest and
 // directory tree load, every file's contents are in the index and in an
 // existing pack, and a random ReadData percent of the files are read in
@@ -132,7 +160,13 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 	sort.Slice(res.Problems, func(i, j int) bool { return res.Problems[i].What < res.Problems[j].What })
 	res.Duration = time.Since(start)
 	if len(res.Problems) > 0 {
-		return res, fmt.Errorf("%w: %d found", ErrCheckFailed, len(res.Problems))
+		hurt := map[string]bool{}
+		for _, p := range res.Problems {
+			for _, id := range p.Points {
+				hurt[id] = true
+			}
+		}
+		return res, fmt.Errorf("%w: %d found, %d of %d restore points affected", ErrCheckFailed, len(res.Problems), len(hurt), res.Points)
 	}
 	return res, nil
 }
