@@ -99,3 +99,58 @@ func TestParseErrorsShowAnExample(t *testing.T) {
 		})
 	}
 }
+
+func TestMissedTable(t *testing.T) {
+	berlin := mustLoc(t, "Europe/Berlin")
+	at := func(d, h, m int) time.Time { return time.Date(2026, 3, d, h, m, 0, 0, berlin) }
+	for _, tc := range []struct {
+		name, spec string
+		last, now  time.Time
+		want       bool
+	}{
+		{"not due yet", "0 3 * * *", at(27, 3, 0), at(28, 2, 59), false},
+		{"due at the minute", "0 3 * * *", at(27, 3, 0), at(28, 3, 0), true},
+		{"several missed count once", "0 3 * * *", at(20, 3, 0), at(28, 12, 0), true},
+		// 02:30 on 29 March does not exist in Berlin: it is due at 03:30.
+		{"skipped time not due before the shift", "30 2 * * *", at(28, 2, 30), time.Date(2026, 3, 29, 3, 10, 0, 0, berlin), false},
+		{"skipped time due after it", "30 2 * * *", at(28, 2, 30), time.Date(2026, 3, 29, 3, 31, 0, 0, berlin), true},
+		{"every: not yet", "@every 6h", at(28, 0, 0), at(28, 5, 59), false},
+		{"every: due", "@every 6h", at(28, 0, 0), at(28, 6, 0), true},
+		{"never ran", "0 3 * * *", time.Time{}, at(28, 0, 0), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Parse(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := Missed(s, tc.last, tc.now); got != tc.want {
+				t.Fatalf("Missed(%s, %v, %v) = %v, want %v", tc.spec, tc.last, tc.now, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestVixieDayRule: with both day fields restricted either matches; a
+// field written with a leading * (as */2) counts as unrestricted, as in
+// Vixie cron.
+func TestVixieDayRule(t *testing.T) {
+	utc := time.UTC
+	for _, tc := range []struct {
+		spec string
+		from time.Time
+		want time.Time
+	}{
+		{"0 0 13 * fri", time.Date(2026, 11, 1, 0, 0, 0, 0, utc), time.Date(2026, 11, 6, 0, 0, 0, 0, utc)},   // a Friday before the 13th
+		{"0 0 13 * fri", time.Date(2026, 11, 11, 0, 0, 0, 0, utc), time.Date(2026, 11, 13, 0, 0, 0, 0, utc)}, // the 13th, itself a Friday
+		{"0 0 */2 * mon", time.Date(2026, 11, 1, 0, 0, 0, 0, utc), time.Date(2026, 11, 2, 0, 0, 0, 0, utc)},  // Mondays only
+		{"0 0 */2 * mon", time.Date(2026, 11, 2, 0, 0, 0, 0, utc), time.Date(2026, 11, 9, 0, 0, 0, 0, utc)},
+	} {
+		s, err := Parse(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Next(tc.from); !got.Equal(tc.want) {
+			t.Errorf("%s: Next(%v) = %v, want %v", tc.spec, tc.from, got, tc.want)
+		}
+	}
+}
