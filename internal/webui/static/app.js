@@ -116,7 +116,7 @@ async function dashboard() {
   const [units, repo] = await Promise.all([api("GET", "/api/v1/units"), api("GET", "/api/v1/repository")]);
   const rows = units.map((u) => {
     const p = u.policy || {};
-    const policy = [u.consistency, u.schedule || "no schedule", retention(p.retention)].filter(Boolean).join(" · ");
+    const policy = p.enabled ? [u.consistency, u.schedule || "no schedule", retention(p.retention)].filter(Boolean).join(" · ") : "lifeboat.enable=false";
     const btn = h("button", { type: "button", class: "secondary", disabled: !!u.running_job || !p.enabled,
       "aria-label": "Back up " + u.unit + " now", onclick: async (e) => {
         e.target.disabled = true;

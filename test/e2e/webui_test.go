@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// artifacts is where the browser tests leave their screenshots: CI keeps
+// the folder, git ignores it.
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("LIFEBOAT_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(repoRoot(), "test-artifacts")
+	}
+	dir = filepath.Join(dir, "webui")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestWebUI drives the web UI in Debian's headless Chromium against a real
+// lifeboat serve and Docker daemon: sign in (a wrong token refused), the
+// dashboard lists the units, a backup started from it finishes, the point
+// is browsed and a file downloaded byte for byte, a volume restored as a
+// copy after a dry run shows up in Docker. Every page is shot at 1280 and
+// 390 px; the main actions work from the keyboard.
+func TestWebUI(t *testing.T) {
+	chromium := "/usr/bin/chromium"
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("Debian's chromium is needed at %s: run scripts/install-deps", chromium)
+	}
+	e := newEnvOwnDaemon(t)
+	e.d.EnsureImages(t, "busybox")
+	e.ok("init")
+	e.d.Docker(t, "run", "-d", "--name", "web-app", "--label", "lifeboat.schedule=@daily", "-v", "webdata:/data", "lifeboat-test/busybox:1", "sleep", "100000")
+	e.d.Docker(t, "run", "-d", "--name", "other", "--label", "lifeboat.enable=false", "lifeboat-test/busybox:1", "sleep", "100000")
+	payload := make([]byte, 10000)
+	rand.Read(payload)
+	mp := e.d.Docker(t, "volume", "inspect", "-f", "{{.Mountpoint}}", "webdata")
+	if err := os.WriteFile(filepath.Join(mp, "hello.bin"), payload, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.vars = append(e.vars, "LIFEBOAT_STATE_DIR="+filepath.Join(t.TempDir(), "state"))
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	token := "webui-token-7f3a9c2e5b1d4f6a"
+	os.WriteFile(tokenFile, []byte(token), 0o600)
+	p := e.serve(t, freePort(t), tokenFile)
+	shots := artifacts(t)
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true))
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelT()
+
+	run := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			var html string
+			chromedp.Run(ctx, chromedp.OuterHTML("main", &html))
+			t.Fatalf("%s: %v\npage: %s\ndaemon log:\n%s", what, err, html, p.logs())
+		}
+	}
+	shot := func(name string) {
+		t.Helper()
+		for _, w := range []struct {
+			label  string
+			width  int64
+			height int64
+			mobile bool
+		}{{"1280", 1280, 900, false}, {"390", 390, 844, true}} {
+			var buf []byte
+			var overflow bool
+			run("screenshot "+name, emulation.SetDeviceMetricsOverride(w.width, w.height, 1, w.mobile), chromedp.Sleep(150*time.Millisecond),
+				chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow),
+				chromedp.FullScreenshot(&buf, 100))
+			if overflow {
+				t.Errorf("%s at %s px scrolls sideways", name, w.label)
+			}
+			if err := os.WriteFile(filepath.Join(shots, name+"-"+w.label+".png"), buf, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run("back to desktop", emulation.SetDeviceMetricsOverride(1280, 900, 1, false))
+	}
+	textOf := func(sel string) string {
+		var s string
+		run("read "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
+		return s
+	}
+	waitText := func(sel, want string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(textOf(sel), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never showed %q; it shows %q", sel, want, textOf(sel))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	// Sign in, from the keyboard: type, Enter.
+	run("open", chromedp.Navigate(p.url+"/"), chromedp.WaitVisible("#token", chromedp.ByQuery))
+	shot("login")
+	run("wrong token", chromedp.SendKeys("#token", "not-the-token"+kb.Enter, chromedp.ByQuery))
+	waitText("main", "That token is not right.")
+	var inURL string
+	run("type token", chromedp.Evaluate(`document.querySelector("#token").value = ""`, nil), chromedp.SendKeys("#token", token+kb.Enter, chromedp.ByQuery),
+		chromedp.WaitVisible("#units", chromedp.ByQuery), chromedp.Location(&inURL))
+	if strings.Contains(inURL, token) {
+		t.Fatal("the token is in the URL")
+	}
+	waitText("#units", "container/web-app")
+	if !strings.Contains(textOf("#units"), "container/other") || !strings.Contains(textOf("#units"), "unprotected") {
+		t.Fatalf("the dashboard does not list the unprotected unit: %s", textOf("#units"))
+	}
+	var scriptSees string
+	run("cookie", chromedp.Evaluate(`document.cookie`, &scriptSees))
+	if strings.Contains(scriptSees, token) {
+		t.Fatal("page scripts can read the token cookie")
+	}
+	shot("dashboard")
+
+	// Start a backup from the keyboard: Tab to its button, Enter.
+	var focused string
+	for i := 0; i < 40 && focused != "Back up container/web-app now"; i++ {
+		run("tab", chromedp.KeyEvent(kb.Tab), chromedp.Evaluate(`document.activeElement.getAttribute("aria-label") || ""`, &focused))
+	}
+	if focused != "Back up container/web-app now" {
+		t.Fatalf("Tab never reached the backup button (last: %q)", focused)
+	}
+	run("enter", chromedp.KeyEvent(kb.Enter))
+	run("job page", chromedp.WaitVisible("#log", chromedp.ByQuery))
+	waitText("main", "succeeded")
+	shot("job")
+
+	run("unit page", chromedp.Navigate(p.url+"/#/unit/"+strings.ReplaceAll("container/web-app", "/", "%2F")), chromedp.WaitVisible("main table", chromedp.ByQuery))
+	shot("timeline")
+	var pointURL string
+	run("open the point", chromedp.Click("main table a", chromedp.ByQuery), chromedp.WaitVisible("#files", chromedp.ByQuery), chromedp.Location(&pointURL))
+	shot("point")
+	run("volumes", chromedp.Click(`//table[@id="files"]//a[text()="volumes/"]`, chromedp.BySearch), chromedp.WaitVisible(`//a[text()="webdata/"]`, chromedp.BySearch),
+		chromedp.Click(`//a[text()="webdata/"]`, chromedp.BySearch), chromedp.WaitVisible(`[aria-label="Download hello.bin"]`, chromedp.ByQuery))
+	shot("browse")
+	var got string
+	run("download", chromedp.Evaluate(`(async () => {
+		const r = await fetch(document.querySelector('[aria-label="Download hello.bin"]').href);
+		const b = new Uint8Array(await r.arrayBuffer());
+		let s = ""; for (const x of b) s += String.fromCharCode(x); return btoa(s);
+	})()`, &got, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if got != base64.StdEncoding.EncodeToString(payload) {
+		t.Fatalf("the downloaded file differs (%d base64 bytes)", len(got))
+	}
+
+	// A container's captured configuration.
+	run("config", chromedp.Navigate(pointURL), chromedp.WaitVisible("#files", chromedp.ByQuery))
+	run("containers", chromedp.Click(`//table[@id="files"]//a[text()="containers/"]`, chromedp.BySearch), chromedp.WaitVisible(`//a[text()="web-app/"]`, chromedp.BySearch),
+		chromedp.Click(`//a[text()="web-app/"]`, chromedp.BySearch), chromedp.WaitVisible(`[aria-label="View config.json"]`, chromedp.ByQuery),
+		chromedp.Click(`[aria-label="View config.json"]`, chromedp.ByQuery), chromedp.WaitVisible("#viewer pre", chromedp.ByQuery))
+	waitText("#viewer pre", "host_config")
+	shot("config")
+
+	// Restore the volume as a copy: dry run first, then for real.
+	run("restore form", chromedp.SetValue("#what", "volume:webdata", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector("#what").dispatchEvent(new Event("change"))`, nil),
+		chromedp.SendKeys("#as", "webdata-copy", chromedp.ByQuery), chromedp.Click("#dryrun", chromedp.ByQuery))
+	waitText("#plan", "create volume webdata-copy")
+	shot("restore-plan")
+	if _, err := e.d.DockerErr("volume", "inspect", "webdata-copy"); err == nil {
+		t.Fatal("the dry run created the volume")
+	}
+	run("restore", chromedp.Click("#restore", chromedp.ByQuery), chromedp.WaitVisible("#log", chromedp.ByQuery))
+	waitText("main", "succeeded")
+	copyMP := e.d.Docker(t, "volume", "inspect", "-f", "{{.Mountpoint}}", "webdata-copy")
+	if b, err := os.ReadFile(filepath.Join(copyMP, "hello.bin")); err != nil || string(b) != string(payload) {
+		t.Fatalf("the restored copy: %v", err)
+	}
+
+	run("jobs", chromedp.Navigate(p.url+"/#/jobs"), chromedp.WaitVisible("#history", chromedp.ByQuery))
+	waitText("#history", "restore")
+	shot("jobs")
+	t.Logf("screenshots in %s", shots)
+}
