@@ -38,7 +38,7 @@ func (d *Daemon) Units(ctx context.Context) ([]server.UnitStatus, error) {
 	out := make([]server.UnitStatus, 0, len(d.units))
 	for name, u := range d.units {
 		s := server.UnitStatus{UnitInfo: u.info, Schedule: u.spec, LastPoint: u.lastPoint, LastDowntimeMS: u.lastDown,
-			LastBytes: u.lastBytes, LastResult: u.lastResult, LastError: u.lastError, Points: u.points, RunningJob: running[name]}
+			LastBytes: u.lastBytes, LastSize: u.lastSize, LastResult: u.lastResult, LastError: u.lastError, Points: u.points, RunningJob: running[name]}
 		if !u.next.IsZero() {
 			n := u.next
 			s.NextRun = &n

@@ -72,7 +72,8 @@ type unitState struct {
 	lastSuccess time.Time
 	lastPoint   string
 	lastDown    int64
-	lastBytes   int64
+	lastBytes   int64 // added to the repository by the last backup
+	lastSize    int64 // of the unit's data in its newest point
 	lastDur     time.Duration
 	lastResult  string
 	lastError   string
@@ -276,7 +277,7 @@ func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 			u = &unitState{}
 			d.units[info.Unit] = u
 			if p, ok := last[info.Unit]; ok {
-				u.lastSuccess, u.lastPoint, u.lastDown, u.lastDur = p.Time, p.ID, p.DowntimeMS, time.Duration(p.DurationMS)*time.Millisecond
+				u.lastSuccess, u.lastPoint, u.lastDown, u.lastDur, u.lastSize = p.Time, p.ID, p.DowntimeMS, time.Duration(p.DurationMS)*time.Millisecond, p.Bytes
 			}
 			u.points = counts[info.Unit]
 			if !atStart {

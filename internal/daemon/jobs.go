@@ -58,7 +58,7 @@ func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger 
 		}
 	case err == nil && u != nil && res.Skipped == "":
 		u.lastResult, u.lastError = scheduler.Succeeded, ""
-		u.lastSuccess, u.lastPoint, u.lastDown, u.lastBytes = res.Time, res.ID, res.DowntimeMS, res.AddedBytes
+		u.lastSuccess, u.lastPoint, u.lastDown, u.lastBytes, u.lastSize = res.Time, res.ID, res.DowntimeMS, res.AddedBytes, res.Bytes
 		u.points++
 	}
 	d.mu.Unlock()

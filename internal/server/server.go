@@ -47,7 +47,8 @@ type UnitStatus struct {
 	LastSuccess     *time.Time `json:"last_success,omitempty"`
 	LastPoint       string     `json:"last_point,omitempty"`
 	LastDowntimeMS  int64      `json:"last_downtime_ms"`
-	LastBytes       int64      `json:"last_bytes"`
+	LastBytes       int64      `json:"last_bytes"`            // added to the repository by the last backup
+	LastSize        int64      `json:"last_size"`             // the unit's data in its newest point
 	LastResult      string     `json:"last_result,omitempty"` // succeeded, failed, cancelled
 	LastError       string     `json:"last_error,omitempty"`
 	Points          int        `json:"points"`

@@ -129,6 +129,7 @@ async function dashboard() {
       cell("Policy", h("span", {}, policy)),
       cell("Last success", h("span", { class: "age" + (u.overdue ? " overdue" : ""), title: fmtTime(u.last_success) }, fmtAge(u.last_success))),
       cell("Downtime", h("span", {}, u.last_success ? fmtMs(u.last_downtime_ms) : "–")),
+      cell("Size", h("span", { title: u.last_success ? fmtBytes(u.last_bytes) + " added by the last backup" : "" }, u.last_success ? fmtBytes(u.last_size) : "–")),
       cell("Points", h("span", {}, u.points)),
       cell("Next run", h("span", {}, u.next_run ? fmtTime(u.next_run) : "–")),
       cell("", btn));
@@ -140,7 +141,7 @@ async function dashboard() {
       h("div", { class: "card stat" }, h("span", { class: "muted" }, "Repository"), h("b", {}, fmtBytes(repo.size_bytes)), repo.points + " points of " + repo.units + " units"),
       h("div", { class: "card stat" }, h("span", { class: "muted" }, "Check"), h("b", {}, check)),
       h("div", { class: "card stat" }, h("span", { class: "muted" }, "Offsite copy"), h("b", {}, repo.offsite || "–"), offsite)),
-    h("table", { id: "units" }, h("thead", {}, h("tr", {}, ...["Unit", "Protection", "Policy", "Last success", "Downtime", "Points", "Next run", ""].map((t) => h("th", { scope: "col" }, t)))),
+    h("table", { id: "units" }, h("thead", {}, h("tr", {}, ...["Unit", "Protection", "Policy", "Last success", "Downtime", "Size", "Points", "Next run", ""].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows)));
   banner();
 }
