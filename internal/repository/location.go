@@ -13,6 +13,68 @@ import (
 	"github.com/kopia/kopia/repo/blob/filesystem"
 )
 
+// Kind says where a repository lives.
+type Kind string
+
+// The kinds of location.
+const (
+	KindFile Kind = "file"
+	KindS3   Kind = "s3"
+)
+
+// Location is where a repository lives, resolved from what the user wrote:
+// a local directory, or a bucket and prefix on S3-compatible storage. It
+// holds no secret: S3 keys are read from the environment each time the
+// storage is opened, so nothing that prints or persists a Location can
+// leak them.
+type Location struct {
+	Kind Kind
+	Path string     // KindFile: absolute and clean
+	S3   S3Location // KindS3: bucket, prefix and endpoint
+}
+
+// ParseLocation resolves a repository location: "" (the default path), a
+// local path (relative ones are made absolute, file:// is accepted), or
+// s3://BUCKET[/PREFIX] with the endpoint from LIFEBOAT_S3_ENDPOINT.
+func ParseLocation(s string) (Location, error) {
+	if strings.HasPrefix(s, "s3://") {
+		l, err := ParseS3(s)
+		return Location{Kind: KindS3, S3: l}, err
+	}
+	p, err := normalizePath(s)
+	return Location{Kind: KindFile, Path: p}, err
+}
+
+// String is the location as messages show it: the path, or
+// s3://BUCKET/PREFIX.
+func (l Location) String() string {
+	if l.Kind == KindS3 {
+		return l.S3.URL()
+	}
+	return l.Path
+}
+
+// stateKey names the location's connection state. An S3 location's
+// includes the endpoint: the same bucket name on two servers is two
+// repositories, and must not share a connection config or a cache.
+func (l Location) stateKey() string {
+	if l.Kind == KindS3 {
+		return l.S3.String()
+	}
+	return l.Path
+}
+
+func (l Location) storage(ctx context.Context, create bool) (blob.Storage, error) {
+	if l.Kind == KindS3 {
+		return l.S3.Storage(ctx, create) // its errors name bucket and endpoint
+	}
+	st, err := filesystem.New(ctx, &filesystem.Options{Path: l.Path}, create)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", l.Path, err)
+	}
+	return st, nil
+}
+
 // DefaultPath is the embedded default repository: a data directory that
 // needs no cloud account and no configuration.
 func DefaultPath() string {
@@ -56,7 +118,8 @@ func normalizePath(loc string) (string, error) {
 		return DefaultPath(), nil
 	}
 	if strings.Contains(loc, "://") && !strings.HasPrefix(loc, "file://") {
-		return "", fmt.Errorf("repository %q: use a local path or s3://BUCKET/PREFIX", loc)
+		// Not echoed: a URL may carry credentials.
+		return "", fmt.Errorf("repository location: use a local path or s3://BUCKET/PREFIX")
 	}
 	loc = strings.TrimPrefix(loc, "file://")
 	abs, err := filepath.Abs(loc)
@@ -64,30 +127,4 @@ func normalizePath(loc string) (string, error) {
 		return "", fmt.Errorf("repository path %q: %w", loc, err)
 	}
 	return filepath.Clean(abs), nil
-}
-
-// location is a resolved repository location: a local path, or S3.
-type location struct {
-	display string      // the path, or the S3 location without secrets
-	path    string      // local path; "" for S3
-	s3      *S3Location // nil for a local path
-}
-
-func resolveLocation(loc string) (location, error) {
-	if IsS3(loc) {
-		l, err := ParseS3(loc)
-		if err != nil {
-			return location{}, err
-		}
-		return location{display: loc, s3: &l}, nil
-	}
-	p, err := normalizePath(loc)
-	return location{display: p, path: p}, err
-}
-
-func (l location) storage(ctx context.Context, create bool) (blob.Storage, error) {
-	if l.s3 != nil {
-		return l.s3.Storage(ctx, create)
-	}
-	return filesystem.New(ctx, &filesystem.Options{Path: l.path}, create)
 }

@@ -43,7 +43,7 @@ func readPasswordFile(path string) (secret.Value, error) {
 // resolvePassword finds the password of an existing repository (creating is
 // false) or of one about to be created. generated reports whether a new
 // password file was written, so the caller can tell the user once.
-func resolvePassword(src PasswordSource, repoPath string, creating bool) (pw secret.Value, generated bool, err error) {
+func resolvePassword(src PasswordSource, loc Location, creating bool) (pw secret.Value, generated bool, err error) {
 	if src.File != "" {
 		pw, err = readPasswordFile(src.File)
 		return pw, false, err
@@ -51,9 +51,11 @@ func resolvePassword(src PasswordSource, repoPath string, creating bool) (pw sec
 	if !src.Value.IsZero() {
 		return src.Value, false, nil
 	}
-	// A repository on S3 has no file beside it: repoPath is "".
-	beside := PasswordFileFor(repoPath)
-	if repoPath != "" {
+	// A repository on S3 has no file beside it: a file in the bucket would
+	// sit next to the data it unlocks, and the bucket is the offsite copy
+	// that must stay safe when its keys leak.
+	if loc.Kind == KindFile {
+		beside := PasswordFileFor(loc.Path)
 		if _, err := os.Stat(beside); err == nil {
 			pw, err = readPasswordFile(beside)
 			return pw, false, err
@@ -63,11 +65,16 @@ func resolvePassword(src PasswordSource, repoPath string, creating bool) (pw sec
 			return pw, err == nil, err
 		}
 	}
+	err = ErrNoPassword
 	if src.Prompt != nil {
-		pw, err = src.Prompt(creating)
-		return pw, false, err
+		if pw, err = src.Prompt(creating); err == nil {
+			return pw, false, nil
+		}
 	}
-	return secret.Value{}, false, ErrNoPassword
+	if loc.Kind == KindS3 && errors.Is(err, ErrNoPassword) {
+		err = fmt.Errorf("repository %s keeps no password file beside it: %w", loc, err)
+	}
+	return secret.Value{}, false, err
 }
 
 func generatePasswordFile(path string) (secret.Value, error) {

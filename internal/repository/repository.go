@@ -47,7 +47,8 @@ type Options struct {
 type Repository struct {
 	rep      repo.Repository
 	log      *slog.Logger
-	path     string
+	loc      Location
+	path     string // loc.String()
 	hostname string
 }
 
@@ -62,18 +63,18 @@ const username = "lifeboat"
 
 // Init creates a repository with encryption and zstd compression on.
 func Init(ctx context.Context, opts Options) (InitResult, error) {
-	loc, err := resolveLocation(opts.Location)
+	loc, err := ParseLocation(opts.Location)
 	if err != nil {
 		return InitResult{}, err
 	}
-	path := loc.display
+	path := loc.String()
 	res := InitResult{Path: path}
-	if loc.s3 == nil {
+	if loc.Kind == KindFile {
 		if err := checkCreatable(path); err != nil {
 			return res, err
 		}
 	}
-	pw, generated, err := resolvePassword(opts.Password, loc.path, true)
+	pw, generated, err := resolvePassword(opts.Password, loc, true)
 	if err != nil {
 		return res, err
 	}
@@ -83,7 +84,7 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	ctx = withKopiaLogs(ctx, opts.logger())
 	st, err := loc.storage(ctx, true)
 	if err != nil {
-		return res, fmt.Errorf("create repository storage at %s: %w", path, err)
+		return res, fmt.Errorf("create repository: %w", err)
 	}
 	defer st.Close(ctx)
 	if err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{}, pw.Reveal()); err != nil {
@@ -94,7 +95,7 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	}
 	// A stale connection config from an earlier repository at this path
 	// would point at the wrong cache: start clean.
-	if err := os.RemoveAll(stateDir(opts.StateDir, path)); err != nil {
+	if err := os.RemoveAll(stateDir(opts.StateDir, loc.stateKey())); err != nil {
 		return res, fmt.Errorf("reset repository state: %w", err)
 	}
 	r, err := open(ctx, opts, loc, pw)
@@ -157,12 +158,12 @@ func (r *Repository) setDefaults(ctx context.Context) error {
 
 // Open opens an existing repository.
 func Open(ctx context.Context, opts Options) (*Repository, error) {
-	loc, err := resolveLocation(opts.Location)
+	loc, err := ParseLocation(opts.Location)
 	if err != nil {
 		return nil, err
 	}
-	path := loc.display
-	if loc.s3 == nil {
+	path := loc.String()
+	if loc.Kind == KindFile {
 		if _, err := os.Stat(filepath.Join(path, "kopia.repository.f")); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%w at %s", ErrNotFound, path)
@@ -175,20 +176,20 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 			}
 		}
 	}
-	pw, _, err := resolvePassword(opts.Password, loc.path, false)
+	pw, _, err := resolvePassword(opts.Password, loc, false)
 	if err != nil {
 		return nil, err
 	}
 	return open(withKopiaLogs(ctx, opts.logger()), opts, loc, pw)
 }
 
-func open(ctx context.Context, opts Options, loc location, pw secret.Value) (*Repository, error) {
-	path := loc.display
+func open(ctx context.Context, opts Options, loc Location, pw secret.Value) (*Repository, error) {
+	path := loc.String()
 	hostname := opts.Hostname
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
-	dir := stateDir(opts.StateDir, path)
+	dir := stateDir(opts.StateDir, loc.stateKey())
 	config := filepath.Join(dir, "repository.config")
 	if err := connectOnce(ctx, dir, config, loc, hostname, pw); err != nil {
 		return nil, err
@@ -201,14 +202,14 @@ func open(ctx context.Context, opts Options, loc location, pw secret.Value) (*Re
 	if err != nil {
 		return nil, classifyOpenError(path, err)
 	}
-	return &Repository{rep: rep, log: log, path: path, hostname: hostname}, nil
+	return &Repository{rep: rep, log: log, loc: loc, path: path, hostname: hostname}, nil
 }
 
 // connectOnce writes the kopia connection config the first time a
 // repository is used from this machine. A lock file serialises first uses:
 // two processes starting at once must not race on the config file.
-func connectOnce(ctx context.Context, dir, config string, loc location, hostname string, pw secret.Value) error {
-	path := loc.display
+func connectOnce(ctx context.Context, dir, config string, loc Location, hostname string, pw secret.Value) error {
+	path := loc.String()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create repository state dir: %w", err)
 	}
@@ -222,11 +223,11 @@ func connectOnce(ctx context.Context, dir, config string, loc location, hostname
 	}
 	st, err := loc.storage(ctx, false)
 	if err != nil {
-		return fmt.Errorf("open repository storage %s: %w", path, err)
+		return fmt.Errorf("open repository: %w", err)
 	}
 	defer st.Close(ctx)
 	cache := content.CachingOptions{CacheDirectory: filepath.Join(dir, "cache")}
-	if loc.s3 != nil {
+	if loc.Kind == KindS3 {
 		// Remote data is worth caching, within bounds.
 		cache.ContentCacheSizeBytes = 2 << 30
 	}

@@ -1,7 +1,7 @@
 package testutil
 
 import (
-	"context"
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,25 +19,34 @@ type MinIO struct {
 	Endpoint  string // http://127.0.0.1:PORT
 	AccessKey string
 	SecretKey string
+	DataDir   string // the server's storage: buckets are directories in it
 	t         testing.TB
 	bin, dir  string
 	addr      string
 	cmd       *exec.Cmd
+	exited    chan struct{}
 }
 
-// StartMinIO starts MinIO (built by scripts/build-minio) on a free port of
-// 127.0.0.1 with its own data directory. It fails the test, never skips,
-// when the binary is missing.
+// StartMinIO starts MinIO on a free port of 127.0.0.1 with its own data
+// directory, and stops it when the test ends. The binary is the one
+// scripts/build-minio built (scripts/install-deps runs it); when it is
+// missing the test fails, never skips, and says how to build it: building
+// here would spend minutes inside a test's timeout.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(RepoRoot(), "scripts", "build-minio")).Output()
+	var stderr bytes.Buffer
+	check := exec.Command(filepath.Join(RepoRoot(), "scripts", "build-minio"), "--check")
+	check.Stderr = &stderr
+	out, err := check.Output()
 	if err != nil {
-		t.Fatalf("MinIO: scripts/build-minio: %v", err)
+		t.Fatalf("MinIO is not built: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	m := &MinIO{t: t, bin: strings.TrimSpace(string(out)), dir: t.TempDir(), AccessKey: "lbtestadmin", SecretKey: "lbtest-" + randomID() + "-secret"}
+	dir := t.TempDir()
+	m := &MinIO{t: t, bin: strings.TrimSpace(string(out)), dir: dir, DataDir: filepath.Join(dir, "data"),
+		AccessKey: "lbtestadmin", SecretKey: "lbtest-" + randomID() + "-secret"}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("find a free port for MinIO: %v", err)
 	}
 	m.addr = l.Addr().String()
 	l.Close()
@@ -50,29 +59,38 @@ func StartMinIO(t testing.TB) *MinIO {
 // Start (re)starts the server on the same port and data.
 func (m *MinIO) Start() {
 	m.t.Helper()
-	m.cmd = exec.Command(m.bin, "server", filepath.Join(m.dir, "data"), "--address", m.addr, "--quiet")
+	m.cmd = exec.Command(m.bin, "server", m.DataDir, "--address", m.addr, "--quiet")
 	// The keys go through the environment, as MinIO reads them, not the
-	// command line.
+	// command line, where ps would show them.
 	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
 	logf, err := os.OpenFile(filepath.Join(m.dir, "minio.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		m.t.Fatal(err)
+		m.t.Fatalf("MinIO log: %v", err)
 	}
+	defer logf.Close()
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := m.cmd.Start(); err != nil {
 		m.t.Fatalf("start MinIO: %v", err)
 	}
-	go m.cmd.Wait()
+	exited := make(chan struct{})
+	m.exited = exited
+	go func(c *exec.Cmd) { c.Wait(); close(exited) }(m.cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(m.Endpoint + "/minio/health/live")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == http.StatusOK {
 				return
 			}
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(filepath.Join(m.dir, "minio.log"))
+			m.t.Fatalf("MinIO exited at start:\n%s", log)
+		default:
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(m.dir, "minio.log"))
@@ -82,27 +100,22 @@ func (m *MinIO) Start() {
 	}
 }
 
-// Stop kills the server: a cut, as far as a client can tell.
+// Stop kills the server, as a cut link or a crash looks to a client, and
+// waits until it has exited, so a Start after it gets the port.
 func (m *MinIO) Stop() {
-	if m.cmd != nil && m.cmd.Process != nil {
-		m.cmd.Process.Kill()
-		for i := 0; i < 100; i++ {
-			if c, err := net.DialTimeout("tcp", m.addr, 50*time.Millisecond); err != nil {
-				break
-			} else {
-				c.Close()
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		m.cmd = nil
+	if m.cmd == nil {
+		return
 	}
+	m.cmd.Process.Kill()
+	<-m.exited
+	m.cmd = nil
 }
 
 // Bucket creates a bucket with a SigV4-signed PUT, which curl speaks; the
 // keys reach curl on stdin, never in its arguments.
 func (m *MinIO) Bucket(name string) {
 	m.t.Helper()
-	cmd := exec.CommandContext(context.Background(), "curl", "-sf", "-K", "-", "--aws-sigv4", "aws:amz:us-east-1:s3", "-X", "PUT", m.Endpoint+"/"+name)
+	cmd := exec.Command("curl", "-sSf", "-K", "-", "--aws-sigv4", "aws:amz:us-east-1:s3", "-X", "PUT", m.Endpoint+"/"+name)
 	cmd.Stdin = strings.NewReader(fmt.Sprintf("user = \"%s:%s\"\n", m.AccessKey, m.SecretKey))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -113,6 +126,16 @@ func (m *MinIO) Bucket(name string) {
 // Env is what lifeboat needs to reach the server.
 func (m *MinIO) Env() []string {
 	return []string{"LIFEBOAT_S3_ENDPOINT=" + m.Endpoint, "AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey}
+}
+
+// Setenv sets Env for the rest of the test, for code under test that reads
+// the environment in this process.
+func (m *MinIO) Setenv(t *testing.T) {
+	t.Helper()
+	for _, kv := range m.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 }
 
 func (m *MinIO) String() string { return fmt.Sprintf("MinIO at %s", m.Endpoint) }
