@@ -113,7 +113,16 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	defer repo.Close(context.WithoutCancel(ctx))
 	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, JournalDir: g.journalDir(), Version: version, Log: g.log,
 		Check: func(ctx context.Context, readData float64, log *slog.Logger) (any, error) {
-			res, err := repo.Check(ctx, repository.CheckOptions{ReadData: readData})
+			// A connection of its own with an empty cache, so damage in
+			// storage is not hidden by what the daemon has cached; when
+			// the password can only be asked for, this connection's.
+			ro := g.repoOptions(true)
+			ro.Password.Prompt, ro.Password.Generate = nil, false
+			res, err := repository.Check(ctx, ro, repository.CheckOptions{ReadData: readData})
+			if errors.Is(err, repository.ErrNoPassword) {
+				log.Warn("check through the daemon's own connection: the password was typed at start and cannot be read again")
+				res, err = repo.Check(ctx, repository.CheckOptions{ReadData: readData})
+			}
 			log.Info("repository check", "points", res.Points, "files", res.Files, "read_files", res.ReadFiles, "problems", len(res.Problems))
 			for _, p := range res.Problems {
 				log.Error("repository problem", "what", p.What, "points", strings.Join(p.Points, ","))
