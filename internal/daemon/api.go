@@ -135,8 +135,7 @@ func (d *Daemon) Job(id string) (server.Job, bool) {
 }
 
 func (d *Daemon) view(j scheduler.Job) server.Job {
-	v := server.Job{ID: j.ID, Kind: j.Kind, Unit: j.Unit, Trigger: j.Trigger, State: j.State, Queued: j.Queued, Started: j.Started,
-		Ended: j.Ended, Bytes: j.Bytes, DowntimeMS: j.DowntimeMS, Point: j.Point, Error: j.Error, Result: j.Result, Log: j.Log}
+	v := server.Job{Job: j}
 	if p, ok := d.q.Progress(j.ID); ok {
 		v.Progress = &server.Progress{FilesDone: p.FilesDone, FilesTotal: p.FilesTotal, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
 	"github.com/lifeboat-backup/lifeboat/internal/secret"
 )
 
@@ -57,23 +58,11 @@ type UnitStatus struct {
 	ProtectionState string     `json:"protection"` // protected, unprotected, failing, overdue, never
 }
 
-// Job is one job as the API shows it.
+// Job is one job as the API shows it: the queue's record, and the
+// progress of a running one.
 type Job struct {
-	ID         string     `json:"id"`
-	Kind       string     `json:"kind"` // backup, restore, replicate, check, forget, maintenance
-	Unit       string     `json:"unit,omitempty"`
-	Trigger    string     `json:"trigger"`
-	State      string     `json:"state"` // queued, running, succeeded, failed, cancelled
-	Queued     time.Time  `json:"queued"`
-	Started    *time.Time `json:"started,omitempty"`
-	Ended      *time.Time `json:"ended,omitempty"`
-	Bytes      int64      `json:"bytes"`
-	DowntimeMS int64      `json:"downtime_ms"`
-	Point      string     `json:"point,omitempty"`
-	Error      string     `json:"error,omitempty"`
-	Progress   *Progress  `json:"progress,omitempty"`
-	Result     any        `json:"result,omitempty"`
-	Log        []string   `json:"log,omitempty"`
+	scheduler.Job
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // Progress is a running job's counters.
