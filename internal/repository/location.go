@@ -54,14 +54,19 @@ func (l Location) String() string {
 	return l.Path
 }
 
-// stateKey names the location's connection state. An S3 location's
-// includes the endpoint: the same bucket name on two servers is two
-// repositories, and must not share a connection config or a cache.
-func (l Location) stateKey() string {
+// Long is String with the S3 endpoint, for errors about reaching storage.
+func (l Location) Long() string {
 	if l.Kind == KindS3 {
 		return l.S3.String()
 	}
 	return l.Path
+}
+
+// stateKey names the location's connection state. An S3 location's
+// includes the endpoint: the same bucket name on two servers is two
+// repositories, and must not share a connection config or a cache.
+func (l Location) stateKey() string {
+	return l.Long()
 }
 
 func (l Location) storage(ctx context.Context, create bool) (blob.Storage, error) {

@@ -57,7 +57,7 @@ func checkS3Env(vars ...string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: set %s (%s)", ErrS3NotConfigured, strings.Join(missing, " and "), s3EnvHelp)
+	return fmt.Errorf("%w: set %s (%s)", ErrS3NotConfigured, strings.Join(missing, ", "), s3EnvHelp)
 }
 
 // IsS3 reports whether a repository location names S3.

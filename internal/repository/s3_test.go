@@ -60,7 +60,7 @@ func TestParseLocationErrors(t *testing.T) {
 		{name: "keys in the URL", in: "s3://AKID:s3cr3t@bucket/x", want: []string{"AWS_SECRET_ACCESS_KEY"}},
 		{name: "no endpoint", in: "s3://bucket/x", env: map[string]string{"LIFEBOAT_S3_ENDPOINT": ""}, want: []string{"LIFEBOAT_S3_ENDPOINT", "s3://bucket/x"}},
 		{name: "no keys", in: "s3://bucket/x", env: map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""},
-			want: []string{"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"}},
+			want: []string{"AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"}},
 		{name: "endpoint with a path", in: "s3://bucket/x", env: map[string]string{"LIFEBOAT_S3_ENDPOINT": "http://host/path"}, want: []string{"HOST[:PORT]"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
