@@ -1,11 +1,29 @@
 // Package replicate copies a repository's blobs to another storage (the
 // offsite copy on S3), forever-incrementally: only blobs the destination
 // lacks are sent, in an order that keeps the copy usable if it is cut.
+//
+// kopia's own `repository sync-to` does the same job, and this differs
+// where the difference is safety or cost:
+//   - sync-to writes the format blob first and then copies in listing
+//     order, so a cut copy can be a "repository" whose indexes name packs
+//     it does not have. Here packs go first, indexes after them, the
+//     format blob last.
+//   - sync-to deletes from the destination while other workers still copy,
+//     so an index can go before its replacement is in. Here deletions wait
+//     until every new blob is in, and only touch a destination that
+//     already was a copy of this repository.
+//   - sync-to skips a blob that vanished from the source since the
+//     listing. Its indexes may then name it at the destination; here that
+//     fails the run, and the next run lists afresh.
+//   - sync-to decides whether a blob that changed in place (the format and
+//     maintenance blobs) needs sending by comparing timestamps of two
+//     different clocks; here the few small ones are compared by content.
 package replicate
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,17 +36,36 @@ import (
 	"github.com/kopia/kopia/repo/blob"
 )
 
+// DefaultParallel is how many blobs are copied at once when
+// Options.Parallel is zero: enough to hide an object store's per-request
+// latency, few enough that the buffers (a pack is up to about 20 MiB) stay
+// small.
+const DefaultParallel = 8
+
+// ErrOtherRepository means the destination holds a different repository.
+var ErrOtherRepository = errors.New("the destination holds another repository")
+
+// ErrSourceChanged means a blob listed in the source was gone when it was
+// read: maintenance ran meanwhile. The destination is still consistent.
+var ErrSourceChanged = errors.New("the repository changed during the copy (maintenance?): run it again")
+
 // Options of a replication.
 type Options struct {
 	// Delete removes destination blobs the source no longer has (what
 	// maintenance freed), once everything new is in.
 	Delete bool
-	// Parallel uploads; 8 when zero.
+	// Parallel copies; DefaultParallel when zero.
 	Parallel int
-	// Progress is told of each blob sent.
-	Progress func(blobs, bytes int64)
-	// AfterBlob, for tests, is called after each blob is sent.
-	AfterBlob func(id blob.ID)
+	// Progress is told after each blob sent. It is called from several
+	// goroutines, one at a time.
+	Progress func(Progress)
+}
+
+// Progress is how far a replication is.
+type Progress struct {
+	BlobsSent, BytesSent     int64
+	BlobsToSend, BytesToSend int64
+	Last                     blob.ID // the blob just sent
 }
 
 // Stats say what a replication did.
@@ -38,16 +75,18 @@ type Stats struct {
 	BlobsPresent   int64         `json:"blobs_already_there"`
 	BytesPresent   int64         `json:"bytes_already_there"`
 	BlobsDeleted   int64         `json:"blobs_deleted"`
+	BytesDeleted   int64         `json:"bytes_deleted"`
 	Duration       time.Duration `json:"duration_ns"`
-	BytesPerSecond float64       `json:"bytes_per_second"`
+	BytesPerSecond float64       `json:"bytes_per_second"` // sent, over the whole run
 }
+
+const formatBlob blob.ID = "kopia.repository"
 
 // phase orders blobs so that a destination cut at any moment is the
 // previous copy plus unreferenced packs: packs first, then indexes and
-// other metadata, the repository's format blobs last.
+// other metadata, the repository's own "kopia.*" blobs last.
 func phase(id blob.ID) int {
-	s := string(id)
-	switch {
+	switch s := string(id); {
 	case strings.HasPrefix(s, "p"), strings.HasPrefix(s, "q"):
 		return 0
 	case strings.HasPrefix(s, "kopia."):
@@ -56,74 +95,52 @@ func phase(id blob.ID) int {
 	return 1
 }
 
+// mutable reports whether a blob may be rewritten in place under the same
+// name: kopia's format, blob-config and maintenance blobs. All others are
+// named by their content or by a unique session, so the same name and
+// length mean the same blob.
+func mutable(id blob.ID) bool { return phase(id) == 2 }
+
+// plan is what a replication has to do.
+type plan struct {
+	send    [3][]blob.Metadata // by phase
+	gone    []blob.Metadata    // at the destination only
+	present int64
+	bytes   int64
+	toSend  Progress
+}
+
 // Copy replicates src into dst.
 func Copy(ctx context.Context, src, dst blob.Storage, opts Options) (Stats, error) {
 	start := time.Now()
 	var st Stats
 	if opts.Parallel <= 0 {
-		opts.Parallel = 8
+		opts.Parallel = DefaultParallel
 	}
-	have := map[blob.ID]int64{}
-	if err := dst.ListBlobs(ctx, "", func(m blob.Metadata) error {
-		have[m.BlobID] = m.Length
-		return nil
-	}); err != nil {
-		return st, fmt.Errorf("list the destination: %w", err)
+	dstIsCopy, err := sameRepository(ctx, src, dst)
+	if err != nil {
+		return st, err
 	}
-	var todo [3][]blob.Metadata
-	inSource := map[blob.ID]bool{}
-	add := func(m blob.Metadata) {
-		inSource[m.BlobID] = true
-		// Format and maintenance blobs are rewritten in place: always
-		// sent (they are small). Everything else is named by its content.
-		if n, ok := have[m.BlobID]; ok && n == m.Length && phase(m.BlobID) != 2 {
-			st.BlobsPresent++
-			st.BytesPresent += m.Length
-			return
-		}
-		todo[phase(m.BlobID)] = append(todo[phase(m.BlobID)], m)
+	p, err := makePlan(ctx, src, dst)
+	if err != nil {
+		return st, err
 	}
-	// Indexes are listed before packs: a pack is written before any index
-	// that names it, so every pack the listed indexes need is in the pack
-	// listing, even while backups write to the source.
-	if err := src.ListBlobs(ctx, "", func(m blob.Metadata) error {
-		if phase(m.BlobID) > 0 {
-			add(m)
-		}
-		return nil
-	}); err != nil {
-		return st, fmt.Errorf("list the source: %w", err)
-	}
-	for _, prefix := range []blob.ID{"p", "q"} {
-		if err := src.ListBlobs(ctx, prefix, func(m blob.Metadata) error {
-			add(m)
-			return nil
-		}); err != nil {
-			return st, fmt.Errorf("list the source: %w", err)
-		}
-	}
-	for _, batch := range todo {
-		// Biggest first: the long uploads overlap the many small ones.
-		sort.Slice(batch, func(i, j int) bool { return batch[i].Length > batch[j].Length })
-		if err := copyAll(ctx, src, dst, batch, opts, &st); err != nil {
+	st.BlobsPresent, st.BytesPresent = p.present, p.bytes
+	c := copier{src: src, dst: dst, opts: opts, total: p.toSend}
+	for _, batch := range p.send {
+		err := c.copyAll(ctx, batch)
+		st.BlobsSent, st.BytesSent = c.blobs.Load(), c.bytes.Load()
+		if err != nil {
 			st.Duration = time.Since(start)
 			return st, err
 		}
 	}
-	if opts.Delete {
-		var gone []blob.ID
-		for id := range have {
-			if !inSource[id] {
-				gone = append(gone, id)
-			}
-		}
-		// Indexes before the packs they name.
-		sort.Slice(gone, func(i, j int) bool { return phase(gone[i]) > phase(gone[j]) })
-		for _, id := range gone {
-			if err := dst.DeleteBlob(ctx, id); err != nil && !errors.Is(err, blob.ErrBlobNotFound) {
-				return st, fmt.Errorf("delete %s at the destination: %w", id, err)
-			}
-			st.BlobsDeleted++
+	// A destination that was not yet a copy of this repository (new, or a
+	// first copy cut short) may hold things that are not ours: leave them.
+	if opts.Delete && dstIsCopy {
+		if err := deleteAll(ctx, dst, p.gone, &st); err != nil {
+			st.Duration = time.Since(start)
+			return st, err
 		}
 	}
 	st.Duration = time.Since(start)
@@ -133,34 +150,152 @@ func Copy(ctx context.Context, src, dst blob.Storage, opts Options) (Stats, erro
 	return st, nil
 }
 
-func copyAll(ctx context.Context, src, dst blob.Storage, batch []blob.Metadata, opts Options, st *Stats) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// sameRepository refuses a destination that holds another repository, and
+// reports whether it holds this one.
+func sameRepository(ctx context.Context, src, dst blob.Storage) (bool, error) {
+	srcID, err := uniqueID(ctx, src)
+	if err != nil {
+		return false, fmt.Errorf("read the source's format blob: %w", err)
+	}
+	dstID, err := uniqueID(ctx, dst)
+	switch {
+	case errors.Is(err, blob.ErrBlobNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read the destination's format blob: %w", err)
+	case !bytes.Equal(srcID, dstID):
+		return false, ErrOtherRepository
+	}
+	return true, nil
+}
+
+func uniqueID(ctx context.Context, st blob.Storage) ([]byte, error) {
+	var b buffer
+	if err := st.GetBlob(ctx, formatBlob, 0, -1, &b); err != nil {
+		return nil, err
+	}
+	var f struct {
+		UniqueID []byte `json:"uniqueID"`
+	}
+	// A decoder, not Unmarshal: kopia may follow the JSON with a checksum.
+	if err := json.NewDecoder(&b).Decode(&f); err != nil || len(f.UniqueID) == 0 {
+		return nil, fmt.Errorf("%s is not a kopia format blob: %v", formatBlob, err)
+	}
+	return f.UniqueID, nil
+}
+
+// makePlan lists both sides. The destination is listed first, so a blob
+// it has that the source no longer lists was deleted from the source, not
+// added since. In the source, indexes are listed before packs: a pack is
+// written before any index that names it, so every pack the listed indexes
+// need is in the pack listing, even while backups write to the source.
+func makePlan(ctx context.Context, src, dst blob.Storage) (plan, error) {
+	var p plan
+	have := map[blob.ID]blob.Metadata{}
+	if err := dst.ListBlobs(ctx, "", func(m blob.Metadata) error {
+		have[m.BlobID] = m
+		return nil
+	}); err != nil {
+		return p, fmt.Errorf("list the destination: %w", err)
+	}
+	add := func(m blob.Metadata) error {
+		d, ok := have[m.BlobID]
+		delete(have, m.BlobID)
+		if ok && d.Length == m.Length && !mutable(m.BlobID) {
+			p.present++
+			p.bytes += m.Length
+			return nil
+		}
+		if ok && mutable(m.BlobID) {
+			same, err := sameContent(ctx, src, dst, m.BlobID)
+			if err != nil {
+				return err
+			}
+			if same {
+				p.present++
+				p.bytes += m.Length
+				return nil
+			}
+		}
+		p.send[phase(m.BlobID)] = append(p.send[phase(m.BlobID)], m)
+		p.toSend.BlobsToSend++
+		p.toSend.BytesToSend += m.Length
+		return nil
+	}
+	if err := src.ListBlobs(ctx, "", func(m blob.Metadata) error {
+		if phase(m.BlobID) == 0 {
+			return nil
+		}
+		return add(m)
+	}); err != nil {
+		return p, fmt.Errorf("list the source: %w", err)
+	}
+	for _, prefix := range []blob.ID{"p", "q"} {
+		if err := src.ListBlobs(ctx, prefix, add); err != nil {
+			return p, fmt.Errorf("list the source: %w", err)
+		}
+	}
+	for _, m := range have {
+		p.gone = append(p.gone, m)
+	}
+	for _, batch := range p.send {
+		// Biggest first: the long transfers overlap the many short ones.
+		sort.Slice(batch, func(i, j int) bool { return batch[i].Length > batch[j].Length })
+	}
+	return p, nil
+}
+
+// sameContent compares a blob that may change in place on both sides.
+// Only a few small blobs are compared this way.
+func sameContent(ctx context.Context, src, dst blob.Storage, id blob.ID) (bool, error) {
+	var a, b buffer
+	if err := src.GetBlob(ctx, id, 0, -1, &a); err != nil {
+		return false, fmt.Errorf("read %s: %w", id, err)
+	}
+	if err := dst.GetBlob(ctx, id, 0, -1, &b); err != nil {
+		return false, fmt.Errorf("read %s at the destination: %w", id, err)
+	}
+	return bytes.Equal(a.Bytes(), b.Bytes()), nil
+}
+
+// deleteAll removes what the source no longer has: indexes and other
+// metadata before the packs they name, so no index is ever left naming a
+// missing pack.
+func deleteAll(ctx context.Context, dst blob.Storage, gone []blob.Metadata, st *Stats) error {
+	sort.Slice(gone, func(i, j int) bool { return phase(gone[i].BlobID) > phase(gone[j].BlobID) })
+	for _, m := range gone {
+		if err := dst.DeleteBlob(ctx, m.BlobID); err != nil && !errors.Is(err, blob.ErrBlobNotFound) {
+			return fmt.Errorf("delete %s at the destination: %w", m.BlobID, err)
+		}
+		st.BlobsDeleted++
+		st.BytesDeleted += m.Length
+	}
+	return nil
+}
+
+// copier sends blobs with opts.Parallel workers.
+type copier struct {
+	src, dst     blob.Storage
+	opts         Options
+	total        Progress
+	blobs, bytes atomic.Int64
+	mu           sync.Mutex // serialises Progress calls
+}
+
+// copyAll sends one phase's blobs. It returns when all are in or at the
+// first error; the next phase never starts before this one is complete.
+func (c *copier) copyAll(ctx context.Context, batch []blob.Metadata) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	work := make(chan blob.Metadata)
-	var firstErr error
-	var once sync.Once
-	var blobs, bytes atomic.Int64
 	var wg sync.WaitGroup
-	for range opts.Parallel {
+	for range min(c.opts.Parallel, len(batch)) {
 		wg.Go(func() {
 			var buf buffer
 			for m := range work {
-				buf.Reset()
-				err := src.GetBlob(ctx, m.BlobID, 0, -1, &buf)
-				if err == nil {
-					err = dst.PutBlob(ctx, m.BlobID, byteSlice(buf.Bytes()), blob.PutOptions{})
-				}
-				if err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("copy %s: %w", m.BlobID, err); cancel() })
-					continue
-				}
-				n := blobs.Add(1)
-				b := bytes.Add(m.Length)
-				if opts.Progress != nil {
-					opts.Progress(n, b)
-				}
-				if opts.AfterBlob != nil {
-					opts.AfterBlob(m.BlobID)
+				if err := c.copyOne(ctx, m, &buf); err != nil {
+					cancel(err)
+					return
 				}
 			}
 		})
@@ -175,12 +310,29 @@ feed:
 	}
 	close(work)
 	wg.Wait()
-	st.BlobsSent += blobs.Load()
-	st.BytesSent += bytes.Load()
-	if firstErr != nil {
-		return firstErr
+	return context.Cause(ctx)
+}
+
+func (c *copier) copyOne(ctx context.Context, m blob.Metadata, buf *buffer) error {
+	buf.Reset()
+	if err := c.src.GetBlob(ctx, m.BlobID, 0, -1, buf); err != nil {
+		if errors.Is(err, blob.ErrBlobNotFound) {
+			return fmt.Errorf("read %s: %w", m.BlobID, ErrSourceChanged)
+		}
+		return fmt.Errorf("read %s: %w", m.BlobID, err)
 	}
-	return ctx.Err()
+	if err := c.dst.PutBlob(ctx, m.BlobID, byteSlice(buf.Bytes()), blob.PutOptions{}); err != nil {
+		return fmt.Errorf("write %s: %w", m.BlobID, err)
+	}
+	n, b := c.blobs.Add(1), c.bytes.Add(int64(buf.Len()))
+	if c.opts.Progress != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		p := c.total
+		p.BlobsSent, p.BytesSent, p.Last = n, b, m.BlobID
+		c.opts.Progress(p)
+	}
+	return nil
 }
 
 // buffer is a blob.OutputBuffer.
