@@ -36,6 +36,13 @@ type S3Location struct {
 
 func init() {
 	blob.AddSupportedStorage(s3Type, S3Location{}, func(ctx context.Context, l *S3Location, isCreate bool) (blob.Storage, error) {
+		// The config was written at the first connection; certificate
+		// checking and the region follow the environment of this run, so
+		// that unsetting LIFEBOAT_S3_INSECURE turns checking back on.
+		l.Insecure = os.Getenv("LIFEBOAT_S3_INSECURE") == "1"
+		if r := os.Getenv("AWS_REGION"); r != "" {
+			l.Region = r
+		}
 		return l.Storage(ctx, isCreate)
 	})
 }

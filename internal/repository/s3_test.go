@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kopia/kopia/repo/blob"
+
 	"github.com/lifeboat-backup/lifeboat/internal/secret"
 	"github.com/lifeboat-backup/lifeboat/internal/testutil"
 )
@@ -137,6 +139,23 @@ func TestS3Repository(t *testing.T) {
 	for _, s := range []string{m.SecretKey, m.AccessKey, password} {
 		mustNotContain(t, dir, s)
 	}
+
+	t.Run("certificate checking follows the environment", func(t *testing.T) {
+		t.Setenv("LIFEBOAT_S3_INSECURE", "")
+		l, err := ParseS3("s3://lbrepo/host1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Insecure = true // as a config written with LIFEBOAT_S3_INSECURE=1
+		st, err := blob.NewStorage(t.Context(), blob.ConnectionInfo{Type: s3Type, Config: &l}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close(context.WithoutCancel(t.Context()))
+		if got := st.ConnectionInfo().Config.(*S3Location); got.Insecure {
+			t.Error("a stored LIFEBOAT_S3_INSECURE=1 outlived the variable")
+		}
+	})
 
 	t.Run("errors", func(t *testing.T) {
 		bad := opts
