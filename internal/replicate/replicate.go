@@ -315,6 +315,10 @@ feed:
 
 func (c *copier) copyOne(ctx context.Context, m blob.Metadata, buf *buffer) error {
 	buf.Reset()
+	// One allocation of the right size: growing by doubling while the
+	// blob streams in would copy it several times and keep up to twice
+	// its size per worker.
+	buf.Grow(int(m.Length))
 	if err := c.src.GetBlob(ctx, m.BlobID, 0, -1, buf); err != nil {
 		if errors.Is(err, blob.ErrBlobNotFound) {
 			return fmt.Errorf("read %s: %w", m.BlobID, ErrSourceChanged)
