@@ -72,15 +72,21 @@ func runForget(cmd *cobra.Command, opts forgetOptions, g *globalOptions, args []
 			return fmt.Errorf("unit %q: write project/NAME, container/NAME or volume/NAME", unit)
 		}
 	}
+	// Connected once, when labels are read or forgotten points have
+	// timeline images to untag.
+	var eng *engine.Client
+	defer func() {
+		if eng != nil {
+			eng.Close()
+		}
+	}()
 	var labelled map[string]policy.Retention
 	if opts.keep.IsZero() {
 		// No flags: each unit's own lifeboat.retention label decides.
-		eng, err := g.connectEngine(ctx)
-		if err != nil {
+		if eng, err = g.connectEngine(ctx); err != nil {
 			return err
 		}
 		units, err := backup.List(ctx, eng)
-		eng.Close()
 		if err != nil {
 			return err
 		}
@@ -93,7 +99,15 @@ func runForget(cmd *cobra.Command, opts forgetOptions, g *globalOptions, args []
 	}
 	res, err := backup.Forget(ctx, repo, backup.ForgetOptions{
 		Unit: unit, Keep: opts.keep, Labelled: labelled, DryRun: opts.dryRun, Log: g.log,
-		Engine: func(ctx context.Context) (*engine.Client, error) { return g.connectEngine(ctx) },
+		Engine: func(ctx context.Context) (*engine.Client, error) {
+			if eng == nil {
+				var err error
+				if eng, err = g.connectEngine(ctx); err != nil {
+					return nil, err
+				}
+			}
+			return eng, nil
+		},
 	})
 	if opts.json {
 		if res == nil {

@@ -23,8 +23,9 @@ type ForgetOptions struct {
 	Labelled map[string]policy.Retention
 	DryRun   bool
 	Log      *slog.Logger
-	// Engine connects to the Docker Engine when forgotten points have
-	// timeline images to untag; nil skips that.
+	// Engine gives the Docker Engine when forgotten points have timeline
+	// images to untag (nil skips that). The client stays the caller's:
+	// the daemon's is shared by every job.
 	Engine func(ctx context.Context) (*engine.Client, error)
 }
 
@@ -129,7 +130,6 @@ func removeTags(ctx context.Context, opts ForgetOptions, tags map[string][]strin
 	if err != nil {
 		return fmt.Errorf("points forgotten, but their timeline images could not be untagged: %w", err)
 	}
-	defer eng.Close()
 	var errs []error
 	for i := range rs {
 		for _, ref := range tags[rs[i].ID] {
