@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -153,6 +152,3 @@ func (c *Config) PolicyDefaults() policy.Defaults {
 	d.Schedule = c.Defaults.Schedule
 	return d
 }
-
-// Every is how often a schedule-less loop (events, re-discovery) runs.
-const Every = 30 * time.Second

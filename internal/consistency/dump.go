@@ -85,16 +85,25 @@ func fromEnv(target string, vars ...string) string {
 // clients come first while a dump runs. It ends in "exec".
 const lowPriority = `p=; command -v nice >/dev/null && p="nice -n 10"; command -v ionice >/dev/null && p="$p ionice -c 2 -n 7"; exec $p `
 
+// The shell prefixes that give each profile's client the container's own
+// credentials.
+func pgAuth() string {
+	return fromEnv("PGPASSWORD", "POSTGRES_PASSWORD") + `export PGUSER="${POSTGRES_USER:-postgres}"; `
+}
+
+func mariaAuth() string { return fromEnv("MYSQL_PWD", "MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD") }
+
+func redisAuth() string { return fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") }
+
 // PostgresList lists the databases to dump one by one.
 func PostgresList() []string {
-	return []string{"sh", "-c", fromEnv("PGPASSWORD", "POSTGRES_PASSWORD") +
-		`export PGUSER="${POSTGRES_USER:-postgres}"; exec psql -XAtc "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1" postgres`}
+	return []string{"sh", "-c", pgAuth() + `exec psql -XAtc "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1" postgres`}
 }
 
 // PostgresDumps are pg_dumpall --globals-only (roles, tablespaces) and a
 // custom-format pg_dump per database, restorable with pg_restore.
 func PostgresDumps(databases []string) []Command {
-	pre := fromEnv("PGPASSWORD", "POSTGRES_PASSWORD") + `export PGUSER="${POSTGRES_USER:-postgres}"; `
+	pre := pgAuth()
 	cmds := []Command{{File: "globals.sql", Cmd: []string{"sh", "-c", pre + "exec pg_dumpall --globals-only"}}}
 	for _, db := range databases {
 		// -Z0: kopia compresses and deduplicates; a compressed dump would
@@ -107,7 +116,7 @@ func PostgresDumps(databases []string) []Command {
 // MariaDBDumps is one consistent dump of every database.
 func MariaDBDumps() []Command {
 	return []Command{{File: "all-databases.sql", Cmd: []string{"sh", "-c",
-		fromEnv("MYSQL_PWD", "MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD") +
+		mariaAuth() +
 			`tool=mariadb-dump; command -v $tool >/dev/null || tool=mysqldump; ` +
 			lowPriority + `$tool -uroot --single-transaction --routines --events --all-databases`}}}
 }
@@ -115,7 +124,7 @@ func MariaDBDumps() []Command {
 // RedisDumps is the RDB snapshot, fetched by redis-cli --rdb into the
 // container's /tmp and streamed out (nothing touches the host's disk).
 func RedisDumps() []Command {
-	return []Command{{File: "dump.rdb", Cmd: []string{"sh", "-c", fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") +
+	return []Command{{File: "dump.rdb", Cmd: []string{"sh", "-c", redisAuth() +
 		`f=/tmp/lifeboat-$$.rdb; redis-cli --rdb "$f" >/dev/null 2>&1 || { echo "redis-cli --rdb failed" >&2; rm -f "$f"; exit 1; }; cat "$f"; rc=$?; rm -f "$f"; exit $rc`}}}
 }
 

@@ -4,20 +4,16 @@ package consistency
 // that tell whether loading would overwrite data. Like the dumps, they read
 // credentials from the target container's own environment.
 
-func pgPre() string {
-	return fromEnv("PGPASSWORD", "POSTGRES_PASSWORD") + `export PGUSER="${POSTGRES_USER:-postgres}"; `
-}
-
 // PostgresTables counts the user relations in database $1.
 func PostgresTables(db string) []string {
-	return []string{"sh", "-c", pgPre() + `exec psql -XAtq -d "$1" -c "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"`, "sh", db}
+	return []string{"sh", "-c", pgAuth() + `exec psql -XAtq -d "$1" -c "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"`, "sh", db}
 }
 
 // PostgresGlobals replays pg_dumpall --globals-only from stdin. Roles that
 // exist already (the superuser always does) make psql report an error and
 // go on, which is what a restore into a live server wants.
 func PostgresGlobals() []string {
-	return []string{"sh", "-c", pgPre() + `exec psql -X -q -d postgres -f -`}
+	return []string{"sh", "-c", pgAuth() + `exec psql -X -q -d postgres -f -`}
 }
 
 // PostgresRestore loads a custom-format dump from stdin: creating the
@@ -25,39 +21,41 @@ func PostgresGlobals() []string {
 // holds first when replace is set).
 func PostgresRestore(db string, exists, replace bool) []string {
 	if !exists {
-		return []string{"sh", "-c", pgPre() + `exec pg_restore --exit-on-error --create -d postgres`}
+		return []string{"sh", "-c", pgAuth() + `exec pg_restore --exit-on-error --create -d postgres`}
 	}
 	flags := "--exit-on-error"
 	if replace {
 		flags += " --clean --if-exists"
 	}
-	return []string{"sh", "-c", pgPre() + `exec pg_restore ` + flags + ` -d "$1"`, "sh", db}
+	return []string{"sh", "-c", pgAuth() + `exec pg_restore ` + flags + ` -d "$1"`, "sh", db}
 }
+
+// mariaClient picks the client by its new name or its old one.
+const mariaClient = `tool=mariadb; command -v $tool >/dev/null || tool=mysql; `
 
 // MariaDBTables counts tables outside the system schemas.
 func MariaDBTables() []string {
-	return []string{"sh", "-c", fromEnv("MYSQL_PWD", "MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD") +
-		`tool=mariadb; command -v $tool >/dev/null || tool=mysql; ` +
-		`exec $tool -uroot -N -B -e "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"`}
+	return []string{"sh", "-c", mariaAuth() +
+		mariaClient + `exec $tool -uroot -N -B -e "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"`}
 }
 
 // MariaDBLoad replays an --all-databases dump from stdin.
 func MariaDBLoad() []string {
-	return []string{"sh", "-c", fromEnv("MYSQL_PWD", "MYSQL_ROOT_PASSWORD", "MARIADB_ROOT_PASSWORD") +
-		`tool=mariadb; command -v $tool >/dev/null || tool=mysql; exec $tool -uroot`}
+	return []string{"sh", "-c", mariaAuth() +
+		mariaClient + `exec $tool -uroot`}
 }
 
 // RedisKeys prints the number of keys and whether the append-only file is
 // on (the server would then load that, not the RDB, at its restart).
 func RedisKeys() []string {
-	return []string{"sh", "-c", fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") +
+	return []string{"sh", "-c", redisAuth() +
 		`n=$(redis-cli DBSIZE) && aof=$(redis-cli CONFIG GET appendonly | sed -n 2p) && echo "$n $aof"`}
 }
 
 // RedisReplace writes the RDB from stdin over the server's own, with
 // automatic saves off so that none overwrites it before RedisShutdown.
 func RedisReplace() []string {
-	return []string{"sh", "-c", fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") +
+	return []string{"sh", "-c", redisAuth() +
 		`set -e; redis-cli CONFIG SET save "" >/dev/null; ` +
 		`dir=$(redis-cli CONFIG GET dir | sed -n 2p); f=$(redis-cli CONFIG GET dbfilename | sed -n 2p); ` +
 		`cat > "$dir/.lifeboat-$f"; mv "$dir/.lifeboat-$f" "$dir/$f"`}
@@ -67,12 +65,12 @@ func RedisReplace() []string {
 // RDB when the container starts again. The container dies with it: the
 // command's own exit status means nothing.
 func RedisShutdown() []string {
-	return []string{"sh", "-c", fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") + `redis-cli SHUTDOWN NOSAVE`}
+	return []string{"sh", "-c", redisAuth() + `redis-cli SHUTDOWN NOSAVE`}
 }
 
 // RedisPing answers PONG once the server has loaded its data.
 func RedisPing() []string {
-	return []string{"sh", "-c", fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") + `redis-cli PING`}
+	return []string{"sh", "-c", redisAuth() + `redis-cli PING`}
 }
 
 // SQLiteExists prints the size of the database file $1, 0 when absent.

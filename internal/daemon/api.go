@@ -19,17 +19,19 @@ import (
 // The daemon is the API's back end.
 var _ server.Backend = (*Daemon)(nil)
 
-// Units lists every unit on the host, protected or not.
+// Units lists every unit on the host, protected or not, as the last
+// discovery saw them: engine events and the minutely rediscovery keep that
+// current, so a dashboard polling this costs the engine nothing.
 func (d *Daemon) Units(ctx context.Context) ([]server.UnitStatus, error) {
-	if err := d.discover(ctx, false); err != nil {
-		return nil, err
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	running := map[string]string{}
-	for _, j := range d.q.Jobs() {
-		if j.State == scheduler.Running || j.State == scheduler.Queued {
-			if j.Unit != "" {
-				running[j.Unit] = j.ID
-			}
+	for _, j := range d.q.Active() {
+		if j.Unit != "" {
+			running[j.Unit] = j.ID
 		}
 	}
 	now := time.Now()

@@ -7,7 +7,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -60,7 +59,8 @@ type Daemon struct {
 	upkeep  map[string]*upkeepState
 	repo    repoStats
 	wake    chan struct{}
-	refresh sync.Mutex // one discovery at a time
+	ready   chan struct{} // closed once the first discovery is done
+	refresh sync.Mutex    // one discovery at a time
 }
 
 // unitState is what the daemon knows of a unit between backups.
@@ -110,7 +110,7 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Log, hist: hist, started: time.Now(),
-		units: map[string]*unitState{}, upkeep: map[string]*upkeepState{}, wake: make(chan struct{}, 1)}
+		units: map[string]*unitState{}, upkeep: map[string]*upkeepState{}, wake: make(chan struct{}, 1), ready: make(chan struct{})}
 	d.hook = &notify.Webhook{URL: opts.Config.Webhook.URL, Log: opts.Log}
 	d.q = scheduler.NewQueue(opts.Config.Concurrency, hist, opts.Log, d.onChange)
 	return d, nil
@@ -145,6 +145,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.discover(ctx, true); err != nil {
 		d.log.Error("discovering units", "err", err)
 	}
+	close(d.ready)
 	go d.opts.Engine.Changes(ctx, d.poke)
 	for {
 		wait := time.Until(d.nextWake())
@@ -376,21 +377,6 @@ func (d *Daemon) seedUpkeep() {
 	if d.opts.Replicate != nil && d.cfg.Offsite.To != "" {
 		add("replicate", d.cfg.Offsite.Schedule)
 	}
-}
-
-// ErrBusy is returned when a unit already has a job queued or running.
-var ErrBusy = errors.New("busy")
-
-// Units are the units the daemon knows, with their state.
-func (d *Daemon) unitNames() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []string
-	for n := range d.units {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // retentionOf is the retention a unit's policy asks for.

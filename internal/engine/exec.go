@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 )
@@ -40,16 +41,26 @@ type execReader struct {
 	closer func()
 }
 
-func (r *execReader) start() error {
-	created, err := r.c.api.ContainerExecCreate(r.ctx, r.id, container.ExecOptions{
-		Cmd: r.spec.Cmd, Env: r.spec.Env, User: r.spec.User, AttachStdout: true, AttachStderr: true,
+// attach creates an exec of spec in container id and attaches to its
+// output (and its input, with stdin).
+func (c *Client) attach(ctx context.Context, id string, spec ExecSpec, stdin bool) (execID string, _ types.HijackedResponse, _ error) {
+	created, err := c.api.ContainerExecCreate(ctx, id, container.ExecOptions{
+		Cmd: spec.Cmd, Env: spec.Env, User: spec.User, AttachStdin: stdin, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
-		return fmt.Errorf("exec %s in %s: %w", r.spec.Cmd[0], r.id, notFound(r.id, err))
+		return "", types.HijackedResponse{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, notFound(id, err))
 	}
-	hijacked, err := r.c.api.ContainerExecAttach(r.ctx, created.ID, container.ExecAttachOptions{})
+	hijacked, err := c.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return fmt.Errorf("exec %s in %s: %w", r.spec.Cmd[0], r.id, err)
+		return "", types.HijackedResponse{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, err)
+	}
+	return created.ID, hijacked, nil
+}
+
+func (r *execReader) start() error {
+	execID, hijacked, err := r.c.attach(r.ctx, r.id, r.spec, false)
+	if err != nil {
+		return err
 	}
 	pr, pw := io.Pipe()
 	r.pr, r.closer = pr, hijacked.Close
@@ -58,7 +69,7 @@ func (r *execReader) start() error {
 		_, err := stdcopy.StdCopy(pw, &limitedWriter{w: &stderr, n: 8 << 10}, hijacked.Reader)
 		hijacked.Close()
 		if err == nil {
-			err = r.exitStatus(created.ID, stderr.String())
+			err = r.exitStatus(execID, stderr.String())
 		}
 		pw.CloseWithError(err)
 	}()
@@ -127,15 +138,9 @@ type ExecResult struct {
 func (c *Client) Exec(ctx context.Context, id string, spec ExecSpec, stdin io.Reader, stdout, stderr io.Writer) (ExecResult, error) {
 	// The engine's own calls must outlive ctx to kill and inspect.
 	ectx := context.WithoutCancel(ctx)
-	created, err := c.api.ContainerExecCreate(ectx, id, container.ExecOptions{
-		Cmd: spec.Cmd, Env: spec.Env, User: spec.User, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
-	})
+	execID, hijacked, err := c.attach(ectx, id, spec, stdin != nil)
 	if err != nil {
-		return ExecResult{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, notFound(id, err))
-	}
-	hijacked, err := c.api.ContainerExecAttach(ectx, created.ID, container.ExecAttachOptions{})
-	if err != nil {
-		return ExecResult{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, err)
+		return ExecResult{}, err
 	}
 	defer hijacked.Close()
 	if stdin != nil {
@@ -158,7 +163,7 @@ func (c *Client) Exec(ctx context.Context, id string, spec ExecSpec, stdin io.Re
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		if info, ierr := c.api.ContainerExecInspect(ectx, created.ID); ierr == nil && info.Running && info.Pid > 0 {
+		if info, ierr := c.api.ContainerExecInspect(ectx, execID); ierr == nil && info.Running && info.Pid > 0 {
 			killTree(info.Pid)
 		}
 		hijacked.Close()
@@ -168,7 +173,7 @@ func (c *Client) Exec(ctx context.Context, id string, spec ExecSpec, stdin io.Re
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec %s in %s: read output: %w", spec.Cmd[0], id, err)
 	}
-	info, err := c.api.ContainerExecInspect(ectx, created.ID)
+	info, err := c.api.ContainerExecInspect(ectx, execID)
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, err)
 	}

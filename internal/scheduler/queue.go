@@ -325,16 +325,22 @@ func (q *Queue) Progress(id string) (Progress, bool) {
 	return f(), true
 }
 
-// Jobs lists live jobs then history, newest first.
-func (q *Queue) Jobs() []Job {
+// Active lists the queued and running jobs, without their logs.
+func (q *Queue) Active() []Job {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	var out []Job
 	for _, e := range q.entries {
 		j := q.snapshot(e)
 		j.Log = nil
 		out = append(out, j)
 	}
-	q.mu.Unlock()
+	return out
+}
+
+// Jobs lists live jobs then history, newest first.
+func (q *Queue) Jobs() []Job {
+	out := q.Active()
 	if q.history != nil {
 		for _, j := range q.history.All() {
 			if !j.Done() {
