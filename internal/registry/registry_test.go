@@ -51,3 +51,26 @@ func TestCredentials(t *testing.T) {
 		t.Fatalf("anonymous auth %q", got)
 	}
 }
+
+// TestCredentialHelper resolves credentials through a credHelpers entry,
+// as Docker does: a docker-credential-NAME program on PATH answers "get".
+func TestCredentialHelper(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dir)
+	t.Setenv("LIFEBOAT_REGISTRY_USER", "")
+	helper := "#!/bin/sh\nread host\n[ \"$1\" = get ] && [ \"$host\" = reg.example:5000 ] || exit 1\n" +
+		`printf '{"ServerURL":"%s","Username":"carol","Secret":"helper-pw"}' "$host"` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "docker-credential-lbtest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"credHelpers":{"reg.example:5000":"lbtest"}}`), 0o600)
+	c, err := CredentialsFor("reg.example:5000")
+	if err != nil || c.Username != "carol" || c.Password.Reveal() != "helper-pw" {
+		t.Fatalf("credHelpers: %+v %v", c, err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"credsStore":"lbtest"}`), 0o600)
+	if c, err := CredentialsFor("reg.example:5000"); err != nil || c.Username != "carol" {
+		t.Fatalf("credsStore: %+v %v", c, err)
+	}
+}
