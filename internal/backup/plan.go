@@ -394,7 +394,7 @@ func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 			}
 		}
 		for name := range spec.Networks {
-			if seenNet[name] || builtinNetwork(name) {
+			if seenNet[name] || engine.BuiltinNetwork(name) {
 				continue
 			}
 			seenNet[name] = true
@@ -409,10 +409,6 @@ func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 	sort.Strings(p.binds)
 	sort.Slice(p.networks, func(i, j int) bool { return p.networks[i].Name < p.networks[j].Name })
 	return nil
-}
-
-func builtinNetwork(name string) bool {
-	return name == "bridge" || name == "host" || name == "none" || strings.HasPrefix(name, "container:")
 }
 
 // startOrder sorts containers so that each comes after the services it
