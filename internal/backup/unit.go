@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -23,13 +22,6 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/source"
-)
-
-// Safety work — thawing, starting — must finish even when the job is
-// cancelled, within these limits.
-const (
-	thawTimeout  = 2 * time.Minute
-	startTimeout = 2 * time.Minute
 )
 
 func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
@@ -156,6 +148,9 @@ func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.L
 	// Post hooks always run, also after a failed pre hook or capture: they
 	// undo what the pre hooks did, and a cancelled job must undo it too.
 	c.postErr = c.hooks(context.WithoutCancel(ctx), c.p.post)
+	if err == nil {
+		failpoint.Hit("saving")
+	}
 	return repository.Labels{Consistency: c.p.mode, DowntimeMS: c.downtime.Milliseconds(),
 		Counted: true, Files: c.counters.TotalFiles.Load(), Bytes: c.counters.TotalBytes.Load()}, err
 }
@@ -243,7 +238,7 @@ func (c *capture) snapshotted(ctx context.Context, up repository.Uploader) error
 			entries = append(entries, journal.Container{ID: ct.ID, Name: ct.Name, Action: journal.Paused})
 		}
 	}
-	if err := c.quiesced(ctx, entries, func() error {
+	if err := c.quiesced(ctx, entries, func(func() error) error {
 		return each(entries, func(e journal.Container) error { return c.eng.Pause(ctx, e.ID) })
 	}, func(context.Context) error { return set.Take() }); err != nil {
 		return err
@@ -318,7 +313,7 @@ func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 			entries = append(entries, journal.Container{ID: ct.ID, Name: ct.Name, Action: journal.Paused})
 		}
 	}
-	return c.quiesced(ctx, entries, func() error {
+	return c.quiesced(ctx, entries, func(func() error) error {
 		// All at once: the closer together the freezes, the closer the
 		// point is to one instant for the whole unit.
 		return each(entries, func(e journal.Container) error { return c.eng.Pause(ctx, e.ID) })
@@ -343,10 +338,13 @@ func (c *capture) stopped(ctx context.Context, up repository.Uploader) error {
 			entries = append(entries, journal.Container{ID: ct.ID, Name: ct.Name, Action: journal.Stopped, Order: i})
 		}
 	}
-	return c.quiesced(ctx, entries, func() error {
+	return c.quiesced(ctx, entries, func(record func() error) error {
 		for i := len(entries) - 1; i >= 0; i-- {
-			if err := c.eng.Stop(ctx, entries[i].ID, engine.ContainerStopTimeout); err != nil {
+			if err := c.stop(ctx, &entries[i], record); err != nil {
 				return err
+			}
+			if i > 0 {
+				failpoint.Hit("stopped-one")
 			}
 		}
 		return nil
@@ -355,87 +353,12 @@ func (c *capture) stopped(ctx context.Context, up repository.Uploader) error {
 	})
 }
 
-// quiesced records entries in the freeze journal, freezes, runs capture,
-// and always thaws — also on error or cancellation, with a context of its
-// own. Should lifeboat die in between, the next command replays the journal.
-func (c *capture) quiesced(ctx context.Context, entries []journal.Container, freeze func() error, capture func(context.Context) error) (err error) {
-	if len(entries) == 0 {
-		return capture(ctx)
-	}
-	j, err := journal.Open(c.opts.JournalDir, c.opts.Log)
-	if err != nil {
-		return err
-	}
-	h, err := j.Begin(ctx, journal.Entry{Unit: c.p.unit.String(), EngineHost: c.eng.Host(), PID: os.Getpid(), Started: time.Now(), Containers: entries})
-	if err != nil {
-		return fmt.Errorf("record freeze journal: %w", err)
-	}
-	failpoint.Hit("journalled")
-	start := time.Now()
-	defer func() {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), thawTimeout)
-		defer cancel()
-		terr := c.thaw(tctx, entries)
-		c.downtime = time.Since(start)
-		if terr == nil {
-			terr = h.Done()
-		}
-		err = errors.Join(err, terr)
-	}()
-	if err := freeze(); err != nil {
-		return fmt.Errorf("quiesce %s: %w", c.p.unit, err)
-	}
-	failpoint.Hit("frozen")
-	if err := capture(ctx); err != nil {
-		return err
-	}
-	failpoint.Hit("captured")
-	return nil
-}
-
-func (c *capture) thaw(ctx context.Context, entries []journal.Container) error {
-	var errs []error
-	var paused []journal.Container
-	for _, e := range entries {
-		if e.Action == journal.Paused {
-			paused = append(paused, e)
-		}
-	}
-	errs = append(errs, each(paused, func(e journal.Container) error { return c.eng.Unpause(ctx, e.ID) }))
-	// Stopped containers start one by one, in dependency order.
-	for _, e := range entries {
-		switch e.Action {
-		case journal.Stopped:
-			if err := c.eng.Start(ctx, e.ID); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			errs = append(errs, c.eng.WaitHealthy(ctx, e.ID, startTimeout))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("resume %s: %w", c.p.unit, err)
-	}
-	return nil
-}
-
 // scanJob is one tree of files to scan for its sidecar.
 type scanJob struct {
 	path, dir string
 	skip      func(string, bool) bool
 	data      layout.Data
 	meta      []byte
-}
-
-// each runs f for every entry at once and joins the errors.
-func each(entries []journal.Container, f func(journal.Container) error) error {
-	errs := make([]error, len(entries))
-	var wg sync.WaitGroup
-	for i, e := range entries {
-		wg.Go(func() { errs[i] = f(e) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // tree builds the restore point's tree. The data entries exist at once;

@@ -53,16 +53,41 @@ func (c *Client) Pause(ctx context.Context, id string) error {
 }
 
 // Unpause thaws a paused container; nil when it is not paused or gone.
+// It returns only once inspect shows the container not paused: a pause
+// whose call was cancelled may still land in the engine after the unpause,
+// so a container found paused again is unpaused again.
 func (c *Client) Unpause(ctx context.Context, id string) error {
-	err := c.api.ContainerUnpause(ctx, id)
-	if err == nil || cerrdefs.IsNotFound(err) {
+	for attempt := 1; ; attempt++ {
+		err := c.api.ContainerUnpause(ctx, id)
+		st, serr := c.state(ctx, id)
+		switch {
+		case errors.Is(serr, ErrNotFound):
+			return nil
+		case serr != nil:
+			return fmt.Errorf("unpause container %q: not confirmed: %w", id, errors.Join(err, serr))
+		case !st.Paused:
+			return nil
+		case attempt == unpauseAttempts:
+			if err == nil {
+				err = errors.New("the engine still reports it paused")
+			}
+			return fmt.Errorf("unpause container %q: %w", id, err)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("unpause container %q: %w", id, err)
+		}
+	}
+}
+
+const unpauseAttempts = 5
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
 		return nil
 	}
-	st, serr := c.state(ctx, id)
-	if errors.Is(serr, ErrNotFound) || (serr == nil && !st.Paused) {
-		return nil
-	}
-	return fmt.Errorf("unpause container %q: %w", id, err)
 }
 
 // ContainerStopTimeout makes Stop wait as long as the container asks for

@@ -25,6 +25,8 @@ import (
 type call struct {
 	Op string // "start" or "unpause"
 	ID string
+	// At is the stop deadline of a start, the freeze time of an unpause.
+	At time.Time
 }
 
 // fakeUndoer records calls and fails those for IDs in fail. It may be
@@ -35,20 +37,30 @@ type fakeUndoer struct {
 	fail  map[string]error
 }
 
-func (f *fakeUndoer) record(op, id string) error {
+func (f *fakeUndoer) record(op, id string, at time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, call{op, id})
+	f.calls = append(f.calls, call{op, id, at})
 	return f.fail[id]
 }
 
-func (f *fakeUndoer) Unpause(_ context.Context, id string) error { return f.record("unpause", id) }
-func (f *fakeUndoer) Start(_ context.Context, id string) error   { return f.record("start", id) }
+func (f *fakeUndoer) Thaw(_ context.Context, id string, at time.Time) error {
+	return f.record("unpause", id, at)
+}
 
+func (f *fakeUndoer) Resume(_ context.Context, id string, at time.Time) error {
+	return f.record("start", id, at)
+}
+
+// Calls returns the calls seen, without their times.
 func (f *fakeUndoer) Calls() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
+	out := slices.Clone(f.calls)
+	for i := range out {
+		out[i].At = time.Time{}
+	}
+	return out
 }
 
 // connectTo returns a connect function that hands out u and counts how
@@ -403,7 +415,7 @@ func TestReplayKeepsEntryWhenUndoFails(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Err != nil {
 		t.Fatalf("second replay = %+v, %v; want success", got, err)
 	}
-	if c := u.Calls(); !slices.Equal(c, []call{{"start", "b"}}) {
+	if c := u.Calls(); !slices.Equal(c, []call{{Op: "start", ID: "b"}}) {
 		t.Errorf("second replay calls %v, want only start b", c)
 	}
 	if left := entries(t, dir); len(left) != 0 {
@@ -642,7 +654,7 @@ func TestCorruptEntryMovedAside(t *testing.T) {
 	if len(got) != 1 || got[0].Unit != "container/good" || got[0].Err != nil {
 		t.Fatalf("replay = %+v, want only the good entry", got)
 	}
-	if c := u.Calls(); !slices.Equal(c, []call{{"start", "a"}}) {
+	if c := u.Calls(); !slices.Equal(c, []call{{Op: "start", ID: "a"}}) {
 		t.Errorf("calls %v, want start a only", c)
 	}
 	if _, err := os.Stat(filepath.Join(dir, good)); !errors.Is(err, os.ErrNotExist) {
@@ -727,5 +739,43 @@ func TestReplayRemovesStaleTemporaryFiles(t *testing.T) {
 	}
 	if names := entries(t, dir); !slices.Equal(names, []string{filepath.Base(fresh)}) {
 		t.Fatalf("journal holds %v, want only the fresh temporary file", names)
+	}
+}
+
+// TestReplayWaitsOutStopsInProgress checks what replay asks the engine to
+// wait for: a stop that was sent is waited out until its grace period
+// (plus the margin) ends, one that was never sent is not waited for, and
+// a paused container is thawed with the freeze's time.
+func TestReplayWaitsOutStopsInProgress(t *testing.T) {
+	dir := t.TempDir()
+	j := openTest(t, dir)
+	sent := time.Now().UTC().Truncate(time.Millisecond)
+	e := stoppedEntry("compose/app", "sent", "unsent")
+	e.Containers[0].StopSent, e.Containers[0].StopGraceMS = sent, 3000
+	e.Containers = append(e.Containers, Container{ID: "paused", Action: Paused, Order: 5})
+	writeDead(t, dir, e)
+	if b, _ := json.Marshal(e.Containers[1]); strings.Contains(string(b), "stop_sent") {
+		t.Errorf("a stop never sent is recorded: %s", b)
+	}
+
+	u := &fakeUndoer{}
+	got, err := j.Replay(t.Context(), connectTo(t, u, testHost, nil))
+	if err != nil || len(got) != 1 || got[0].Err != nil {
+		t.Fatalf("replay = %+v, %v", got, err)
+	}
+	want := []call{
+		{Op: "start", ID: "sent", At: sent.Add(3*time.Second + StopMargin)},
+		{Op: "start", ID: "unsent"},
+		{Op: "unpause", ID: "paused", At: e.Started},
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.calls) != len(want) {
+		t.Fatalf("calls %v, want %v", u.calls, want)
+	}
+	for i, c := range u.calls {
+		if c.Op != want[i].Op || c.ID != want[i].ID || !c.At.Equal(want[i].At) {
+			t.Errorf("call %d = %+v, want %+v", i, c, want[i])
+		}
 	}
 }
