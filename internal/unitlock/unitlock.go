@@ -114,7 +114,8 @@ const maxReopen = 100
 
 // Acquire takes unit's lock in dir, creating dir (mode 0700) if needed.
 // With opts.Wait it waits until the lock is free or ctx ends; without, a
-// held lock is an error wrapping ErrBusy that names the holder.
+// held lock is an error wrapping ErrBusy that names the holder (and the
+// unit, which the holder's record holds).
 func Acquire(ctx context.Context, dir, unit string, opts Options) (*Lock, error) {
 	if dir == "" {
 		return nil, errors.New("lock unit: no lock directory")
@@ -149,7 +150,7 @@ func Acquire(ctx context.Context, dir, unit string, opts Options) (*Lock, error)
 		}
 		h := readHolder(path)
 		if !opts.Wait {
-			return nil, fmt.Errorf("%s: %w: %s", unit, ErrBusy, h)
+			return nil, fmt.Errorf("%w: %s", ErrBusy, h)
 		}
 		if opts.OnWait != nil && (!waited || (h.PID != 0 && h != last)) {
 			opts.OnWait(h)
