@@ -18,6 +18,7 @@ type backupOptions struct {
 	images      string
 	registry    string
 	json        bool
+	noWait      bool
 }
 
 func newBackupCommand(g *globalOptions) *cobra.Command {
@@ -40,6 +41,10 @@ default) pauses units with running containers. The freeze time is reported
 as downtime_ms. Whatever happens, frozen containers are resumed: a journal
 written before freezing is replayed by the next lifeboat command.
 
+One job per unit at a time on this host: a unit that another backup or
+restore (from the CLI or lifeboat serve) holds is waited for, with a
+message naming the holder; --no-wait refuses it instead (exit status 11).
+
 The first backup of a unit reads everything; later ones read only files
 whose metadata changed and store only new chunks. With the default
 repository, the first backup creates it.
@@ -50,7 +55,8 @@ files, bytes_added, ...
 
 EXIT STATUS
   0 every unit backed up; 1 error; 3 some units failed;
-  10 no repository; 12 wrong or missing password; 130 interrupted.`,
+  10 no repository; 11 the unit is locked by another job (--no-wait);
+  12 wrong or missing password; 130 interrupted.`,
 		Example: `  lifeboat backup --all
   lifeboat backup project/shop --consistency pause
   lifeboat backup volume/pgdata --json`,
@@ -65,6 +71,7 @@ EXIT STATUS
 	f.StringVar(&opts.images, "images", "", "none, ref, save, commit or commit,save: keep images in the restore point, make timeline images (default: label lifeboat.images, else ref; images in no registry are always kept unless none)")
 	f.StringVar(&opts.registry, "registry", os.Getenv("LIFEBOAT_REGISTRY"), "HOST:PORT to push timeline images to, with --images commit,push (env LIFEBOAT_REGISTRY)")
 	f.BoolVar(&opts.json, "json", false, "print JSON lines")
+	f.BoolVar(&opts.noWait, "no-wait", false, "refuse a unit another backup or restore holds, instead of waiting for it")
 	return cmd
 }
 
@@ -86,6 +93,7 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 	_, err = backup.Run(ctx, repo, eng, backup.Options{
 		Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual",
 		Version: version, Log: g.log, JournalDir: g.journalDir(),
+		LockDir: g.lockDir(), NoWait: opts.noWait, OnWait: g.waitNotice(func(s string) { pr.Println(os.Stderr, s) }),
 		OnStart: func(unit string, c *progress.Counters) { pr.Track(unit, c) },
 		OnDone: func(r backup.Result) {
 			switch {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-backup/lifeboat/internal/backup"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/ui"
@@ -27,6 +28,12 @@ type restoreOptions struct {
 	dump      bool
 	into      string
 	dryRun    bool
+	noWait    bool
+}
+
+// scope is what the restore writes, for its locks.
+func (o restoreOptions) scope() backup.RestoreScope {
+	return backup.RestoreScope{Volume: o.volume, As: o.as, Target: o.target, ImageOnly: o.imageOnly, Dump: o.dump, Into: o.into}
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -65,9 +72,14 @@ lacks them; any other missing image is an error naming it. Files are written ato
 before restore reports success. Hard links, xattrs, ACLs, device nodes and
 FIFOs are re-applied; anything that cannot be restored is listed.
 
+A restore into Docker holds the lock of the point's unit and of every unit
+it writes (a copy's, a volume's users'): it waits for a backup or restore
+of them that runs (from the CLI or lifeboat serve), with a message naming
+it, or with --no-wait refuses (exit status 11). --target takes no lock.
+
 EXIT STATUS
-  0 restored; 1 error; 10 no repository; 12 wrong or missing password;
-  130 interrupted.`,
+  0 restored; 1 error; 10 no repository; 11 a unit is locked by another
+  job (--no-wait); 12 wrong or missing password; 130 interrupted.`,
 		Example: `  lifeboat restore volume/pgdata@latest --volume pgdata --as pgdata-copy
   lifeboat restore 3f2a --target /tmp/restored
   lifeboat restore volume/web@2026-11-24T15:30:00Z --volume web --target ./web`,
@@ -89,6 +101,7 @@ EXIT STATUS
 	f.BoolVarP(&opts.dryRun, "dry-run", "n", false, "only say what the restore would create, replace or refuse")
 	f.BoolVar(&opts.dump, "dump", false, "load the database dumps of --container into a running container")
 	f.StringVar(&opts.into, "into", "", "with --dump: the running container to load into (default: --container)")
+	f.BoolVar(&opts.noWait, "no-wait", false, "refuse when another backup or restore holds the unit, instead of waiting for it")
 	return cmd
 }
 
@@ -151,6 +164,12 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 			return cerr
 		}
 		defer eng.Close()
+		locks, err := g.lockRestore(ctx, repo, eng, &ro, opts.scope(), opts.noWait, func(s string) { pr.Println(os.Stderr, s) })
+		if err != nil {
+			pr.Done()
+			return err
+		}
+		defer locks.Release()
 		if opts.volume == "" {
 			ur, err := restore.ToUnit(ctx, repo, eng, ro)
 			pr.Done()
@@ -217,7 +236,13 @@ func runLoadDumps(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref
 		return err
 	}
 	defer eng.Close()
-	res, err := restore.LoadDumps(ctx, repo, eng, restore.Options{Ref: ref, Container: opts.container, Force: opts.force, Log: g.log}, opts.into)
+	ro := restore.Options{Ref: ref, Container: opts.container, Force: opts.force, Log: g.log}
+	locks, err := g.lockRestore(ctx, repo, eng, &ro, opts.scope(), opts.noWait, nil)
+	if err != nil {
+		return err
+	}
+	defer locks.Release()
+	res, err := restore.LoadDumps(ctx, repo, eng, ro, opts.into)
 	if err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 		return err
 	}
 	defer repo.Close(context.WithoutCancel(ctx))
-	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, JournalDir: g.journalDir(), Version: version, Log: g.log,
+	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, JournalDir: g.journalDir(), LockDir: g.lockDir(), Version: version, Log: g.log,
 		Check: func(ctx context.Context, readData float64, log *slog.Logger) (any, error) {
 			// A connection of its own with an empty cache, so damage in
 			// storage is not hidden by what the daemon has cached; when

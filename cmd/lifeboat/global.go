@@ -58,7 +58,7 @@ Start with:
 	f.StringVarP(&g.repository, "repository", "r", os.Getenv("LIFEBOAT_REPOSITORY"), "repository path (env LIFEBOAT_REPOSITORY; default "+repository.DefaultPath()+")")
 	f.StringVar(&g.passwordFile, "password-file", os.Getenv("LIFEBOAT_PASSWORD_FILE"), "file holding the repository password (env LIFEBOAT_PASSWORD_FILE)")
 	f.StringVar(&g.cacheDir, "cache-dir", os.Getenv("LIFEBOAT_CACHE_DIR"), "where repository caches live (env LIFEBOAT_CACHE_DIR)")
-	f.StringVar(&g.stateDir, "state-dir", envOr("LIFEBOAT_STATE_DIR", defaultStateDir()), "where the freeze journal lives (env LIFEBOAT_STATE_DIR)")
+	f.StringVar(&g.stateDir, "state-dir", envOr("LIFEBOAT_STATE_DIR", defaultStateDir()), "where the freeze journal and the unit locks live (env LIFEBOAT_STATE_DIR)")
 	f.StringVar(&g.logLevel, "log-level", envOr("LIFEBOAT_LOG_LEVEL", "warn"), "log level: debug, info, warn or error (env LIFEBOAT_LOG_LEVEL)")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log at info level")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "no progress, errors only")

@@ -16,6 +16,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/restore"
+	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -66,6 +67,8 @@ func classify(ctx context.Context, err error) (int, string) {
 		return exitError, ""
 	case errors.Is(err, backup.ErrPartial):
 		return exitPartial, ""
+	case errors.Is(err, unitlock.ErrBusy):
+		return exitLocked, "wait until that job ends, or run again without --no-wait to wait for it"
 	case errors.Is(err, repository.ErrCheckFailed):
 		return exitError, "the restore points named above cannot be fully restored: back up their units again, and look at the disk or bucket that holds the repository"
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
 )
 
 // Consistency modes.
@@ -41,7 +42,18 @@ type Options struct {
 	Defaults   policy.Defaults
 	Version    string // of lifeboat, for the manifest
 	JournalDir string // where freezes are journalled until thawed
-	Log        *slog.Logger
+	// LockDir holds the units' locks: each unit's backup holds its lock,
+	// so that no other backup, restore or drill of it interleaves.
+	LockDir string
+	// NoWait refuses a unit whose lock another job holds (an error
+	// wrapping unitlock.ErrBusy) instead of waiting for it.
+	NoWait bool
+	// OnWait is called when a unit's backup starts waiting for its lock,
+	// with who holds it.
+	OnWait func(unitlock.Holder)
+	// Job names the daemon job, for the messages of jobs that wait.
+	Job string
+	Log *slog.Logger
 	// OnStart is called before each unit with fresh counters, so a printer
 	// can show its progress.
 	OnStart func(unit string, c *progress.Counters)
@@ -89,7 +101,7 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 			errs = append(errs, err)
 			break
 		}
-		res := backupUnit(ctx, repo, eng, u, opts)
+		res := lockedBackup(ctx, repo, eng, u, opts)
 		if res.Err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", u.String(), res.Err))
 		}
@@ -103,6 +115,23 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 		err = fmt.Errorf("%w: %w", ErrPartial, err)
 	}
 	return results, err
+}
+
+// lockedBackup backs up u while holding its lock. The lock is taken before
+// the unit is planned: a plan made while another job has the unit frozen
+// would see its containers paused and freeze nothing.
+func lockedBackup(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
+	l, err := unitlock.Acquire(ctx, opts.LockDir, u.String(), unitlock.Options{
+		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: opts.OnWait})
+	if err != nil {
+		return Result{Err: err}
+	}
+	defer func() {
+		if err := l.Release(); err != nil {
+			opts.Log.Warn("unit lock not released cleanly", "unit", u.String(), "err", err)
+		}
+	}()
+	return backupUnit(ctx, repo, eng, u, opts)
 }
 
 func checkImages(v string) error {

@@ -82,6 +82,12 @@ func decide(flagMode, labelMode, source string, cs []engine.Container, snapshotB
 		if len(skipped) > 0 {
 			d.why += "; not " + strings.Join(skipped, "; not ")
 		}
+		if !running && (d.files == ModePause || d.files == ModeStop) {
+			// Nothing to pause or stop: a point labelled so would claim
+			// a freeze that never happened. Read as it is, as auto does.
+			d.why += "; no container is running: nothing to " + d.files + ", read as it is"
+			d.files = ModeNone
+		}
 		return d, nil
 	}
 	return decision{}, fmt.Errorf("consistency %q: no mode applies", mode)

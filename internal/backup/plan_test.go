@@ -35,6 +35,7 @@ func TestStartOrder(t *testing.T) {
 func TestDecide(t *testing.T) {
 	running := []engine.Container{{Name: "web", Image: "nginx", State: "running"}}
 	stopped := []engine.Container{{State: "exited"}}
+	pausedByOther := []engine.Container{{Name: "web", State: "paused"}}
 	withDB := append([]engine.Container{{Name: "db", Image: "postgres:15", State: "running"}}, running...)
 	labelledOff := []engine.Container{{Name: "db", Image: "postgres:15", State: "running", Labels: map[string]string{"lifeboat.dump": "none"}}}
 	can := func() string { return "" }
@@ -50,6 +51,10 @@ func TestDecide(t *testing.T) {
 		{"", "auto", withDB, can, "dump+pause", ""},
 		{"", "auto", labelledOff, can, "pause", ""},
 		{"", "stop", withDB, can, "stop", ""}, // a label always wins
+		{"pause", "auto", stopped, can, "none", ""},
+		{"", "stop", stopped, can, "none", ""},
+		{"", "snapshot", stopped, can, "snapshot", ""},
+		{"", "pause", pausedByOther, can, "pause", ""}, // checked again at the freeze
 		{"none", "stop", running, can, "none", ""},
 		{"", "snapshot,pause", running, cannot, "pause", ""},
 		{"", "snapshot,pause", running, can, "snapshot", ""},
@@ -72,6 +77,10 @@ func TestDecide(t *testing.T) {
 	if !strings.Contains(d.why, "db is postgres") {
 		t.Errorf("auto does not say why: %s", d.why)
 	}
+	d, _ = decide("pause", "auto", "default", stopped, can)
+	if !strings.Contains(d.why, "no container is running") {
+		t.Errorf("pause of a stopped unit does not say why it reads as it is: %s", d.why)
+	}
 	d, _ = decide("", "snapshot,pause", "label", running, cannot)
 	if !strings.Contains(d.why, "not on btrfs") {
 		t.Errorf("the fallback does not say why: %s", d.why)
@@ -88,5 +97,32 @@ func TestParseUnit(t *testing.T) {
 		if _, err := ParseUnit(bad); err == nil {
 			t.Errorf("ParseUnit(%q) accepted", bad)
 		}
+	}
+}
+
+func TestHeldStill(t *testing.T) {
+	planned := []engine.Container{
+		{ID: "1", Name: "web", State: "running"},
+		{ID: "2", Name: "db", State: "exited"},
+		{ID: "3", Name: "cache", State: "paused"},
+		{ID: "4", Name: "worker", State: "restarting"},
+		{ID: "5", Name: "gone", State: "exited"},
+	}
+	for _, tc := range []struct {
+		name string
+		now  []engine.Container
+		want string
+	}{
+		{"all as planned", []engine.Container{{ID: "1", State: "running"}, {ID: "2", State: "exited"}}, ""},
+		{"ours paused by us", []engine.Container{{ID: "1", State: "paused"}, {ID: "2", State: "exited"}}, ""},
+		{"started since", []engine.Container{{ID: "1", State: "running"}, {ID: "2", State: "running"}}, "db (exited, now running)"},
+		{"paused by someone else", []engine.Container{{ID: "3", State: "paused"}}, "cache (paused, now paused)"},
+		{"restarting", []engine.Container{{ID: "4", State: "restarting"}}, "worker (restarting, now restarting)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Join(heldStill(planned, tc.now), "; "); got != tc.want {
+				t.Errorf("heldStill = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

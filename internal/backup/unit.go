@@ -307,19 +307,24 @@ func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 	if err := c.pass(ctx, up); err != nil {
 		return err
 	}
+	c.checkStill(ctx)
 	var entries []journal.Container
 	for _, ct := range c.p.containers {
 		if ct.State == "running" {
 			entries = append(entries, journal.Container{ID: ct.ID, Name: ct.Name, Action: journal.Paused})
 		}
 	}
-	return c.quiesced(ctx, entries, func(func() error) error {
+	err := c.quiesced(ctx, entries, func(func() error) error {
 		// All at once: the closer together the freezes, the closer the
 		// point is to one instant for the whole unit.
 		return each(entries, func(e journal.Container) error { return c.eng.Pause(ctx, e.ID) })
 	}, func(ctx context.Context) error {
 		return c.pass(ctx, up)
 	})
+	if err == nil {
+		c.checkStill(ctx) // started during the frozen pass?
+	}
+	return err
 }
 
 // stopped stops the unit in reverse start order, captures it, and starts

@@ -31,6 +31,7 @@ type Options struct {
 	Engine     *engine.Client
 	StateDir   string // job history
 	JournalDir string
+	LockDir    string // the units' locks, shared with the CLI
 	Version    string
 	Log        *slog.Logger
 	// Replicate copies the repository to the offsite target; it returns a

@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
 	"github.com/lifeboat-backup/lifeboat/internal/server"
+	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
 )
 
 // submitBackup queues a backup of unit; a scheduled one is coalesced with
@@ -39,7 +40,8 @@ func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger 
 	results, err := backup.Run(ctx, d.opts.Repo, d.opts.Engine, backup.Options{
 		Units: []string{unit}, Trigger: trigger, Defaults: d.cfg.PolicyDefaults(),
 		Version: d.opts.Version, Log: r.Log, JournalDir: d.opts.JournalDir,
-		OnStart: func(_ string, c *progress.Counters) { r.SetProgress(counters(c)) },
+		LockDir: d.opts.LockDir, Job: r.ID(), OnWait: waitingFor(r, unit),
+		OnStart: func(_ string, c *progress.Counters) { r.SetWaiting(""); r.SetProgress(counters(c)) },
 	})
 	var res backup.Result
 	if len(results) == 1 {
@@ -90,6 +92,18 @@ func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger 
 	}
 	d.invalidateRepoStats()
 	return nil
+}
+
+// waitingFor shows on the job, and in its log, that it waits for another
+// job's lock of unit. The job stays cancellable while it waits.
+func waitingFor(r *scheduler.Run, unit string) func(unitlock.Holder) {
+	return func(h unitlock.Holder) {
+		if h.Unit != "" {
+			unit = h.Unit // of a restore's several, the one it waits for
+		}
+		r.SetWaiting("the lock of " + unit + ", held by " + h.String())
+		r.Log.Info("waiting for the unit's lock", "unit", unit, "holder", h.String())
+	}
 }
 
 func resultOf(ctx context.Context) string {
@@ -190,8 +204,16 @@ func (d *Daemon) runRestore(ctx context.Context, r *scheduler.Run, req server.Re
 	c := progress.New()
 	r.SetProgress(counters(c))
 	opts := restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container, Path: req.Path, Target: req.Target, As: req.As, Force: req.Force, Log: r.Log, Progress: c}
+	locks, err := d.lockRestore(ctx, r, req)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := locks.Release(); err != nil {
+			r.Log.Warn("unit locks not released cleanly", "err", err)
+		}
+	}()
 	var res any
-	var err error
 	switch {
 	case req.Target != "":
 		res, err = restore.ToDirectory(ctx, d.opts.Repo, opts)
@@ -205,6 +227,23 @@ func (d *Daemon) runRestore(ctx context.Context, r *scheduler.Run, req server.Re
 		r.Log.Info("restored", "point", req.Point)
 	}
 	return err
+}
+
+// lockRestore takes the locks of the units the restore writes, waiting
+// for the jobs (of this daemon or a CLI) that hold them.
+func (d *Daemon) lockRestore(ctx context.Context, r *scheduler.Run, req server.RestoreRequest) (*unitlock.Set, error) {
+	p, err := d.opts.Repo.Resolve(ctx, req.Point)
+	if err != nil {
+		return nil, err
+	}
+	units, err := backup.RestoreLocks(ctx, d.opts.Engine, p, backup.RestoreScope{Volume: req.Volume, As: req.As, Target: req.Target})
+	if err != nil {
+		return nil, err
+	}
+	set, err := unitlock.AcquireAll(ctx, d.opts.LockDir, units, unitlock.Options{Wait: true, Operation: unitlock.Restore, Job: r.ID(),
+		OnWait: waitingFor(r, p.Unit)})
+	r.SetWaiting("")
+	return set, err
 }
 
 // invalidateRepoStats makes the next status read measure the repository.

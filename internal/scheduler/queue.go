@@ -39,6 +39,9 @@ type Job struct {
 	Error      string     `json:"error,omitempty"`
 	Result     any        `json:"result,omitempty"`
 	Log        []string   `json:"log,omitempty"`
+	// Waiting says what a running job waits for before it can do its
+	// work (another job's lock of its unit); "" when it does not wait.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Progress is a running job's counters.
@@ -58,6 +61,21 @@ type Run struct {
 
 // SetProgress registers how to read the job's progress while it runs.
 func (r *Run) SetProgress(f func() Progress) { r.q.mu.Lock(); r.e.progress = f; r.q.mu.Unlock() }
+
+// ID is the job's ID.
+func (r *Run) ID() string { return r.e.job.ID }
+
+// SetWaiting records what the job waits for, "" once it no longer waits,
+// and announces the change as a state change is.
+func (r *Run) SetWaiting(what string) {
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	if r.e.job.Waiting == what {
+		return
+	}
+	r.e.job.Waiting = what
+	r.q.changed(r.e)
+}
 
 // Writer is the job's log as an io.Writer, for output that comes as text
 // (a dump or hook command's stderr): each line becomes a log line.
@@ -201,7 +219,7 @@ func (q *Queue) run(e *entry, key string) {
 	}()
 	q.mu.Lock()
 	now := time.Now()
-	e.job.Ended = &now
+	e.job.Ended, e.job.Waiting = &now, ""
 	switch {
 	case err == nil:
 		e.job.State = Succeeded
