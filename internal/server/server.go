@@ -35,7 +35,8 @@ type Options struct {
 	// MaxBody caps request bodies; 1 MiB when zero.
 	MaxBody int64
 
-	loginDelay time.Duration // after a wrong token; tests shorten it
+	loginDelay time.Duration    // after a wrong token; tests shorten it
+	now        func() time.Time // the sessions' clock; tests move it
 }
 
 // CookieName holds the web UI's session ID: HttpOnly, SameSite strict, so
@@ -60,6 +61,9 @@ func New(opts Options) http.Handler {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &server{opts: opts, b: opts.Backend, sessions: newSessions(opts.SessionTTL)}
+	if opts.now != nil {
+		s.sessions.now = opts.now
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(opts.Backend.Collector())
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{opts.Log}})
