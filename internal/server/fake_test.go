@@ -66,7 +66,7 @@ func (f *fakeBackend) Open(_ context.Context, _, path string) (io.ReadCloser, re
 	return io.NopCloser(strings.NewReader(body)), repository.DirEntry{Name: path, Type: "file", Size: int64(len(body))}, nil
 }
 
-func (f *fakeBackend) Jobs() []Job                { return []Job{} }
+func (f *fakeBackend) Jobs() []Job               { return []Job{} }
 func (f *fakeBackend) Job(id string) (Job, bool) { return Job{Job: scheduler.Job{ID: id}}, true }
 
 // Submit opens a file, as the daemon opens the engine's socket for a job:

@@ -105,4 +105,3 @@ var (
 	ErrConflict   = errors.New("conflict")
 	ErrForbidden  = errors.New("forbidden")
 )
-
