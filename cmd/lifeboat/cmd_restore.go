@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -107,33 +105,17 @@ EXIT STATUS
 
 func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {
 	ctx := cmd.Context()
-	if opts.target == "" && opts.path != "" {
-		return errors.New("--path needs --target DIR")
+	// The checks are the API's too: one function for both.
+	req := restore.Request{Options: restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, Target: opts.target, As: opts.as, Force: opts.force, Log: g.log},
+		Dump: opts.dump, Into: opts.into}
+	kind, err := req.Validate()
+	if err != nil {
+		return err
 	}
-	if opts.into != "" && !opts.dump {
-		return errors.New("--into goes with --dump")
-	}
-	if opts.dump {
-		if opts.container == "" {
-			return errors.New("--dump needs --container NAME: the container whose dumps to load")
-		}
-		if opts.target != "" || opts.volume != "" || opts.as != "" || opts.imageOnly {
-			return errors.New("--dump loads into a running container: it takes no --target, --volume, --as or --image-only (extract dumps as files with --path dumps/NAME --target DIR)")
-		}
+	if kind == restore.LoadDump {
 		return runLoadDumps(cmd, opts, g, ref)
 	}
-	if opts.target != "" && opts.as != "" {
-		return errors.New("--as names a Docker volume; with --target the files go to the directory")
-	}
-	if opts.volume != "" && opts.container != "" {
-		return errors.New("give --volume or --container, not both")
-	}
-	if opts.target != "" && opts.container != "" {
-		if opts.path != "" {
-			return errors.New("give --container or --path, not both")
-		}
-		opts.path = "containers/" + opts.container
-	}
+	opts.path, opts.target = req.Path, req.Target
 	repo, err := g.openRepository(ctx, true)
 	if err != nil {
 		return err
@@ -142,20 +124,14 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 	pr := ui.NewProgress(os.Stderr, g.showProgress())
 	c := progress.New()
 	pr.Track("restore "+ref, c)
-	if opts.imageOnly && (opts.target != "" || opts.volume != "") {
-		return errors.New("--image-only loads images into the engine: it takes no --target or --volume")
-	}
-	ro := restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, As: opts.as, Force: opts.force, Log: g.log, Progress: c}
+	ro := req.Options
+	ro.Progress = c
 	if opts.dryRun {
 		pr.Done()
 		return runRestorePlan(cmd, opts, g, ro)
 	}
 	var res restore.Result
 	if opts.target != "" {
-		if ro.Target, err = filepath.Abs(opts.target); err != nil {
-			pr.Done()
-			return fmt.Errorf("target %s: %w", opts.target, err)
-		}
 		res, err = restore.ToDirectory(ctx, repo, ro)
 	} else {
 		eng, cerr := g.connectEngine(ctx)
@@ -265,11 +241,6 @@ func runRestorePlan(cmd *cobra.Command, opts restoreOptions, g *globalOptions, r
 		return err
 	}
 	defer repo.Close(ctx)
-	if opts.target != "" {
-		if ro.Target, err = filepath.Abs(opts.target); err != nil {
-			return err
-		}
-	}
 	eng, err := g.connectEngine(ctx)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -97,10 +98,11 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if !cmd.Flags().Changed("log-level") && os.Getenv("LIFEBOAT_LOG_LEVEL") == "" && !g.quiet {
 		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	token, err := loadToken(opts.tokenFile, g.stateDir, cmd.ErrOrStderr())
+	creds, err := loadCredentials(cfg, opts.tokenFile, g.stateDir, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
+	sessionTTL, _ := time.ParseDuration(cfg.API.SessionTTL) // checked at load
 	eng, err := g.connectEngine(ctx)
 	if err != nil {
 		return err
@@ -141,13 +143,19 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (choose another with --listen or listen: in the config)", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: server.New(server.Options{Token: token, Backend: d, Log: g.log, UI: webui.Handler()}), ReadHeaderTimeout: 10 * time.Second}
+	h := server.New(server.Options{Credentials: creds, Backend: d, Log: g.log, UI: webui.Handler(), SessionTTL: sessionTTL})
+	srv, sln, err := server.HTTPServer(h, ln, server.Limits{MaxConns: cfg.API.MaxConns, MaxConnsPerClient: cfg.API.MaxConnsPerClient}, cfg.API.TLSCert, cfg.API.TLSKey, g.log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ln = sln
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("API server", "err", err)
 		}
 	}()
-	g.log.Info("lifeboat serve started", "listen", ln.Addr().String(), "repository", repo.Path(), "engine", eng.Host())
+	g.log.Info("lifeboat serve started", "listen", ln.Addr().String(), "tls", cfg.API.TLSCert != "", "tokens", len(creds), "repository", repo.Path(), "engine", eng.Host())
 	err = d.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -159,9 +167,37 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	return err
 }
 
+// loadCredentials gathers the API's tokens: the token file's (admin; the
+// file given, or STATE_DIR/api.token, generated on first start unless the
+// config file lists tokens of its own) and the config file's hashed ones.
+func loadCredentials(cfg *config.Config, tokenFile, stateDir string, stderr io.Writer) ([]server.Credential, error) {
+	var creds []server.Credential
+	if tokenFile != "" || len(cfg.API.Tokens) == 0 {
+		tok, err := loadToken(tokenFile, stateDir, stderr)
+		if err != nil {
+			return nil, err
+		}
+		// Only the hash is kept: the token itself is not held in memory
+		// for the daemon's lifetime.
+		creds = append(creds, server.Credential{Role: server.Admin, Hash: server.HashToken(tok.Reveal())})
+	}
+	for i, t := range cfg.API.Tokens {
+		role, err := server.ParseRole(t.Role)
+		if err != nil {
+			return nil, fmt.Errorf("api.tokens[%d]: %w", i, err)
+		}
+		h, err := server.ParseHash(t.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("api.tokens[%d]: %w", i, err)
+		}
+		creds = append(creds, server.Credential{Role: role, Hash: h})
+	}
+	return creds, nil
+}
+
 // loadToken reads the API token, or generates one into the state
 // directory on first start.
-func loadToken(path, stateDir string, stderr interface{ Write([]byte) (int, error) }) (secret.Value, error) {
+func loadToken(path, stateDir string, stderr io.Writer) (secret.Value, error) {
 	if path == "" {
 		path = filepath.Join(stateDir, "api.token")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {

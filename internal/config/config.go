@@ -5,12 +5,17 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -57,7 +62,42 @@ type Config struct {
 	Webhook struct {
 		URL string `yaml:"url"` // POSTed a JSON event when a job fails
 	} `yaml:"webhook"`
+
+	API API `yaml:"api"`
+
+	Restore struct {
+		// TargetRoots are the host directories under which the API may
+		// restore into a directory (restore.target). None: the API
+		// restores into Docker only; the CLI is not limited.
+		TargetRoots []string `yaml:"target_roots"`
+	} `yaml:"restore"`
 }
+
+// API is how lifeboat serve's HTTP server admits clients.
+type API struct {
+	// Tokens are the API's credentials beyond the token file (which is
+	// admin): each its role and the SHA-256 of the token, hex.
+	Tokens []Token `yaml:"tokens"`
+	// TLSCert and TLSKey, PEM files: serve HTTPS instead of HTTP.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// MaxConns caps open connections (default 1024), MaxConnsPerClient
+	// those of one client address (default 64; 0 keeps the default,
+	// -1 lifts it, for a reverse proxy that limits on its own).
+	MaxConns          int `yaml:"max_conns"`
+	MaxConnsPerClient int `yaml:"max_conns_per_client"`
+	// SessionTTL is how long a web UI sign-in lasts; 12h.
+	SessionTTL string `yaml:"session_ttl"`
+}
+
+// Token is one hashed API token.
+type Token struct {
+	Role   string `yaml:"role"`   // viewer, operator or admin
+	SHA256 string `yaml:"sha256"` // printf %s TOKEN | sha256sum
+}
+
+// Roles, weakest first.
+var Roles = []string{"viewer", "operator", "admin"}
 
 // DefaultListen keeps the API on the loopback interface unless told.
 const DefaultListen = "127.0.0.1:8420"
@@ -136,7 +176,39 @@ func (c *Config) validate() error {
 	if c.Check.ReadData < 0 || c.Check.ReadData > 100 {
 		errs = append(errs, fmt.Errorf("check.read_data %v: a percentage from 0 to 100", c.Check.ReadData))
 	}
+	errs = append(errs, c.API.validate()...)
+	for i, r := range c.Restore.TargetRoots {
+		if !filepath.IsAbs(r) {
+			errs = append(errs, fmt.Errorf("restore.target_roots[%d] %q: write an absolute directory", i, r))
+		} else if filepath.Clean(r) == "/" {
+			errs = append(errs, fmt.Errorf("restore.target_roots[%d]: / would let the API write anywhere: name a directory for restores", i))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (a *API) validate() []error {
+	var errs []error
+	for i, t := range a.Tokens {
+		if !slices.Contains(Roles, t.Role) {
+			errs = append(errs, fmt.Errorf("api.tokens[%d].role %q: use viewer, operator or admin", i, t.Role))
+		}
+		if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size {
+			errs = append(errs, fmt.Errorf("api.tokens[%d].sha256: 64 hex digits, as printf %%s TOKEN | sha256sum prints", i))
+		}
+	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		errs = append(errs, errors.New("api.tls_cert and api.tls_key go together"))
+	}
+	if a.SessionTTL != "" {
+		if d, err := time.ParseDuration(a.SessionTTL); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("api.session_ttl %q: a duration such as 12h", a.SessionTTL))
+		}
+	}
+	if a.MaxConns < 0 {
+		errs = append(errs, fmt.Errorf("api.max_conns %d: a positive number", a.MaxConns))
+	}
+	return errs
 }
 
 // PolicyDefaults are the defaults labels override.

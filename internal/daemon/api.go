@@ -170,22 +170,10 @@ func (d *Daemon) Submit(ctx context.Context, req server.JobRequest) (server.Job,
 		}
 		j, err = d.submitBackup(u.String(), "api")
 	case "restore":
-		if req.Restore == nil || req.Restore.Point == "" {
+		if req.Restore == nil {
 			return server.Job{}, fmt.Errorf("%w: a restore job needs restore.point", server.ErrBadRequest)
 		}
-		p, rerr := d.opts.Repo.Resolve(ctx, req.Restore.Point)
-		if rerr != nil {
-			return server.Job{}, rerr
-		}
-		rr := *req.Restore
-		rr.Point = p.ID
-		unit := p.Unit
-		if rr.Target != "" {
-			unit = "" // a directory restore touches no unit
-		}
-		j, err = d.q.Submit("restore", unit, "api", func(ctx context.Context, r *scheduler.Run) error {
-			return d.runRestore(ctx, r, rr)
-		})
+		j, err = d.submitRestore(ctx, *req.Restore)
 	case "replicate", "check", "forget", "maintenance":
 		j, err = d.submitUpkeep(req.Kind, "api")
 	default:
@@ -248,11 +236,72 @@ func (d *Daemon) Repository(ctx context.Context) (server.RepoStatus, error) {
 	return st, nil
 }
 
-// PlanRestore is a restore's dry run.
-func (d *Daemon) PlanRestore(ctx context.Context, req server.RestoreRequest) (any, error) {
-	if req.Point == "" {
-		return nil, fmt.Errorf("%w: give point", server.ErrBadRequest)
+// RestoreOptions validates an API restore request exactly as the CLI
+// validates its flags (restore.Request.Validate), confined to the host
+// directories roots allows, and returns it narrowed as the restore needs
+// it (container with target extracts only containers/NAME).
+func RestoreOptions(req server.RestoreRequest, roots []string) (server.RestoreRequest, restore.Options, error) {
+	rr := restore.Request{Options: restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container, Path: req.Path,
+		Target: req.Target, As: req.As, Force: req.Force}, Confined: true, TargetRoots: roots}
+	if _, err := rr.Validate(); err != nil {
+		return req, restore.Options{}, fmt.Errorf("%w: %w", server.ErrBadRequest, err)
 	}
-	return restore.DryRun(ctx, d.opts.Repo, d.opts.Engine, restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container,
-		Path: req.Path, Target: req.Target, As: req.As, Force: req.Force})
+	req.Path, req.Target = rr.Path, rr.Target
+	return req, rr.Options, nil
+}
+
+// submitRestore queues a restore, or its dry run, which creates nothing.
+func (d *Daemon) submitRestore(ctx context.Context, req server.RestoreRequest) (scheduler.Job, error) {
+	rr, opts, err := RestoreOptions(req, d.cfg.Restore.TargetRoots)
+	if err != nil {
+		return scheduler.Job{}, err
+	}
+	p, err := d.opts.Repo.Resolve(ctx, rr.Point)
+	if err != nil {
+		return scheduler.Job{}, err
+	}
+	rr.Point, opts.Ref = p.ID, p.ID
+	if rr.DryRun {
+		// A dry run holds no unit: it may run beside the unit's backup.
+		return d.q.Submit("restore", "", "api", func(ctx context.Context, r *scheduler.Run) error {
+			return d.runDryRun(ctx, r, opts)
+		})
+	}
+	unit := p.Unit
+	if rr.Target != "" {
+		unit = "" // a directory restore touches no unit
+	}
+	return d.q.Submit("restore", unit, "api", func(ctx context.Context, r *scheduler.Run) error {
+		return d.runRestore(ctx, r, rr)
+	})
+}
+
+// runDryRun is a restore job with dry_run: the plan is its result, and a
+// plan that would be refused fails the job, as `restore --dry-run` exits 1.
+func (d *Daemon) runDryRun(ctx context.Context, r *scheduler.Run, opts restore.Options) error {
+	plan, err := restore.DryRun(ctx, d.opts.Repo, d.opts.Engine, opts)
+	r.Report(opts.Ref, 0, 0, plan)
+	if err != nil {
+		return err
+	}
+	for _, c := range plan.Create {
+		r.Log.Info("would create", "what", c)
+	}
+	for _, c := range plan.Replace {
+		r.Log.Info("would replace", "what", c)
+	}
+	if len(plan.Refused) > 0 {
+		return fmt.Errorf("%w: the restore would be refused: %s", restore.ErrConflict, strings.Join(plan.Refused, "; "))
+	}
+	r.Log.Info("dry run: nothing was changed")
+	return nil
+}
+
+// PlanRestore is a restore's dry run, validated as a restore.
+func (d *Daemon) PlanRestore(ctx context.Context, req server.RestoreRequest) (any, error) {
+	_, opts, err := RestoreOptions(req, d.cfg.Restore.TargetRoots)
+	if err != nil {
+		return nil, err
+	}
+	return restore.DryRun(ctx, d.opts.Repo, d.opts.Engine, opts)
 }

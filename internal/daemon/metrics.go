@@ -1,75 +1,119 @@
 package daemon
 
 import (
-	"fmt"
-	"io"
-	"sort"
-	"strings"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// WriteMetrics writes Prometheus' text format. It reads the daemon's own
-// state only, so a scrape never waits for the repository or the engine.
-func (d *Daemon) WriteMetrics(w io.Writer) {
+// Collector reports the daemon's state as Prometheus metrics. A scrape
+// reads the daemon's own state only, so it never waits for the repository
+// or the engine.
+func (d *Daemon) Collector() prometheus.Collector { return collector{d} }
+
+// unitMetric is one per-unit series: its value for a unit, and whether the
+// unit has one (a never-backed-up unit has no last success time).
+type unitMetric struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	value func(u *unitState) (float64, bool)
+}
+
+func unitDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, []string{"unit"}, nil)
+}
+
+var (
+	unitMetrics = []unitMetric{
+		{unitDesc("lifeboat_unit_protected", "1 when the unit's policy protects it"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return b2f(u.info.Policy.Enabled), true }},
+		{unitDesc("lifeboat_unit_last_success_timestamp_seconds", "time of the unit's newest restore point"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) {
+				return float64(u.lastSuccess.UnixNano()) / 1e9, !u.lastSuccess.IsZero()
+			}},
+		{unitDesc("lifeboat_unit_last_backup_duration_seconds", "duration of the unit's last backup"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return u.lastDur.Seconds(), u.lastDur > 0 }},
+		{unitDesc("lifeboat_unit_last_backup_bytes_added", "bytes the unit's last backup added to the repository"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return float64(u.lastBytes), !u.lastSuccess.IsZero() }},
+		{unitDesc("lifeboat_unit_last_downtime_seconds", "how long the unit's last backup froze or stopped it"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return float64(u.lastDown) / 1000, !u.lastSuccess.IsZero() }},
+		{unitDesc("lifeboat_unit_backup_failures_total", "failed backups of the unit since the daemon started"), prometheus.CounterValue,
+			func(u *unitState) (float64, bool) { return float64(u.failures), true }},
+		{unitDesc("lifeboat_unit_points", "restore points the unit has"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return float64(u.points), true }},
+		{unitDesc("lifeboat_unit_next_run_timestamp_seconds", "when the unit's next scheduled backup is due"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return float64(u.next.Unix()), !u.next.IsZero() }},
+	}
+	jobsQueued   = prometheus.NewDesc("lifeboat_jobs_queued", "jobs waiting", nil, nil)
+	jobsRunning  = prometheus.NewDesc("lifeboat_jobs_running", "jobs running", nil, nil)
+	repoSizeDesc = prometheus.NewDesc("lifeboat_repository_size_bytes", "bytes the repository's files take (measured at most once a minute)", nil, nil)
+	repoPoints   = prometheus.NewDesc("lifeboat_repository_points", "restore points in the repository", nil, nil)
+	startTime    = prometheus.NewDesc("lifeboat_daemon_start_timestamp_seconds", "when this daemon started", nil, nil)
+	replBytes    = prometheus.NewDesc("lifeboat_replicate_last_bytes_sent", "bytes the last replication sent", nil, nil)
+	upkeepKinds  = []string{"check", "replicate", "maintenance"}
+	upkeepOK     = map[string]*prometheus.Desc{}
+	upkeepLast   = map[string]*prometheus.Desc{}
+)
+
+func init() {
+	// The upkeep series keep the names the hand-written exposition had
+	// (lifeboat_check_last_ok, …): dashboards already use them.
+	for _, k := range upkeepKinds {
+		upkeepLast[k] = prometheus.NewDesc("lifeboat_"+k+"_last_success_timestamp_seconds", "time of the last successful "+k, nil, nil)
+		upkeepOK[k] = prometheus.NewDesc("lifeboat_"+k+"_last_ok", "1 when the last "+k+" succeeded", nil, nil)
+	}
+}
+
+type collector struct{ d *Daemon }
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range unitMetrics {
+		ch <- m.desc
+	}
+	for _, desc := range []*prometheus.Desc{jobsQueued, jobsRunning, repoSizeDesc, repoPoints, startTime, replBytes} {
+		ch <- desc
+	}
+	for _, k := range upkeepKinds {
+		ch <- upkeepLast[k]
+		ch <- upkeepOK[k]
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	d := c.d
 	queued, running := d.q.Counts()
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(jobsQueued, float64(queued))
+	gauge(jobsRunning, float64(running))
+	gauge(startTime, float64(d.started.Unix()))
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	names := make([]string, 0, len(d.units))
-	for n := range d.units {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	type series struct {
-		name, help, typ string
-		value           func(u *unitState) (float64, bool)
-	}
-	for _, s := range []series{
-		{"lifeboat_unit_protected", "1 when the unit's policy protects it", "gauge", func(u *unitState) (float64, bool) { return b2f(u.info.Policy.Enabled), true }},
-		{"lifeboat_unit_last_success_timestamp_seconds", "time of the unit's newest restore point", "gauge", func(u *unitState) (float64, bool) {
-			return float64(u.lastSuccess.UnixNano()) / 1e9, !u.lastSuccess.IsZero()
-		}},
-		{"lifeboat_unit_last_backup_duration_seconds", "duration of the unit's last backup", "gauge", func(u *unitState) (float64, bool) { return u.lastDur.Seconds(), u.lastDur > 0 }},
-		{"lifeboat_unit_last_backup_bytes_added", "bytes the unit's last backup added to the repository", "gauge", func(u *unitState) (float64, bool) { return float64(u.lastBytes), !u.lastSuccess.IsZero() }},
-		{"lifeboat_unit_last_downtime_seconds", "how long the unit's last backup froze or stopped it", "gauge", func(u *unitState) (float64, bool) {
-			return float64(u.lastDown) / 1000, !u.lastSuccess.IsZero()
-		}},
-		{"lifeboat_unit_backup_failures_total", "failed backups of the unit since the daemon started", "counter", func(u *unitState) (float64, bool) { return float64(u.failures), true }},
-		{"lifeboat_unit_points", "restore points the unit has", "gauge", func(u *unitState) (float64, bool) { return float64(u.points), true }},
-		{"lifeboat_unit_next_run_timestamp_seconds", "when the unit's next scheduled backup is due", "gauge", func(u *unitState) (float64, bool) {
-			return float64(u.next.Unix()), !u.next.IsZero()
-		}},
-	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", s.name, s.help, s.name, s.typ)
-		for _, n := range names {
-			if v, ok := s.value(d.units[n]); ok {
-				fmt.Fprintf(w, "%s{unit=\"%s\"} %g\n", s.name, escape(n), v)
+	for name, u := range d.units {
+		for _, m := range unitMetrics {
+			if v, ok := m.value(u); ok {
+				ch <- prometheus.MustNewConstMetric(m.desc, m.typ, v, name)
 			}
 		}
 	}
-	gauge := func(name, help string, v float64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
-	}
-	gauge("lifeboat_jobs_queued", "jobs waiting", float64(queued))
-	gauge("lifeboat_jobs_running", "jobs running", float64(running))
 	if d.repo.size >= 0 && !d.repo.updated.IsZero() {
-		gauge("lifeboat_repository_size_bytes", "bytes the repository's files take (measured at most once a minute)", float64(d.repo.size))
+		gauge(repoSizeDesc, float64(d.repo.size))
 	}
-	gauge("lifeboat_repository_points", "restore points in the repository", float64(d.repo.points))
-	for _, kind := range []string{"check", "replicate", "maintenance"} {
+	gauge(repoPoints, float64(d.repo.points))
+	for _, kind := range upkeepKinds {
 		k := d.upkeep[kind]
 		if k == nil {
 			continue
 		}
 		if !k.lastSuccess.IsZero() {
-			gauge("lifeboat_"+kind+"_last_success_timestamp_seconds", "time of the last successful "+kind, float64(k.lastSuccess.UnixNano())/1e9)
+			gauge(upkeepLast[kind], float64(k.lastSuccess.UnixNano())/1e9)
+			if kind == "replicate" {
+				gauge(replBytes, float64(k.lastBytes))
+			}
 		}
 		if !k.lastRun.IsZero() {
-			gauge("lifeboat_"+kind+"_last_ok", "1 when the last "+kind+" succeeded", b2f(k.ok))
-		}
-		if kind == "replicate" && !k.lastSuccess.IsZero() {
-			gauge("lifeboat_replicate_last_bytes_sent", "bytes the last replication sent", float64(k.lastBytes))
+			gauge(upkeepOK[kind], b2f(k.ok))
 		}
 	}
-	gauge("lifeboat_daemon_start_timestamp_seconds", "when this daemon started", float64(d.started.Unix()))
 }
 
 func b2f(b bool) float64 {
@@ -77,9 +121,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// escape quotes a label value as the text format wants.
-func escape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }

@@ -1,12 +1,11 @@
 // Package server is lifeboat serve's HTTP face: the REST API under
-// /api/v1, /healthz, Prometheus /metrics, and (later) the web UI, all
-// behind one bearer token. It holds no logic of its own: a Backend (the
-// daemon) does the work.
+// /api/v1, /healthz, Prometheus /metrics and the web UI, behind tokens of
+// three roles (viewer, operator, admin), browser sessions, cross-origin
+// protection and connection limits. It holds no logic of its own: a
+// Backend (the daemon) does the work.
 package server
 
 import (
-	"context"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -14,212 +13,102 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
-	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
-	"github.com/lifeboat-backup/lifeboat/internal/secret"
-)
-
-// Backend is what the API exposes.
-type Backend interface {
-	Units(ctx context.Context) ([]UnitStatus, error)
-	Points(ctx context.Context, unit string) ([]repository.Point, error)
-	Point(ctx context.Context, id string) (repository.Point, error)
-	ReadDir(ctx context.Context, id, path string) ([]repository.DirEntry, error)
-	Open(ctx context.Context, id, path string) (io.ReadCloser, repository.DirEntry, error)
-	Jobs() []Job
-	Job(id string) (Job, bool)
-	Submit(ctx context.Context, req JobRequest) (Job, error)
-	Cancel(id string) error
-	// PlanRestore is a restore's dry run: what it would create or refuse.
-	PlanRestore(ctx context.Context, req RestoreRequest) (any, error)
-	Repository(ctx context.Context) (RepoStatus, error)
-	WriteMetrics(w io.Writer)
-}
-
-// UnitStatus is a unit as the dashboard shows it.
-type UnitStatus struct {
-	backup.UnitInfo
-	Schedule        string     `json:"schedule,omitempty"`
-	NextRun         *time.Time `json:"next_run,omitempty"`
-	LastSuccess     *time.Time `json:"last_success,omitempty"`
-	LastPoint       string     `json:"last_point,omitempty"`
-	LastDowntimeMS  int64      `json:"last_downtime_ms"`
-	LastBytes       int64      `json:"last_bytes"`            // added to the repository by the last backup
-	LastSize        int64      `json:"last_size"`             // the unit's data in its newest point
-	LastResult      string     `json:"last_result,omitempty"` // succeeded, failed, cancelled
-	LastError       string     `json:"last_error,omitempty"`
-	Points          int        `json:"points"`
-	Overdue         bool       `json:"overdue"` // the last success is older than the schedule allows
-	RunningJob      string     `json:"running_job,omitempty"`
-	ProtectionState string     `json:"protection"` // protected, unprotected, failing, overdue, never
-}
-
-// Job is one job as the API shows it: the queue's record, and the
-// progress of a running one.
-type Job struct {
-	scheduler.Job
-	Progress *Progress `json:"progress,omitempty"`
-}
-
-// Progress is a running job's counters.
-type Progress struct {
-	FilesDone  int64 `json:"files_done"`
-	FilesTotal int64 `json:"files_total"`
-	BytesDone  int64 `json:"bytes_done"`
-	BytesTotal int64 `json:"bytes_total"`
-}
-
-// JobRequest starts a job.
-type JobRequest struct {
-	Kind    string          `json:"kind"` // backup, restore, replicate, check, forget
-	Unit    string          `json:"unit,omitempty"`
-	Restore *RestoreRequest `json:"restore,omitempty"`
-}
-
-// RestoreRequest says what a restore job brings back, as the CLI's flags.
-type RestoreRequest struct {
-	Point     string `json:"point"`
-	Container string `json:"container,omitempty"`
-	Volume    string `json:"volume,omitempty"`
-	Path      string `json:"path,omitempty"`
-	Target    string `json:"target,omitempty"`
-	As        string `json:"as,omitempty"`
-	Force     bool   `json:"force,omitempty"`
-	DryRun    bool   `json:"dry_run,omitempty"`
-}
-
-// RepoStatus is the repository and its offsite copy.
-type RepoStatus struct {
-	Location        string     `json:"location"`
-	Units           int        `json:"units"`
-	Points          int        `json:"points"`
-	SizeBytes       int64      `json:"size_bytes"`
-	LastCheck       *time.Time `json:"last_check,omitempty"`
-	LastCheckOK     bool       `json:"last_check_ok"`
-	LastCheckError  string     `json:"last_check_error,omitempty"`
-	Offsite         string     `json:"offsite,omitempty"`
-	LastReplication *time.Time `json:"last_replication,omitempty"`
-	ReplicationLag  string     `json:"replication_lag,omitempty"`
-	LastReplError   string     `json:"last_replication_error,omitempty"`
-}
-
-// Errors a Backend returns, mapped to HTTP statuses.
-var (
-	ErrBadRequest = errors.New("bad request")
-	ErrNotFound   = errors.New("not found")
-	ErrConflict   = errors.New("conflict")
 )
 
 // Options of a Server.
 type Options struct {
-	Token   secret.Value
-	Backend Backend
-	Log     *slog.Logger
-	// UI, when set, serves the web UI at / (it handles its own login page
-	// and is given the same authentication).
+	// Credentials are the tokens the API accepts, hashed.
+	Credentials []Credential
+	Backend     Backend
+	Log         *slog.Logger
+	// UI, when set, serves the web UI at / (it signs in through
+	// /api/v1/login and runs on the session cookie).
 	UI http.Handler
+	// SessionTTL is how long a sign-in lasts; 12h when zero.
+	SessionTTL time.Duration
+	// MaxBody caps request bodies; 1 MiB when zero.
+	MaxBody int64
+
+	loginDelay time.Duration    // after a wrong token; tests shorten it
+	now        func() time.Time // the sessions' clock; tests move it
 }
 
-// CookieName holds the token for the web UI: HttpOnly, SameSite strict, so
-// page scripts never see it and it never appears in a URL.
-const CookieName = "lifeboat_token"
+// CookieName holds the web UI's session ID: HttpOnly, SameSite strict, so
+// page scripts never see it and other sites' requests never carry it.
+const CookieName = "lifeboat_session"
 
 //go:embed openapi.json
 var openapi []byte
 
 // New returns the handler of everything lifeboat serve answers.
 func New(opts Options) http.Handler {
-	s := &server{opts: opts, b: opts.Backend}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 1 << 20
+	}
+	if opts.loginDelay == 0 {
+		opts.loginDelay = 500 * time.Millisecond
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &server{opts: opts, b: opts.Backend, sessions: newSessions(opts.SessionTTL)}
+	if opts.now != nil {
+		s.sessions.now = opts.now
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(opts.Backend.Collector())
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{opts.Log}})
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	auth := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.authed(h)) }
-	auth("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		s.b.WriteMetrics(w)
-	})
-	auth("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+	view := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.need(Viewer, h)) }
+	operate := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.need(Operator, h)) }
+	view("GET /metrics", metrics.ServeHTTP)
+	view("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapi)
 	})
 	mux.HandleFunc("POST /api/v1/login", s.login)
 	mux.HandleFunc("POST /api/v1/logout", s.logout)
-	auth("GET /api/v1/units", s.units)
-	auth("GET /api/v1/points", s.points)
-	auth("GET /api/v1/points/{id}", s.point)
-	auth("GET /api/v1/points/{id}/files", s.files)
-	auth("GET /api/v1/points/{id}/download", s.download)
-	auth("GET /api/v1/jobs", s.jobs)
-	auth("POST /api/v1/jobs", s.submit)
-	auth("GET /api/v1/jobs/{id}", s.job)
-	auth("POST /api/v1/jobs/{id}/cancel", s.cancel)
-	auth("GET /api/v1/repository", s.repository)
-	auth("POST /api/v1/restore/plan", s.planRestore)
+	view("GET /api/v1/session", s.whoami)
+	view("GET /api/v1/units", s.units)
+	view("GET /api/v1/points", s.points)
+	view("GET /api/v1/points/{id}", s.point)
+	view("GET /api/v1/points/{id}/files", s.files)
+	view("GET /api/v1/points/{id}/download", s.download)
+	view("GET /api/v1/jobs", s.jobs)
+	operate("POST /api/v1/jobs", s.submit)
+	view("GET /api/v1/jobs/{id}", s.job)
+	operate("POST /api/v1/jobs/{id}/cancel", s.cancel)
+	view("GET /api/v1/repository", s.repository)
+	operate("POST /api/v1/restore/plan", s.planRestore)
 	if opts.UI != nil {
 		mux.Handle("/", opts.UI)
 	}
-	return securityHeaders(mux)
+	return securityHeaders(crossOrigin(limitBody(opts.MaxBody, mux)))
 }
 
 type server struct {
-	opts Options
-	b    Backend
+	opts     Options
+	b        Backend
+	sessions *sessions
 }
 
-// Authorized reports whether a request carries the token, as a bearer
-// header or the UI's cookie. The compare takes the same time whatever the
-// guess.
-func (s *server) Authorized(r *http.Request) bool {
-	got := ""
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		got = strings.TrimPrefix(h, "Bearer ")
-	} else if c, err := r.Cookie(CookieName); err == nil {
-		got = c.Value
-	}
-	want := s.opts.Token.Reveal()
-	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
+// slogPrinter lets promhttp log through slog.
+type slogPrinter struct{ log *slog.Logger }
 
-func (s *server) authed(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.Authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="lifeboat"`)
-			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong token: send Authorization: Bearer TOKEN (the token is in the daemon's token file)"))
-			return
-		}
-		h(w, r)
-	})
-}
-
-// login trades the token for the HttpOnly cookie the web UI runs on.
-func (s *server) login(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, errors.New(`send {"token": "…"}`))
-		return
-	}
-	want := s.opts.Token.Reveal()
-	if want == "" || subtle.ConstantTimeCompare([]byte(body.Token), []byte(want)) != 1 {
-		// A wrong guess costs time: online guessing stays slow.
-		time.Sleep(500 * time.Millisecond)
-		writeError(w, http.StatusUnauthorized, errors.New("wrong token"))
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: body.Token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	writeJSON(w, http.StatusOK, map[string]string{"status": "logged in"})
-}
-
-func (s *server) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
-}
+func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics", "err", fmt.Sprint(v...)) }
 
 func (s *server) units(w http.ResponseWriter, r *http.Request) {
 	u, err := s.b.Units(r.Context())
@@ -247,20 +136,81 @@ func (s *server) files(w http.ResponseWriter, r *http.Request) {
 	respond(w, entries, err)
 }
 
+// download streams one file of a point. Below admin only captured
+// metadata is served, with secret-looking values masked: file contents
+// (volumes, binds, dumps, the files a VAR_FILE names) are the host's data.
 func (s *server) download(w http.ResponseWriter, r *http.Request) {
-	rc, st, err := s.b.Open(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"))
+	p := r.URL.Query().Get("path")
+	admin := roleFrom(r.Context()) >= Admin
+	if !admin && !metadataFile(p) {
+		writeError(w, http.StatusForbidden, fmt.Errorf("%w: downloading file contents needs the admin role; lower roles may read lifeboat.json and containers/NAME/config.json", ErrForbidden))
+		return
+	}
+	rc, st, err := s.b.Open(r.Context(), r.PathValue("id"), p)
 	if err != nil {
 		writeError(w, status(err), err)
 		return
 	}
 	defer rc.Close()
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", st.Name))
+	if !admin {
+		s.sendMasked(w, r, rc)
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", fmt.Sprint(st.Size))
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", st.Name))
-	if _, err := io.Copy(w, rc); err != nil {
+	if err := copyExtending(w, rc); err != nil {
 		s.opts.Log.Warn("download cut", "point", r.PathValue("id"), "err", err)
 	}
 }
+
+// maxMetadata bounds what is read to mask: a container's configuration is
+// kilobytes.
+const maxMetadata = 16 << 20
+
+func (s *server) sendMasked(w http.ResponseWriter, r *http.Request, rc io.Reader) {
+	b, err := io.ReadAll(io.LimitReader(rc, maxMetadata+1))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("read %s: %w", r.URL.Query().Get("path"), err))
+		return
+	}
+	out, ok := maskJSON(b)
+	if !ok || len(b) > maxMetadata {
+		writeError(w, http.StatusForbidden, fmt.Errorf("%w: this file could not be masked: it needs the admin role", ErrForbidden))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(len(out)))
+	w.Write(out)
+}
+
+// copyExtending copies a download of any size. The server's WriteTimeout
+// would cut a long one; each chunk that goes out earns the connection
+// another writeWindow instead, so only a client that stops reading is cut.
+func copyExtending(w http.ResponseWriter, r io.Reader) error {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 256<<10)
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			// Not every ResponseWriter has deadlines (httptest's): then
+			// the server's own timeouts are all there is.
+			_ = rc.SetWriteDeadline(time.Now().Add(writeWindow))
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// writeWindow is how long one chunk of a download may take to go out.
+const writeWindow = time.Minute
 
 func (s *server) jobs(w http.ResponseWriter, _ *http.Request) {
 	j := s.b.Jobs()
@@ -281,10 +231,11 @@ func (s *server) job(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) submit(w http.ResponseWriter, r *http.Request) {
 	var req JobRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeJSON(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("job request: %w", err))
+		return
+	}
+	if req.Restore != nil && !s.mayRestore(w, r, *req.Restore) {
 		return
 	}
 	j, err := s.b.Submit(r.Context(), req)
@@ -293,6 +244,16 @@ func (s *server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, j)
+}
+
+// mayRestore lets operators restore into Docker and only admins into a
+// host directory: writing files as root where one chooses is root.
+func (s *server) mayRestore(w http.ResponseWriter, r *http.Request, req RestoreRequest) bool {
+	if req.Target != "" && roleFrom(r.Context()) < Admin {
+		writeError(w, http.StatusForbidden, fmt.Errorf("%w: restoring into a host directory needs the admin role; restore into Docker (volume, container, the unit) instead", ErrForbidden))
+		return false
+	}
+	return true
 }
 
 func (s *server) cancel(w http.ResponseWriter, r *http.Request) {
@@ -306,10 +267,11 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) planRestore(w http.ResponseWriter, r *http.Request) {
 	var req RestoreRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeJSON(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("restore request: %w", err))
+		return
+	}
+	if !s.mayRestore(w, r, req) {
 		return
 	}
 	p, err := s.b.PlanRestore(r.Context(), req)
@@ -337,6 +299,8 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -351,15 +315,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
-// securityHeaders keeps pages out of frames and other origins' scripts.
-func securityHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("X-Frame-Options", "DENY")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
-		h.ServeHTTP(w, r)
-	})
 }

@@ -96,6 +96,9 @@ func (p *daemonProc) api(method, path string, body any, out any) int {
 	}
 	req, _ := http.NewRequest(method, p.url+path, rd)
 	req.Header.Set("Authorization", "Bearer "+p.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		p.t.Fatalf("%s %s: %v", method, path, err)
@@ -289,6 +292,24 @@ func TestServe(t *testing.T) {
 			t.Fatalf("backup job ended %+v", done)
 		}
 		pt := p.points("project/sv")[0]
+		// A dry run through the API creates nothing: not the volume, not
+		// the unit's containers.
+		if code := p.api("POST", "/api/v1/jobs", map[string]any{"kind": "restore", "restore": map[string]any{"point": pt.ID, "volume": "sv_data", "as": "sv_dry", "dry_run": true}}, &j); code != 202 {
+			t.Fatalf("dry-run restore job: %d", code)
+		}
+		if done := p.waitJob(j.ID, 60*time.Second); done.State != "succeeded" || !strings.Contains(strings.Join(done.Log, "\n"), "volume sv_dry") {
+			t.Fatalf("dry-run restore job: %+v", done)
+		}
+		if out, err := e.d.DockerErr("volume", "inspect", "sv_dry"); err == nil {
+			t.Fatalf("the dry run created volume sv_dry: %s", out)
+		}
+		if code := p.api("POST", "/api/v1/jobs", map[string]any{"kind": "restore", "restore": map[string]any{"point": pt.ID, "as": "sv_drycopy", "dry_run": true}}, &j); code != 202 {
+			t.Fatalf("dry-run unit restore job: %d", code)
+		}
+		p.waitJob(j.ID, 60*time.Second)
+		if ids := e.d.Docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project=sv_drycopy"); strings.TrimSpace(ids) != "" {
+			t.Fatalf("the dry run created containers: %s", ids)
+		}
 		if code := p.api("POST", "/api/v1/jobs", map[string]any{"kind": "restore", "restore": map[string]any{"point": pt.ID, "volume": "sv_data", "as": "sv_copy"}}, &j); code != 202 {
 			t.Fatalf("restore job: %d", code)
 		}
@@ -312,9 +333,14 @@ func TestServe(t *testing.T) {
 		if code := p.api("POST", "/api/v1/jobs/"+j.ID+"/cancel", nil, nil); code != 409 {
 			t.Fatalf("cancel an ended job: %d, want 409", code)
 		}
-		for body, want := range map[string]int{`{"kind":"backup","unit":"container/nope"}`: 404, `{"kind":"dance"}`: 400, `{"kind":"backup","unit":"nope"}`: 400, `{"kind":"restore"}`: 400, `{"knd":"x"}`: 400} {
+		for body, want := range map[string]int{`{"kind":"backup","unit":"container/nope"}`: 404, `{"kind":"dance"}`: 400, `{"kind":"backup","unit":"nope"}`: 400, `{"kind":"restore"}`: 400, `{"knd":"x"}`: 400,
+			// Validated as the CLI validates: a relative target, and any
+			// target while restore.target_roots is unset.
+			`{"kind":"restore","restore":{"point":"` + pt.ID + `","target":"rel/dir"}}`: 400, `{"kind":"restore","restore":{"point":"` + pt.ID + `","target":"/tmp/x"}}`: 400,
+			`{"kind":"restore","restore":{"point":"` + pt.ID + `","path":"volumes"}}`: 400} {
 			req, _ := http.NewRequest("POST", p.url+"/api/v1/jobs", strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -398,17 +424,34 @@ func TestServe(t *testing.T) {
 		ok.Body.Close()
 		var cookie *http.Cookie
 		for _, c := range ok.Cookies() {
-			if c.Name == "lifeboat_token" {
+			if c.Name == "lifeboat_session" {
 				cookie = c
 			}
 		}
-		if cookie == nil || !cookie.HttpOnly {
+		if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Value == token {
 			t.Fatalf("login cookie: %+v", ok.Cookies())
 		}
-		req, _ = http.NewRequest("GET", p.url+"/api/v1/units", nil)
-		req.AddCookie(cookie)
-		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("units with the cookie: %v %v", resp, err)
+		withCookie := func(method, path, ctype string) int {
+			req, _ := http.NewRequest(method, p.url+path, nil)
+			req.AddCookie(cookie)
+			if ctype != "" {
+				req.Header.Set("Content-Type", ctype)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if code := withCookie("GET", "/api/v1/units", ""); code != 200 {
+			t.Fatalf("units with the cookie: %d", code)
+		}
+		if code := withCookie("POST", "/api/v1/logout", "application/json"); code != 200 {
+			t.Fatalf("logout: %d", code)
+		}
+		if code := withCookie("GET", "/api/v1/units", ""); code != 401 {
+			t.Fatalf("units with a logged-out session: %d, want 401", code)
 		}
 	})
 

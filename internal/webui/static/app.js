@@ -1,6 +1,7 @@
 // Lifeboat's web UI: hash-routed pages over the REST API. The session is
-// an HttpOnly cookie set by POST /api/v1/login: scripts never hold the
-// token after signing in, and it never appears in a URL.
+// an HttpOnly cookie holding a random session ID (never the token), set by
+// POST /api/v1/login and revoked by /logout: scripts never hold the token
+// after signing in, and it never appears in a URL.
 "use strict";
 
 const $ = (sel, el = document) => el.querySelector(sel);
@@ -23,7 +24,10 @@ function h(tag, attrs = {}, ...kids) {
 
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+  // The server takes state-changing requests only as JSON (a page of
+  // another site cannot send that without a preflight it never gets).
+  if (method !== "GET") opts.headers["Content-Type"] = "application/json";
+  if (body !== undefined) opts.body = JSON.stringify(body);
   const r = await fetch(path, opts);
   if (r.status === 401 && !path.endsWith("/login")) { location.hash = "#/login"; throw new Error("signed out"); }
   const text = await r.text();
@@ -236,7 +240,11 @@ async function pointPage(id, path) {
     const actions = e.type === "file" ? h("span", { class: "row" }, h("a", { href: dl, download: e.name, class: "button secondary", "aria-label": "Download " + e.name }, "Download"),
       e.size < 262144 && /\.(json|sql|txt|log|conf|ya?ml)$/.test(e.name) ? h("button", { type: "button", class: "secondary", "aria-label": "View " + e.name, onclick: async () => {
         const r = await fetch(dl, { credentials: "same-origin" });
-        viewer.replaceChildren(h("h2", {}, e.name), h("pre", { tabindex: "0" }, await r.text()));
+        // Below admin the server masks secrets in configuration and
+        // refuses file contents; show its reason rather than the JSON.
+        let text = await r.text();
+        if (!r.ok) { try { text = JSON.parse(text).error; } catch { /* as sent */ } }
+        viewer.replaceChildren(h("h2", {}, e.name), h("pre", { tabindex: "0" }, text));
         viewer.scrollIntoView();
       } }, "View") : null) : "";
     return h("tr", {},

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/daemon"
+	"github.com/lifeboat-backup/lifeboat/internal/restore"
+	"github.com/lifeboat-backup/lifeboat/internal/server"
+)
+
+// TestRestoreValidation runs the same restore requests through the CLI
+// (the restore command, in-process) and the API (what POST /api/v1/jobs
+// and /restore/plan validate with): every check the CLI makes, the API
+// makes too. They differ only where they should: the API is confined to
+// restore.target_roots and refuses relative targets.
+func TestRestoreValidation(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(root, "restored")
+	for _, tc := range []struct {
+		name string
+		cli  []string // flags after the point
+		api  string   // the restore object, without its point; "" : no API form
+		// The error each front end gives, by a fragment; "" : valid.
+		wantCLI, wantAPI string
+		path             string // the narrowed path, when valid through the API
+	}{
+		{name: "whole unit", cli: nil, api: `{}`},
+		{name: "one volume as a copy", cli: []string{"--volume", "data", "--as", "copy"}, api: `{"volume":"data","as":"copy"}`},
+		{name: "one container", cli: []string{"--container", "db"}, api: `{"container":"db"}`},
+		{name: "into a directory under a root", cli: []string{"--target", in}, api: `{"target":"` + in + `"}`},
+		{name: "container into a directory is narrowed", cli: []string{"--container", "db", "--target", in}, api: `{"container":"db","target":"` + in + `"}`, path: "containers/db"},
+		{name: "path without target", cli: []string{"--path", "volumes/data"}, api: `{"path":"volumes/data"}`, wantCLI: "path needs target", wantAPI: "path needs target"},
+		{name: "as with target", cli: []string{"--target", in, "--as", "x"}, api: `{"target":"` + in + `","as":"x"}`, wantCLI: "as names", wantAPI: "as names"},
+		{name: "volume and container", cli: []string{"--volume", "v", "--container", "c"}, api: `{"volume":"v","container":"c"}`, wantCLI: "not both", wantAPI: "not both"},
+		{name: "container and path", cli: []string{"--container", "c", "--path", "p", "--target", in}, api: `{"container":"c","path":"p","target":"` + in + `"}`, wantCLI: "container or path", wantAPI: "container or path"},
+		{name: "relative target", cli: []string{"--target", "restored"}, api: `{"target":"restored"}`, wantAPI: "is relative"},
+		{name: "target outside the roots", cli: []string{"--target", outside}, api: `{"target":"` + outside + `"}`, wantAPI: "outside restore.target_roots"},
+		{name: "dot-dot out of a root", cli: []string{"--target", root + "/../x"}, api: `{"target":"` + root + `/../x"}`, wantAPI: "outside restore.target_roots"},
+		{name: "symlink out of a root", cli: []string{"--target", root + "/escape/x"}, api: `{"target":"` + root + `/escape/x"}`, wantAPI: "outside restore.target_roots"},
+		{name: "image-only with target", cli: []string{"--image-only", "--target", in}, wantCLI: "image-only"},
+		{name: "into without dump", cli: []string{"--into", "c"}, wantCLI: "into goes with dump"},
+		{name: "dump without container", cli: []string{"--dump"}, wantCLI: "dump needs container"},
+		{name: "dump with target", cli: []string{"--dump", "--container", "c", "--target", in}, wantCLI: "dump loads into a running container"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			check := func(front string, err error, want string) {
+				t.Helper()
+				switch {
+				case want == "" && errors.Is(err, restore.ErrInvalid):
+					t.Errorf("%s refused a valid request: %v", front, err)
+				case want != "" && (!errors.Is(err, restore.ErrInvalid) || !strings.Contains(err.Error(), want)):
+					t.Errorf("%s: %v, want an invalid-request error with %q", front, err, want)
+				}
+			}
+			cliErr := runRestoreCLI(t, tc.cli)
+			check("CLI", cliErr, tc.wantCLI)
+			if tc.wantCLI == "" && (cliErr == nil || !strings.Contains(cliErr.Error(), "no repository")) {
+				t.Errorf("CLI: %v, want it past validation, failing on the missing repository", cliErr)
+			}
+			if tc.api == "" {
+				return
+			}
+			var req server.RestoreRequest
+			if err := json.Unmarshal([]byte(tc.api), &req); err != nil {
+				t.Fatal(err)
+			}
+			req.Point = "volume/data@latest"
+			got, _, err := daemon.RestoreOptions(req, []string{root})
+			check("API", err, tc.wantAPI)
+			if err != nil && !errors.Is(err, server.ErrBadRequest) {
+				t.Errorf("API error %v is not a bad request (400)", err)
+			}
+			if err == nil && got.Path != tc.path {
+				t.Errorf("API narrowed path to %q, want %q", got.Path, tc.path)
+			}
+		})
+	}
+	t.Run("no roots: the API restores into Docker only", func(t *testing.T) {
+		_, _, err := daemon.RestoreOptions(server.RestoreRequest{Point: "p", Target: in}, nil)
+		if !errors.Is(err, restore.ErrInvalid) || !strings.Contains(err.Error(), "target_roots") {
+			t.Fatalf("%v", err)
+		}
+	})
+}
+
+// runRestoreCLI runs `lifeboat restore` in-process against a repository
+// that does not exist: a request that passes validation fails on opening
+// it, after validation, and touches nothing.
+func runRestoreCLI(t *testing.T, flags []string) error {
+	t.Helper()
+	g := &globalOptions{repository: filepath.Join(t.TempDir(), "no-repo"), passwordFile: filepath.Join(t.TempDir(), "no-password"),
+		stateDir: t.TempDir(), log: slog.New(slog.DiscardHandler)}
+	cmd := newRestoreCommand(g)
+	cmd.SetArgs(append([]string{"volume/data@latest"}, flags...))
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	return cmd.ExecuteContext(t.Context())
+}
