@@ -132,7 +132,7 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 	if opts.imageOnly && (opts.target != "" || opts.volume != "") {
 		return errors.New("--image-only loads images into the engine: it takes no --target or --volume")
 	}
-	ro := restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, As: opts.as, Force: opts.force, Log: g.log, Progress: c}
+	ro := restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, As: opts.as, Force: opts.force, JournalDir: g.restoreJournalDir(), Log: g.log, Progress: c}
 	if opts.dryRun {
 		pr.Done()
 		return runRestorePlan(cmd, opts, g, ro)
