@@ -126,6 +126,7 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 	pr.Track("restore "+ref, c)
 	ro := req.Options
 	ro.Progress = c
+	ro.JournalDir = g.restoreJournalDir()
 	if opts.dryRun {
 		pr.Done()
 		return runRestorePlan(cmd, opts, g, ro)

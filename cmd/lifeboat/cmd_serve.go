@@ -94,6 +94,7 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	}
 	if cfg.StateDir != "" && !cmd.Flags().Changed("state-dir") && os.Getenv("LIFEBOAT_STATE_DIR") == "" {
 		g.stateDir = cfg.StateDir
+		g.replayRestores(ctx)
 	}
 	if !cmd.Flags().Changed("log-level") && os.Getenv("LIFEBOAT_LOG_LEVEL") == "" && !g.quiet {
 		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -117,6 +117,7 @@ func (g *globalOptions) journalDir() string { return filepath.Join(g.stateDir, "
 // paused or stopped. It runs before every command, and costs one ReadDir
 // when there is nothing to do.
 func (g *globalOptions) replayJournal(ctx context.Context) error {
+	g.replayRestores(ctx)
 	if _, err := os.Stat(g.journalDir()); err != nil {
 		return nil
 	}

@@ -203,7 +203,7 @@ func (d *Daemon) forgetAll(ctx context.Context, r *scheduler.Run) error {
 func (d *Daemon) runRestore(ctx context.Context, r *scheduler.Run, req server.RestoreRequest) error {
 	c := progress.New()
 	r.SetProgress(counters(c))
-	opts := restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container, Path: req.Path, Target: req.Target, As: req.As, Force: req.Force, Log: r.Log, Progress: c}
+	opts := restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container, Path: req.Path, Target: req.Target, As: req.As, Force: req.Force, JournalDir: filepath.Join(d.opts.StateDir, "restores"), Log: r.Log, Progress: c}
 	locks, err := d.lockRestore(ctx, r, req)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
@@ -41,7 +42,7 @@ func DryRun(ctx context.Context, repo *repository.Repository, eng *engine.Client
 		p.Create = append(p.Create, fmt.Sprintf("files of %s in directory %s", what, opts.Target))
 		if err := prepareCheck(opts.Target); err != nil {
 			if opts.Force {
-				p.Replace = append(p.Replace, "contents of "+opts.Target)
+				p.Replace = append(p.Replace, "contents of "+opts.Target+" (swapped in once complete)")
 			} else {
 				p.Refused = append(p.Refused, err.Error())
 			}
@@ -62,6 +63,11 @@ func DryRun(ctx context.Context, repo *repository.Repository, eng *engine.Client
 		case err != nil:
 			return p, err
 		default:
+			if err := checkUnused(ctx, eng, name); errors.Is(err, ErrConflict) {
+				p.Refused = append(p.Refused, strings.TrimPrefix(err.Error(), ErrConflict.Error()+": "))
+			} else if err != nil {
+				return p, err
+			}
 			if empty, _ := isEmptyDir(have.Mountpoint); empty {
 				p.Create = append(p.Create, "contents of the empty volume "+name)
 			} else if opts.Force {

@@ -17,10 +17,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/restore/txn"
 )
 
 // ErrNotEmpty means the target holds data and --force was not given.
@@ -51,8 +53,12 @@ type Options struct {
 	Container string // only this container
 	ImageOnly bool   // only load the point's images
 	Force     bool
-	Log       *slog.Logger
-	Progress  *progress.Counters
+	// JournalDir is the restore journal (STATE_DIR/restores): every
+	// restore that changes something records its steps there, so a
+	// killed one is rolled back or finished by the next command.
+	JournalDir string
+	Log        *slog.Logger
+	Progress   *progress.Counters
 }
 
 // ToDirectory extracts a restore point, one volume of it (its files directly
@@ -67,13 +73,25 @@ func ToDirectory(ctx context.Context, repo *repository.Repository, opts Options)
 	if err != nil {
 		return res, err
 	}
-	if err := prepareTarget(opts.Target, opts.Force); err != nil {
+	if err := checkTarget(opts.Target, opts.Force); err != nil {
 		return res, err
 	}
-	if err := extract(ctx, repo, point.ID, sub, opts.Target, metas, opts.Progress, &res); err != nil {
+	label := "directory " + opts.Target
+	tx, err := begin(ctx, opts, txn.Entry{Unit: point.Unit, What: label, SwapCommits: true})
+	if err != nil {
 		return res, err
 	}
-	return res, nil
+	err = func() error {
+		p, err := place(tx, opts.Target, label)
+		if err != nil {
+			return err
+		}
+		if err := extract(ctx, repo, point.ID, sub, p.into, metas, opts.Progress, &res); err != nil {
+			return err
+		}
+		return p.swapIn()
+	}()
+	return res, conclude(ctx, tx, nil, opts.Log, err)
 }
 
 func load(ctx context.Context, repo *repository.Repository, ref string) (repository.Point, *layout.Manifest, error) {
@@ -155,23 +173,21 @@ func selectPart(ctx context.Context, repo *repository.Repository, id string, m *
 	return "", metas, nil
 }
 
-// prepareTarget makes sure restoring into dir overwrites nothing: it must
-// not exist or be an empty directory, unless force.
-func prepareTarget(dir string, force bool) error {
+// checkTarget makes sure restoring into dir overwrites nothing unless
+// force: it must not exist or be an empty directory. With force a
+// directory's contents are replaced, staged beside it and swapped in.
+func checkTarget(dir string, force bool) error {
 	if dir == "" {
 		return errors.New("no target directory")
 	}
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("create target %s: %w", dir, err)
-		}
 		return nil
 	case err != nil:
 		return fmt.Errorf("target %s: %w", dir, err)
 	case len(entries) > 0 && !force:
-		return fmt.Errorf("%w: %s holds %d entries: choose an empty or new directory (or --force to write into it)", ErrNotEmpty, dir, len(entries))
+		return fmt.Errorf("%w: %s holds %d entries: choose an empty or new directory (or --force to replace its contents)", ErrNotEmpty, dir, len(entries))
 	}
 	return nil
 }
@@ -186,6 +202,7 @@ func extractInto(ctx context.Context, repo *repository.Repository, eo repository
 	if err != nil {
 		return err
 	}
+	failpoint.Hit("restore-extracted")
 	res.Files, res.Dirs, res.Bytes = st.Files, st.Dirs, st.Bytes
 	for rel, spec := range metas {
 		if err := applyMeta(ctx, repo, id, spec, target, rel, res); err != nil {

@@ -2,18 +2,17 @@ package restore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
-	"github.com/lifeboat-backup/lifeboat/internal/registry"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/restore/txn"
 )
 
 // ErrConflict means the target engine holds something the restore would
@@ -41,7 +40,7 @@ type unitRestore struct {
 	m      *layout.Manifest
 	rename func(kind, old string) string
 	res    UnitResult
-	old    []oldContainer // replaced with --force, kept until the new ones run
+	tx     *txn.Tx
 	specs  map[string]engine.Spec
 	load   []layout.Image  // images to load from the point before creating containers
 	pull   []string        // timeline images to pull from their registry
@@ -49,12 +48,11 @@ type unitRestore struct {
 	fromTL map[string]bool // containers created from their timeline image
 }
 
-type oldContainer struct{ id, name, tmpName string }
-
 // ToUnit recreates a unit on the engine: networks, volumes, bind mounts and
 // containers with their configuration and writable layers, started in
 // dependency order. Nothing existing is replaced without opts.Force; then
-// replaced containers are kept, renamed, until the new ones run.
+// replaced containers and data are kept aside until the new containers
+// run, and put back if the restore fails or is killed.
 func ToUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, opts Options) (UnitResult, error) {
 	point, m, err := load(ctx, repo, opts.Ref)
 	if err != nil {
@@ -78,10 +76,27 @@ func ToUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client
 	if err := u.preflight(ctx, cs); err != nil {
 		return u.res, err
 	}
-	if err := u.run(ctx, cs); err != nil {
-		return u.res, errors.Join(err, u.rollback(context.WithoutCancel(ctx)))
+	u.tx, err = begin(ctx, opts, txn.Entry{Unit: point.Unit, What: u.what(), EngineHost: eng.Host()})
+	if err != nil {
+		return u.res, err
 	}
-	return u.res, u.dropOld(ctx)
+	err = u.run(ctx, cs)
+	if err == nil {
+		failpoint.Hit("restore-started")
+	}
+	return u.res, conclude(ctx, u.tx, eng, opts.Log, err)
+}
+
+// what describes the restore in the journal and its messages.
+func (u *unitRestore) what() string {
+	w := "in place"
+	if u.opts.As != "" {
+		w = "a copy as " + u.opts.As
+	}
+	if u.opts.Container != "" {
+		w += ", container " + u.opts.Container
+	}
+	return w
 }
 
 // selected is every container, or the one named by --container.
@@ -98,167 +113,32 @@ func (u *unitRestore) selected() ([]layout.Container, error) {
 
 // renamer maps names for a copy restored --as NAME beside the original:
 // Compose names carry the project as prefix (proj_db_1, proj-db-1,
-// proj_data); a standalone container's volumes get NAME_ in front.
+// proj_data); other names of the unit (a Compose container_name, a
+// standalone container's volumes) get NAME_ in front, and a standalone
+// container becomes NAME. Containers outside the unit that it refers to
+// (links, volumes-from) keep their names. A copy must never take a name
+// of the original: it would replace the original's containers.
 func renamer(m *layout.Manifest, as string) func(kind, old string) string {
 	if as == "" {
 		return func(_, old string) string { return old }
+	}
+	ours := map[string]bool{}
+	for _, c := range m.Containers {
+		ours[c.Name] = true
 	}
 	return func(kind, old string) string {
 		switch {
 		case kind == "project":
 			return as
+		case kind == "container" && !ours[old]:
+			return old
 		case m.Project != "" && (strings.HasPrefix(old, m.Project+"_") || strings.HasPrefix(old, m.Project+"-")):
 			return as + old[len(m.Project):]
 		case m.Project == "" && kind == "container":
 			return as
-		case kind == "volume" || kind == "network":
-			return as + "_" + old
 		}
-		return old
+		return as + "_" + old
 	}
-}
-
-// preflight lists everything the restore would have to replace or cannot
-// do, and refuses unless forced: restore never guesses.
-func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) error {
-	problems, err := u.problems(ctx, cs)
-	if err != nil {
-		return err
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrConflict, strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-// problems is what stands in the way of the restore (nothing for a
-// restore that may go ahead); it also plans the images to load or pull.
-func (u *unitRestore) problems(ctx context.Context, cs []layout.Container) ([]string, error) {
-	var problems []string
-	if err := u.loadSpecs(ctx, cs); err != nil {
-		return nil, err
-	}
-	taken, err := u.eng.PublishedPorts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	queued := map[string]bool{}
-	u.fromTL = map[string]bool{}
-	for _, c := range cs {
-		problems = append(problems, hostProblems(u.specs[c.Name], c.Name, taken, u.rename("container", c.Name), u.opts.Force)...)
-		if c.Timeline != nil && c.TimelinePushed != "" {
-			// Pushed timeline images restore by pull + run, the classic way.
-			u.fromTL[c.Name] = true
-			if ok, err := u.eng.HasImage(ctx, c.Timeline.ID); err != nil {
-				return nil, err
-			} else if !ok {
-				u.pull = append(u.pull, c.TimelinePushed)
-			}
-		} else if ok, err := u.eng.HasImage(ctx, imageRefOrID(c.Image)); err != nil {
-			return nil, err
-		} else if !ok {
-			switch img := u.savedImage(c.Image.ID); {
-			case img != nil && !queued[img.ID]:
-				queued[img.ID] = true
-				u.load = append(u.load, *img)
-			case img != nil:
-			case u.pushedImage(c.Image.ID) != "":
-				if ref := u.pushedImage(c.Image.ID); !queued[ref] {
-					queued[ref] = true
-					u.pull = append(u.pull, ref)
-					u.retag = append(u.retag, [2]string{ref, c.Image.Ref})
-				}
-			default:
-				problems = append(problems, fmt.Sprintf("image %s of container %s is not on this engine and not in the restore point: load or pull it first (back up with --images save to keep it)", c.Image, c.Name))
-			}
-		}
-		name := u.rename("container", c.Name)
-		if _, err := u.eng.Container(ctx, name); err == nil && !u.opts.Force {
-			problems = append(problems, fmt.Sprintf("container %s exists (--force replaces it, --as NAME restores a copy beside it)", name))
-		} else if err != nil && !errors.Is(err, engine.ErrNotFound) {
-			return nil, err
-		}
-	}
-	if u.opts.Container == "" {
-		for _, v := range u.m.Volumes {
-			name := u.rename("volume", v.Name)
-			if have, err := u.eng.Volume(ctx, name); err == nil && !u.opts.Force {
-				if empty, _ := isEmptyDir(have.Mountpoint); !empty {
-					problems = append(problems, fmt.Sprintf("volume %s exists and holds data (--force replaces its contents, --as NAME restores a copy)", name))
-				}
-			}
-		}
-		for _, b := range u.m.Binds {
-			if u.opts.As != "" {
-				continue // a copy mounts an existing bind source as it is (see binds)
-			}
-			if empty, err := isEmptyDir(b.Source); err == nil && !empty && !u.opts.Force {
-				problems = append(problems, fmt.Sprintf("bind source %s exists on this host and is not empty (--force replaces its contents)", b.Source))
-			}
-		}
-	}
-	return problems, nil
-}
-
-func (u *unitRestore) loadSpecs(ctx context.Context, cs []layout.Container) error {
-	u.specs = map[string]engine.Spec{}
-	for _, c := range cs {
-		b, err := u.repo.ReadFile(ctx, u.point.ID, layout.ContainerPath(c.Name)+"/"+layout.ConfigFile)
-		if err != nil {
-			return err
-		}
-		var spec engine.Spec
-		if err := json.Unmarshal(b, &spec); err != nil {
-			return fmt.Errorf("read configuration of %s: %w", c.Name, err)
-		}
-		u.specs[c.Name] = spec
-	}
-	return nil
-}
-
-// hostProblems lists what this host lacks for a container: devices it
-// maps, host ports another container already publishes. Ports held by the
-// container being replaced (--force) are not in the way.
-func hostProblems(spec engine.Spec, name string, taken map[string]string, newName string, force bool) []string {
-	var hc struct {
-		PortBindings map[string][]struct{ HostIP, HostPort string }
-		Devices      []struct{ PathOnHost string }
-	}
-	if err := json.Unmarshal(spec.HostConfig, &hc); err != nil {
-		return []string{fmt.Sprintf("container %s: unreadable host configuration: %v", name, err)}
-	}
-	var out []string
-	for _, d := range hc.Devices {
-		if _, err := os.Stat(d.PathOnHost); err != nil {
-			out = append(out, fmt.Sprintf("device %s of container %s is missing on this host", d.PathOnHost, name))
-		}
-	}
-	for port, binds := range hc.PortBindings {
-		proto := "tcp"
-		if _, p, ok := strings.Cut(port, "/"); ok {
-			proto = p
-		}
-		for _, b := range binds {
-			if b.HostPort == "" {
-				continue // an ephemeral port: the engine picks a free one
-			}
-			for _, key := range []string{b.HostIP + ":" + b.HostPort + "/" + proto, ":" + b.HostPort + "/" + proto} {
-				if holder, ok := taken[key]; ok && !(force && holder == newName) {
-					out = append(out, fmt.Sprintf("host port %s of container %s is taken by %s", strings.TrimPrefix(key, ":"), name, holder))
-					break
-				}
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func imageRefOrID(r engine.ImageRef) string {
-	if r.ID != "" {
-		return r.ID
-	}
-	return r.Ref
 }
 
 func (u *unitRestore) run(ctx context.Context, cs []layout.Container) error {
@@ -305,7 +185,7 @@ func (u *unitRestore) run(ctx context.Context, cs []layout.Container) error {
 
 // setAsideOld renames and stops containers that --force replaces, so their
 // names are free and their volumes still; they come back if the restore
-// fails.
+// fails, and are removed once it is committed.
 func (u *unitRestore) setAsideOld(ctx context.Context, cs []layout.Container) error {
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	for _, c := range cs {
@@ -317,14 +197,18 @@ func (u *unitRestore) setAsideOld(ctx context.Context, cs []layout.Container) er
 		if err != nil {
 			return err
 		}
-		old := oldContainer{id: have.ID, name: name, tmpName: name + "-lifeboat-old-" + stamp}
-		if err := u.eng.RenameContainer(ctx, have.ID, old.tmpName); err != nil {
+		tmp := name + "-lifeboat-old-" + stamp
+		if _, err := u.tx.Add(txn.Step{Kind: txn.Aside, ID: have.ID, Name: name, Tmp: tmp, Running: have.Running(), Label: "container " + name}); err != nil {
 			return err
 		}
-		u.old = append(u.old, old)
+		if err := u.eng.RenameContainer(ctx, have.ID, tmp); err != nil {
+			return err
+		}
+		failpoint.Hit("restore-renamed")
 		if err := u.eng.Stop(ctx, have.ID, engine.ContainerStopTimeout); err != nil {
 			return err
 		}
+		failpoint.Hit("restore-stopped")
 	}
 	return nil
 }
@@ -338,13 +222,27 @@ func (u *unitRestore) networks(ctx context.Context) error {
 				n.Labels["com.docker.compose.project"] = u.opts.As
 			}
 		}
-		err := u.eng.CreateNetwork(ctx, n)
+		if _, err := u.eng.Network(ctx, n.Name); err == nil {
+			continue
+		} else if !errors.Is(err, engine.ErrNotFound) {
+			return err
+		}
+		i, err := u.tx.Add(txn.Step{Kind: txn.MadeNetwork, Name: n.Name, Label: "network " + n.Name})
+		if err != nil {
+			return err
+		}
+		err = u.eng.CreateNetwork(ctx, n)
 		if errors.Is(err, engine.ErrExists) {
+			// Created by someone else in between: not ours to remove.
+			if err := u.tx.Drop(i); err != nil {
+				return err
+			}
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		failpoint.Hit("restore-network-made")
 		u.res.Networks = append(u.res.Networks, n.Name)
 	}
 	return nil
@@ -361,11 +259,16 @@ func (u *unitRestore) volumes(ctx context.Context) error {
 				spec.Labels["com.docker.compose.project"] = u.opts.As
 			}
 		}
-		dst, _, err := targetVolume(ctx, u.eng, spec, name)
+		dst, found, err := existingVolume(ctx, u.eng, spec, name)
 		if err != nil {
 			return err
 		}
-		if err := u.fill(ctx, dst.Mountpoint, v.Data); err != nil {
+		if !found {
+			if dst, err = createVolume(ctx, u.tx, u.eng, spec, name); err != nil {
+				return err
+			}
+		}
+		if err := u.fill(ctx, dst.Mountpoint, "volume "+name, v.Data); err != nil {
 			return fmt.Errorf("volume %s: %w", name, err)
 		}
 		u.res.Volumes = append(u.res.Volumes, name)
@@ -375,16 +278,13 @@ func (u *unitRestore) volumes(ctx context.Context) error {
 
 func (u *unitRestore) binds(ctx context.Context) error {
 	for _, b := range u.m.Binds {
-		// A copy beside the original shares host paths with it: replacing a
-		// live bind source under the original would be the worst guess.
-		if empty, err := isEmptyDir(b.Source); err == nil && !empty && u.opts.As != "" {
+		// A copy beside the original shares host paths with it: writing
+		// into a bind source the original mounts would touch the original.
+		if _, err := os.Lstat(b.Source); err == nil && u.opts.As != "" {
 			u.res.NotKept = append(u.res.NotKept, "bind source "+b.Source+" exists: the copy mounts it as it is, not the restore point's contents (extract those with --path "+b.Path+" --target DIR)")
 			continue
 		}
-		if err := os.MkdirAll(b.Source, 0o755); err != nil {
-			return fmt.Errorf("bind source %s: %w", b.Source, err)
-		}
-		if err := u.fill(ctx, b.Source, b.Data); err != nil {
+		if err := u.fill(ctx, b.Source, "bind source "+b.Source, b.Data); err != nil {
 			return fmt.Errorf("bind source %s: %w", b.Source, err)
 		}
 		u.res.Binds = append(u.res.Binds, b.Source)
@@ -392,24 +292,21 @@ func (u *unitRestore) binds(ctx context.Context) error {
 	return nil
 }
 
-// fill restores d into dir: directly when dir is empty, else (forced) by
-// swapping in a complete copy.
-func (u *unitRestore) fill(ctx context.Context, dir string, d layout.Data) error {
-	var r Result
-	metas := map[string]metaSpec{".": whole(d.Meta)}
-	empty, err := isEmptyDir(dir)
+// fill restores d into dir: created when missing, directly when empty,
+// else (forced) by swapping in a complete copy; what it replaces stays
+// beside it until the restore is committed.
+func (u *unitRestore) fill(ctx context.Context, dir, label string, d layout.Data) error {
+	p, err := place(u.tx, dir, label)
 	if err != nil {
 		return err
 	}
-	if empty {
-		err = extract(ctx, u.repo, u.point.ID, d.Path, dir, metas, u.opts.Progress, &r)
-	} else {
-		err = replaceContents(ctx, dir, func(stage string) error {
-			return extract(ctx, u.repo, u.point.ID, d.Path, stage, metas, u.opts.Progress, &r)
-		})
-	}
+	var r Result
+	err = extract(ctx, u.repo, u.point.ID, d.Path, p.into, map[string]metaSpec{".": whole(d.Meta)}, u.opts.Progress, &r)
 	u.res.NotKept = append(u.res.NotKept, prefixed(d.Path, r.NotKept)...)
-	return err
+	if err != nil {
+		return err
+	}
+	return p.swapIn()
 }
 
 func (u *unitRestore) container(ctx context.Context, c layout.Container) (string, error) {
@@ -418,10 +315,18 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 		spec.Image = engine.ImageRef{Ref: c.TimelinePushed, ID: c.Timeline.ID}
 	}
 	name := u.rename("container", c.Name)
+	i, err := u.tx.Add(txn.Step{Kind: txn.MadeContainer, Name: name, Label: "container " + name})
+	if err != nil {
+		return "", err
+	}
 	id, upper, err := u.eng.Create(ctx, spec, engine.CreateOptions{Name: name, Rename: u.rename})
 	if err != nil {
 		return "", err
 	}
+	if err := u.tx.Set(i, func(s *txn.Step) { s.ID = id }); err != nil {
+		return id, err
+	}
+	failpoint.Hit("restore-container-made")
 	u.res.Containers = append(u.res.Containers, name)
 	if c.Layer != nil {
 		if upper == "" {
@@ -435,121 +340,6 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 		u.res.NotKept = append(u.res.NotKept, prefixed(c.Layer.Path, r.NotKept)...)
 	}
 	return id, nil
-}
-
-// pullImages pulls what the point pushed and the engine lacks, and gives
-// pulled images the references their containers were made from.
-func (u *unitRestore) pullImages(ctx context.Context) error {
-	for _, ref := range u.pull {
-		host, _, _, err := registry.Split(ref)
-		if err != nil {
-			return err
-		}
-		cred, err := registry.CredentialsFor(host)
-		if err != nil {
-			return err
-		}
-		if err := u.eng.Pull(ctx, ref, cred.EngineAuth(host)); err != nil {
-			return err
-		}
-		u.res.Images = append(u.res.Images, ref)
-	}
-	for _, rt := range u.retag {
-		if rt[1] != "" && !strings.HasPrefix(rt[1], "sha256:") {
-			if err := u.eng.Tag(ctx, rt[0], rt[1]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// pushedImage is where the point pushed image id, or "".
-func (u *unitRestore) pushedImage(id string) string {
-	for _, img := range u.m.Images {
-		if img.ID == id && img.Pushed != "" {
-			return img.Pushed
-		}
-	}
-	return ""
-}
-
-// savedImage is the point's archive of image id, or nil.
-func (u *unitRestore) savedImage(id string) *layout.Image {
-	for i := range u.m.Images {
-		if img := &u.m.Images[i]; img.ID == id && img.Saved {
-			return img
-		}
-	}
-	return nil
-}
-
-// loadImages streams archives from the repository into the engine,
-// without a copy on the local disk.
-func (u *unitRestore) loadImages(ctx context.Context, imgs []layout.Image) error {
-	for _, img := range imgs {
-		rd, err := u.repo.OpenFile(ctx, u.point.ID, img.Path)
-		if err != nil {
-			return err
-		}
-		err = u.eng.LoadImage(ctx, rd)
-		rd.Close()
-		if err != nil {
-			return fmt.Errorf("image %s: %w", img.ImageRef, err)
-		}
-		u.res.Images = append(u.res.Images, img.ImageRef.String())
-	}
-	return nil
-}
-
-// imagesOnly loads every image the point holds and pulls every image it
-// pushed, tags included.
-func (u *unitRestore) imagesOnly(ctx context.Context) error {
-	var imgs []layout.Image
-	for _, img := range u.m.Images {
-		switch {
-		case img.Saved:
-			imgs = append(imgs, img)
-		case img.Pushed != "":
-			u.pull = append(u.pull, img.Pushed)
-			u.retag = append(u.retag, [2]string{img.Pushed, img.Ref})
-		}
-	}
-	for _, c := range u.m.Containers {
-		if c.TimelinePushed != "" {
-			u.pull = append(u.pull, c.TimelinePushed)
-		}
-	}
-	if len(imgs) == 0 && len(u.pull) == 0 {
-		return fmt.Errorf("restore point %s holds no images (back up with --images save or push to keep them)", u.point.ID)
-	}
-	if err := u.loadImages(ctx, imgs); err != nil {
-		return err
-	}
-	return u.pullImages(ctx)
-}
-
-// rollback removes what a failed restore created and brings replaced
-// containers back under their names.
-func (u *unitRestore) rollback(ctx context.Context) error {
-	var errs []error
-	for _, name := range u.res.Containers {
-		if c, err := u.eng.Container(ctx, name); err == nil {
-			errs = append(errs, u.eng.RemoveContainer(ctx, c.ID, true))
-		}
-	}
-	for _, o := range u.old {
-		errs = append(errs, u.eng.RenameContainer(ctx, o.id, o.name), u.eng.Start(ctx, o.id))
-	}
-	return errors.Join(errs...)
-}
-
-func (u *unitRestore) dropOld(ctx context.Context) error {
-	var errs []error
-	for _, o := range u.old {
-		errs = append(errs, u.eng.RemoveContainer(ctx, o.id, true))
-	}
-	return errors.Join(errs...)
 }
 
 func prefixed(p string, list []string) []string {

@@ -39,17 +39,22 @@ func TestHostProblems(t *testing.T) {
 }
 
 func TestRenamer(t *testing.T) {
-	proj := renamer(&layout.Manifest{Project: "shop"}, "shop2")
+	proj := renamer(&layout.Manifest{Project: "shop", Containers: []layout.Container{{Name: "shop_db_1"}, {Name: "shop-db-1"}, {Name: "shopdb"}}}, "shop2")
 	for _, tc := range []struct{ kind, old, want string }{
 		{"container", "shop_db_1", "shop2_db_1"}, {"container", "shop-db-1", "shop2-db-1"},
 		{"volume", "shop_data", "shop2_data"}, {"network", "shop_backend", "shop2_backend"},
 		{"project", "shop", "shop2"}, {"volume", "external", "shop2_external"},
+		// A Compose container_name must not stay the original's: the copy
+		// would replace the original's container.
+		{"container", "shopdb", "shop2_shopdb"},
+		// A container outside the unit, referred to by a link, keeps its name.
+		{"container", "proxy", "proxy"},
 	} {
 		if got := proj(tc.kind, tc.old); got != tc.want {
 			t.Errorf("project rename %s %q = %q, want %q", tc.kind, tc.old, got, tc.want)
 		}
 	}
-	single := renamer(&layout.Manifest{}, "copy")
+	single := renamer(&layout.Manifest{Containers: []layout.Container{{Name: "web"}}}, "copy")
 	if got := single("container", "web"); got != "copy" {
 		t.Errorf("standalone container renamed to %q", got)
 	}

@@ -13,14 +13,17 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/restore/txn"
 )
 
 // ToVolume restores a volume of a restore point into a Docker volume: the
 // one it came from, or opts.As. A missing volume is created like the
 // original (driver, options, labels); an existing one must be empty unless
 // opts.Force, and then its contents are replaced only once the restored copy
-// is complete beside it.
+// is complete beside it. A volume a running container uses is refused,
+// empty or not: the container would see a half-restored tree, or race it.
 func ToVolume(ctx context.Context, repo *repository.Repository, eng *engine.Client, opts Options) (Result, error) {
 	point, m, err := load(ctx, repo, opts.Ref)
 	if err != nil {
@@ -38,48 +41,72 @@ func ToVolume(ctx context.Context, repo *repository.Repository, eng *engine.Clie
 	if !eng.IsLocal() {
 		return res, fmt.Errorf("the engine at %s is remote; restoring volumes through the Engine API is not supported yet: run lifeboat on that host, or use --target DIR", eng.Host())
 	}
-	dst, created, err := targetVolume(ctx, eng, v.Volume, name)
+	have, found, err := existingVolume(ctx, eng, v.Volume, name)
 	if err != nil {
 		return res, err
 	}
-	empty, err := isEmptyDir(dst.Mountpoint)
-	if err != nil {
-		return res, err
-	}
-	metas := map[string]metaSpec{".": whole(v.Meta)}
-	if empty {
-		err = extract(ctx, repo, point.ID, v.Path, dst.Mountpoint, metas, opts.Progress, &res)
-		if err != nil && created {
-			err = errors.Join(err, eng.RemoveVolume(context.WithoutCancel(ctx), name))
+	if found {
+		if err := checkUnused(ctx, eng, name); err != nil {
+			return res, err
 		}
+		if empty, err := isEmptyDir(have.Mountpoint); err != nil {
+			return res, err
+		} else if !empty && !opts.Force {
+			return res, fmt.Errorf("%w: volume %q already holds data: use --as NEW to restore beside it, or --force to replace its contents", ErrNotEmpty, name)
+		}
+	}
+	label := "volume " + name
+	tx, err := begin(ctx, opts, txn.Entry{Unit: point.Unit, What: label, EngineHost: eng.Host(), SwapCommits: true})
+	if err != nil {
 		return res, err
 	}
-	if !opts.Force {
-		return res, fmt.Errorf("%w: volume %q already holds data: use --as NEW to restore beside it, or --force to replace its contents", ErrNotEmpty, name)
-	}
-	if err := checkUnused(ctx, eng, name); err != nil {
-		return res, err
-	}
-	return res, replaceContents(ctx, dst.Mountpoint, func(stage string) error {
-		return extract(ctx, repo, point.ID, v.Path, stage, metas, opts.Progress, &res)
-	})
+	err = func() error {
+		if !found {
+			if have, err = createVolume(ctx, tx, eng, v.Volume, name); err != nil {
+				return err
+			}
+		}
+		p, err := place(tx, have.Mountpoint, label)
+		if err != nil {
+			return err
+		}
+		if err := extract(ctx, repo, point.ID, v.Path, p.into, map[string]metaSpec{".": whole(v.Meta)}, opts.Progress, &res); err != nil {
+			return err
+		}
+		return p.swapIn()
+	}()
+	return res, conclude(ctx, tx, eng, opts.Log, err)
 }
 
-func targetVolume(ctx context.Context, eng *engine.Client, orig engine.Volume, name string) (engine.Volume, bool, error) {
+// existingVolume looks volume name up; when it is missing, it checks that
+// it can be created like orig.
+func existingVolume(ctx context.Context, eng *engine.Client, orig engine.Volume, name string) (engine.Volume, bool, error) {
 	v, err := eng.Volume(ctx, name)
 	if err == nil {
-		return v, false, nil
+		return v, true, nil
 	}
 	if !errors.Is(err, engine.ErrNotFound) {
 		return v, false, err
 	}
+	if orig.Driver != "" && orig.Driver != "local" {
+		return v, false, fmt.Errorf("volume %q used driver %q; only local volumes can be restored into Docker so far: use --target DIR", orig.Name, orig.Driver)
+	}
+	return v, false, nil
+}
+
+// createVolume creates volume name like orig, journalled.
+func createVolume(ctx context.Context, tx *txn.Tx, eng *engine.Client, orig engine.Volume, name string) (engine.Volume, error) {
 	spec := orig
 	spec.Name = name
-	if spec.Driver != "" && spec.Driver != "local" {
-		return v, false, fmt.Errorf("volume %q used driver %q; only local volumes can be restored into Docker so far: use --target DIR", orig.Name, spec.Driver)
+	if _, err := tx.Add(txn.Step{Kind: txn.MadeVolume, Name: name, Label: "volume " + name}); err != nil {
+		return engine.Volume{}, err
 	}
-	v, err = eng.CreateVolume(ctx, spec)
-	return v, err == nil, err
+	v, err := eng.CreateVolume(ctx, spec)
+	if err != nil {
+		return v, err
+	}
+	failpoint.Hit("restore-volume-made")
+	return v, nil
 }
 
 func checkUnused(ctx context.Context, eng *engine.Client, name string) error {
@@ -88,40 +115,15 @@ func checkUnused(ctx context.Context, eng *engine.Client, name string) error {
 		return err
 	}
 	for _, c := range users {
-		if c.State == "running" || c.State == "paused" || c.State == "restarting" {
-			return fmt.Errorf("volume %q is in use by running container %s: stop it first, or restore --as NEW", name, c.Name)
+		if running(c.State) {
+			return fmt.Errorf("%w: volume %q is in use by running container %s: stop it first, or restore --as NEW", ErrConflict, name, c.Name)
 		}
 	}
 	return nil
 }
 
-// replaceContents restores into a staging directory beside dir, then swaps
-// it in, so a failed restore leaves the old contents untouched.
-func replaceContents(ctx context.Context, dir string, restoreInto func(stage string) error) error {
-	if mounted, err := isMountPoint(dir); err != nil {
-		return err
-	} else if mounted {
-		return fmt.Errorf("%s is a mount point and cannot be swapped: restore --as NEW, or empty it first", dir)
-	}
-	suffix := randomSuffix()
-	stage := dir + ".lifeboat-restore-" + suffix
-	old := dir + ".lifeboat-old-" + suffix
-	if err := os.Mkdir(stage, 0o700); err != nil {
-		return fmt.Errorf("create staging directory: %w", err)
-	}
-	if err := restoreInto(stage); err != nil {
-		return errors.Join(err, os.RemoveAll(stage))
-	}
-	if err := os.Rename(dir, old); err != nil {
-		return errors.Join(fmt.Errorf("move old contents aside: %w", err), os.RemoveAll(stage))
-	}
-	if err := os.Rename(stage, dir); err != nil {
-		return errors.Join(fmt.Errorf("swap in restored contents: %w", err), os.Rename(old, dir))
-	}
-	if err := os.RemoveAll(old); err != nil {
-		return fmt.Errorf("remove replaced contents %s: %w", old, err)
-	}
-	return syncTree(filepath.Dir(dir))
+func running(state string) bool {
+	return state == "running" || state == "paused" || state == "restarting"
 }
 
 func isEmptyDir(dir string) (bool, error) {

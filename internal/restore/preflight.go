@@ -1,0 +1,282 @@
+package restore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/layout"
+)
+
+// preflight lists everything the restore would have to replace or cannot
+// do, and refuses unless forced: restore never guesses.
+func (u *unitRestore) preflight(ctx context.Context, cs []layout.Container) error {
+	problems, err := u.problems(ctx, cs)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrConflict, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// problems is what stands in the way of the restore (nothing for a
+// restore that may go ahead); it also plans the images to load or pull.
+func (u *unitRestore) problems(ctx context.Context, cs []layout.Container) ([]string, error) {
+	var problems []string
+	if err := u.loadSpecs(ctx, cs); err != nil {
+		return nil, err
+	}
+	if u.opts.As != "" && (u.opts.As == u.m.Project || u.m.Project == "" && len(u.m.Containers) == 1 && u.opts.As == u.m.Containers[0].Name) {
+		problems = append(problems, fmt.Sprintf("--as %s is the original's own name: a copy needs another", u.opts.As))
+	}
+	taken, err := u.eng.PublishedPorts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u.fromTL = map[string]bool{}
+	replaced := map[string]bool{} // IDs of the containers --force sets aside
+	queued := map[string]bool{}
+	for _, c := range cs {
+		for _, p := range hostProblems(u.specs[c.Name], c.Name, taken, u.rename("container", c.Name), u.opts.Force) {
+			if u.opts.As != "" && strings.HasPrefix(p, "host port") {
+				p += " (a copy cannot publish the original's host ports: stop the holder, or restore the copy on another engine)"
+			}
+			problems = append(problems, p)
+		}
+		p, err := u.planImage(ctx, c, queued)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, p...)
+		name := u.rename("container", c.Name)
+		have, err := u.eng.Container(ctx, name)
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+		case err != nil:
+			return nil, err
+		case u.opts.As != "" && u.isOriginal(have):
+			problems = append(problems, fmt.Sprintf("container %s belongs to the original %s: a copy never replaces it (choose another --as name)", name, u.point.Unit))
+		case !u.opts.Force:
+			problems = append(problems, fmt.Sprintf("container %s exists (--force replaces it, --as NAME restores a copy beside it)", name))
+		default:
+			replaced[have.ID] = true
+		}
+	}
+	if u.opts.Container == "" {
+		p, err := u.dataProblems(ctx, replaced)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, p...)
+	}
+	return problems, nil
+}
+
+// isOriginal reports whether c is one of the original unit's containers.
+func (u *unitRestore) isOriginal(c engine.Container) bool {
+	if u.m.Project != "" && c.Project == u.m.Project {
+		return true
+	}
+	for _, o := range u.m.Containers {
+		if o.Name == c.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// planImage queues the image c needs for loading or pulling, or says why
+// it cannot be had.
+func (u *unitRestore) planImage(ctx context.Context, c layout.Container, queued map[string]bool) ([]string, error) {
+	if c.Timeline != nil && c.TimelinePushed != "" {
+		// Pushed timeline images restore by pull + run, the classic way.
+		u.fromTL[c.Name] = true
+		if ok, err := u.eng.HasImage(ctx, c.Timeline.ID); err != nil {
+			return nil, err
+		} else if !ok {
+			u.pull = append(u.pull, c.TimelinePushed)
+		}
+		return nil, nil
+	}
+	if ok, err := u.eng.HasImage(ctx, imageRefOrID(c.Image)); err != nil || ok {
+		return nil, err
+	}
+	switch img := u.savedImage(c.Image.ID); {
+	case img != nil && !queued[img.ID]:
+		queued[img.ID] = true
+		u.load = append(u.load, *img)
+	case img != nil:
+	case u.pushedImage(c.Image.ID) != "":
+		if ref := u.pushedImage(c.Image.ID); !queued[ref] {
+			queued[ref] = true
+			u.pull = append(u.pull, ref)
+			u.retag = append(u.retag, [2]string{ref, c.Image.Ref})
+		}
+	default:
+		return []string{fmt.Sprintf("image %s of container %s is not on this engine and not in the restore point: load or pull it first (back up with --images save to keep it)", c.Image, c.Name)}, nil
+	}
+	return nil, nil
+}
+
+// dataProblems is what stands in the way of restoring the unit's volumes
+// and bind sources. Replaced holds the containers --force sets aside; any
+// other container using a volume or bind source is outside the restore: a
+// running one is never written under, and with --force none has its data
+// swapped away.
+func (u *unitRestore) dataProblems(ctx context.Context, replaced map[string]bool) ([]string, error) {
+	var problems []string
+	for _, v := range u.m.Volumes {
+		name := u.rename("volume", v.Name)
+		have, err := u.eng.Volume(ctx, name)
+		if errors.Is(err, engine.ErrNotFound) {
+			if _, _, err := existingVolume(ctx, u.eng, v.Volume, name); err != nil {
+				problems = append(problems, err.Error())
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		empty, err := isEmptyDir(have.Mountpoint)
+		if err != nil {
+			return nil, err
+		}
+		if !empty && !u.opts.Force {
+			problems = append(problems, fmt.Sprintf("volume %s exists and holds data (--force replaces its contents, --as NAME restores a copy)", name))
+		}
+		users, err := u.eng.VolumeUsers(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range users {
+			switch {
+			case replaced[c.ID]:
+			case running(c.State):
+				problems = append(problems, fmt.Sprintf("volume %s is in use by running container %s, outside this restore (stop it first, or restore --as NAME)", name, c.Name))
+			case !empty:
+				problems = append(problems, fmt.Sprintf("volume %s is shared with container %s, outside this restore: its data is not swapped away under it (remove %s, or restore --as NAME)", name, c.Name, c.Name))
+			}
+		}
+	}
+	bp, err := u.bindProblems(ctx, replaced)
+	return append(problems, bp...), err
+}
+
+// bindProblems is dataProblems for bind sources. A copy mounts an
+// existing bind source as it is (see binds), so only a restore in place
+// writes into one.
+func (u *unitRestore) bindProblems(ctx context.Context, replaced map[string]bool) ([]string, error) {
+	var problems []string
+	var all []engine.Container
+	for _, b := range u.m.Binds {
+		if u.opts.As != "" {
+			continue
+		}
+		empty, err := isEmptyDir(b.Source)
+		if err != nil {
+			continue // missing: created
+		}
+		if !empty && !u.opts.Force {
+			problems = append(problems, fmt.Sprintf("bind source %s exists on this host and is not empty (--force replaces its contents)", b.Source))
+		}
+		if all == nil {
+			if all, err = u.eng.Containers(ctx); err != nil {
+				return nil, err
+			}
+		}
+		for _, c := range all {
+			if replaced[c.ID] || !mountsPath(c, b.Source) {
+				continue
+			}
+			if c.Running() || !empty {
+				problems = append(problems, fmt.Sprintf("bind source %s is used by container %s, outside this restore (stop or remove it first)", b.Source, c.Name))
+			}
+		}
+	}
+	return problems, nil
+}
+
+// mountsPath reports whether c bind-mounts dir, a directory inside it or
+// one holding it.
+func mountsPath(c engine.Container, dir string) bool {
+	dir = filepath.Clean(dir)
+	for _, m := range c.Mounts {
+		if m.Type != "bind" {
+			continue
+		}
+		src := filepath.Clean(m.Source)
+		if src == dir || strings.HasPrefix(src, dir+"/") || strings.HasPrefix(dir, src+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (u *unitRestore) loadSpecs(ctx context.Context, cs []layout.Container) error {
+	u.specs = map[string]engine.Spec{}
+	for _, c := range cs {
+		b, err := u.repo.ReadFile(ctx, u.point.ID, layout.ContainerPath(c.Name)+"/"+layout.ConfigFile)
+		if err != nil {
+			return err
+		}
+		var spec engine.Spec
+		if err := json.Unmarshal(b, &spec); err != nil {
+			return fmt.Errorf("read configuration of %s: %w", c.Name, err)
+		}
+		u.specs[c.Name] = spec
+	}
+	return nil
+}
+
+// hostProblems lists what this host lacks for a container: devices it
+// maps, host ports another container already publishes. Ports held by the
+// container being replaced (--force) are not in the way.
+func hostProblems(spec engine.Spec, name string, taken map[string]string, newName string, force bool) []string {
+	var hc struct {
+		PortBindings map[string][]struct{ HostIP, HostPort string }
+		Devices      []struct{ PathOnHost string }
+	}
+	if err := json.Unmarshal(spec.HostConfig, &hc); err != nil {
+		return []string{fmt.Sprintf("container %s: unreadable host configuration: %v", name, err)}
+	}
+	var out []string
+	for _, d := range hc.Devices {
+		if _, err := os.Stat(d.PathOnHost); err != nil {
+			out = append(out, fmt.Sprintf("device %s of container %s is missing on this host", d.PathOnHost, name))
+		}
+	}
+	for port, binds := range hc.PortBindings {
+		proto := "tcp"
+		if _, p, ok := strings.Cut(port, "/"); ok {
+			proto = p
+		}
+		for _, b := range binds {
+			if b.HostPort == "" {
+				continue // an ephemeral port: the engine picks a free one
+			}
+			for _, key := range []string{b.HostIP + ":" + b.HostPort + "/" + proto, ":" + b.HostPort + "/" + proto} {
+				if holder, ok := taken[key]; ok && !(force && holder == newName) {
+					out = append(out, fmt.Sprintf("host port %s of container %s is taken by %s", strings.TrimPrefix(key, ":"), name, holder))
+					break
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func imageRefOrID(r engine.ImageRef) string {
+	if r.ID != "" {
+		return r.ID
+	}
+	return r.Ref
+}

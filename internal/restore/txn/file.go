@@ -1,0 +1,155 @@
+package txn
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// The durability and ownership design is the freeze journal's
+// (internal/journal): an entry is written to a temporary file, fsynced,
+// flocked and renamed into place, then the directory is fsynced; the owner
+// keeps the flock for as long as it lives, so a lock that can be taken
+// means a dead owner. The code is repeated rather than shared, as the two
+// journals record different things and evolve apart.
+
+const (
+	entrySuffix = ".json"
+	tempSuffix  = ".tmp"
+	// maxEntrySize bounds what decode reads: a garbage file must not make
+	// every command read it whole.
+	maxEntrySize = 1 << 20
+)
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails since Go 1.24
+	return hex.EncodeToString(b)
+}
+
+// writeLocked writes e to a temporary file, fsyncs and locks it, and
+// renames it to dir/name. The lock is taken before the rename, so the
+// entry is never visible unlocked while its owner lives. The caller syncs
+// the directory.
+func writeLocked(dir, name string, e *Entry) (*os.File, error) {
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode restore journal entry %s: %w", name, err)
+	}
+	b = append(b, '\n')
+	tmp := filepath.Join(dir, name+"."+randomHex(8)+tempSuffix)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create restore journal entry %s: %w", name, err)
+	}
+	fail := func(err error) (*os.File, error) {
+		_ = os.Remove(tmp)
+		_ = f.Close()
+		return nil, err
+	}
+	if ok, err := tryLock(f); err != nil || !ok {
+		return fail(fmt.Errorf("lock restore journal entry %s: %v", name, errOr(err, "held by another process")))
+	}
+	if _, err := f.Write(b); err != nil {
+		return fail(fmt.Errorf("write restore journal entry %s: %w", name, err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("sync restore journal entry %s: %w", name, err))
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return fail(fmt.Errorf("rename restore journal entry %s: %w", name, err))
+	}
+	return f, nil
+}
+
+func errOr(err error, msg string) any {
+	if err != nil {
+		return err
+	}
+	return msg
+}
+
+// lockEntry opens and locks path. It returns the open file only when the
+// lock was taken and path still names the locked file: an owner replaces
+// or removes its entry while holding the lock, so a lock taken just
+// afterwards may be on a file that is no longer the entry.
+func lockEntry(path string) (*os.File, bool, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("open restore journal entry: %w", err)
+	}
+	ok, err := tryLock(f)
+	if err != nil || !ok {
+		_ = f.Close()
+		return nil, false, err
+	}
+	mine, err1 := f.Stat()
+	now, err2 := os.Lstat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(mine, now) {
+		_ = f.Close()
+		return nil, false, nil
+	}
+	return f, true, nil
+}
+
+// tryLock takes an exclusive flock on f without waiting. flock locks
+// belong to the open file description, so it fails even against a lock
+// held through another open of the same file in this process.
+func tryLock(f *os.File) (bool, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
+			if lerr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return false, err
+	}
+	if errors.Is(lerr, unix.EWOULDBLOCK) {
+		return false, nil
+	}
+	return lerr == nil, lerr
+}
+
+func decode(f *os.File) (*Entry, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > maxEntrySize {
+		return nil, fmt.Errorf("%d bytes, more than an entry can be", fi.Size())
+	}
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, err
+	}
+	var e Entry
+	return &e, json.Unmarshal(b, &e)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
