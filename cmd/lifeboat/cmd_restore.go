@@ -26,6 +26,7 @@ type restoreOptions struct {
 	json      bool
 	dump      bool
 	into      string
+	withUsers bool
 	dryRun    bool
 }
 
@@ -52,7 +53,8 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         dump or auto) into the running container C, or D:
                         psql/pg_restore, mysql, or an RDB replace and restart
                         for Redis; a database that holds data is refused
-                        without --force
+                        without --force; MariaDB's users and grants (the
+                        mysql schema) only with --with-users
   --image-only          only load the images the point holds (docker save
                         archives, kept with --images save or for images
                         that exist in no registry), with their tags
@@ -89,6 +91,7 @@ EXIT STATUS
 	f.BoolVarP(&opts.dryRun, "dry-run", "n", false, "only say what the restore would create, replace or refuse")
 	f.BoolVar(&opts.dump, "dump", false, "load the database dumps of --container into a running container")
 	f.StringVar(&opts.into, "into", "", "with --dump: the running container to load into (default: --container)")
+	f.BoolVar(&opts.withUsers, "with-users", false, "with --dump: load MariaDB's users and grants too, replacing the server's own")
 	return cmd
 }
 
@@ -97,8 +100,8 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 	if opts.target == "" && opts.path != "" {
 		return errors.New("--path needs --target DIR")
 	}
-	if opts.into != "" && !opts.dump {
-		return errors.New("--into goes with --dump")
+	if (opts.into != "" || opts.withUsers) && !opts.dump {
+		return errors.New("--into and --with-users go with --dump")
 	}
 	if opts.dump {
 		if opts.container == "" {
@@ -217,7 +220,7 @@ func runLoadDumps(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref
 		return err
 	}
 	defer eng.Close()
-	res, err := restore.LoadDumps(ctx, repo, eng, restore.Options{Ref: ref, Container: opts.container, Force: opts.force, Log: g.log}, opts.into)
+	res, err := restore.LoadDumps(ctx, repo, eng, restore.Options{Ref: ref, Container: opts.container, Force: opts.force, WithUsers: opts.withUsers, Log: g.log}, opts.into)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,7 @@ type Options struct {
 	Container string // only this container
 	ImageOnly bool   // only load the point's images
 	Force     bool
+	WithUsers bool // with --dump: load the users and grants too (MariaDB's mysql schema)
 	Log       *slog.Logger
 	Progress  *progress.Counters
 }
