@@ -53,8 +53,9 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         dump or auto) into the running container C, or D:
                         psql/pg_restore, mysql, or an RDB replace and restart
                         for Redis; a database that holds data is refused
-                        without --force; MariaDB's users and grants (the
-                        mysql schema) only with --with-users
+                        without --force; the source's users and grants
+                        (MariaDB's mysql schema, PostgreSQL roles the
+                        server has) only with --with-users
   --image-only          only load the images the point holds (docker save
                         archives, kept with --images save or for images
                         that exist in no registry), with their tags
@@ -91,7 +92,7 @@ EXIT STATUS
 	f.BoolVarP(&opts.dryRun, "dry-run", "n", false, "only say what the restore would create, replace or refuse")
 	f.BoolVar(&opts.dump, "dump", false, "load the database dumps of --container into a running container")
 	f.StringVar(&opts.into, "into", "", "with --dump: the running container to load into (default: --container)")
-	f.BoolVar(&opts.withUsers, "with-users", false, "with --dump: load MariaDB's users and grants too, replacing the server's own")
+	f.BoolVar(&opts.withUsers, "with-users", false, "with --dump: load the source's users and grants too, replacing the server's own")
 	return cmd
 }
 

@@ -105,6 +105,11 @@ func PostgresList() []string {
 	return []string{"sh", "-c", pgAuth() + `exec psql -XAtc "SELECT encode(convert_to(datname, 'UTF8'), 'hex') FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname" postgres`}
 }
 
+// PostgresRoles lists the server's roles, in hex, one a line.
+func PostgresRoles() []string {
+	return []string{"sh", "-c", pgAuth() + `exec psql -XAtc "SELECT encode(convert_to(rolname, 'UTF8'), 'hex') FROM pg_roles ORDER BY rolname" postgres`}
+}
+
 // PostgresDumps are pg_dumpall --globals-only (roles, tablespaces) and a
 // custom-format pg_dump per database, restorable with pg_restore. Each
 // database's file is FileName(db, ".dump"); its Source is the name, so the

@@ -51,3 +51,46 @@ func (f *schemaFilter) Read(p []byte) (int, error) {
 	f.buf = f.buf[n:]
 	return n, nil
 }
+
+// maxGlobals bounds the pg_dumpall --globals-only file WithoutRoles holds
+// in memory: roles and tablespaces, kilobytes in practice.
+const maxGlobals = 64 << 20
+
+// WithoutRoles passes pg_dumpall --globals-only output through, leaving
+// out the CREATE ROLE and ALTER ROLE lines of the roles named: loading
+// into a server where they exist then keeps their passwords and
+// attributes (its superuser's above all). Missing roles are still
+// created, and memberships granted.
+func WithoutRoles(r io.Reader, roles []string) io.Reader {
+	b, err := io.ReadAll(io.LimitReader(r, maxGlobals+1))
+	if err == nil && len(b) > maxGlobals {
+		err = errors.New("the globals dump is larger than 64 MiB")
+	}
+	if err != nil {
+		return &errReader{err}
+	}
+	var prefixes []string
+	for _, role := range roles {
+		for _, id := range []string{role, `"` + strings.ReplaceAll(role, `"`, `""`) + `"`} {
+			prefixes = append(prefixes, "CREATE ROLE "+id+";", "ALTER ROLE "+id+" ")
+		}
+	}
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		keep := true
+		for _, p := range prefixes {
+			if bytes.HasPrefix(line, []byte(p)) {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out.Write(line)
+		}
+	}
+	return &out
+}
+
+type errReader struct{ err error }
+
+func (e *errReader) Read([]byte) (int, error) { return 0, e.err }

@@ -39,3 +39,23 @@ func TestWithoutSchema(t *testing.T) {
 		t.Fatalf("a dump ending in the skipped schema: %q", got)
 	}
 }
+
+func TestWithoutRoles(t *testing.T) {
+	in := "SET client_encoding = 'UTF8';\n" +
+		"CREATE ROLE \"My Role\";\nALTER ROLE \"My Role\" WITH LOGIN PASSWORD 'SCRAM-a';\n" +
+		"CREATE ROLE app;\nALTER ROLE app WITH NOLOGIN;\n" +
+		"CREATE ROLE postgres;\nALTER ROLE postgres WITH SUPERUSER LOGIN PASSWORD 'SCRAM-b';\n" +
+		"CREATE ROLE postgres2;\nALTER ROLE postgres2 WITH LOGIN;\n" +
+		"ALTER ROLE app SET search_path TO 'a';\nGRANT app TO \"My Role\" GRANTED BY postgres;\n"
+	got, err := io.ReadAll(WithoutRoles(strings.NewReader(in), []string{"postgres", "My Role"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "SET client_encoding = 'UTF8';\n" +
+		"CREATE ROLE app;\nALTER ROLE app WITH NOLOGIN;\n" +
+		"CREATE ROLE postgres2;\nALTER ROLE postgres2 WITH LOGIN;\n" +
+		"ALTER ROLE app SET search_path TO 'a';\nGRANT app TO \"My Role\" GRANTED BY postgres;\n"
+	if string(got) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -72,7 +72,7 @@ func LoadDumps(ctx context.Context, repo *repository.Repository, eng *engine.Cli
 	l := &loader{ctx: ctx, repo: repo, eng: eng, id: point.ID, dir: path.Join(layout.DumpsDir, d.Container), target: target.ID, res: &res, log: opts.Log}
 	switch d.Profile {
 	case consistency.PostgreSQL:
-		err = l.postgres(d.Files, d.Sources, opts.Force)
+		err = l.postgres(d.Files, d.Sources, opts.Force, opts.WithUsers)
 	case consistency.MariaDB:
 		err = l.mariadb(d.Files, opts.Force, opts.WithUsers)
 	case consistency.Redis:
@@ -133,7 +133,7 @@ func (l *loader) feedFiltered(file string, cmd []string, filter func(io.Reader) 
 	return nil
 }
 
-func (l *loader) postgres(files []string, sources map[string]string, force bool) error {
+func (l *loader) postgres(files []string, sources map[string]string, force, withUsers bool) error {
 	list, err := l.output(consistency.PostgresList())
 	if err != nil {
 		return fmt.Errorf("list the databases of %s: %w", l.res.Into, err)
@@ -174,7 +174,7 @@ func (l *loader) postgres(files []string, sources map[string]string, force bool)
 	}
 	for _, f := range files {
 		if f == "globals.sql" {
-			if err := l.feed(f, consistency.PostgresGlobals()); err != nil {
+			if err := l.globals(f, withUsers); err != nil {
 				return err
 			}
 		}
@@ -185,6 +185,24 @@ func (l *loader) postgres(files []string, sources map[string]string, force bool)
 		}
 	}
 	return nil
+}
+
+// globals loads the roles and tablespaces. Roles the server has already
+// keep their passwords and attributes unless withUsers: its superuser's
+// login, lifeboat's included, keeps working.
+func (l *loader) globals(file string, withUsers bool) error {
+	if withUsers {
+		return l.feed(file, consistency.PostgresGlobals())
+	}
+	out, err := l.output(consistency.PostgresRoles())
+	if err != nil {
+		return fmt.Errorf("list the roles of %s: %w", l.res.Into, err)
+	}
+	roles, err := consistency.ParseNames(out)
+	if err != nil {
+		return fmt.Errorf("list the roles of %s: %w", l.res.Into, err)
+	}
+	return l.feedFiltered(file, consistency.PostgresGlobals(), func(r io.Reader) io.Reader { return consistency.WithoutRoles(r, roles) })
 }
 
 // dumpDatabase is the database a PostgreSQL dump file holds: as the

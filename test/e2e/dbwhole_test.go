@@ -36,6 +36,9 @@ func TestDatabasesComeBackWhole(t *testing.T) {
 		for name, rows := range names {
 			db.sh("pgw", `createdb "$1" && psql -XAtq -d "$1" -c "CREATE TABLE t AS SELECT generate_series(1, $2) AS id"`, name, strconv.Itoa(rows))
 		}
+		// A role of its own, and a superuser password the fresh server
+		// does not share.
+		db.sh("pgw", `psql -XAtq -c "CREATE ROLE owner LOGIN PASSWORD 'owner-pw'" -c "ALTER DATABASE \"a/b\" OWNER TO owner" -c "ALTER ROLE postgres PASSWORD 'src-pw'"`)
 		p := db.backup("container/pgw")
 		dir := filepath.Join(t.TempDir(), "dumps")
 		e.ok("restore", p, "--path", "dumps/pgw", "--target", dir)
@@ -45,7 +48,16 @@ func TestDatabasesComeBackWhole(t *testing.T) {
 			t.Fatalf("dump files %q, want %q", got, want)
 		}
 		db.start("pgw-fresh", pgReady, "lifeboat-test/postgres:15")
+		const superPW = `psql -XAtq -c "SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'"`
+		db.sh("pgw-fresh", `psql -XAtq -c "ALTER ROLE postgres PASSWORD 'fresh-pw'"`)
+		before := db.sh("pgw-fresh", superPW)
 		e.ok("restore", p, "--dump", "--container", "pgw", "--into", "pgw-fresh")
+		if after := db.sh("pgw-fresh", superPW); after != before || after == "" {
+			t.Fatalf("the fresh server's superuser password changed with the load")
+		}
+		if o := db.sh("pgw-fresh", `psql -XAtq -c "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'a/b'"`); o != "owner" {
+			t.Fatalf("a/b is owned by %q in the fresh server, want the source's role owner", o)
+		}
 		for name, rows := range names {
 			if n := db.sh("pgw-fresh", `psql -XAtq -d "$1" -c "SELECT count(*) FROM t"`, name); n != strconv.Itoa(rows) {
 				t.Fatalf("database %q in the fresh server holds %s rows, want %d", name, n, rows)
