@@ -51,7 +51,7 @@ type Options struct {
 	Container string // only this container
 	ImageOnly bool   // only load the point's images
 	Force     bool
-	WithUsers bool // with --dump: load the users and grants too (MariaDB's mysql schema)
+	WithUsers bool // with --dump: load the source's users and grants too, over the server's own
 	Log       *slog.Logger
 	Progress  *progress.Counters
 }
