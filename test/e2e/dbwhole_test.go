@@ -65,6 +65,20 @@ func TestDatabasesComeBackWhole(t *testing.T) {
 		}
 	})
 
+	part("failed dump", func(t *testing.T) {
+		// The pre hook runs after the databases are listed: the dump of
+		// the one it drops fails, and with it the backup.
+		db.start("pgfail", `pg_isready -q && psql -XAtq -c "select 1"`, "--label", "lifeboat.hooks.pre=dropdb gone", "lifeboat-test/postgres:15")
+		db.sh("pgfail", `createdb gone && createdb kept`)
+		r := e.run(nil, "backup", "container/pgfail")
+		if r.code == 0 || !strings.Contains(r.stderr, "pg_dump of database 'gone' failed") {
+			t.Fatalf("a backup with a failed dump: exit %d, %q", r.code, r.stderr)
+		}
+		if out := e.ok("snapshots", "container/pgfail", "--json").stdout; strings.TrimSpace(out) != "[]" {
+			t.Fatalf("a point was saved: %s", out)
+		}
+	})
+
 	part("redis keys", func(t *testing.T) {
 		// No save points: the server never saves on its own, so its files
 		// hold the keys only if lifeboat has it save.
