@@ -25,6 +25,7 @@ type restoreOptions struct {
 	json      bool
 	dump      bool
 	into      string
+	withUsers bool
 	dryRun    bool
 	noWait    bool
 }
@@ -57,7 +58,9 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         dump or auto) into the running container C, or D:
                         psql/pg_restore, mysql, or an RDB replace and restart
                         for Redis; a database that holds data is refused
-                        without --force
+                        without --force; the source's users and grants
+                        (MariaDB's mysql schema, PostgreSQL roles the
+                        server has) only with --with-users
   --image-only          only load the images the point holds (docker save
                         archives, kept with --images save or for images
                         that exist in no registry), with their tags
@@ -100,13 +103,14 @@ EXIT STATUS
 	f.BoolVar(&opts.dump, "dump", false, "load the database dumps of --container into a running container")
 	f.StringVar(&opts.into, "into", "", "with --dump: the running container to load into (default: --container)")
 	f.BoolVar(&opts.noWait, "no-wait", false, "refuse when another backup or restore holds the unit, instead of waiting for it")
+	f.BoolVar(&opts.withUsers, "with-users", false, "with --dump: load the source's users and grants too, replacing the server's own")
 	return cmd
 }
 
 func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {
 	ctx := cmd.Context()
 	// The checks are the API's too: one function for both.
-	req := restore.Request{Options: restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, Target: opts.target, As: opts.as, Force: opts.force, Log: g.log},
+	req := restore.Request{Options: restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, Target: opts.target, As: opts.as, Force: opts.force, WithUsers: opts.withUsers, Log: g.log},
 		Dump: opts.dump, Into: opts.into}
 	kind, err := req.Validate()
 	if err != nil {
@@ -213,7 +217,7 @@ func runLoadDumps(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref
 		return err
 	}
 	defer eng.Close()
-	ro := restore.Options{Ref: ref, Container: opts.container, Force: opts.force, Log: g.log}
+	ro := restore.Options{Ref: ref, Container: opts.container, Force: opts.force, WithUsers: opts.withUsers, Log: g.log}
 	locks, err := g.lockRestore(ctx, repo, eng, &ro, opts.scope(), opts.noWait, nil)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -60,26 +59,9 @@ func (p *plan) planDumps(ctx context.Context, eng *engine.Client) error {
 		if ct.State == "paused" {
 			return fmt.Errorf("container %s is paused: a dump needs it running", ct.Name)
 		}
-		var cmds []consistency.Command
-		switch profile {
-		case consistency.PostgreSQL:
-			out, err := io.ReadAll(eng.ExecOutput(ctx, ct.ID, engine.ExecSpec{Cmd: consistency.PostgresList()}))
-			if err != nil {
-				return fmt.Errorf("list databases of %s: %w", ct.Name, err)
-			}
-			cmds = consistency.PostgresDumps(strings.Fields(string(out)))
-		case consistency.MariaDB:
-			cmds = consistency.MariaDBDumps()
-		case consistency.Redis:
-			cmds = consistency.RedisDumps()
-		case consistency.SQLite:
-			files := consistency.SQLiteFiles(ct.Labels)
-			if len(files) == 0 {
-				return fmt.Errorf("container %s: %s=sqlite needs the label %s=/path/to/db[,…] naming the database files", ct.Name, consistency.LabelDump, consistency.LabelSQLite)
-			}
-			cmds = consistency.SQLiteDumps(files)
-		case consistency.MongoDB:
-			cmds = consistency.MongoDumps()
+		cmds, err := consistency.Plan(ctx, eng, profile, ct)
+		if err != nil {
+			return err
 		}
 		d := plannedDump{container: ct, cmds: cmds, Dump: layout.Dump{Container: ct.Name, Profile: profile, Reason: why}}
 		for _, c := range cmds {

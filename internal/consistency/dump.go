@@ -83,7 +83,11 @@ func fromEnv(target string, vars ...string) string {
 // lowPriority starts the exec'd command with the lowest CPU and I/O
 // priority where the image has nice and ionice: the database's own
 // clients come first while a dump runs. It ends in "exec".
-const lowPriority = `p=; command -v nice >/dev/null && p="nice -n 10"; command -v ionice >/dev/null && p="$p ionice -c 2 -n 7"; exec $p `
+const lowPriority = lowPriorityRun + `exec $p `
+
+// lowPriorityRun sets $p to the prefix that runs a command at that
+// priority, for a script that still has work after it.
+const lowPriorityRun = `p=; command -v nice >/dev/null && p="nice -n 10"; command -v ionice >/dev/null && p="$p ionice -c 2 -n 7"; `
 
 // The shell prefixes that give each profile's client the container's own
 // credentials.
@@ -95,30 +99,64 @@ func mariaAuth() string { return fromEnv("MYSQL_PWD", "MYSQL_ROOT_PASSWORD", "MA
 
 func redisAuth() string { return fromEnv("REDISCLI_AUTH", "REDIS_PASSWORD") }
 
-// PostgresList lists the databases to dump one by one.
+// PostgresList lists the databases to dump one by one, each name in hex
+// on its own line (ParseNames reads it): a name may hold any character.
 func PostgresList() []string {
-	return []string{"sh", "-c", pgAuth() + `exec psql -XAtc "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1" postgres`}
+	return []string{"sh", "-c", pgAuth() + `exec psql -XAtc "SELECT encode(convert_to(datname, 'UTF8'), 'hex') FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname" postgres`}
+}
+
+// PostgresRoles lists the server's roles, in hex, one a line.
+func PostgresRoles() []string {
+	return []string{"sh", "-c", pgAuth() + `exec psql -XAtc "SELECT encode(convert_to(rolname, 'UTF8'), 'hex') FROM pg_roles ORDER BY rolname" postgres`}
 }
 
 // PostgresDumps are pg_dumpall --globals-only (roles, tablespaces) and a
-// custom-format pg_dump per database, restorable with pg_restore.
-func PostgresDumps(databases []string) []Command {
+// custom-format pg_dump per database, restorable with pg_restore. Each
+// database's file is FileName(db, ".dump"); its Source is the name, so the
+// manifest maps every file back to its database.
+func PostgresDumps(databases []string) ([]Command, error) {
 	pre := pgAuth()
 	cmds := []Command{{File: "globals.sql", Cmd: []string{"sh", "-c", pre + "exec pg_dumpall --globals-only"}}}
 	for _, db := range databases {
 		// -Z0: kopia compresses and deduplicates; a compressed dump would
 		// cost the database's CPU twice and change entirely between points.
-		cmds = append(cmds, Command{File: safeName(db) + ".dump", Cmd: []string{"sh", "-c", pre + lowPriority + `pg_dump -Fc -Z0 "$1"`, "sh", db}})
+		cmds = append(cmds, Command{File: FileName(db, ".dump"), Source: db, Cmd: []string{"sh", "-c", pre + lowPriorityRun +
+			`pg_dump -Fc -Z0 "$1" || { rc=$?; echo "pg_dump of database '$1' failed (exit $rc)" >&2; exit $rc; }`, "sh", db}})
 	}
-	return cmds
+	return cmds, checkUnique(cmds)
 }
 
-// MariaDBDumps is one consistent dump of every database.
-func MariaDBDumps() []Command {
-	return []Command{{File: "all-databases.sql", Cmd: []string{"sh", "-c",
-		mariaAuth() +
-			`tool=mariadb-dump; command -v $tool >/dev/null || tool=mysqldump; ` +
-			lowPriority + `$tool -uroot --single-transaction --routines --events --all-databases`}}}
+// MariaDB's dump files: the user databases in one transaction, and the
+// system schema (users, grants) apart, loaded only with --with-users, so
+// that loading into another server keeps that server's own logins. Points
+// of older versions hold MariaDBAllFile instead.
+const (
+	MariaDBDatabasesFile = "databases.sql"
+	MariaDBSystemFile    = "mysql.sql"
+	MariaDBAllFile       = "all-databases.sql"
+)
+
+// mariaDump picks the dump tool by its new name or its old one.
+const mariaDump = `tool=mariadb-dump; command -v $tool >/dev/null || tool=mysqldump; `
+
+// MariaDBList lists the databases outside the system schemas, in hex, one
+// a line.
+func MariaDBList() []string {
+	return []string{"sh", "-c", mariaAuth() + mariaClient +
+		`exec $tool -uroot -N -B -e "SELECT HEX(SCHEMA_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY SCHEMA_NAME"`}
+}
+
+// MariaDBDumps are every database of the list in one dump (one
+// transaction: the databases stay consistent with each other), then the
+// mysql system schema in its own file. information_schema,
+// performance_schema and sys are views of the server, never dumped.
+func MariaDBDumps(databases []string) []Command {
+	flags := `-uroot --single-transaction --routines --events --triggers --databases`
+	var cmds []Command
+	if len(databases) > 0 {
+		cmds = append(cmds, Command{File: MariaDBDatabasesFile, Cmd: append([]string{"sh", "-c", mariaAuth() + mariaDump + lowPriority + `$tool ` + flags + ` "$@"`, "sh"}, databases...)})
+	}
+	return append(cmds, Command{File: MariaDBSystemFile, Cmd: []string{"sh", "-c", mariaAuth() + mariaDump + lowPriority + `$tool ` + flags + ` mysql`}})
 }
 
 // RedisDumps is the RDB snapshot, fetched by redis-cli --rdb into the
@@ -131,8 +169,10 @@ func RedisDumps() []Command {
 // SQLiteFiles are the database paths a container's label names.
 func SQLiteFiles(labels map[string]string) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, p := range strings.Split(labels[LabelSQLite], ",") {
-		if p = strings.TrimSpace(p); p != "" {
+		if p = strings.TrimSpace(p); p != "" && !seen[p] {
+			seen[p] = true
 			out = append(out, p)
 		}
 	}
@@ -142,16 +182,16 @@ func SQLiteFiles(labels map[string]string) []string {
 // SQLiteDumps are online .backup copies of each database: SQLite's backup
 // API copies a consistent state while writers go on. The copy is made in
 // the container's /tmp (the API needs a file) and streamed out.
-func SQLiteDumps(paths []string) []Command {
+func SQLiteDumps(paths []string) ([]Command, error) {
 	var cmds []Command
 	for _, p := range paths {
-		cmds = append(cmds, Command{File: safeName(strings.TrimPrefix(p, "/")), Source: p, Cmd: []string{"sh", "-c",
+		cmds = append(cmds, Command{File: FileName(strings.TrimPrefix(p, "/"), ""), Source: p, Cmd: []string{"sh", "-c",
 			`command -v sqlite3 >/dev/null || { echo "sqlite3 is not in this container: add it to the image, or drop the lifeboat.sqlite label" >&2; exit 127; }; ` +
 				`[ -f "$1" ] || { echo "$1: no such database file" >&2; exit 1; }; ` +
 				`f=$(mktemp /tmp/lifeboat-XXXXXX) || exit 1; sqlite3 -cmd ".timeout 30000" "$1" ".backup '$f'" || { rm -f "$f"; exit 1; }; cat "$f"; rc=$?; rm -f "$f"; exit $rc`,
 			"sh", p}})
 	}
-	return cmds
+	return cmds, checkUnique(cmds)
 }
 
 // MongoDumps is one mongodump archive of every database. The password
@@ -179,17 +219,4 @@ func MongoRestore(replace bool) []string {
 		drop = " --drop"
 	}
 	return []string{"sh", "-c", mongoAuth() + `mongorestore --archive --quiet` + drop + ` $auth; rc=$?; rm -f "$cfg"; exit $rc`}
-}
-
-func safeName(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '/' || c == 0 {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 || s == "." || s == ".." {
-		return "_"
-	}
-	return string(b)
 }

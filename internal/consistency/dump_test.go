@@ -30,7 +30,11 @@ func TestDetect(t *testing.T) {
 }
 
 func TestCommandsKeepSecretsOutOfArguments(t *testing.T) {
-	for _, c := range append(append(PostgresDumps([]string{"app", "we/ird"}), MariaDBDumps()...), RedisDumps()...) {
+	pg, err := PostgresDumps([]string{"app", "we/ird"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range append(append(pg, MariaDBDumps([]string{"app"})...), RedisDumps()...) {
 		for _, a := range c.Cmd {
 			if strings.Contains(a, "hunter2") {
 				t.Fatal("a secret in arguments")
@@ -45,8 +49,8 @@ func TestCommandsKeepSecretsOutOfArguments(t *testing.T) {
 			}
 		}
 	}
-	if d := PostgresDumps([]string{"we/ird"}); d[1].File != "we_ird.dump" || d[1].Cmd[len(d[1].Cmd)-1] != "we/ird" {
-		t.Errorf("database name handling: %+v", d[1])
+	if d := pg[2]; d.File != "we%2Fird.dump" || d.Source != "we/ird" || d.Cmd[len(d.Cmd)-1] != "we/ird" {
+		t.Errorf("database name handling: %+v", d)
 	}
 }
 
@@ -58,8 +62,11 @@ func TestSQLiteAndMongo(t *testing.T) {
 		t.Errorf("mongo image: %q", p)
 	}
 	files := SQLiteFiles(map[string]string{LabelSQLite: "/data/app.db, /data/jobs.db,"})
-	d := SQLiteDumps(files)
-	if len(d) != 2 || d[0].File != "data_app.db" || d[0].Source != "/data/app.db" || d[1].Cmd[len(d[1].Cmd)-1] != "/data/jobs.db" {
+	d, err := SQLiteDumps(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d) != 2 || d[0].File != "data%2Fapp.db" || d[0].Source != "/data/app.db" || d[1].Cmd[len(d[1].Cmd)-1] != "/data/jobs.db" {
 		t.Fatalf("sqlite dumps: %+v", d)
 	}
 	if !strings.Contains(d[0].Cmd[2], `.backup '$f'`) {

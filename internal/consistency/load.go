@@ -39,10 +39,14 @@ func MariaDBTables() []string {
 		mariaClient + `exec $tool -uroot -N -B -e "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"`}
 }
 
-// MariaDBLoad replays an --all-databases dump from stdin.
-func MariaDBLoad() []string {
-	return []string{"sh", "-c", mariaAuth() +
-		mariaClient + `exec $tool -uroot`}
+// MariaDBLoad replays a dump from stdin; with flush, FLUSH PRIVILEGES
+// after it, so that users and grants written into the mysql schema's
+// tables take effect at once, not at the next restart.
+func MariaDBLoad(flush bool) []string {
+	if flush {
+		return []string{"sh", "-c", mariaAuth() + mariaClient + `{ cat; printf '\nFLUSH PRIVILEGES;\n'; } | $tool -uroot`}
+	}
+	return []string{"sh", "-c", mariaAuth() + mariaClient + `exec $tool -uroot`}
 }
 
 // RedisKeys prints the number of keys and whether the append-only file is

@@ -115,7 +115,8 @@ type Dump struct {
 	Profile   string   `json:"profile"`
 	Reason    string   `json:"reason"`
 	Files     []string `json:"files"`
-	// Sources maps a file to the path in the container it copies (SQLite).
+	// Sources maps a file to what it holds: the path in the container it
+	// copies (SQLite), or the name of its database.
 	Sources map[string]string `json:"sources,omitempty"`
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"strconv"
 	"strings"
@@ -65,12 +66,15 @@ func LoadDumps(ctx context.Context, repo *repository.Repository, eng *engine.Cli
 		return res, fmt.Errorf("container %s is %s: a dump loads into a running database; start it first", into, target.State)
 	}
 	res.Into, res.Profile = target.Name, d.Profile
-	l := &loader{ctx: ctx, repo: repo, eng: eng, id: point.ID, dir: path.Join(layout.DumpsDir, d.Container), target: target.ID, res: &res}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	l := &loader{ctx: ctx, repo: repo, eng: eng, id: point.ID, dir: path.Join(layout.DumpsDir, d.Container), target: target.ID, res: &res, log: opts.Log}
 	switch d.Profile {
 	case consistency.PostgreSQL:
-		err = l.postgres(d.Files, opts.Force)
+		err = l.postgres(d.Files, d.Sources, opts.Force, opts.WithUsers)
 	case consistency.MariaDB:
-		err = l.mariadb(d.Files, opts.Force)
+		err = l.mariadb(d.Files, opts.Force, opts.WithUsers)
 	case consistency.Redis:
 		err = l.redis(d.Files, opts.Force)
 	case consistency.SQLite:
@@ -91,28 +95,33 @@ type loader struct {
 	dir    string
 	target string
 	res    *DumpResult
+	log    *slog.Logger
 }
 
 // output runs a query command and returns its trimmed stdout.
 func (l *loader) output(cmd []string) (string, error) {
-	var out, errb bytes.Buffer
-	r, err := l.eng.Exec(l.ctx, l.target, engine.ExecSpec{Cmd: cmd}, nil, &out, &errb)
-	if err == nil && r.ExitCode != 0 {
-		err = fmt.Errorf("exited %d: %s", r.ExitCode, strings.TrimSpace(errb.String()))
-	}
-	return strings.TrimSpace(out.String()), err
+	return consistency.Output(l.ctx, l.eng, l.target, cmd)
 }
 
 // feed streams one dump file from the point into a command's stdin.
 func (l *loader) feed(file string, cmd []string) error {
+	return l.feedFiltered(file, cmd, nil)
+}
+
+// feedFiltered is feed with the file passed through filter first.
+func (l *loader) feedFiltered(file string, cmd []string, filter func(io.Reader) io.Reader) error {
 	rc, err := l.repo.OpenFile(l.ctx, l.id, path.Join(l.dir, file))
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	cr := &countingReader{r: rc}
+	var in io.Reader = cr
+	if filter != nil {
+		in = filter(cr)
+	}
 	var errb bytes.Buffer
-	r, err := l.eng.Exec(l.ctx, l.target, engine.ExecSpec{Cmd: cmd}, cr, io.Discard, &errb)
+	r, err := l.eng.Exec(l.ctx, l.target, engine.ExecSpec{Cmd: cmd}, in, io.Discard, &errb)
 	if err == nil && r.ExitCode != 0 {
 		err = fmt.Errorf("exited %d: %s", r.ExitCode, tailOf(errb.String()))
 	}
@@ -124,13 +133,17 @@ func (l *loader) feed(file string, cmd []string) error {
 	return nil
 }
 
-func (l *loader) postgres(files []string, force bool) error {
+func (l *loader) postgres(files []string, sources map[string]string, force, withUsers bool) error {
 	list, err := l.output(consistency.PostgresList())
 	if err != nil {
 		return fmt.Errorf("list the databases of %s: %w", l.res.Into, err)
 	}
+	names, err := consistency.ParseNames(list)
+	if err != nil {
+		return fmt.Errorf("list the databases of %s: %w", l.res.Into, err)
+	}
 	exists := map[string]bool{}
-	for _, db := range strings.Fields(list) {
+	for _, db := range names {
 		exists[db] = true
 	}
 	type job struct {
@@ -140,7 +153,7 @@ func (l *loader) postgres(files []string, force bool) error {
 	var jobs []job
 	var busy []string
 	for _, f := range files {
-		db, ok := strings.CutSuffix(f, ".dump")
+		db, ok := dumpDatabase(f, sources)
 		if !ok {
 			continue
 		}
@@ -148,10 +161,10 @@ func (l *loader) postgres(files []string, force bool) error {
 		if j.exists {
 			n, err := l.output(consistency.PostgresTables(db))
 			if err != nil {
-				return fmt.Errorf("look into database %s of %s: %w", db, l.res.Into, err)
+				return fmt.Errorf("look into database %q of %s: %w", db, l.res.Into, err)
 			}
 			if n != "0" && !force {
-				busy = append(busy, fmt.Sprintf("%s (%s relations)", db, n))
+				busy = append(busy, fmt.Sprintf("%q (%s relations)", db, n))
 			}
 		}
 		jobs = append(jobs, j)
@@ -161,20 +174,60 @@ func (l *loader) postgres(files []string, force bool) error {
 	}
 	for _, f := range files {
 		if f == "globals.sql" {
-			if err := l.feed(f, consistency.PostgresGlobals()); err != nil {
+			if err := l.globals(f, withUsers); err != nil {
 				return err
 			}
 		}
 	}
 	for _, j := range jobs {
 		if err := l.feed(j.file, consistency.PostgresRestore(j.db, j.exists, force)); err != nil {
-			return err
+			return fmt.Errorf("database %q: %w", j.db, err)
 		}
 	}
 	return nil
 }
 
-func (l *loader) mariadb(files []string, force bool) error {
+// globals loads the roles and tablespaces. Roles the server has already
+// keep their passwords and attributes unless withUsers: its superuser's
+// login, lifeboat's included, keeps working.
+func (l *loader) globals(file string, withUsers bool) error {
+	if withUsers {
+		return l.feed(file, consistency.PostgresGlobals())
+	}
+	out, err := l.output(consistency.PostgresRoles())
+	if err != nil {
+		return fmt.Errorf("list the roles of %s: %w", l.res.Into, err)
+	}
+	roles, err := consistency.ParseNames(out)
+	if err != nil {
+		return fmt.Errorf("list the roles of %s: %w", l.res.Into, err)
+	}
+	return l.feedFiltered(file, consistency.PostgresGlobals(), func(r io.Reader) io.Reader { return consistency.WithoutRoles(r, roles) })
+}
+
+// dumpDatabase is the database a PostgreSQL dump file holds: as the
+// manifest names it, else (points of older versions) read back from the
+// file name, which those versions wrote as the name itself.
+func dumpDatabase(file string, sources map[string]string) (string, bool) {
+	stem, ok := strings.CutSuffix(file, ".dump")
+	if !ok {
+		return "", false
+	}
+	if db, ok := sources[file]; ok {
+		return db, true
+	}
+	if db, err := consistency.DecodeName(stem); err == nil {
+		return db, true
+	}
+	return stem, true
+}
+
+// mariadb loads the user databases, and the system schema (users and
+// grants) only with withUsers: the server's own logins, lifeboat's
+// included, keep working. The system schema goes last, so the loads before
+// it still log in with the server's own credentials, and its privileges
+// take effect at once.
+func (l *loader) mariadb(files []string, force, withUsers bool) error {
 	n, err := l.output(consistency.MariaDBTables())
 	if err != nil {
 		return fmt.Errorf("look into %s: %w", l.res.Into, err)
@@ -182,10 +235,31 @@ func (l *loader) mariadb(files []string, force bool) error {
 	if n != "0" && !force {
 		return fmt.Errorf("%w: %s holds %s tables outside the system schemas, which the dump would replace; load into an empty server, or use --force", ErrConflict, l.res.Into, n)
 	}
+	var system bool
 	for _, f := range files {
-		if err := l.feed(f, consistency.MariaDBLoad()); err != nil {
-			return err
+		switch f {
+		case consistency.MariaDBSystemFile:
+			system = true
+		case consistency.MariaDBAllFile:
+			// An older version's dump of every database, mysql included.
+			if withUsers {
+				if err := l.feed(f, consistency.MariaDBLoad(true)); err != nil {
+					return err
+				}
+				continue
+			}
+			l.log.Warn("the dump holds the mysql system schema too (users, grants): loading it without; --with-users loads it", "file", f)
+			if err := l.feedFiltered(f, consistency.MariaDBLoad(false), func(r io.Reader) io.Reader { return consistency.WithoutSchema(r, "mysql") }); err != nil {
+				return err
+			}
+		default:
+			if err := l.feed(f, consistency.MariaDBLoad(false)); err != nil {
+				return err
+			}
 		}
+	}
+	if system && withUsers {
+		return l.feed(consistency.MariaDBSystemFile, consistency.MariaDBLoad(true))
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ type Options struct {
 	Container string // only this container
 	ImageOnly bool   // only load the point's images
 	Force     bool
+	WithUsers bool // with --dump: load the source's users and grants too, over the server's own
 	// JournalDir is the restore journal (STATE_DIR/restores): every
 	// restore that changes something records its steps there, so a
 	// killed one is rolled back or finished by the next command.

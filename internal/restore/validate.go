@@ -50,8 +50,8 @@ func (r *Request) Validate() (Kind, error) {
 	if o.Target == "" && o.Path != "" {
 		return 0, fmt.Errorf("%w: path needs target DIR: a path is extracted into a directory", ErrInvalid)
 	}
-	if r.Into != "" && !r.Dump {
-		return 0, fmt.Errorf("%w: into goes with dump", ErrInvalid)
+	if (r.Into != "" || o.WithUsers) && !r.Dump {
+		return 0, fmt.Errorf("%w: into and with-users go with dump", ErrInvalid)
 	}
 	if r.Dump {
 		if o.Container == "" {

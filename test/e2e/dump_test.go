@@ -44,7 +44,7 @@ var databases = []database{
 		writer: `export MYSQL_PWD=$MARIADB_ROOT_PASSWORD; while true; do mariadb -uroot -e "INSERT INTO app.t (v) VALUES (NOW(6))"; done`,
 		rows:   `MYSQL_PWD=$MARIADB_ROOT_PASSWORD mariadb -uroot -N -B -e "SELECT count(*), coalesce(min(id),0), coalesce(max(id),0) FROM app.t" | tr '\t' ' '`,
 		check:  `MYSQL_PWD=$MARIADB_ROOT_PASSWORD mariadb-check -uroot --all-databases --check`,
-		dumps:  []string{"all-databases.sql"},
+		dumps:  []string{"databases.sql", "mysql.sql"},
 		secret: "maria-s3cret-pw",
 	},
 	{
@@ -66,7 +66,7 @@ var databases = []database{
 		writer: `while true; do sqlite3 -cmd ".timeout 10000" /data/app.db "INSERT INTO t (v) VALUES (datetime('now'))"; done`,
 		rows:   `sqlite3 -cmd ".timeout 10000" /data/app.db "SELECT count(*), coalesce(min(id),0), coalesce(max(id),0) FROM t" | tr '|' ' '`,
 		check:  `sqlite3 -cmd ".timeout 10000" /data/app.db "PRAGMA integrity_check" | grep -qx ok`,
-		dumps:  []string{"data_app.db"},
+		dumps:  []string{"data%2Fapp.db"},
 	},
 }
 
