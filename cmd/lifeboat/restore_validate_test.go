@@ -49,7 +49,7 @@ func TestRestoreValidation(t *testing.T) {
 		{name: "dot-dot out of a root", cli: []string{"--target", root + "/../x"}, api: `{"target":"` + root + `/../x"}`, wantAPI: "outside restore.target_roots"},
 		{name: "symlink out of a root", cli: []string{"--target", root + "/escape/x"}, api: `{"target":"` + root + `/escape/x"}`, wantAPI: "outside restore.target_roots"},
 		{name: "image-only with target", cli: []string{"--image-only", "--target", in}, wantCLI: "image-only"},
-		{name: "into without dump", cli: []string{"--into", "c"}, wantCLI: "into goes with dump"},
+		{name: "into without dump", cli: []string{"--into", "c"}, wantCLI: "into and with-users go with dump"},
 		{name: "dump without container", cli: []string{"--dump"}, wantCLI: "dump needs container"},
 		{name: "dump with target", cli: []string{"--dump", "--container", "c", "--target", in}, wantCLI: "dump loads into a running container"},
 	} {
