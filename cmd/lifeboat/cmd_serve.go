@@ -48,10 +48,17 @@ config file's schedules. Job history is kept in --state-dir and survives
 restarts. SIGTERM lets running jobs finish for a few seconds, then cancels
 them; whatever they froze is thawed.
 
-The REST API (/api/v1, OpenAPI at /api/v1/openapi.json), /healthz and
-Prometheus /metrics listen on 127.0.0.1:8420 unless told otherwise. Every
-path but /healthz needs the bearer token in the token file; without one,
-a token is generated into STATE_DIR/api.token (mode 0600).`,
+The REST API (/api/v1, OpenAPI at /api/v1/openapi.json), /healthz,
+Prometheus /metrics and the web UI listen on 127.0.0.1:8420 unless told
+otherwise (HTTPS with api.tls_cert and api.tls_key). Every path but
+/healthz needs a bearer token or a web UI session. The token file is the
+admin token; without one (and without api.tokens) a token is generated into
+STATE_DIR/api.token (mode 0600). api.tokens adds viewer, operator and admin
+tokens by their SHA-256. Viewers see status and points, operators also run
+jobs and restore into Docker, admins also restore into host directories
+(only under restore.target_roots) and see captured secrets unmasked.
+Timeouts and connection caps (api.max_conns, api.max_conns_per_client) keep
+slow clients from starving the daemon.`,
 		Example: `  lifeboat serve
   lifeboat serve --config /etc/lifeboat/lifeboat.yaml
   curl -H "Authorization: Bearer $(cat /var/lib/lifeboat/api.token)" http://127.0.0.1:8420/api/v1/units`,
