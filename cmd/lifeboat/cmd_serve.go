@@ -78,33 +78,7 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	// Flags and variables win over the file.
-	if g.repository == "" {
-		g.repository = cfg.Repository
-	}
-	if g.passwordFile == "" {
-		g.passwordFile = cfg.PasswordFile
-	}
-	if opts.listen != "" {
-		cfg.Listen = opts.listen
-	}
-	if opts.tokenFile == "" {
-		opts.tokenFile = cfg.TokenFile
-	}
-	// The offsite copy's endpoint and keys may come from the file; the
-	// environment wins. They stay in this process: kopia's config never
-	// holds them.
-	for k, v := range map[string]string{"LIFEBOAT_S3_ENDPOINT": cfg.Offsite.Endpoint, "AWS_ACCESS_KEY_ID": cfg.Offsite.AccessKeyID, "AWS_SECRET_ACCESS_KEY": cfg.Offsite.SecretAccessKey} {
-		if v != "" && os.Getenv(k) == "" {
-			os.Setenv(k, v)
-		}
-	}
-	if cfg.StateDir != "" && !cmd.Flags().Changed("state-dir") && os.Getenv("LIFEBOAT_STATE_DIR") == "" {
-		g.stateDir = cfg.StateDir
-	}
-	if !cmd.Flags().Changed("log-level") && os.Getenv("LIFEBOAT_LOG_LEVEL") == "" && !g.quiet {
-		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
+	applyServeConfig(cmd, &opts, g, cfg)
 	creds, err := loadCredentials(cfg, opts.tokenFile, g.stateDir, cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -146,22 +120,10 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	srv, ln, err := startAPI(cfg, server.Options{Credentials: creds, Backend: d, Log: g.log, UI: webui.Handler(), SessionTTL: sessionTTL})
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (choose another with --listen or listen: in the config)", cfg.Listen, err)
-	}
-	h := server.New(server.Options{Credentials: creds, Backend: d, Log: g.log, UI: webui.Handler(), SessionTTL: sessionTTL})
-	srv, sln, err := server.HTTPServer(h, ln, server.Limits{MaxConns: cfg.API.MaxConns, MaxConnsPerClient: cfg.API.MaxConnsPerClient}, cfg.API.TLSCert, cfg.API.TLSKey, g.log)
-	if err != nil {
-		ln.Close()
 		return err
 	}
-	ln = sln
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.log.Error("API server", "err", err)
-		}
-	}()
 	g.log.Info("lifeboat serve started", "listen", ln.Addr().String(), "tls", cfg.API.TLSCert != "", "tokens", len(creds), "repository", repo.Path(), "engine", eng.Host())
 	err = d.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -172,6 +134,58 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 		return nil // SIGTERM is how a daemon is meant to end
 	}
 	return err
+}
+
+// applyServeConfig merges the config file under the flags and variables,
+// which win.
+func applyServeConfig(cmd *cobra.Command, opts *serveOptions, g *globalOptions, cfg *config.Config) {
+	if g.repository == "" {
+		g.repository = cfg.Repository
+	}
+	if g.passwordFile == "" {
+		g.passwordFile = cfg.PasswordFile
+	}
+	if opts.listen != "" {
+		cfg.Listen = opts.listen
+	}
+	if opts.tokenFile == "" {
+		opts.tokenFile = cfg.TokenFile
+	}
+	// The offsite copy's endpoint and keys may come from the file; the
+	// environment wins. They stay in this process: kopia's config never
+	// holds them.
+	for k, v := range map[string]string{"LIFEBOAT_S3_ENDPOINT": cfg.Offsite.Endpoint, "AWS_ACCESS_KEY_ID": cfg.Offsite.AccessKeyID, "AWS_SECRET_ACCESS_KEY": cfg.Offsite.SecretAccessKey} {
+		if v != "" && os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	if cfg.StateDir != "" && !cmd.Flags().Changed("state-dir") && os.Getenv("LIFEBOAT_STATE_DIR") == "" {
+		g.stateDir = cfg.StateDir
+	}
+	if !cmd.Flags().Changed("log-level") && os.Getenv("LIFEBOAT_LOG_LEVEL") == "" && !g.quiet {
+		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+}
+
+// startAPI listens on cfg.Listen and serves the API there, with the
+// server's timeouts and connection caps, and TLS when configured.
+func startAPI(cfg *config.Config, opts server.Options) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w (choose another with --listen or listen: in the config)", cfg.Listen, err)
+	}
+	limits := server.Limits{MaxConns: cfg.API.MaxConns, MaxConnsPerClient: cfg.API.MaxConnsPerClient}
+	srv, sln, err := server.HTTPServer(server.New(opts), ln, limits, cfg.API.TLSCert, cfg.API.TLSKey, opts.Log)
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	go func() {
+		if err := srv.Serve(sln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opts.Log.Error("API server", "err", err)
+		}
+	}()
+	return srv, sln, nil
 }
 
 // loadCredentials gathers the API's tokens: the token file's (admin; the
