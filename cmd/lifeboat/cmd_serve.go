@@ -48,10 +48,17 @@ config file's schedules. Job history is kept in --state-dir and survives
 restarts. SIGTERM lets running jobs finish for a few seconds, then cancels
 them; whatever they froze is thawed.
 
-The REST API (/api/v1, OpenAPI at /api/v1/openapi.json), /healthz and
-Prometheus /metrics listen on 127.0.0.1:8420 unless told otherwise. Every
-path but /healthz needs the bearer token in the token file; without one,
-a token is generated into STATE_DIR/api.token (mode 0600).`,
+The REST API (/api/v1, OpenAPI at /api/v1/openapi.json), /healthz,
+Prometheus /metrics and the web UI listen on 127.0.0.1:8420 unless told
+otherwise (HTTPS with api.tls_cert and api.tls_key). Every path but
+/healthz needs a bearer token or a web UI session. The token file is the
+admin token; without one (and without api.tokens) a token is generated into
+STATE_DIR/api.token (mode 0600). api.tokens adds viewer, operator and admin
+tokens by their SHA-256. Viewers see status and points, operators also run
+jobs and restore into Docker, admins also restore into host directories
+(only under restore.target_roots) and see captured secrets unmasked.
+Timeouts and connection caps (api.max_conns, api.max_conns_per_client) keep
+slow clients from starving the daemon.`,
 		Example: `  lifeboat serve
   lifeboat serve --config /etc/lifeboat/lifeboat.yaml
   curl -H "Authorization: Bearer $(cat /var/lib/lifeboat/api.token)" http://127.0.0.1:8420/api/v1/units`,
@@ -71,34 +78,7 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	// Flags and variables win over the file.
-	if g.repository == "" {
-		g.repository = cfg.Repository
-	}
-	if g.passwordFile == "" {
-		g.passwordFile = cfg.PasswordFile
-	}
-	if opts.listen != "" {
-		cfg.Listen = opts.listen
-	}
-	if opts.tokenFile == "" {
-		opts.tokenFile = cfg.TokenFile
-	}
-	// The offsite copy's endpoint and keys may come from the file; the
-	// environment wins. They stay in this process: kopia's config never
-	// holds them.
-	for k, v := range map[string]string{"LIFEBOAT_S3_ENDPOINT": cfg.Offsite.Endpoint, "AWS_ACCESS_KEY_ID": cfg.Offsite.AccessKeyID, "AWS_SECRET_ACCESS_KEY": cfg.Offsite.SecretAccessKey} {
-		if v != "" && os.Getenv(k) == "" {
-			os.Setenv(k, v)
-		}
-	}
-	if cfg.StateDir != "" && !cmd.Flags().Changed("state-dir") && os.Getenv("LIFEBOAT_STATE_DIR") == "" {
-		g.stateDir = cfg.StateDir
-		g.replayRestores(ctx)
-	}
-	if !cmd.Flags().Changed("log-level") && os.Getenv("LIFEBOAT_LOG_LEVEL") == "" && !g.quiet {
-		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
+	applyServeConfig(cmd, &opts, g, cfg)
 	creds, err := loadCredentials(cfg, opts.tokenFile, g.stateDir, cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -140,22 +120,10 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	srv, ln, err := startAPI(cfg, server.Options{Credentials: creds, Backend: d, Log: g.log, UI: webui.Handler(), SessionTTL: sessionTTL})
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (choose another with --listen or listen: in the config)", cfg.Listen, err)
-	}
-	h := server.New(server.Options{Credentials: creds, Backend: d, Log: g.log, UI: webui.Handler(), SessionTTL: sessionTTL})
-	srv, sln, err := server.HTTPServer(h, ln, server.Limits{MaxConns: cfg.API.MaxConns, MaxConnsPerClient: cfg.API.MaxConnsPerClient}, cfg.API.TLSCert, cfg.API.TLSKey, g.log)
-	if err != nil {
-		ln.Close()
 		return err
 	}
-	ln = sln
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.log.Error("API server", "err", err)
-		}
-	}()
 	g.log.Info("lifeboat serve started", "listen", ln.Addr().String(), "tls", cfg.API.TLSCert != "", "tokens", len(creds), "repository", repo.Path(), "engine", eng.Host())
 	err = d.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -166,6 +134,61 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 		return nil // SIGTERM is how a daemon is meant to end
 	}
 	return err
+}
+
+// applyServeConfig merges the config file under the flags and variables,
+// which win.
+func applyServeConfig(cmd *cobra.Command, opts *serveOptions, g *globalOptions, cfg *config.Config) {
+	if g.repository == "" {
+		g.repository = cfg.Repository
+	}
+	if g.passwordFile == "" {
+		g.passwordFile = cfg.PasswordFile
+	}
+	if opts.listen != "" {
+		cfg.Listen = opts.listen
+	}
+	if opts.tokenFile == "" {
+		opts.tokenFile = cfg.TokenFile
+	}
+	// The offsite copy's endpoint and keys may come from the file; the
+	// environment wins. They stay in this process: kopia's config never
+	// holds them.
+	for k, v := range map[string]string{"LIFEBOAT_S3_ENDPOINT": cfg.Offsite.Endpoint, "AWS_ACCESS_KEY_ID": cfg.Offsite.AccessKeyID, "AWS_SECRET_ACCESS_KEY": cfg.Offsite.SecretAccessKey} {
+		if v != "" && os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	if cfg.StateDir != "" && !cmd.Flags().Changed("state-dir") && os.Getenv("LIFEBOAT_STATE_DIR") == "" {
+		g.stateDir = cfg.StateDir
+		// The restore journal lives there: finish or roll back what a
+		// killed restore left, before any job runs.
+		g.replayRestores(cmd.Context())
+	}
+	if !cmd.Flags().Changed("log-level") && os.Getenv("LIFEBOAT_LOG_LEVEL") == "" && !g.quiet {
+		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+}
+
+// startAPI listens on cfg.Listen and serves the API there, with the
+// server's timeouts and connection caps, and TLS when configured.
+func startAPI(cfg *config.Config, opts server.Options) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w (choose another with --listen or listen: in the config)", cfg.Listen, err)
+	}
+	limits := server.Limits{MaxConns: cfg.API.MaxConns, MaxConnsPerClient: cfg.API.MaxConnsPerClient}
+	srv, sln, err := server.HTTPServer(server.New(opts), ln, limits, cfg.API.TLSCert, cfg.API.TLSKey, opts.Log)
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	go func() {
+		if err := srv.Serve(sln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opts.Log.Error("API server", "err", err)
+		}
+	}()
+	return srv, sln, nil
 }
 
 // loadCredentials gathers the API's tokens: the token file's (admin; the

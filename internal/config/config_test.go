@@ -48,15 +48,46 @@ webhook:
 	}
 }
 
+// hash is the SHA-256 of "test-token".
+const hash = "4c5dc9b7708905f77f5e5d16316b5dfb425e68cb326dcd55a860e90a7707031e"
+
+func TestLoadAPI(t *testing.T) {
+	c, err := Load(write(t, `
+api:
+  tokens:
+    - {role: viewer, sha256: `+hash+`}
+    - {role: operator, sha256: `+hash+`}
+  tls_cert: /etc/lifeboat/cert.pem
+  tls_key: /etc/lifeboat/key.pem
+  max_conns_per_client: -1
+  session_ttl: 1h
+restore:
+  target_roots: [/srv/restore]
+`, 0o600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.API.Tokens) != 2 || c.API.Tokens[1].Role != "operator" || c.API.TLSKey == "" || c.API.MaxConnsPerClient != -1 || c.Restore.TargetRoots[0] != "/srv/restore" {
+		t.Fatalf("%+v %+v", c.API, c.Restore)
+	}
+}
+
 func TestLoadRefuses(t *testing.T) {
 	for body, want := range map[string]string{
-		"listn: 1":                          "field listn not found",
-		"listen: everywhere":                "HOST:PORT",
-		"defaults: {consistency: freeze}":   "unknown consistency",
-		"defaults: {schedule: '@every 0s'}": "defaults.schedule",
-		"offsite: {to: /mnt/usb}":           "s3://",
-		"check: {read_data: 150}":           "percentage",
-		"defaults: {retention: forever}":    "defaults.retention",
+		"listn: 1":                                            "field listn not found",
+		"listen: everywhere":                                  "HOST:PORT",
+		"defaults: {consistency: freeze}":                     "unknown consistency",
+		"defaults: {schedule: '@every 0s'}":                   "defaults.schedule",
+		"offsite: {to: /mnt/usb}":                             "s3://",
+		"check: {read_data: 150}":                             "percentage",
+		"defaults: {retention: forever}":                      "defaults.retention",
+		"api: {tokens: [{role: root, sha256: " + hash + "}]}": "use viewer, operator or admin",
+		"api: {tokens: [{role: viewer, sha256: abc}]}":        "64 hex digits",
+		"api: {tokens: [{role: viewer, token: plain}]}":       "field token not found",
+		"api: {tls_cert: /etc/cert.pem}":                      "go together",
+		"api: {session_ttl: forever}":                         "api.session_ttl",
+		"restore: {target_roots: [srv/restore]}":              "absolute directory",
+		"restore: {target_roots: [/]}":                        "write anywhere",
 	} {
 		if _, err := Load(write(t, body, 0o600)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err %v, want %q", body, err, want)

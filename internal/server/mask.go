@@ -27,12 +27,20 @@ func SecretName(name string) bool {
 	return false
 }
 
+// cleanPath is p relative to the point's root, without . or .. parts.
+func cleanPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	return path.Clean("/" + p)[1:]
+}
+
 // metadataFile reports whether a path of a point is captured metadata that
 // roles below admin may read (masked): the manifest and each container's
 // configuration and image. Everything else is data (volumes, binds,
 // dumps, layers): admin only.
 func metadataFile(p string) bool {
-	p = path.Clean("/" + p)[1:]
+	p = cleanPath(p)
 	if p == "lifeboat.json" {
 		return true
 	}

@@ -140,7 +140,8 @@ func (s *server) files(w http.ResponseWriter, r *http.Request) {
 // metadata is served, with secret-looking values masked: file contents
 // (volumes, binds, dumps, the files a VAR_FILE names) are the host's data.
 func (s *server) download(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Query().Get("path")
+	// The path checked is the path opened: no "a/../b" between the two.
+	p := cleanPath(r.URL.Query().Get("path"))
 	admin := roleFrom(r.Context()) >= Admin
 	if !admin && !metadataFile(p) {
 		writeError(w, http.StatusForbidden, fmt.Errorf("%w: downloading file contents needs the admin role; lower roles may read lifeboat.json and containers/NAME/config.json", ErrForbidden))

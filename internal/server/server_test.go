@@ -60,7 +60,8 @@ func TestRoles(t *testing.T) {
 		{"container config", "GET", "/api/v1/points/p1/download?path=containers/db/config.json", "", 200, 200, 200},
 		{"volume file", "GET", "/api/v1/points/p1/download?path=volumes/app_data/secret.txt", "", 403, 403, 200},
 		{"dump", "GET", "/api/v1/points/p1/download?path=dumps/db/all.sql", "", 403, 403, 200},
-		{"path games", "GET", "/api/v1/points/p1/download?path=containers/db/../../volumes/app_data/secret.txt", "", 403, 403, 404},
+		{"path games", "GET", "/api/v1/points/p1/download?path=containers/db/../../volumes/app_data/secret.txt", "", 403, 403, 200},
+		{"dotted metadata", "GET", "/api/v1/points/p1/download?path=./containers/x/../db/config.json", "", 200, 200, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, r := range []struct {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -157,7 +159,7 @@ func TestServe(t *testing.T) {
 	e.vars = append(e.vars, "LIFEBOAT_STATE_DIR="+state)
 	e.d.Docker(t, "run", "-d", "--name", "sv-app-1", "--label", "com.docker.compose.project=sv", "--label", "com.docker.compose.service=app",
 		"--label", "lifeboat.schedule=@every 3s", "--label", "lifeboat.retention=last=3",
-		"-v", "sv_data:/data", "lifeboat-test/busybox:1", "sh", "-c", "echo hello > /data/greeting; while true; do date >> /data/log; sleep 0.2; done")
+		"-e", "APP_PASSWORD=e2e-pw-4711", "-v", "sv_data:/data", "lifeboat-test/busybox:1", "sh", "-c", "echo hello > /data/greeting; while true; do date >> /data/log; sleep 0.2; done")
 	e.d.Docker(t, "run", "-d", "--name", "idle", "lifeboat-test/busybox:1", "sleep", "100000")
 
 	// A webhook receiver on 127.0.0.1 records what the daemon sends.
@@ -169,7 +171,15 @@ func TestServe(t *testing.T) {
 	}))
 	defer receiver.Close()
 	cfgFile := filepath.Join(t.TempDir(), "lifeboat.yaml")
-	if err := os.WriteFile(cfgFile, []byte("concurrency: 1\nwebhook:\n  url: "+receiver.URL+"/lifeboat\n"), 0o600); err != nil {
+	// Tokens of the lower roles, by hash; host-directory restores under
+	// one root.
+	viewerTok, operatorTok := "viewer-token-0123456789abcdef", "operator-token-0123456789abcdef"
+	hash := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	roots := t.TempDir()
+	cfgBody := "concurrency: 1\nwebhook:\n  url: " + receiver.URL + "/lifeboat\n" +
+		"api:\n  tokens:\n    - {role: viewer, sha256: " + hash(viewerTok) + "}\n    - {role: operator, sha256: " + hash(operatorTok) + "}\n" +
+		"restore:\n  target_roots: [" + roots + "]\n"
+	if err := os.WriteFile(cfgFile, []byte(cfgBody), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.vars = append(e.vars, "LIFEBOAT_CONFIG="+cfgFile)
@@ -363,6 +373,62 @@ func TestServe(t *testing.T) {
 		}
 		if code := p.api("POST", "/api/v1/jobs", map[string]any{"kind": "check"}, &j); code != 202 || p.waitJob(j.ID, 60*time.Second).State != "succeeded" {
 			t.Fatalf("check job: %d", code)
+		}
+	})
+
+	t.Run("roles and masking", func(t *testing.T) {
+		call := func(tok, method, path, body string) (int, string) {
+			t.Helper()
+			var rd io.Reader
+			if body != "" {
+				rd = strings.NewReader(body)
+			}
+			req, _ := http.NewRequest(method, p.url+path, rd)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		pt := p.points("project/sv")[0]
+		cfgPath := "/api/v1/points/" + pt.ID + "/download?path=containers/sv-app-1/config.json"
+		for _, tok := range []string{viewerTok, operatorTok} {
+			code, body := call(tok, "GET", cfgPath, "")
+			if code != 200 || strings.Contains(body, "e2e-pw-4711") || !strings.Contains(body, "APP_PASSWORD=[masked]") {
+				t.Fatalf("config.json below admin: %d\n%s", code, body)
+			}
+			if code, _ := call(tok, "GET", "/api/v1/points/"+pt.ID+"/download?path=volumes/sv_data/greeting", ""); code != 403 {
+				t.Fatalf("file contents below admin: %d, want 403", code)
+			}
+		}
+		if code, body := call(token, "GET", cfgPath, ""); code != 200 || !strings.Contains(body, "APP_PASSWORD=e2e-pw-4711") {
+			t.Fatalf("config.json for admin: %d", code)
+		}
+		docker := `{"kind":"restore","restore":{"point":"` + pt.ID + `","volume":"sv_data","as":"sv_roles","dry_run":true}}`
+		host := `{"kind":"restore","restore":{"point":"` + pt.ID + `","volume":"sv_data","target":"` + roots + `/greet"}}`
+		for _, c := range []struct {
+			tok, body string
+			want      int
+		}{{viewerTok, docker, 403}, {operatorTok, docker, 202}, {operatorTok, host, 403}, {viewerTok, host, 403},
+			{token, `{"kind":"restore","restore":{"point":"` + pt.ID + `","volume":"sv_data","target":"` + t.TempDir() + `"}}`, 400}} {
+			if code, body := call(c.tok, "POST", "/api/v1/jobs", c.body); code != c.want {
+				t.Fatalf("%s: %s: %d, want %d: %s", c.tok[:6], c.body, code, c.want, body)
+			}
+		}
+		code, body := call(token, "POST", "/api/v1/jobs", host)
+		var j apiJob
+		json.Unmarshal([]byte(body), &j)
+		if code != 202 || p.waitJob(j.ID, 60*time.Second).State != "succeeded" {
+			t.Fatalf("admin restore under the root: %d %s", code, body)
+		}
+		if b, err := os.ReadFile(filepath.Join(roots, "greet", "greeting")); err != nil || strings.TrimSpace(string(b)) != "hello" {
+			t.Fatalf("restored under the root: %q %v", b, err)
 		}
 	})
 

@@ -269,11 +269,14 @@ async function restoreForm(p, path) {
     const r = await fetch("/api/v1/points/" + encodeURIComponent(p.id) + "/download?path=lifeboat.json", { credentials: "same-origin" });
     if (r.ok) manifest = await r.json();
   } catch { /* an old point: offer what needs no manifest */ }
+  // Restores into host directories are the admin role's: others are not
+  // offered them (the server refuses them anyway).
+  const { role } = await api("GET", "/api/v1/session");
   const what = h("select", { id: "what" },
     (manifest.containers || []).length ? h("option", { value: "unit" }, "The whole unit") : null,
     ...(manifest.containers || []).map((c) => h("option", { value: "container:" + c.name }, "Container " + c.name)),
     ...(manifest.volumes || []).map((v) => h("option", { value: "volume:" + v.name }, "Volume " + v.name)),
-    h("option", { value: "path" }, "This folder or a file, to a directory"));
+    role === "admin" ? h("option", { value: "path" }, "This folder or a file, to a directory") : null);
   const as = h("input", { id: "as", placeholder: "leave empty to restore in place" });
   const src = h("input", { id: "src", value: path || "" });
   const target = h("input", { id: "target", placeholder: "/srv/restored" });
