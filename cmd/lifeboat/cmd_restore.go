@@ -145,10 +145,12 @@ func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref s
 			return cerr
 		}
 		defer eng.Close()
-		locks, err := g.lockRestore(ctx, repo, eng, &ro, opts.scope(), opts.noWait, func(s string) { pr.Println(os.Stderr, s) })
-		if err != nil {
+		// Not err: the restore's error below must reach the check after
+		// this block.
+		locks, lerr := g.lockRestore(ctx, repo, eng, &ro, opts.scope(), opts.noWait, func(s string) { pr.Println(os.Stderr, s) })
+		if lerr != nil {
 			pr.Done()
-			return err
+			return lerr
 		}
 		defer locks.Release()
 		if opts.volume == "" {

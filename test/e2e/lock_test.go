@@ -161,6 +161,16 @@ func TestLockOneJobPerUnit(t *testing.T) {
 		}
 	})
 
+	t.Run("a pause it did not make is not labelled pause", func(t *testing.T) {
+		e.d.Docker(t, "pause", "lockw")
+		r := e.run(nil, "backup", "container/lockw", "--consistency", "pause", "--json")
+		e.d.Docker(t, "unpause", "lockw")
+		s := parseSummaries(t, r.stdout)
+		if r.code != 0 || len(s) != 1 || s[0].Consistency != "none" || !strings.Contains(r.stderr, "not frozen by this backup") {
+			t.Fatalf("backup of a container paused by someone else: exit %d, %+v, stderr %q", r.code, s, r.stderr)
+		}
+	})
+
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte("lock-test-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -356,6 +356,7 @@ async function jobPage(id) {
   show((j.kind + " " + (j.unit || "")).trim(),
     h("p", {}, badge(j.state), " ", h("span", { class: "muted" }, "queued " + fmtTime(j.queued) + (j.ended ? " · ended " + fmtTime(j.ended) : ""))),
     j.state === "running" ? h("div", { class: "card" }, progressOf(j)) : null,
+    j.waiting ? h("p", { class: "muted", role: "status" }, "Waiting for " + j.waiting) : null,
     j.error ? h("p", { class: "error", role: "alert" }, j.error) : null,
     j.point ? h("p", {}, "Restore point: ", h("a", { href: pointHref(j.point) }, j.point)) : null,
     j.bytes ? h("p", {}, "Bytes: " + fmtBytes(j.bytes) + (j.kind === "backup" ? " added · downtime " + fmtMs(j.downtime_ms) : "")) : null,
