@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/consistency"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/journal"
@@ -46,6 +47,11 @@ func (c *capture) stop(ctx context.Context, e *journal.Container, record func() 
 func (c *capture) quiesced(ctx context.Context, entries []journal.Container, freeze func(record func() error) error, capture func(context.Context) error) (err error) {
 	if len(entries) == 0 {
 		return capture(ctx)
+	}
+	// Redis's files are made current right before the freeze, after any
+	// live pass, so that the frozen copy holds what its dump holds.
+	if err := consistency.SaveFiles(ctx, c.eng, c.p.containers, c.opts.Log); err != nil {
+		return err
 	}
 	j, err := journal.Open(c.opts.JournalDir, c.opts.Log)
 	if err != nil {

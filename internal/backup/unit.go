@@ -129,9 +129,6 @@ type capture struct {
 
 func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.Labels, error) {
 	err := c.hooks(ctx, c.p.pre)
-	if err == nil && c.p.decision.files != ModeNone {
-		err = consistency.SaveFiles(ctx, c.eng, c.p.containers, c.opts.Log)
-	}
 	if err == nil {
 		switch c.p.decision.files {
 		case ModeNone:
