@@ -54,6 +54,10 @@ func Check(rel string) error {
 	return nil
 }
 
+// ErrNotBeneath means a path passes through a symlink or something else
+// than a directory, which is not followed.
+var ErrNotBeneath = errors.New("a symlink or non-directory on the way (not followed)")
+
 // noOpenat2 is set once openat2 proved unavailable (kernels before 5.6, or
 // a seccomp profile that refuses it).
 var noOpenat2 atomic.Bool
@@ -66,6 +70,9 @@ func (r *Root) OpenDir(rel string) (*os.File, error) {
 		return nil, err
 	}
 	fd, err := r.openDir(rel)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EXDEV) {
+		err = fmt.Errorf("%w: %w", ErrNotBeneath, err)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open directory", Path: r.Join(rel), Err: err}
 	}

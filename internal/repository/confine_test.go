@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kopia/kopia/snapshot/restore"
 
+	"github.com/lifeboat-backup/lifeboat/internal/beneath"
 	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
 	"github.com/lifeboat-backup/lifeboat/internal/testutil"
 )
@@ -223,6 +225,9 @@ func TestExtractIntoPlantedTarget(t *testing.T) {
 			_, err := r.Extract(t.Context(), ExtractOptions{ID: p.ID, Path: "volumes/data", Target: dst, MergeDirs: true})
 			if err == nil {
 				t.Fatal("extract through a planted symlink succeeded")
+			}
+			if dest == outside && !errors.Is(err, beneath.ErrNotBeneath) {
+				t.Errorf("extract: %v, want ErrNotBeneath", err)
 			}
 			b, _ := os.ReadFile(victim)
 			fi, _ := os.Stat(victim)

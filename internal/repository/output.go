@@ -76,7 +76,7 @@ func (o *output) BeginDirectory(_ context.Context, p string, _ fs.Directory) err
 	if rel != "." {
 		parent, name, err := o.root.Parent(rel)
 		if err != nil {
-			return fmt.Errorf("create directory: %w", err)
+			return err
 		}
 		err = unix.Mkdirat(int(parent.Fd()), name, 0o700)
 		parent.Close()
@@ -84,12 +84,12 @@ func (o *output) BeginDirectory(_ context.Context, p string, _ fs.Directory) err
 		case err == nil:
 			return nil
 		case !errors.Is(err, unix.EEXIST):
-			return fmt.Errorf("create directory %s: %w", o.root.Join(rel), err)
+			return fmt.Errorf("mkdir %s: %w", o.root.Join(rel), err)
 		}
 	}
 	d, err := o.root.OpenDir(rel) // fails on a symlink or a non-directory
 	if err != nil {
-		return fmt.Errorf("create directory: %s exists and is not a directory: %w", o.root.Join(rel), err)
+		return err
 	}
 	defer d.Close()
 	if o.mergeDirs {
@@ -112,7 +112,7 @@ func (o *output) FinishDirectory(_ context.Context, p string, e fs.Directory) er
 	rel := o.rel(p)
 	d, err := o.root.OpenDir(rel)
 	if err != nil {
-		return fmt.Errorf("finish directory: %w", err)
+		return err
 	}
 	defer d.Close()
 	if err := setAttributes(d, e); err != nil {
@@ -192,7 +192,7 @@ func (o *output) CreateSymlink(ctx context.Context, p string, e fs.Symlink) erro
 	}
 	parent, name, err := o.root.Parent(rel)
 	if err != nil {
-		return fmt.Errorf("create symlink: %w", err)
+		return err
 	}
 	defer parent.Close()
 	pfd := int(parent.Fd())
