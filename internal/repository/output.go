@@ -1,0 +1,341 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/snapshot"
+	"github.com/kopia/kopia/snapshot/restore"
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/beneath"
+)
+
+// output writes a restore beneath its target directory and nowhere else.
+// The target may be a volume that a running container writes to at the
+// same time, so every name is resolved from the target's descriptor without
+// following a symlink (kopia's own writer follows them) and attributes are
+// set through descriptors, never by path. Unlike kopia's writer it never
+// overwrites anything, writes every file atomically (temporary name, then
+// rename) and keeps sparse files sparse; kopia's atomic mode ignores sparse
+// files and fails on names near 255 bytes.
+type output struct {
+	root      *beneath.Root
+	mergeDirs bool // directories that exist already are written into
+	blockSize int
+	rootName  string // set when the restored entry is a single file
+}
+
+var _ restore.Output = (*output)(nil)
+
+func newOutput(target string, mergeDirs bool) (*output, error) {
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return nil, fmt.Errorf("prepare restore to %s: %w", target, err)
+	}
+	root, err := beneath.Open(target)
+	if err != nil {
+		return nil, fmt.Errorf("prepare restore to %s: %w", target, err)
+	}
+	o := &output{root: root, mergeDirs: mergeDirs, blockSize: 4096}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(root.Fd(), &st); err == nil && st.Bsize > 0 {
+		o.blockSize = int(st.Bsize)
+	}
+	return o, nil
+}
+
+// Parallelizable implements restore.Output.
+func (o *output) Parallelizable() bool { return true }
+
+// Close implements restore.Output.
+func (o *output) Close(context.Context) error { return o.root.Close() }
+
+// rel maps kopia's relative path ("" for the restored entry itself) to ours.
+func (o *output) rel(p string) string {
+	switch {
+	case p != "":
+		return p
+	case o.rootName != "":
+		return o.rootName
+	}
+	return "."
+}
+
+// BeginDirectory creates a directory, owner-only until FinishDirectory
+// gives it its mode. One that exists is used only if it is empty or
+// mergeDirs is set, and only if it really is a directory.
+func (o *output) BeginDirectory(_ context.Context, p string, _ fs.Directory) error {
+	rel := o.rel(p)
+	if rel != "." {
+		parent, name, err := o.root.Parent(rel)
+		if err != nil {
+			return err
+		}
+		err = unix.Mkdirat(int(parent.Fd()), name, 0o700)
+		parent.Close()
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, unix.EEXIST):
+			return fmt.Errorf("mkdir %s: %w", o.root.Join(rel), err)
+		}
+	}
+	d, err := o.root.OpenDir(rel) // fails on a symlink or a non-directory
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if o.mergeDirs {
+		return nil
+	}
+	if _, err := d.Readdirnames(1); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("non-empty directory %s already exists, not overwriting it", o.root.Join(rel))
+	}
+	return nil
+}
+
+// WriteDirEntry implements restore.Output; it only serves shallow restores.
+func (o *output) WriteDirEntry(context.Context, string, *snapshot.DirEntry, fs.Directory) error {
+	return nil
+}
+
+// FinishDirectory gives a directory its owner, mode and times once all its
+// entries are written (writing them changed its times).
+func (o *output) FinishDirectory(_ context.Context, p string, e fs.Directory) error {
+	rel := o.rel(p)
+	d, err := o.root.OpenDir(rel)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := setAttributes(d, e); err != nil {
+		return fmt.Errorf("set attributes of %s: %w", o.root.Join(rel), err)
+	}
+	return nil
+}
+
+// WriteFile writes f under a short temporary name in its directory,
+// leaving holes where the content is zero, sets owner, mode (setuid,
+// setgid, sticky too) and times, then renames it into place. An existing
+// file is never overwritten.
+func (o *output) WriteFile(ctx context.Context, p string, f fs.File, cb restore.FileWriteProgress) error {
+	rel := o.rel(p)
+	target := o.root.Join(rel)
+	parent, name, err := o.root.Parent(rel)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", target, err)
+	}
+	defer parent.Close()
+	if _, err := beneath.Lstat(parent, name); !beneath.IsNotExist(err) {
+		return fmt.Errorf("%s already exists: not overwriting it", target)
+	}
+	tmp, tmpName, err := createTemp(parent)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", target, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			unix.Unlinkat(int(parent.Fd()), tmpName, 0)
+		}
+	}()
+	if err := o.copyContent(ctx, tmp, f, cb); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if err := setAttributes(tmp, f); err != nil {
+		return fmt.Errorf("set attributes of %s: %w", target, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	// RENAME_NOREPLACE: a file that appeared meanwhile is not replaced.
+	pfd := int(parent.Fd())
+	if err := unix.Renameat2(pfd, tmpName, pfd, name, unix.RENAME_NOREPLACE); err != nil {
+		return fmt.Errorf("rename into %s: %w", target, err)
+	}
+	done = true
+	return nil
+}
+
+// createTemp creates a new file with a short random name in dir: O_EXCL
+// and O_NOFOLLOW, so a name planted by someone else is never opened.
+func createTemp(dir *os.File) (*os.File, string, error) {
+	for range 100 {
+		name := ".lifeboat-" + strconv.FormatUint(rand.Uint64(), 36)
+		fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return os.NewFile(uintptr(fd), dir.Name()+"/"+name), name, nil
+	}
+	return nil, "", fmt.Errorf("no free temporary name in %s", dir.Name())
+}
+
+// CreateSymlink creates a symlink and gives it its owner and time, by name
+// but without following it. An existing entry is never replaced.
+func (o *output) CreateSymlink(ctx context.Context, p string, e fs.Symlink) error {
+	rel := o.rel(p)
+	dest, err := e.Readlink(ctx)
+	if err != nil {
+		return fmt.Errorf("read link target of %s: %w", rel, err)
+	}
+	parent, name, err := o.root.Parent(rel)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	pfd := int(parent.Fd())
+	if err := unix.Symlinkat(dest, pfd, name); err != nil {
+		return fmt.Errorf("create symlink %s: %w", o.root.Join(rel), err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("stat symlink %s: %w", o.root.Join(rel), err)
+	}
+	own := e.Owner()
+	if st.Uid != own.UserID || st.Gid != own.GroupID {
+		if err := unix.Fchownat(pfd, name, int(own.UserID), int(own.GroupID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chown symlink %s: %w", o.root.Join(rel), err)
+		}
+	}
+	if err := beneath.SetTimes(parent, name, e.ModTime().UnixNano()); err != nil {
+		return fmt.Errorf("symlink %s: %w", o.root.Join(rel), err)
+	}
+	return nil
+}
+
+// FileExists implements restore.Output for incremental restores: a regular
+// file of the same size and time (within kopia's two seconds).
+func (o *output) FileExists(_ context.Context, p string, e fs.File) bool {
+	st, ok := o.lstat(p)
+	if !ok || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != e.Size() {
+		return false
+	}
+	d := e.ModTime().UnixNano() - st.Mtim.Nano()
+	return max(d, -d) < 2e9
+}
+
+// SymlinkExists implements restore.Output for incremental restores.
+func (o *output) SymlinkExists(_ context.Context, p string, _ fs.Symlink) bool {
+	st, ok := o.lstat(p)
+	return ok && st.Mode&unix.S_IFMT == unix.S_IFLNK
+}
+
+func (o *output) lstat(p string) (unix.Stat_t, bool) {
+	parent, name, err := o.root.Parent(o.rel(p))
+	if err != nil {
+		return unix.Stat_t{}, false
+	}
+	defer parent.Close()
+	st, err := beneath.Lstat(parent, name)
+	return st, err == nil
+}
+
+// setAttributes gives an open file or directory e's owner, mode and times,
+// through its descriptor. Owner first: chown clears setuid and setgid.
+func setAttributes(f *os.File, e fs.Entry) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	own := e.Owner()
+	if st.Uid != own.UserID || st.Gid != own.GroupID {
+		if err := f.Chown(int(own.UserID), int(own.GroupID)); err != nil {
+			return err
+		}
+	}
+	if err := f.Chmod(e.Mode() & fs.ModBits); err != nil {
+		return err
+	}
+	return beneath.Futimens(f, e.ModTime().UnixNano())
+}
+
+func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb restore.FileWriteProgress) error {
+	r, err := f.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := w.Truncate(f.Size()); err != nil {
+		return err
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var off int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if werr := o.writeSparse(w, buf[:n], off); werr != nil {
+				return werr
+			}
+			off += int64(n)
+			if cb != nil {
+				cb(int64(n))
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if off != f.Size() {
+		return fmt.Errorf("read %d bytes, want %d", off, f.Size())
+	}
+	return nil
+}
+
+// bufPool keeps copy buffers: one per file would zero a gigabyte of memory
+// for every thousand files restored.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// writeSparse writes b at off, skipping whole blocks of zeros: the file was
+// truncated to its size first, so skipped blocks read back as zeros and take
+// no space.
+func (o *output) writeSparse(w *os.File, b []byte, off int64) error {
+	bs := o.blockSize
+	for start := 0; start < len(b); {
+		end := min(start+bs, len(b))
+		if isZero(b[start:end]) {
+			start = end
+			continue
+		}
+		// Extend the run over following non-zero blocks: fewer syscalls.
+		for end < len(b) && !isZero(b[end:min(end+bs, len(b))]) {
+			end = min(end+bs, len(b))
+		}
+		if _, err := w.WriteAt(b[start:end], off+int64(start)); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
