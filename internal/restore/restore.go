@@ -225,11 +225,12 @@ func applyMeta(ctx context.Context, repo *repository.Repository, id string, spec
 	if spec.Sub != "" {
 		sc = sc.Sub(spec.Sub, spec.AsFile)
 	}
-	root := target
-	if rel != "." && rel != "" {
-		root = target + "/" + rel
+	if rel == "" {
+		rel = "."
 	}
-	ar, err := fsmeta.Apply(ctx, root, sc)
+	// Relative to the target: a symlink a container planted on the way
+	// to rel is refused, not followed.
+	ar, err := fsmeta.ApplyAt(ctx, target, rel, sc)
 	if err != nil {
 		return fmt.Errorf("re-apply links, xattrs and special files: %w", err)
 	}
