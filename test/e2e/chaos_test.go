@@ -339,6 +339,10 @@ func (b *chaosBed) settle(t *testing.T, at time.Time, log string) {
 	for name, want := range b.prior {
 		if st := b.status(t, name); st != want {
 			t.Errorf("%s is %s after the grace period, want %s; the next command said %q; the interrupted one:\n%s", name, st, want, r.stderr, log)
+			// Put it back, so the next case starts from the prior state
+			// and counts on its own.
+			b.e.d.DockerErr("unpause", name)
+			b.e.d.DockerErr("start", name)
 		}
 	}
 	if ents, _ := os.ReadDir(b.journal); len(ents) != 0 {
