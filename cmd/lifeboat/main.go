@@ -34,6 +34,9 @@ const (
 )
 
 func main() {
+	// The first SIGINT or SIGTERM cancels ctx; until stop() below, the
+	// later ones are caught and dropped, so a second Ctrl-C cannot kill
+	// lifeboat while its deferred thaw puts containers back.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	g := &globalOptions{}
 	root := newRootCommand(g)
