@@ -24,6 +24,7 @@ type plan struct {
 	containers []engine.Container // in start order
 	specs      map[string]engine.Spec
 	volumes    []engine.Volume
+	volDirs    map[string]string // volume name → where its files are read (engine.Volume.DataDir)
 	binds      []string // host paths, each once
 	networks   []engine.NetworkSpec
 	policy     policy.Policy
@@ -135,7 +136,7 @@ func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string, 
 func (p *plan) dataPaths() []string {
 	var out []string
 	for _, v := range p.volumes {
-		out = append(out, v.Mountpoint)
+		out = append(out, p.volDirs[v.Name])
 	}
 	out = append(out, p.binds...)
 	for _, c := range p.containers {
@@ -343,14 +344,32 @@ func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(v.Mountpoint); err != nil {
-		return nil, fmt.Errorf("volume %q: read its mount point: %w (lifeboat reads volumes as root on the Docker host)", v.Name, err)
-	}
 	pol, err := policy.Resolve([]policy.Labelled{{Name: v.Name, Labels: v.Labels}}, defaults)
 	if err != nil {
 		return nil, err
 	}
-	return &plan{unit: u, volumes: []engine.Volume{v}, policy: pol, mode: ModeNone, decision: decision{files: ModeNone}, specs: map[string]engine.Spec{}}, nil
+	p := &plan{unit: u, policy: pol, mode: ModeNone, decision: decision{files: ModeNone}, specs: map[string]engine.Spec{}}
+	return p, p.addVolume(v)
+}
+
+// addVolume adds a volume and where its files are: for a bind-type local
+// volume its device directory, which holds them also while no container
+// mounts it (as in stop mode); an unmounted mount of another kind is an
+// error rather than an empty point.
+func (p *plan) addVolume(v engine.Volume) error {
+	dir, err := v.DataDir()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("volume %q: read its data at %s: %w (lifeboat reads volumes as root on the Docker host)", v.Name, dir, err)
+	}
+	if p.volDirs == nil {
+		p.volDirs = map[string]string{}
+	}
+	p.volumes = append(p.volumes, v)
+	p.volDirs[v.Name] = dir
+	return nil
 }
 
 func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
@@ -369,7 +388,9 @@ func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 				if err != nil {
 					return err
 				}
-				p.volumes = append(p.volumes, v)
+				if err := p.addVolume(v); err != nil {
+					return err
+				}
 			case m.Type == "bind" && !seenBind[m.Source]:
 				seenBind[m.Source] = true
 				p.binds = append(p.binds, m.Source)

@@ -407,7 +407,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 	}
 	volJobs := make([]*scanJob, len(c.p.volumes))
 	for i, v := range c.p.volumes {
-		if volJobs[i], err = add(&volumes, layout.VolumePath(v.Name), v.Name, c.path(v.Mountpoint), skip); err != nil {
+		if volJobs[i], err = add(&volumes, layout.VolumePath(v.Name), v.Name, c.path(c.p.volDirs[v.Name]), skip); err != nil {
 			return nil, nil, fmt.Errorf("volume %q: %w", v.Name, err)
 		}
 	}
