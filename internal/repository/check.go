@@ -17,6 +17,7 @@ import (
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/manifest"
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
 )
@@ -50,6 +51,9 @@ type CheckResult struct {
 	Problems     []Problem     `json:"problems,omitempty"`
 	Duration     time.Duration `json:"duration_ns"`
 	DataVerified bool          `json:"data_verified"` // content was read back (ReadData > 0)
+	// LostRecords counts restore point records (manifests) whose pack is
+	// gone: those points cannot be named, nor listed, any more.
+	LostRecords int `json:"lost_records,omitempty"`
 }
 
 // ErrCheckFailed means a check found problems.
@@ -105,6 +109,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 
 	// Index: contents whose pack is missing or too short.
 	badPack := map[blob.ID]string{}
+	lostRecords := map[blob.ID]int{} // restore point records (manifest contents) per bad pack
 	var mu sync.Mutex
 	err := dr.ContentReader().IterateContents(ctx, content.IterateOptions{Parallel: 4}, func(ci content.Info) error {
 		mu.Lock()
@@ -116,6 +121,11 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 			badPack[ci.PackBlobID] = "missing"
 		case int64(ci.PackOffset)+int64(ci.PackedLength) > size:
 			badPack[ci.PackBlobID] = fmt.Sprintf("truncated to %d bytes", size)
+		default:
+			return nil
+		}
+		if ci.ContentID.HasPrefix() && ci.ContentID.Prefix() == manifest.ContentPrefix {
+			lostRecords[ci.PackBlobID]++
 		}
 		return nil
 	})
@@ -149,7 +159,11 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 	}
 	// A pack no file of any point needs is still a problem of the index.
 	for b, why := range badPack {
-		if !c.reported[b] {
+		if n := lostRecords[b]; n > 0 {
+			// The records are the points: their IDs went with the pack.
+			c.problem(fmt.Sprintf("pack %s is %s: %d restore point record(s) in it are lost, and the points they described no longer list", b, why, n), "", "")
+			res.LostRecords += n
+		} else if !c.reported[b] {
 			c.problem(fmt.Sprintf("pack %s is %s (no restore point's files need it)", b, why), "", "")
 		}
 	}
@@ -166,7 +180,11 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 				hurt[id] = true
 			}
 		}
-		return res, fmt.Errorf("%w: %d found, %d of %d restore points affected", ErrCheckFailed, len(res.Problems), len(hurt), res.Points)
+		lost := ""
+		if res.LostRecords > 0 {
+			lost = fmt.Sprintf(", %d restore point record(s) lost", res.LostRecords)
+		}
+		return res, fmt.Errorf("%w: %d found, %d of %d restore points affected%s", ErrCheckFailed, len(res.Problems), len(hurt), res.Points, lost)
 	}
 	return res, nil
 }
