@@ -19,6 +19,9 @@ import (
 type RepairOptions struct {
 	// DryRun finds what would be done, and changes nothing.
 	DryRun bool
+	// ReadData is passed to the check that follows the repair: only
+	// reading finds bytes damaged inside a pack.
+	ReadData float64
 }
 
 // RepairResult says what a repair did (or, dry, would do) and what is lost.
@@ -109,7 +112,7 @@ func Repair(ctx context.Context, opts Options, ropts RepairOptions) (RepairResul
 	if err != nil && !errors.Is(err, errDryRun) {
 		return res, err
 	}
-	res.Check, err = Check(ctx, opts, CheckOptions{})
+	res.Check, err = Check(ctx, opts, CheckOptions{ReadData: ropts.ReadData})
 	if err != nil && !errors.Is(err, ErrCheckFailed) {
 		return res, fmt.Errorf("check after repair: %w", err)
 	}
