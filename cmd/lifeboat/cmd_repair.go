@@ -14,7 +14,7 @@ import (
 type repairOptions struct {
 	readData string
 	dryRun   bool
-	json   bool
+	json     bool
 }
 
 func newRepairCommand(g *globalOptions) *cobra.Command {
