@@ -139,6 +139,11 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 	}
 	res.Points = len(manifests)
 	c := &checker{r: r, dr: dr, opts: opts, badPack: badPack, seen: map[object.ID]string{}, problems: map[string]*Problem{}, res: &res}
+	if r.damaged != "" {
+		// The points that blob described are invisible from here: name
+		// the blob, and the command that brings them back.
+		c.problem(fmt.Sprintf("index blob %s (and any other unreadable one) is skipped: the restore points it describes do not list until `lifeboat repair` rebuilds the index from the packs", r.damaged), "", "")
+	}
 	for _, m := range manifests {
 		p := pointOf(m)
 		label := p.Unit + "@" + p.Time.UTC().Format(time.RFC3339)

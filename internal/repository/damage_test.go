@@ -76,7 +76,12 @@ func newBlob(t *testing.T, before, after map[string]bool, i int) string {
 // with its own content.
 func (d *damaged) expectPoints(t *testing.T, want ...int) *Repository {
 	t.Helper()
-	r, err := Open(t.Context(), d.opts)
+	return d.expectPointsWith(t, d.opts, want...)
+}
+
+func (d *damaged) expectPointsWith(t *testing.T, opts Options, want ...int) *Repository {
+	t.Helper()
+	r, err := Open(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -118,6 +123,15 @@ func TestTruncatedIndexBlob(t *testing.T) {
 	if _, err := Open(t.Context(), d.opts); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("open with a truncated index blob: %v, want ErrDamaged", err)
 	}
+	// Read-only, the points the rest of the index describes list and
+	// restore; check names the blob and the way out.
+	ro := d.opts
+	ro.ReadOnly = true
+	d.expectPointsWith(t, ro, 0, 2)
+	res, err := Check(t.Context(), d.opts, CheckOptions{})
+	if !errors.Is(err, ErrCheckFailed) || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].What, "lifeboat repair") {
+		t.Fatalf("check past a truncated index blob: %+v %v", res, err)
+	}
 	dry, err := Repair(t.Context(), d.opts, RepairOptions{DryRun: true})
 	if err != nil || len(dry.SetAside) != 1 {
 		t.Fatalf("dry repair: %+v %v", dry, err)
@@ -125,9 +139,9 @@ func TestTruncatedIndexBlob(t *testing.T) {
 	if _, err := os.Stat(d.index[1]); err != nil {
 		t.Fatalf("a dry run changed the repository: %v", err)
 	}
-	res, err := Repair(t.Context(), d.opts, RepairOptions{})
-	if err != nil || len(res.SetAside) != 1 || res.Recovered == 0 || len(res.Check.Problems) != 0 || res.Check.Points != 3 {
-		t.Fatalf("repair: %+v %v", res, err)
+	rep, err := Repair(t.Context(), d.opts, RepairOptions{})
+	if err != nil || len(rep.SetAside) != 1 || rep.Recovered == 0 || len(rep.Check.Problems) != 0 || rep.Check.Points != 3 {
+		t.Fatalf("repair: %+v %v", rep, err)
 	}
 	r := d.expectPoints(t, 0, 1, 2)
 	snapshotDir(t, r, "volume/v", t.TempDir())

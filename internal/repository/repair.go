@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/content"
+
+	"github.com/lifeboat-backup/lifeboat/internal/secret"
 )
 
 // RepairOptions say how far a repair goes.
@@ -223,3 +226,24 @@ func (b bytesBlob) Reader() io.ReadSeekCloser {
 type readSeekNopCloser struct{ *bytes.Reader }
 
 func (readSeekNopCloser) Close() error { return nil }
+
+// openPermissive opens a repository whose index has an unreadable blob,
+// read-only, through kopia's permissive connection, which skips such
+// blobs: the points the rest of the index describes list and restore, so
+// one damaged blob costs only what it describes. Writers never take this
+// path (kopia refuses to write through it): they get ErrDamaged and the
+// hint to run Repair, which writes a whole index.
+func openPermissive(ctx context.Context, config string, pw secret.Value, log *slog.Logger, bad string) (*Repository, error) {
+	pconfig := config + ".permissive"
+	if err := rewriteConfig(config, pconfig, true); err != nil {
+		return nil, err
+	}
+	rep, err := repo.Open(ctx, pconfig, pw.Reveal(), &repo.Options{
+		OnFatalError: func(err error) { log.Error("repository fatal error", "err", err) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open repository read-only past the damaged index: %w", err)
+	}
+	log.Warn("the repository's index is damaged: restore points it described are missing until `lifeboat repair` rebuilds it", "unreadable_index_blob", bad)
+	return &Repository{rep: rep, log: log, damaged: bad}, nil
+}

@@ -5,6 +5,7 @@ package repository
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,9 @@ func init() {
 	// when this is set. The points it held are lost either way; Check
 	// names the lost records, and the other points stay usable.
 	os.Setenv("KOPIA_IGNORE_MALFORMED_MANIFEST_CONTENTS", "1")
+	// kopia refuses a permissive connection (see openPermissive) unless
+	// this is set; it only ever matters for those.
+	os.Setenv("KOPIA_UPGRADE_LOCK_ENABLED", "1")
 }
 
 // Options locate and unlock a repository.
@@ -61,6 +65,9 @@ type Repository struct {
 	loc      Location
 	path     string // loc.String()
 	hostname string
+	// damaged names the unreadable index blob a read-only open went past
+	// (see openPermissive); "" when the index is whole.
+	damaged string
 }
 
 // InitResult says what Init did.
@@ -211,7 +218,16 @@ func open(ctx context.Context, opts Options, loc Location, pw secret.Value) (*Re
 		OnFatalError: func(err error) { log.Error("repository fatal error", "err", err) },
 	})
 	if err != nil {
-		return nil, classifyOpenError(path, err)
+		err = classifyOpenError(path, err)
+		if !opts.ReadOnly || !errors.Is(err, ErrDamaged) {
+			return nil, err
+		}
+		r, perr := openPermissive(ctx, config, pw, log, badIndexBlob(err))
+		if perr != nil {
+			return nil, errors.Join(err, perr)
+		}
+		r.loc, r.path, r.hostname = loc, path, hostname
+		return r, nil
 	}
 	return &Repository{rep: rep, log: log, loc: loc, path: path, hostname: hostname}, nil
 }
@@ -242,16 +258,52 @@ func connectOnce(ctx context.Context, dir, config string, loc Location, hostname
 		// Remote data is worth caching, within bounds.
 		cache.ContentCacheSizeBytes = 2 << 30
 	}
-	err = repo.Connect(ctx, config, st, pw.Reveal(), &repo.ConnectOptions{
+	copts := &repo.ConnectOptions{
 		ClientOptions: repo.ClientOptions{Hostname: hostname, Username: username},
 		// No data cache: the repository is a local directory, as fast to
 		// read as a cache of it, and filling one cost a quarter of a
 		// restore's time. Metadata (indexes, directories) is still cached.
 		CachingOptions: cache,
-	})
+	}
+	err = repo.Connect(ctx, config, st, pw.Reveal(), copts)
 	if err != nil {
+		err = classifyOpenError(path, err)
+		if errors.Is(err, ErrDamaged) {
+			// kopia verifies a new connection by opening the repository,
+			// and removes the config when that fails. A damaged index is
+			// no reason to refuse the connection, which a read-only open
+			// and Repair both need: connect permissively, then write the
+			// ordinary config.
+			copts.ReadOnly, copts.PermissiveCacheLoading = true, true
+			if perr := repo.Connect(ctx, config, st, pw.Reveal(), copts); perr == nil {
+				return rewriteConfig(config, config, false)
+			}
+		}
 		os.Remove(config)
-		return classifyOpenError(path, err)
+		return err
+	}
+	return nil
+}
+
+// rewriteConfig writes the connection config from to path, permissive
+// (read-only, skipping unreadable index blobs) or not.
+func rewriteConfig(from, path string, permissive bool) error {
+	lc, err := repo.LoadConfigFromFile(from)
+	if err != nil {
+		return fmt.Errorf("read connection config: %w", err)
+	}
+	// LoadConfigFromFile made the cache directory absolute: a config
+	// written elsewhere shares the connection's cache.
+	lc.ReadOnly, lc.PermissiveCacheLoading = permissive, permissive
+	b, err := json.Marshal(lc)
+	if err == nil {
+		err = os.WriteFile(path+".tmp", b, 0o600)
+	}
+	if err == nil {
+		err = os.Rename(path+".tmp", path)
+	}
+	if err != nil {
+		return fmt.Errorf("write connection config %s: %w", path, err)
 	}
 	return nil
 }

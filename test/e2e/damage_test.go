@@ -73,11 +73,12 @@ func TestDamage(t *testing.T) {
 		name   string
 		damage func(repo string)
 		hurt   []*damagePoint // named by check
-		lost   []*damagePoint // gone from the listing, whose records went with the damage
+		lost   []*damagePoint // gone from the listing until repair, or for ever
 		check  []string       // extra check arguments
-		// mustRepair: the repository cannot be opened until repair
-		// rebuilds its index; afterwards nothing is lost.
-		mustRepair bool
+		says   string         // what check's stderr must say
+		// repaired: repair rebuilds the index and brings the lost points
+		// back; nothing stays lost.
+		repaired bool
 	}{
 		{name: "flipped pack bytes", check: []string{"--read-data", "100"}, hurt: []*damagePoint{a1}, damage: func(repo string) {
 			path := filepath.Join(repo, a1.blobs["p"][0])
@@ -101,14 +102,14 @@ func TestDamage(t *testing.T) {
 				}
 			}
 		}},
-		{name: "truncated index blob", mustRepair: true, damage: func(repo string) {
+		{name: "truncated index blob", lost: []*damagePoint{a2}, says: "lifeboat repair", repaired: true, damage: func(repo string) {
 			for _, x := range a2.blobs["x"] {
 				if err := os.Truncate(filepath.Join(repo, x), 20); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}},
-		{name: "deleted manifest blob", lost: []*damagePoint{b2}, damage: func(repo string) {
+		{name: "deleted manifest blob", lost: []*damagePoint{b2}, says: "restore point record(s) lost", damage: func(repo string) {
 			for _, q := range b2.blobs["q"] {
 				if err := os.Remove(filepath.Join(repo, q)); err != nil {
 					t.Fatal(err)
@@ -116,7 +117,7 @@ func TestDamage(t *testing.T) {
 			}
 		}},
 	}
-	detected, restored, unaffected := 0, 0, 0
+	detected, restored, unaffected, recovered := 0, 0, 0, 0
 	for _, c := range classes {
 		t.Run(c.name, func(t *testing.T) {
 			cp := copyRepo(t, e.repo)
@@ -124,80 +125,90 @@ func TestDamage(t *testing.T) {
 			env := []string{"LIFEBOAT_REPOSITORY=" + cp}
 			r := e.run(env, append([]string{"check", "--json"}, c.check...)...)
 			var res checkJSON
-			if c.mustRepair {
-				if r.code != 1 || !strings.Contains(r.stderr, "lifeboat repair") {
-					t.Fatalf("check of a repository with a truncated index: exit %d, want 1 with a hint to repair\n%s", r.code, r.stderr)
-				}
-				rr := e.run(env, "repair")
-				if rr.code != 0 || !strings.Contains(rr.stdout, "set aside") || !strings.Contains(rr.stdout, "no problems found") {
-					t.Fatalf("repair: exit %d\n%s\n%s", rr.code, rr.stdout, rr.stderr)
-				}
-			} else {
-				if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 1 {
-					t.Fatalf("check: exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
-				}
-				var want []string
-				for _, p := range c.hurt {
-					want = append(want, p.id)
-				}
-				named := res.pointsNamed()
-				slices.Sort(named)
-				named = slices.Compact(named)
-				slices.Sort(want)
-				if !slices.Equal(named, want) {
-					t.Fatalf("check named %v, want %v\n%s", named, want, r.stdout)
-				}
-				if len(c.lost) > 0 && !strings.Contains(r.stderr, "restore point record(s) lost") {
-					t.Fatalf("check says nothing of the lost record:\n%s", r.stderr)
-				}
+			if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 1 {
+				t.Fatalf("check: exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+			}
+			var want []string
+			for _, p := range c.hurt {
+				want = append(want, p.id)
+			}
+			named := res.pointsNamed()
+			slices.Sort(named)
+			named = slices.Compact(named)
+			slices.Sort(want)
+			if !slices.Equal(named, want) {
+				t.Fatalf("check named %v, want %v\n%s", named, want, r.stdout)
+			}
+			if !strings.Contains(r.stdout+r.stderr, c.says) {
+				t.Fatalf("check does not say %q:\n%s\n%s", c.says, r.stdout, r.stderr)
 			}
 			detected++
 			// Every point not hurt lists and restores, byte for byte.
-			var listed []struct {
-				ID string `json:"id"`
-			}
-			if err := json.Unmarshal([]byte(e.runOK(env, "snapshots", "--json").stdout), &listed); err != nil {
-				t.Fatal(err)
-			}
-			var ids []string
-			for _, l := range listed {
-				ids = append(ids, l.ID)
-			}
-			for _, p := range points {
-				if slices.Contains(c.lost, p) {
-					if slices.Contains(ids, p.id) {
-						t.Errorf("point %s listed, though its record is gone", p.id)
-					}
-					continue
+			n, ok := e.restoreAll(t, env, points, c.hurt, c.lost)
+			unaffected += n
+			restored += ok
+			rr := e.run(env, append([]string{"repair"}, c.check...)...)
+			if c.repaired {
+				if rr.code != 0 || !strings.Contains(rr.stdout, "set aside") || !strings.Contains(rr.stdout, "no problems found") {
+					t.Fatalf("repair: exit %d\n%s\n%s", rr.code, rr.stdout, rr.stderr)
 				}
-				if !slices.Contains(ids, p.id) {
-					t.Errorf("point %s not listed", p.id)
-					continue
+				// Nothing is lost any more: every point lists and restores.
+				n, ok := e.restoreAll(t, env, c.lost, nil, nil)
+				recovered += ok
+				if n != ok {
+					t.Fatal("a point repair brought back did not restore")
 				}
-				if slices.Contains(c.hurt, p) {
-					continue
-				}
-				unaffected++
-				dst := t.TempDir()
-				e.runOK(env, "restore", p.id, "--target", dst)
-				if got := findFile(t, dst, "data"); !bytes.Equal(got, p.data) {
-					t.Errorf("point %s restored other content (%d bytes)", p.id, len(got))
-					continue
-				}
-				restored++
-			}
-			if !c.mustRepair {
-				if rr := e.run(env, append([]string{"repair", "--json"}, c.check...)...); rr.code != 1 {
-					t.Fatalf("repair of a repository that lost data: exit %d, want 1\n%s\n%s", rr.code, rr.stdout, rr.stderr)
-				}
+			} else if rr.code != 1 {
+				t.Fatalf("repair of a repository that lost data: exit %d, want 1\n%s\n%s", rr.code, rr.stdout, rr.stderr)
 			}
 			e.runOK(env, "backup", "volume/dmg-a")
 		})
 	}
-	t.Logf("damage: %d/%d classes detected, %d/%d unaffected points restored", detected, len(classes), restored, unaffected)
+	t.Logf("damage: %d/%d classes detected, %d/%d unaffected points restored, %d point(s) brought back by repair", detected, len(classes), restored, unaffected, recovered)
 	if detected != len(classes) || restored != unaffected {
 		t.Fatal("some damage went undetected, or an unaffected point did not restore")
 	}
+}
+
+// restoreAll checks that the listing holds every point of points but the
+// lost ones, and restores each neither hurt nor lost with its content. It
+// returns how many it tried and how many came back whole.
+func (e *env) restoreAll(t *testing.T, env []string, points, hurt, lost []*damagePoint) (tried, ok int) {
+	t.Helper()
+	var listed []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(e.runOK(env, "snapshots", "--json").stdout), &listed); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range listed {
+		ids = append(ids, l.ID)
+	}
+	for _, p := range points {
+		if slices.Contains(lost, p) {
+			if slices.Contains(ids, p.id) {
+				t.Errorf("point %s listed, though its record is unreadable", p.id)
+			}
+			continue
+		}
+		if !slices.Contains(ids, p.id) {
+			t.Errorf("point %s not listed", p.id)
+			continue
+		}
+		if slices.Contains(hurt, p) {
+			continue
+		}
+		tried++
+		dst := t.TempDir()
+		e.runOK(env, "restore", p.id, "--target", dst)
+		if got := findFile(t, dst, "data"); !bytes.Equal(got, p.data) {
+			t.Errorf("point %s restored other content (%d bytes)", p.id, len(got))
+			continue
+		}
+		ok++
+	}
+	return tried, ok
 }
 
 // runOK runs lifeboat with extra variables and fails unless it exits 0.
