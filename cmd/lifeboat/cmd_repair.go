@@ -85,5 +85,11 @@ func printRepair(cmd *cobra.Command, res repository.RepairResult) {
 	for _, p := range res.UnreadablePacks {
 		fmt.Fprintf(cmd.ErrOrStderr(), "pack %s unreadable: its contents are lost\n", p)
 	}
+	for _, id := range res.LostRecords {
+		fmt.Fprintf(cmd.ErrOrStderr(), "restore point record %s unreadable: %sdropped, the point it described is lost\n", id, would)
+	}
+	if res.Dropped > 0 {
+		fmt.Fprintf(out, "%d index entries of lost packs no restore point needs dropped\n", res.Dropped)
+	}
 	printCheck(cmd, res.Check)
 }

@@ -51,9 +51,12 @@ type CheckResult struct {
 	Problems     []Problem     `json:"problems,omitempty"`
 	Duration     time.Duration `json:"duration_ns"`
 	DataVerified bool          `json:"data_verified"` // content was read back (ReadData > 0)
-	// LostRecords counts restore point records (manifests) whose pack is
-	// gone: those points cannot be named, nor listed, any more.
+	// LostRecords counts restore point records (manifests) that cannot be
+	// read: those points cannot be named, nor listed, any more.
 	LostRecords int `json:"lost_records,omitempty"`
+	// Unneeded are the missing or damaged packs no listed point needs:
+	// what they held is lost already, and Repair drops it from the index.
+	Unneeded []string `json:"unneeded_packs,omitempty"`
 }
 
 // ErrCheckFailed means a check found problems.
@@ -109,28 +112,41 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 
 	// Index: contents whose pack is missing or too short.
 	badPack := map[blob.ID]string{}
-	lostRecords := map[blob.ID]int{} // restore point records (manifest contents) per bad pack
+	records := map[content.ID]blob.ID{} // restore point records (manifest contents) → pack
 	var mu sync.Mutex
 	err := dr.ContentReader().IterateContents(ctx, content.IterateOptions{Parallel: 4}, func(ci content.Info) error {
 		mu.Lock()
 		defer mu.Unlock()
 		res.Contents++
 		size, ok := blobs[ci.PackBlobID]
+		if ci.ContentID.HasPrefix() && ci.ContentID.Prefix() == manifest.ContentPrefix {
+			records[ci.ContentID] = ci.PackBlobID
+		}
 		switch {
 		case !ok:
 			badPack[ci.PackBlobID] = "missing"
 		case int64(ci.PackOffset)+int64(ci.PackedLength) > size:
 			badPack[ci.PackBlobID] = fmt.Sprintf("truncated to %d bytes", size)
-		default:
-			return nil
-		}
-		if ci.ContentID.HasPrefix() && ci.ContentID.Prefix() == manifest.ContentPrefix {
-			lostRecords[ci.PackBlobID]++
 		}
 		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("read the index: %w", err)
+	}
+
+	// Restore point records are few and small: read each, so one whose
+	// pack is gone or damaged is counted, although its ID went with it.
+	lostRecords := map[blob.ID]int{}
+	for cid, pack := range records {
+		if _, err := dr.ContentReader().GetContent(ctx, cid); err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			lostRecords[pack]++
+			if _, bad := badPack[pack]; !bad {
+				badPack[pack] = "unreadable (" + err.Error() + ")"
+			}
+		}
 	}
 
 	manifests, err := r.manifests(ctx, "")
@@ -170,6 +186,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 			res.LostRecords += n
 		} else if !c.reported[b] {
 			c.problem(fmt.Sprintf("pack %s is %s (no restore point's files need it)", b, why), "", "")
+			res.Unneeded = append(res.Unneeded, string(b))
 		}
 	}
 	for _, p := range c.problems {

@@ -174,10 +174,33 @@ func TestDeletedManifestBlob(t *testing.T) {
 	if !errors.Is(err, ErrCheckFailed) || res.LostRecords != 1 || res.Points != 2 {
 		t.Fatalf("check: %+v %v\n%s", res, err, all.String())
 	}
+	if dry, err := Repair(t.Context(), d.opts, RepairOptions{DryRun: true}); !errors.Is(err, ErrCheckFailed) || len(dry.LostRecords) != 1 || dry.Check.LostRecords != 1 {
+		t.Fatalf("dry repair: %+v %v", dry, err)
+	}
 	rep, err := Repair(t.Context(), d.opts, RepairOptions{})
-	if !errors.Is(err, ErrCheckFailed) || rep.Check.LostRecords != 1 {
-		t.Fatalf("repair says nothing of the lost point: %+v %v", rep, err)
+	if !errors.Is(err, ErrCheckFailed) || len(rep.LostRecords) != 1 || rep.Check.LostRecords != 0 || len(rep.Check.Problems) != 0 {
+		t.Fatalf("repair says nothing of the lost point, or leaves the repository with problems: %+v %v", rep, err)
 	}
 	r := d.expectPoints(t, 0, 2)
 	snapshotDir(t, r, "volume/v", t.TempDir())
+}
+
+func TestDamagedManifestBlob(t *testing.T) {
+	d := newDamaged(t)
+	b, err := os.ReadFile(d.meta[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every content of the pack damaged: the record among them too.
+	for i := 0; i < len(b); i += 64 {
+		b[i] ^= 0xff
+	}
+	if err := os.WriteFile(d.meta[1], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.expectPoints(t, 0, 2)
+	res, err := Check(t.Context(), d.opts, CheckOptions{})
+	if !errors.Is(err, ErrCheckFailed) || res.LostRecords != 1 || res.Points != 2 {
+		t.Fatalf("check: %+v %v", res, err)
+	}
 }

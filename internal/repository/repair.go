@@ -14,6 +14,8 @@ import (
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/content/index"
+	"github.com/kopia/kopia/repo/manifest"
 
 	"github.com/lifeboat-backup/lifeboat/internal/secret"
 )
@@ -40,6 +42,12 @@ type RepairResult struct {
 	// UnreadablePacks are packs whose own index could not be read; their
 	// contents stay lost.
 	UnreadablePacks []string `json:"unreadable_packs,omitempty"`
+	// LostRecords are the restore point records that could not be read,
+	// dropped from the index: the points they described are lost.
+	LostRecords []string `json:"lost_records,omitempty"`
+	// Dropped counts the index entries of lost packs no point needs,
+	// removed so that the index describes what storage holds.
+	Dropped int `json:"dropped,omitempty"`
 	// Check is the check run after the repair: the problems it still
 	// finds are what is lost, each naming the points it hurts.
 	Check CheckResult `json:"check"`
@@ -119,7 +127,58 @@ func Repair(ctx context.Context, opts Options, ropts RepairOptions) (RepairResul
 	if err != nil && !errors.Is(err, ErrCheckFailed) {
 		return res, fmt.Errorf("check after repair: %w", err)
 	}
+	if len(res.Check.Unneeded) > 0 && !ropts.DryRun {
+		if err := dropUnneeded(ctx, ropen, loc, pw, &res); err != nil {
+			return res, err
+		}
+		res.Check, err = Check(ctx, opts, CheckOptions{ReadData: ropts.ReadData})
+		if err != nil && !errors.Is(err, ErrCheckFailed) {
+			return res, fmt.Errorf("check after repair: %w", err)
+		}
+	}
+	if err == nil && len(res.LostRecords) > 0 {
+		err = fmt.Errorf("%w: %d restore point record(s) could not be read, and the points they described are lost", ErrCheckFailed, len(res.LostRecords))
+	}
 	return res, err
+}
+
+// dropUnneeded removes from the index the contents of the missing or
+// damaged packs that no listed point needs (res.Check.Unneeded): what they
+// held is lost already (the directories of a point whose record went with
+// the same pack), and while indexed they keep every check failing. Should
+// such a pack come back, a repair indexes it again.
+func dropUnneeded(ctx context.Context, opts Options, loc Location, pw secret.Value, res *RepairResult) error {
+	r, err := open(ctx, opts, loc, pw)
+	if err != nil {
+		return err
+	}
+	defer r.Close(context.WithoutCancel(ctx))
+	dr, ok := r.rep.(repo.DirectRepository)
+	if !ok {
+		return errors.New("repair needs a direct repository connection")
+	}
+	packs := map[blob.ID]bool{}
+	for _, p := range res.Check.Unneeded {
+		packs[blob.ID(p)] = true
+	}
+	return repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "lifeboat:repair"}, func(ctx context.Context, w repo.DirectRepositoryWriter) error {
+		var ids []content.ID
+		if err := w.ContentReader().IterateContents(ctx, content.IterateOptions{}, func(ci content.Info) error {
+			if packs[ci.PackBlobID] {
+				ids = append(ids, ci.ContentID)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("repair: read the index: %w", err)
+		}
+		for _, id := range ids {
+			if err := w.ContentManager().DeleteContent(ctx, id); err != nil {
+				return fmt.Errorf("repair: drop content %v of a lost pack: %w", id, err)
+			}
+		}
+		res.Dropped += len(ids)
+		return nil
+	})
 }
 
 // setAside copies an unreadable index blob under QuarantinePrefix, then
@@ -196,11 +255,42 @@ func (r *Repository) rebuildIndex(ctx context.Context, res *RepairResult, dryRun
 				}
 			}
 		}
+		if err := dropLostRecords(ctx, w, res, dryRun); err != nil {
+			return err
+		}
 		if dryRun {
 			return errDryRun
 		}
 		return nil
 	})
+}
+
+// dropLostRecords removes from the index the restore point records that
+// cannot be read, even from the rebuilt index: their pack is gone or
+// damaged, so nothing can bring them back, and while they are indexed
+// kopia fails every write that loads the records (a backup's policy
+// lookup). Their IDs go into res.LostRecords.
+func dropLostRecords(ctx context.Context, w repo.DirectRepositoryWriter, res *RepairResult, dryRun bool) error {
+	var ids []content.ID
+	if err := w.ContentReader().IterateContents(ctx, content.IterateOptions{Range: index.PrefixRange(manifest.ContentPrefix)}, func(ci content.Info) error {
+		ids = append(ids, ci.ContentID)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("repair: list restore point records: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := w.ContentReader().GetContent(ctx, id); err == nil || ctx.Err() != nil {
+			continue
+		}
+		res.LostRecords = append(res.LostRecords, id.String())
+		if dryRun {
+			continue
+		}
+		if err := w.ContentManager().DeleteContent(ctx, id); err != nil {
+			return fmt.Errorf("repair: drop lost restore point record %v: %w", id, err)
+		}
+	}
+	return ctx.Err()
 }
 
 // errDryRun ends a dry run's write session without flushing it.

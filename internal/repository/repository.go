@@ -37,11 +37,6 @@ var (
 )
 
 func init() {
-	// One unreadable manifest content (its pack deleted or damaged) would
-	// otherwise fail every listing: kopia skips it, with a warning, only
-	// when this is set. The points it held are lost either way; Check
-	// names the lost records, and the other points stay usable.
-	os.Setenv("KOPIA_IGNORE_MALFORMED_MANIFEST_CONTENTS", "1")
 	// kopia refuses a permissive connection (see openPermissive) unless
 	// this is set; it only ever matters for those.
 	os.Setenv("KOPIA_UPGRADE_LOCK_ENABLED", "1")

@@ -161,7 +161,7 @@ func TestDamage(t *testing.T) {
 			} else if rr.code != 1 {
 				t.Fatalf("repair of a repository that lost data: exit %d, want 1\n%s\n%s", rr.code, rr.stdout, rr.stderr)
 			}
-			e.runOK(env, "backup", "volume/dmg-a")
+			e.runOK(t, env, "backup", "volume/dmg-a")
 		})
 	}
 	t.Logf("damage: %d/%d classes detected, %d/%d unaffected points restored, %d point(s) brought back by repair", detected, len(classes), restored, unaffected, recovered)
@@ -178,7 +178,7 @@ func (e *env) restoreAll(t *testing.T, env []string, points, hurt, lost []*damag
 	var listed []struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal([]byte(e.runOK(env, "snapshots", "--json").stdout), &listed); err != nil {
+	if err := json.Unmarshal([]byte(e.runOK(t, env, "snapshots", "--json").stdout), &listed); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -201,7 +201,7 @@ func (e *env) restoreAll(t *testing.T, env []string, points, hurt, lost []*damag
 		}
 		tried++
 		dst := t.TempDir()
-		e.runOK(env, "restore", p.id, "--target", dst)
+		e.runOK(t, env, "restore", p.id, "--target", dst)
 		if got := findFile(t, dst, "data"); !bytes.Equal(got, p.data) {
 			t.Errorf("point %s restored other content (%d bytes)", p.id, len(got))
 			continue
@@ -212,11 +212,11 @@ func (e *env) restoreAll(t *testing.T, env []string, points, hurt, lost []*damag
 }
 
 // runOK runs lifeboat with extra variables and fails unless it exits 0.
-func (e *env) runOK(extra []string, args ...string) result {
-	e.t.Helper()
+func (e *env) runOK(t *testing.T, extra []string, args ...string) result {
+	t.Helper()
 	r := e.run(extra, args...)
 	if r.code != 0 {
-		e.t.Fatalf("lifeboat %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		t.Fatalf("lifeboat %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
 	return r
 }
