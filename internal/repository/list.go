@@ -35,6 +35,16 @@ func (r *Repository) List(ctx context.Context, unit string) ([]Point, error) {
 	return points, nil
 }
 
+// recordsDamaged marks an error of kopia's manifest loading (a restore
+// point record unreadable) as ErrDamaged, whose hint is Repair: a write
+// cannot go past such a record as a listing does.
+func recordsDamaged(err error) error {
+	if err != nil && strings.Contains(err.Error(), "unable to load manifest contents") {
+		return fmt.Errorf("%w: a restore point record is unreadable: %w", ErrDamaged, err)
+	}
+	return err
+}
+
 const ignoreMalformedManifests = "KOPIA_IGNORE_MALFORMED_MANIFEST_CONTENTS"
 
 func (r *Repository) manifests(ctx context.Context, unit string) ([]*snapshot.Manifest, error) {

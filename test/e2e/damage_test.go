@@ -147,6 +147,13 @@ func TestDamage(t *testing.T) {
 			n, ok := e.restoreAll(t, env, points, c.hurt, c.lost)
 			unaffected += n
 			restored += ok
+			if len(c.lost) > 0 {
+				// A backup cannot go past a lost index blob or record
+				// as a listing does: it says to repair.
+				if r := e.run(env, "backup", "volume/dmg-a"); r.code != 1 || !strings.Contains(r.stderr, "lifeboat repair") {
+					t.Fatalf("backup before repair: exit %d, want 1 with a hint to repair\n%s", r.code, r.stderr)
+				}
+			}
 			rr := e.run(env, append([]string{"repair"}, c.check...)...)
 			if c.repaired {
 				if rr.code != 0 || !strings.Contains(rr.stdout, "set aside") || !strings.Contains(rr.stdout, "no problems found") {
@@ -239,4 +246,36 @@ func findFile(t *testing.T, dir, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestTrapFlags: a negative --keep-* count is refused before anything is
+// forgotten, and an empty password file is exit 12 with a hint.
+func TestTrapFlags(t *testing.T) {
+	e := newEnv(t)
+	e.ok("init")
+	mp := e.volume("trap-v")
+	t.Cleanup(func() { e.d.Docker(t, "volume", "rm", "trap-v") })
+	if err := os.WriteFile(filepath.Join(mp, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.backup("volume/trap-v")
+	e.backup("volume/trap-v")
+	for _, flag := range []string{"--keep-last", "--keep-hourly", "--keep-daily", "--keep-weekly", "--keep-monthly", "--keep-yearly"} {
+		r := e.run(nil, "forget", "volume/trap-v", flag, "-1")
+		if r.code != 1 || !strings.Contains(r.stderr, "cannot be negative") {
+			t.Fatalf("forget %s -1: exit %d\n%s", flag, r.code, r.stderr)
+		}
+	}
+	var listed []json.RawMessage
+	if err := json.Unmarshal([]byte(e.ok("snapshots", "--json").stdout), &listed); err != nil || len(listed) != 2 {
+		t.Fatalf("after refused forgets: %d points, %v", len(listed), err)
+	}
+	empty := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run([]string{"LIFEBOAT_PASSWORD_FILE=" + empty}, "snapshots")
+	if r.code != 12 || !strings.Contains(r.stderr, "empty password file") || !strings.Contains(r.stderr, "LIFEBOAT_PASSWORD_FILE") {
+		t.Fatalf("empty password file: exit %d\n%s", r.code, r.stderr)
+	}
 }
