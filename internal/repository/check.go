@@ -110,43 +110,9 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 	}
 	res.Blobs = len(blobs)
 
-	// Index: contents whose pack is missing or too short.
-	badPack := map[blob.ID]string{}
-	records := map[content.ID]blob.ID{} // restore point records (manifest contents) → pack
-	var mu sync.Mutex
-	err := dr.ContentReader().IterateContents(ctx, content.IterateOptions{Parallel: 4}, func(ci content.Info) error {
-		mu.Lock()
-		defer mu.Unlock()
-		res.Contents++
-		size, ok := blobs[ci.PackBlobID]
-		if ci.ContentID.HasPrefix() && ci.ContentID.Prefix() == manifest.ContentPrefix {
-			records[ci.ContentID] = ci.PackBlobID
-		}
-		switch {
-		case !ok:
-			badPack[ci.PackBlobID] = "missing"
-		case int64(ci.PackOffset)+int64(ci.PackedLength) > size:
-			badPack[ci.PackBlobID] = fmt.Sprintf("truncated to %d bytes", size)
-		}
-		return nil
-	})
+	badPack, lostRecords, err := scanIndex(ctx, dr, blobs, &res)
 	if err != nil {
-		return res, fmt.Errorf("read the index: %w", err)
-	}
-
-	// Restore point records are few and small: read each, so one whose
-	// pack is gone or damaged is counted, although its ID went with it.
-	lostRecords := map[blob.ID]int{}
-	for cid, pack := range records {
-		if _, err := dr.ContentReader().GetContent(ctx, cid); err != nil {
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-			lostRecords[pack]++
-			if _, bad := badPack[pack]; !bad {
-				badPack[pack] = "unreadable (" + err.Error() + ")"
-			}
-		}
+		return res, err
 	}
 
 	manifests, err := r.manifests(ctx, "")
@@ -322,4 +288,50 @@ func (c *checker) read(ctx context.Context, oid object.ID) (int64, error) {
 	}
 	defer rd.Close()
 	return io.Copy(io.Discard, rd)
+}
+
+// scanIndex finds the packs the index points into that are missing, too
+// short, or (for restore point records, each read) unreadable, and counts
+// per pack the records lost.
+func scanIndex(ctx context.Context, dr repo.DirectRepository, blobs map[blob.ID]int64, res *CheckResult) (badPack map[blob.ID]string, lostRecords map[blob.ID]int, err error) {
+	// Index: contents whose pack is missing or too short.
+	badPack = map[blob.ID]string{}
+	records := map[content.ID]blob.ID{} // restore point records (manifest contents) → pack
+	var mu sync.Mutex
+	err = dr.ContentReader().IterateContents(ctx, content.IterateOptions{Parallel: 4}, func(ci content.Info) error {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Contents++
+		size, ok := blobs[ci.PackBlobID]
+		if ci.ContentID.HasPrefix() && ci.ContentID.Prefix() == manifest.ContentPrefix {
+			records[ci.ContentID] = ci.PackBlobID
+		}
+		switch {
+		case !ok:
+			badPack[ci.PackBlobID] = "missing"
+		case int64(ci.PackOffset)+int64(ci.PackedLength) > size:
+			badPack[ci.PackBlobID] = fmt.Sprintf("truncated to %d bytes", size)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the index: %w", err)
+	}
+
+	// Restore point records are few and small: read each, so one whose
+	// pack is gone or damaged is counted, although its ID went with it.
+	lostRecords = map[blob.ID]int{}
+	for cid, pack := range records {
+		if _, err := dr.ContentReader().GetContent(ctx, cid); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			lostRecords[pack]++
+			if _, bad := badPack[pack]; !bad {
+				badPack[pack] = "unreadable (" + err.Error() + ")"
+			}
+		}
+	}
+
+	return badPack, lostRecords, nil
 }
