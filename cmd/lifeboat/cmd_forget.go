@@ -61,6 +61,9 @@ EXIT STATUS
 
 func runForget(cmd *cobra.Command, opts forgetOptions, g *globalOptions, args []string) error {
 	ctx := cmd.Context()
+	if err := opts.keep.Validate(); err != nil {
+		return err
+	}
 	repo, err := g.openRepository(ctx, false)
 	if err != nil {
 		return err

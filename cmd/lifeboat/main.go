@@ -60,8 +60,12 @@ func classify(ctx context.Context, err error) (int, string) {
 		return exitNoRepo, "create one with `lifeboat init`, or point LIFEBOAT_REPOSITORY at an existing one"
 	case errors.Is(err, repository.ErrWrongPassword):
 		return exitBadPassword, "check LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD"
+	case errors.Is(err, repository.ErrEmptyPassword):
+		return exitBadPassword, "write the repository password into that file, or point LIFEBOAT_PASSWORD_FILE at the right one"
 	case errors.Is(err, repository.ErrNoPassword):
 		return exitBadPassword, ""
+	case errors.Is(err, repository.ErrDamaged):
+		return exitError, "run `lifeboat repair`: it rebuilds the index from the packs and says what, if anything, is lost"
 	case errors.Is(err, repository.ErrNotWritable):
 		return exitError, "make the repository path writable for this user, or choose another with LIFEBOAT_REPOSITORY"
 	case errors.Is(err, engine.ErrUnreachable):

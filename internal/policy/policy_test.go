@@ -182,3 +182,18 @@ func TestCheckModeCombinations(t *testing.T) {
 		}
 	}
 }
+
+func TestRetentionValidate(t *testing.T) {
+	if err := (Retention{Last: 3, Daily: 7}).Validate(); err != nil {
+		t.Fatalf("a valid policy refused: %v", err)
+	}
+	for _, r := range []Retention{{Last: -1}, {Hourly: -1}, {Daily: -2}, {Weekly: -1}, {Monthly: -1}, {Yearly: -9}} {
+		err := r.Validate()
+		if err == nil || !strings.Contains(err.Error(), "negative") {
+			t.Errorf("%+v: %v, want a refusal", r, err)
+		}
+	}
+	if _, err := ParseRetention("last=-1"); err == nil {
+		t.Error("label last=-1 accepted")
+	}
+}

@@ -22,6 +22,20 @@ type Retention struct {
 // IsZero reports whether r keeps everything.
 func (r Retention) IsZero() bool { return r == Retention{} }
 
+// Validate refuses negative counts: a negative --keep-last would otherwise
+// read as "keep none" and forget all but the newest point.
+func (r Retention) Validate() error {
+	for _, f := range []struct {
+		k string
+		n int
+	}{{"last", r.Last}, {"hourly", r.Hourly}, {"daily", r.Daily}, {"weekly", r.Weekly}, {"monthly", r.Monthly}, {"yearly", r.Yearly}} {
+		if f.n < 0 {
+			return fmt.Errorf("--keep-%s %d: a count of points to keep cannot be negative", f.k, f.n)
+		}
+	}
+	return nil
+}
+
 // ParseRetention reads the label form "last=3,daily=7,weekly=4".
 func ParseRetention(v string) (Retention, error) {
 	var r Retention

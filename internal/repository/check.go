@@ -17,6 +17,7 @@ import (
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/manifest"
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
 )
@@ -50,6 +51,12 @@ type CheckResult struct {
 	Problems     []Problem     `json:"problems,omitempty"`
 	Duration     time.Duration `json:"duration_ns"`
 	DataVerified bool          `json:"data_verified"` // content was read back (ReadData > 0)
+	// LostRecords counts restore point records (manifests) that cannot be
+	// read: those points cannot be named, nor listed, any more.
+	LostRecords int `json:"lost_records,omitempty"`
+	// Unneeded are the missing or damaged packs no listed point needs:
+	// what they held is lost already, and Repair drops it from the index.
+	Unneeded []string `json:"unneeded_packs,omitempty"`
 }
 
 // ErrCheckFailed means a check found problems.
@@ -103,24 +110,9 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 	}
 	res.Blobs = len(blobs)
 
-	// Index: contents whose pack is missing or too short.
-	badPack := map[blob.ID]string{}
-	var mu sync.Mutex
-	err := dr.ContentReader().IterateContents(ctx, content.IterateOptions{Parallel: 4}, func(ci content.Info) error {
-		mu.Lock()
-		defer mu.Unlock()
-		res.Contents++
-		size, ok := blobs[ci.PackBlobID]
-		switch {
-		case !ok:
-			badPack[ci.PackBlobID] = "missing"
-		case int64(ci.PackOffset)+int64(ci.PackedLength) > size:
-			badPack[ci.PackBlobID] = fmt.Sprintf("truncated to %d bytes", size)
-		}
-		return nil
-	})
+	badPack, lostRecords, err := scanIndex(ctx, dr, blobs, &res)
 	if err != nil {
-		return res, fmt.Errorf("read the index: %w", err)
+		return res, err
 	}
 
 	manifests, err := r.manifests(ctx, "")
@@ -129,6 +121,11 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 	}
 	res.Points = len(manifests)
 	c := &checker{r: r, dr: dr, opts: opts, badPack: badPack, seen: map[object.ID]string{}, problems: map[string]*Problem{}, res: &res}
+	if r.damaged != "" {
+		// The points that blob described are invisible from here: name
+		// the blob, and the command that brings them back.
+		c.problem(fmt.Sprintf("index blob %s (and any other unreadable one) is skipped: the restore points it describes do not list until `lifeboat repair` rebuilds the index from the packs", r.damaged), "", "")
+	}
 	for _, m := range manifests {
 		p := pointOf(m)
 		label := p.Unit + "@" + p.Time.UTC().Format(time.RFC3339)
@@ -149,8 +146,13 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 	}
 	// A pack no file of any point needs is still a problem of the index.
 	for b, why := range badPack {
-		if !c.reported[b] {
+		if n := lostRecords[b]; n > 0 {
+			// The records are the points: their IDs went with the pack.
+			c.problem(fmt.Sprintf("pack %s is %s: %d restore point record(s) in it are lost, and the points they described no longer list", b, why, n), "", "")
+			res.LostRecords += n
+		} else if !c.reported[b] {
 			c.problem(fmt.Sprintf("pack %s is %s (no restore point's files need it)", b, why), "", "")
+			res.Unneeded = append(res.Unneeded, string(b))
 		}
 	}
 	for _, p := range c.problems {
@@ -166,7 +168,11 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 				hurt[id] = true
 			}
 		}
-		return res, fmt.Errorf("%w: %d found, %d of %d restore points affected", ErrCheckFailed, len(res.Problems), len(hurt), res.Points)
+		lost := ""
+		if res.LostRecords > 0 {
+			lost = fmt.Sprintf(", %d restore point record(s) lost", res.LostRecords)
+		}
+		return res, fmt.Errorf("%w: %d found, %d of %d restore points affected%s", ErrCheckFailed, len(res.Problems), len(hurt), res.Points, lost)
 	}
 	return res, nil
 }
@@ -282,4 +288,50 @@ func (c *checker) read(ctx context.Context, oid object.ID) (int64, error) {
 	}
 	defer rd.Close()
 	return io.Copy(io.Discard, rd)
+}
+
+// scanIndex finds the packs the index points into that are missing, too
+// short, or (for restore point records, each read) unreadable, and counts
+// per pack the records lost.
+func scanIndex(ctx context.Context, dr repo.DirectRepository, blobs map[blob.ID]int64, res *CheckResult) (badPack map[blob.ID]string, lostRecords map[blob.ID]int, err error) {
+	// Index: contents whose pack is missing or too short.
+	badPack = map[blob.ID]string{}
+	records := map[content.ID]blob.ID{} // restore point records (manifest contents) → pack
+	var mu sync.Mutex
+	err = dr.ContentReader().IterateContents(ctx, content.IterateOptions{Parallel: 4}, func(ci content.Info) error {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Contents++
+		size, ok := blobs[ci.PackBlobID]
+		if ci.ContentID.HasPrefix() && ci.ContentID.Prefix() == manifest.ContentPrefix {
+			records[ci.ContentID] = ci.PackBlobID
+		}
+		switch {
+		case !ok:
+			badPack[ci.PackBlobID] = "missing"
+		case int64(ci.PackOffset)+int64(ci.PackedLength) > size:
+			badPack[ci.PackBlobID] = fmt.Sprintf("truncated to %d bytes", size)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the index: %w", err)
+	}
+
+	// Restore point records are few and small: read each, so one whose
+	// pack is gone or damaged is counted, although its ID went with it.
+	lostRecords = map[blob.ID]int{}
+	for cid, pack := range records {
+		if _, err := dr.ContentReader().GetContent(ctx, cid); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			lostRecords[pack]++
+			if _, bad := badPack[pack]; !bad {
+				badPack[pack] = "unreadable (" + err.Error() + ")"
+			}
+		}
+	}
+
+	return badPack, lostRecords, nil
 }

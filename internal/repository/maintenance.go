@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/maintenance"
 	"github.com/kopia/kopia/snapshot/snapshotmaintenance"
 )
@@ -14,6 +15,24 @@ import (
 type MaintenanceResult struct {
 	Full     bool          `json:"full"`
 	Duration time.Duration `json:"duration_ns"`
+	// Blobs and bytes in storage before and after the run: what it freed.
+	BlobsBefore int   `json:"blobs_before"`
+	BytesBefore int64 `json:"bytes_before"`
+	BlobsAfter  int   `json:"blobs_after"`
+	BytesAfter  int64 `json:"bytes_after"`
+}
+
+// storageUsage counts the blobs and bytes the repository keeps in storage.
+func storageUsage(ctx context.Context, dr repo.DirectRepository) (n int, size int64, err error) {
+	err = dr.BlobReader().ListBlobs(ctx, "", func(m blob.Metadata) error {
+		n++
+		size += m.Length
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list repository blobs: %w", err)
+	}
+	return n, size, nil
 }
 
 // Maintain runs kopia's maintenance: quick (index compaction) or full
@@ -27,11 +46,16 @@ func (r *Repository) Maintain(ctx context.Context, full bool) (MaintenanceResult
 	if !ok {
 		return MaintenanceResult{}, fmt.Errorf("maintenance needs a direct repository connection")
 	}
+	res := MaintenanceResult{Full: full}
+	var err error
+	if res.BlobsBefore, res.BytesBefore, err = storageUsage(ctx, dr); err != nil {
+		return MaintenanceResult{}, err
+	}
 	mode := maintenance.ModeQuick
 	if full {
 		mode = maintenance.ModeFull
 	}
-	err := repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "lifeboat:maintenance"}, func(ctx context.Context, w repo.DirectRepositoryWriter) error {
+	err = repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "lifeboat:maintenance"}, func(ctx context.Context, w repo.DirectRepositoryWriter) error {
 		p, err := maintenance.GetParams(ctx, w)
 		if err != nil {
 			return fmt.Errorf("read maintenance parameters: %w", err)
@@ -47,5 +71,9 @@ func (r *Repository) Maintain(ctx context.Context, full bool) (MaintenanceResult
 	if err != nil {
 		return MaintenanceResult{}, fmt.Errorf("repository maintenance: %w", err)
 	}
-	return MaintenanceResult{Full: full, Duration: time.Since(start)}, nil
+	if res.BlobsAfter, res.BytesAfter, err = storageUsage(ctx, dr); err != nil {
+		return MaintenanceResult{}, err
+	}
+	res.Duration = time.Since(start)
+	return res, nil
 }

@@ -18,7 +18,7 @@ func TestMaintainAfterForget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, full := range []bool{false, true} {
-		if res, err := r.Maintain(t.Context(), full); err != nil || res.Full != full {
+		if res, err := r.Maintain(t.Context(), full); err != nil || res.Full != full || res.BlobsBefore == 0 || res.BytesAfter == 0 {
 			t.Fatalf("maintenance (full %v): %+v %v", full, res, err)
 		}
 	}

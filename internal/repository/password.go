@@ -24,6 +24,11 @@ type PasswordSource struct {
 // ErrNoPassword means no password was given and none could be asked for.
 var ErrNoPassword = errors.New("no repository password: set LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD, or run on a terminal to be asked")
 
+// ErrEmptyPassword means the password file holds no password. An empty
+// file is never taken as the password "": that would encrypt a new
+// repository with nothing, or hide a file written half-way.
+var ErrEmptyPassword = errors.New("empty password file")
+
 // PasswordFileFor is the file beside a repository that holds its generated
 // password.
 func PasswordFileFor(repoPath string) string { return repoPath + ".password" }
@@ -35,7 +40,7 @@ func readPasswordFile(path string) (secret.Value, error) {
 	}
 	pw := strings.TrimRight(string(b), "\r\n")
 	if pw == "" {
-		return secret.Value{}, fmt.Errorf("password file %s is empty", path)
+		return secret.Value{}, fmt.Errorf("%w %s", ErrEmptyPassword, path)
 	}
 	return secret.New(pw), nil
 }

@@ -5,6 +5,7 @@ package repository
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,16 @@ var (
 	ErrExists        = errors.New("repository already exists")
 	ErrWrongPassword = errors.New("wrong repository password")
 	ErrNotWritable   = errors.New("repository not writable")
+	// ErrDamaged means the repository's own metadata (an index blob) is
+	// unreadable: Repair rebuilds it from the packs.
+	ErrDamaged = errors.New("repository damaged")
 )
+
+func init() {
+	// kopia refuses a permissive connection (see openPermissive) unless
+	// this is set; it only ever matters for those.
+	os.Setenv("KOPIA_UPGRADE_LOCK_ENABLED", "1")
+}
 
 // Options locate and unlock a repository.
 type Options struct {
@@ -50,6 +60,9 @@ type Repository struct {
 	loc      Location
 	path     string // loc.String()
 	hostname string
+	// damaged names the unreadable index blob a read-only open went past
+	// (see openPermissive); "" when the index is whole.
+	damaged string
 }
 
 // InitResult says what Init did.
@@ -200,7 +213,16 @@ func open(ctx context.Context, opts Options, loc Location, pw secret.Value) (*Re
 		OnFatalError: func(err error) { log.Error("repository fatal error", "err", err) },
 	})
 	if err != nil {
-		return nil, classifyOpenError(path, err)
+		err = classifyOpenError(path, err)
+		if !opts.ReadOnly || !errors.Is(err, ErrDamaged) {
+			return nil, err
+		}
+		r, perr := openPermissive(ctx, config, pw, log, badIndexBlob(err))
+		if perr != nil {
+			return nil, errors.Join(err, perr)
+		}
+		r.loc, r.path, r.hostname = loc, path, hostname
+		return r, nil
 	}
 	return &Repository{rep: rep, log: log, loc: loc, path: path, hostname: hostname}, nil
 }
@@ -231,16 +253,52 @@ func connectOnce(ctx context.Context, dir, config string, loc Location, hostname
 		// Remote data is worth caching, within bounds.
 		cache.ContentCacheSizeBytes = 2 << 30
 	}
-	err = repo.Connect(ctx, config, st, pw.Reveal(), &repo.ConnectOptions{
+	copts := &repo.ConnectOptions{
 		ClientOptions: repo.ClientOptions{Hostname: hostname, Username: username},
 		// No data cache: the repository is a local directory, as fast to
 		// read as a cache of it, and filling one cost a quarter of a
 		// restore's time. Metadata (indexes, directories) is still cached.
 		CachingOptions: cache,
-	})
+	}
+	err = repo.Connect(ctx, config, st, pw.Reveal(), copts)
 	if err != nil {
+		err = classifyOpenError(path, err)
+		if errors.Is(err, ErrDamaged) {
+			// kopia verifies a new connection by opening the repository,
+			// and removes the config when that fails. A damaged index is
+			// no reason to refuse the connection, which a read-only open
+			// and Repair both need: connect permissively, then write the
+			// ordinary config.
+			copts.ReadOnly, copts.PermissiveCacheLoading = true, true
+			if perr := repo.Connect(ctx, config, st, pw.Reveal(), copts); perr == nil {
+				return rewriteConfig(config, config, false)
+			}
+		}
 		os.Remove(config)
-		return classifyOpenError(path, err)
+		return err
+	}
+	return nil
+}
+
+// rewriteConfig writes the connection config from to path, permissive
+// (read-only, skipping unreadable index blobs) or not.
+func rewriteConfig(from, path string, permissive bool) error {
+	lc, err := repo.LoadConfigFromFile(from)
+	if err != nil {
+		return fmt.Errorf("read connection config: %w", err)
+	}
+	// LoadConfigFromFile made the cache directory absolute: a config
+	// written elsewhere shares the connection's cache.
+	lc.ReadOnly, lc.PermissiveCacheLoading = permissive, permissive
+	b, err := json.Marshal(lc)
+	if err == nil {
+		err = os.WriteFile(path+".tmp", b, 0o600)
+	}
+	if err == nil {
+		err = os.Rename(path+".tmp", path)
+	}
+	if err != nil {
+		return fmt.Errorf("write connection config %s: %w", path, err)
 	}
 	return nil
 }
@@ -251,6 +309,8 @@ func classifyOpenError(path string, err error) error {
 		return fmt.Errorf("%w for %s", ErrWrongPassword, path)
 	case errors.Is(err, repo.ErrRepositoryNotInitialized), errors.Is(err, blob.ErrBlobNotFound):
 		return fmt.Errorf("%w at %s", ErrNotFound, path)
+	case badIndexBlob(err) != "":
+		return fmt.Errorf("%w: %s: index blob %s unreadable: %v", ErrDamaged, path, badIndexBlob(err), err)
 	}
 	return fmt.Errorf("open repository %s: %w", path, err)
 }

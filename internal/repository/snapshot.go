@@ -50,11 +50,11 @@ func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture
 		func(ctx context.Context, w repo.RepositoryWriter) error {
 			policyTree, err := policy.TreeForSource(ctx, w, si)
 			if err != nil {
-				return fmt.Errorf("load policy: %w", err)
+				return fmt.Errorf("load policy: %w", recordsDamaged(err))
 			}
 			prev, err := snapshot.FindPreviousManifests(ctx, w, si, nil)
 			if err != nil {
-				return fmt.Errorf("find previous restore points: %w", err)
+				return fmt.Errorf("find previous restore points: %w", recordsDamaged(err))
 			}
 			p := &pass{w: w, si: si, policy: policyTree, prev: complete(prev), counters: opts.Progress}
 			labels, err := capture(ctx, p)
