@@ -25,7 +25,7 @@ type plan struct {
 	specs      map[string]engine.Spec
 	volumes    []engine.Volume
 	volDirs    map[string]string // volume name → where its files are read (engine.Volume.DataDir)
-	binds      []string // host paths, each once
+	binds      []string          // host paths, each once
 	networks   []engine.NetworkSpec
 	policy     policy.Policy
 	mode       string // the consistency recorded: decision's String
