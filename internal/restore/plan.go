@@ -68,7 +68,9 @@ func DryRun(ctx context.Context, repo *repository.Repository, eng *engine.Client
 			} else if err != nil {
 				return p, err
 			}
-			if empty, _ := isEmptyDir(have.Mountpoint); empty {
+			if dir, derr := have.DataDir(); derr != nil {
+				p.Refused = append(p.Refused, derr.Error())
+			} else if empty, _ := isEmptyDir(dir); empty {
 				p.Create = append(p.Create, "contents of the empty volume "+name)
 			} else if opts.Force {
 				p.Replace = append(p.Replace, "contents of volume "+name)

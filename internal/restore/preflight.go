@@ -145,7 +145,11 @@ func (u *unitRestore) dataProblems(ctx context.Context, replaced map[string]bool
 		if err != nil {
 			return nil, err
 		}
-		empty, err := isEmptyDir(have.Mountpoint)
+		dir, err := have.DataDir()
+		if err != nil {
+			return nil, err
+		}
+		empty, err := isEmptyDir(dir)
 		if err != nil {
 			return nil, err
 		}

@@ -268,7 +268,11 @@ func (u *unitRestore) volumes(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := u.fill(ctx, dst.Mountpoint, "volume "+name, v.Data); err != nil {
+		dir, err := dst.DataDir()
+		if err != nil {
+			return err
+		}
+		if err := u.fill(ctx, dir, "volume "+name, v.Data); err != nil {
 			return fmt.Errorf("volume %s: %w", name, err)
 		}
 		u.res.Volumes = append(u.res.Volumes, name)

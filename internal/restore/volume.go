@@ -49,7 +49,11 @@ func ToVolume(ctx context.Context, repo *repository.Repository, eng *engine.Clie
 		if err := checkUnused(ctx, eng, name); err != nil {
 			return res, err
 		}
-		if empty, err := isEmptyDir(have.Mountpoint); err != nil {
+		dir, err := have.DataDir()
+		if err != nil {
+			return res, err
+		}
+		if empty, err := isEmptyDir(dir); err != nil {
 			return res, err
 		} else if !empty && !opts.Force {
 			return res, fmt.Errorf("%w: volume %q already holds data: use --as NEW to restore beside it, or --force to replace its contents", ErrNotEmpty, name)
@@ -66,7 +70,13 @@ func ToVolume(ctx context.Context, repo *repository.Repository, eng *engine.Clie
 				return err
 			}
 		}
-		p, err := place(tx, have.Mountpoint, label)
+		// Where the files are: a bind-type volume's device directory,
+		// which the engine mounts only while a container uses it.
+		dir, err := have.DataDir()
+		if err != nil {
+			return err
+		}
+		p, err := place(tx, dir, label)
 		if err != nil {
 			return err
 		}

@@ -44,5 +44,16 @@ func TestBindVolumeStopped(t *testing.T) {
 		t.Fatalf("bindc is %s after the stop-mode backup", st)
 	}
 	e.d.Docker(t, "rm", "-f", "bindc")
-	check("volume unit, unmounted", e.backup("volume/bindvol").ID)
+	vp := e.backup("volume/bindvol").ID
+	check("volume unit, unmounted", vp)
+
+	// Restored in place, unmounted: the files land in the device
+	// directory, where the next container will find them.
+	if err := os.WriteFile(filepath.Join(dev, "sub", "keep.txt"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("restore", vp, "--volume", "bindvol", "--force")
+	if out := e.d.Docker(t, "run", "--rm", "-v", "bindvol:/d", "lifeboat-test/busybox:1", "cat", "/d/sub/keep.txt"); out != "bound data" {
+		t.Fatalf("after restoring the unmounted bind volume a container reads %q", out)
+	}
 }
