@@ -2,26 +2,20 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/btrfs"
-	"github.com/lifeboat-backup/lifeboat/internal/consistency"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
-	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
 	"github.com/lifeboat-backup/lifeboat/internal/journal"
-	"github.com/lifeboat-backup/lifeboat/internal/layout"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
-	"github.com/lifeboat-backup/lifeboat/internal/source"
 )
 
 func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
@@ -153,71 +147,6 @@ func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.L
 	}
 	return repository.Labels{Consistency: c.p.mode, DowntimeMS: c.downtime.Milliseconds(),
 		Counted: true, Files: c.counters.TotalFiles.Load(), Bytes: c.counters.TotalBytes.Load()}, err
-}
-
-// hooks runs hooks one after another. A failing pre hook stops the rest
-// and the backup; every post hook runs whatever the others did.
-func (c *capture) hooks(ctx context.Context, hooks []consistency.Hook) error {
-	var errs []error
-	for _, h := range hooks {
-		if err := c.hook(ctx, h); err != nil {
-			if h.Phase == "pre" {
-				return err
-			}
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (c *capture) hook(ctx context.Context, h consistency.Hook) error {
-	log := c.opts.Log.With("unit", c.p.unit.String(), "container", h.Container, "hook", h.Label)
-	for _, ct := range c.p.containers {
-		if ct.ID == h.ContainerID && ct.State != "running" {
-			log.Warn("hook not run: the container is not running", "state", ct.State)
-			return nil
-		}
-	}
-	hctx, cancel := context.WithTimeoutCause(ctx, h.Timeout, fmt.Errorf("timed out after %s (%s)", h.Timeout, consistency.LabelHookTimeout))
-	defer cancel()
-	var out tailBuffer
-	start := time.Now()
-	res, err := c.eng.Exec(hctx, h.ContainerID, engine.ExecSpec{Cmd: []string{"sh", "-c", h.Cmd}}, nil, &out, &out)
-	// The command itself is not logged: it is the user's, and may carry a
-	// secret; the label names it.
-	log.Info(h.Phase+" hook ran", "exit_code", res.ExitCode, "duration_ms", time.Since(start).Milliseconds(), "output", out.String())
-	switch {
-	case err != nil:
-		return fmt.Errorf("%s hook (%s): %w; output: %s", h.Phase, h.Label, err, out.Tail())
-	case res.ExitCode != 0:
-		return fmt.Errorf("%s hook (%s) exited %d: %s", h.Phase, h.Label, res.ExitCode, out.Tail())
-	}
-	return nil
-}
-
-// tailBuffer keeps the last 16 KiB of a hook's output.
-type tailBuffer struct{ b []byte }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > 16<<10 {
-		t.b = append(t.b[:0], t.b[len(t.b)-16<<10:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.b) }
-
-// Tail is the last lines, for an error message.
-func (t *tailBuffer) Tail() string {
-	s := strings.TrimSpace(string(t.b))
-	if len(s) > 500 {
-		s = "…" + s[len(s)-500:]
-	}
-	if s == "" {
-		return "(no output)"
-	}
-	return s
 }
 
 // snapshotted freezes the unit only while read-only btrfs snapshots of its
@@ -356,226 +285,4 @@ func (c *capture) stopped(ctx context.Context, up repository.Uploader) error {
 	}, func(ctx context.Context) error {
 		return c.pass(ctx, up)
 	})
-}
-
-// scanJob is one tree of files to scan for its sidecar.
-type scanJob struct {
-	path, dir string
-	skip      func(string, bool) bool
-	data      layout.Data
-	meta      []byte
-}
-
-// tree builds the restore point's tree. The data entries exist at once;
-// the scans for the sidecars run in a goroutine, and the manifest and the
-// sidecars are lazy files that wait for it and come last in the walk.
-// wait returns the scans' error once they are done.
-func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() error, err error) {
-	now := time.Now().UTC()
-	skip, err := excluder(c.p.policy.Exclude)
-	if err != nil {
-		return nil, nil, err
-	}
-	var jobs []*scanJob
-	add := func(section *[]source.Entry, path, name, dir string, skip func(string, bool) bool) (*scanJob, error) {
-		e, err := source.Filtered(dir, name, skip)
-		if err != nil {
-			return nil, err
-		}
-		*section = append(*section, e)
-		j := &scanJob{path: path, dir: dir, skip: skip}
-		jobs = append(jobs, j)
-		return j, nil
-	}
-	var volumes, binds, containers, images, dumps []source.Entry
-	for _, d := range c.p.dumps {
-		var files []source.Entry
-		for _, cmd := range d.cmds {
-			out := c.recordErrors(c.eng.ExecOutput(ctx, d.container.ID, engine.ExecSpec{Cmd: cmd.Cmd, Env: cmd.Env}))
-			// Dumps hold the data: 0600. Dated once per backup, so a second
-			// pass finds them in kopia's cache and does not dump again.
-			files = append(files, source.Stream(cmd.File, out, 0o600, c.p.dumpTime))
-		}
-		dumps = append(dumps, source.Dir(d.container.Name, now, files...))
-	}
-	for _, img := range c.p.images {
-		if img.Saved {
-			// Named by ID and dated by build time: kopia finds an image it
-			// already holds by that and never asks the engine to save it.
-			images = append(images, source.Stream(path.Base(img.Path), c.recordErrors(c.eng.SaveImage(ctx, c.p.saveAs[img.ID])), 0o644, c.p.created[img.ID]))
-		}
-	}
-	volJobs := make([]*scanJob, len(c.p.volumes))
-	for i, v := range c.p.volumes {
-		if volJobs[i], err = add(&volumes, layout.VolumePath(v.Name), v.Name, c.path(c.p.volDirs[v.Name]), skip); err != nil {
-			return nil, nil, fmt.Errorf("volume %q: %w", v.Name, err)
-		}
-	}
-	bindJobs := make([]*scanJob, len(c.p.binds))
-	for i, b := range c.p.binds {
-		if bindJobs[i], err = add(&binds, layout.BindPath(b), layout.EscapePath(b), c.path(b), skip); err != nil {
-			return nil, nil, fmt.Errorf("bind mount %s: %w", b, err)
-		}
-	}
-	items := make([]layout.Container, len(c.p.containers))
-	layerJobs := make([]*scanJob, len(c.p.containers))
-	for i, ct := range c.p.containers {
-		files, item, err := c.containerFiles(i, ct, now)
-		if err != nil {
-			return nil, nil, err
-		}
-		if dir := c.p.specs[ct.Name].WritableLayer; dir != "" {
-			if layerJobs[i], err = add(&files, layout.LayerPath(ct.Name), layout.LayerDir, c.path(dir), nil); err != nil {
-				return nil, nil, fmt.Errorf("writable layer of %s: %w", ct.Name, err)
-			}
-		}
-		items[i] = item
-		containers = append(containers, source.Dir(ct.Name, now, files...))
-	}
-
-	done := make(chan struct{})
-	var manifest []byte
-	var scanErr error
-	go func() {
-		defer close(done)
-		if scanErr = c.scan(ctx, jobs); scanErr != nil {
-			return
-		}
-		m := c.manifest(now)
-		for i, v := range c.p.volumes {
-			m.Volumes = append(m.Volumes, layout.Volume{Volume: v, Data: volJobs[i].data})
-		}
-		for i, b := range c.p.binds {
-			m.Binds = append(m.Binds, layout.Bind{Source: b, Data: bindJobs[i].data})
-		}
-		for i := range items {
-			if j := layerJobs[i]; j != nil {
-				items[i].Layer = &j.data
-			}
-		}
-		m.Containers = items
-		m.Images = c.p.images
-		for _, d := range c.p.dumps {
-			m.Dumps = append(m.Dumps, d.Dump)
-		}
-		manifest, scanErr = m.Marshal()
-	}()
-	wait = func() error { <-done; return scanErr }
-	get := func(b *[]byte) func() ([]byte, error) {
-		return func() ([]byte, error) { err := wait(); return *b, err }
-	}
-	metas := map[string]func() ([]byte, error){}
-	for _, j := range jobs {
-		metas[layout.MetaPath(j.path)] = get(&j.meta)
-	}
-	var children []source.Entry
-	for _, sec := range []struct {
-		name    string
-		entries []source.Entry
-	}{{layout.VolumesDir, volumes}, {layout.BindsDir, binds}, {layout.ContainersDir, containers}, {layout.ImagesDir, images}, {layout.DumpsDir, dumps}} {
-		if len(sec.entries) > 0 {
-			children = append(children, source.Dir(sec.name, now, sec.entries...))
-		}
-	}
-	children = append(children,
-		source.Dir(layout.MetaDir, now, metaTree(metas, now)...),
-		source.Lazy(layout.ManifestPath, 0o644, now, get(&manifest)))
-	return source.DirInOrder("", now, children...), wait, nil
-}
-
-func (c *capture) manifest(now time.Time) layout.Manifest {
-	info := c.eng.Info()
-	return layout.Manifest{
-		FormatVersion: layout.FormatVersion, Lifeboat: c.opts.Version, Host: info.Hostname, Engine: info,
-		Unit: c.p.unit.String(), Kind: c.p.unit.Kind, Time: now, Consistency: c.p.mode,
-		Project: c.p.project, Networks: c.p.networks, Exclude: c.p.policy.Exclude,
-	}
-}
-
-// scan fills each job's sidecar and counts, and the progress totals.
-func (c *capture) scan(ctx context.Context, jobs []*scanJob) error {
-	var files, bytes int64
-	c.notKept = nil
-	for _, j := range jobs {
-		opts := fsmeta.ScanOptions{Exclude: j.skip}
-		if c.at != nil {
-			opts.Dir = btrfs.CheckDir
-		}
-		sc, st, err := fsmeta.Scan(ctx, j.dir, opts)
-		if err != nil {
-			return fmt.Errorf("%s: %w", j.path, err)
-		}
-		if j.meta, err = sc.Marshal(); err != nil {
-			return err
-		}
-		j.data = layout.Data{Path: j.path, Meta: layout.MetaPath(j.path), Files: st.Files, Dirs: st.Dirs, Bytes: st.Bytes, NotKept: sc.NotKept}
-		for _, nk := range sc.NotKept {
-			c.notKept = append(c.notKept, j.path+"/"+string(nk.Path)+": "+nk.Reason)
-		}
-		files, bytes = files+st.Files, bytes+st.Bytes
-		c.counters.TotalFiles.Store(files)
-		c.counters.TotalBytes.Store(bytes)
-	}
-	return nil
-}
-
-// containerFiles are a container's config.json and image.json.
-func (c *capture) containerFiles(order int, ct engine.Container, now time.Time) ([]source.Entry, layout.Container, error) {
-	spec := c.p.specs[ct.Name]
-	cfg, err := json.MarshalIndent(spec, "", "  ")
-	if err != nil {
-		return nil, layout.Container{}, fmt.Errorf("encode config of %s: %w", ct.Name, err)
-	}
-	img, err := json.MarshalIndent(spec.Image, "", "  ")
-	if err != nil {
-		return nil, layout.Container{}, fmt.Errorf("encode image of %s: %w", ct.Name, err)
-	}
-	item := layout.Container{Name: ct.Name, Service: ct.Service, Image: spec.Image, Running: spec.Running, DependsOn: ct.DependsOn, Order: order}
-	if ref, ok := c.p.timeline[ct.Name]; ok {
-		item.Timeline = &ref
-		item.TimelinePushed = c.p.pushed[ct.Name]
-	}
-	// config.json holds the environment, secrets included: 0600.
-	return []source.Entry{source.Bytes(layout.ConfigFile, cfg, 0o600, now), source.Bytes(layout.ImageFile, img, 0o644, now)}, item, nil
-}
-
-// metaTree turns "meta/a/b/c.json" paths into nested directories.
-func metaTree(files map[string]func() ([]byte, error), now time.Time) []source.Entry {
-	type node struct {
-		dirs  map[string]*node
-		files []source.Entry
-	}
-	root := &node{dirs: map[string]*node{}}
-	for p, b := range files {
-		parts := splitSlash(p)[1:] // drop "meta"
-		n := root
-		for _, d := range parts[:len(parts)-1] {
-			if n.dirs[d] == nil {
-				n.dirs[d] = &node{dirs: map[string]*node{}}
-			}
-			n = n.dirs[d]
-		}
-		n.files = append(n.files, source.Lazy(parts[len(parts)-1], 0o644, now, b))
-	}
-	var build func(n *node) []source.Entry
-	build = func(n *node) []source.Entry {
-		out := append([]source.Entry(nil), n.files...)
-		for name, d := range n.dirs {
-			out = append(out, source.Dir(name, now, build(d)...))
-		}
-		return out
-	}
-	return build(root)
-}
-
-func splitSlash(p string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(p); i++ {
-		if i == len(p) || p[i] == '/' {
-			out = append(out, p[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }
