@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -53,8 +54,14 @@ func LayerPath(name string) string { return ContainerPath(name) + "/" + LayerDir
 func MetaPath(dataPath string) string { return MetaDir + "/" + dataPath + ".json" }
 
 // EscapePath turns a host path into one directory name, reversibly:
-// "/srv/app data" becomes "srv%2Fapp%20data".
-func EscapePath(p string) string { return url.PathEscape(strings.TrimPrefix(p, "/")) }
+// "/srv/app data" becomes "srv%2Fapp%20data". The host's root, which
+// would otherwise be an empty name, is "%2F".
+func EscapePath(p string) string {
+	if strings.Trim(p, "/") == "" {
+		return "%2F"
+	}
+	return url.PathEscape(strings.TrimPrefix(p, "/"))
+}
 
 // UnescapePath reverses EscapePath.
 func UnescapePath(name string) (string, error) {
@@ -62,7 +69,7 @@ func UnescapePath(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bind directory %q: %w", name, err)
 	}
-	return "/" + p, nil
+	return path.Clean("/" + p), nil
 }
 
 // Manifest is /lifeboat.json.
