@@ -69,30 +69,13 @@ func New(opts Options) http.Handler {
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{opts.Log}})
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	view := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.need(Viewer, h)) }
-	operate := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.need(Operator, h)) }
-	view("GET /metrics", metrics.ServeHTTP)
-	view("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(openapi)
-	})
-	mux.HandleFunc("POST /api/v1/login", s.login)
-	mux.HandleFunc("POST /api/v1/logout", s.logout)
-	view("GET /api/v1/session", s.whoami)
-	view("GET /api/v1/units", s.units)
-	view("GET /api/v1/points", s.points)
-	view("GET /api/v1/points/{id}", s.point)
-	view("GET /api/v1/points/{id}/files", s.files)
-	view("GET /api/v1/points/{id}/download", s.download)
-	view("GET /api/v1/jobs", s.jobs)
-	operate("POST /api/v1/jobs", s.submit)
-	view("GET /api/v1/jobs/{id}", s.job)
-	operate("POST /api/v1/jobs/{id}/cancel", s.cancel)
-	view("GET /api/v1/repository", s.repository)
-	operate("POST /api/v1/restore/plan", s.planRestore)
+	for _, rt := range s.routes(metrics) {
+		if rt.role == NoRole {
+			mux.Handle(rt.pattern, rt.h)
+			continue
+		}
+		mux.Handle(rt.pattern, s.need(rt.role, rt.h))
+	}
 	if opts.UI != nil {
 		mux.Handle("/", opts.UI)
 	}
@@ -316,4 +299,40 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// route is one API endpoint: its method and path, the weakest role that
+// may call it (NoRole: anyone), and its handler. The table is what the
+// server serves and what the OpenAPI document is checked against.
+type route struct {
+	pattern string
+	role    Role
+	h       http.HandlerFunc
+}
+
+func (s *server) routes(metrics http.Handler) []route {
+	return []route{
+		{"GET /healthz", NoRole, func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}},
+		{"GET /metrics", Viewer, metrics.ServeHTTP},
+		{"GET /api/v1/openapi.json", Viewer, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(openapi)
+		}},
+		{"POST /api/v1/login", NoRole, s.login},
+		{"POST /api/v1/logout", NoRole, s.logout},
+		{"GET /api/v1/session", Viewer, s.whoami},
+		{"GET /api/v1/units", Viewer, s.units},
+		{"GET /api/v1/points", Viewer, s.points},
+		{"GET /api/v1/points/{id}", Viewer, s.point},
+		{"GET /api/v1/points/{id}/files", Viewer, s.files},
+		{"GET /api/v1/points/{id}/download", Viewer, s.download},
+		{"GET /api/v1/jobs", Viewer, s.jobs},
+		{"POST /api/v1/jobs", Operator, s.submit},
+		{"GET /api/v1/jobs/{id}", Viewer, s.job},
+		{"POST /api/v1/jobs/{id}/cancel", Operator, s.cancel},
+		{"GET /api/v1/repository", Viewer, s.repository},
+		{"POST /api/v1/restore/plan", Operator, s.planRestore},
+	}
 }
