@@ -79,7 +79,9 @@ func (m *MinIO) Start() {
 	go func(c *exec.Cmd) { c.Wait(); close(exited) }(m.cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(m.Endpoint + "/minio/health/live")
+		// ready, not live: a live server may still answer S3 calls 503
+		// while it initializes its drive.
+		resp, err := http.Get(m.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -115,11 +117,18 @@ func (m *MinIO) Stop() {
 // keys reach curl on stdin, never in its arguments.
 func (m *MinIO) Bucket(name string) {
 	m.t.Helper()
-	cmd := exec.Command("curl", "-sSf", "-K", "-", "--aws-sigv4", "aws:amz:us-east-1:s3", "-X", "PUT", m.Endpoint+"/"+name)
-	cmd.Stdin = strings.NewReader(fmt.Sprintf("user = \"%s:%s\"\n", m.AccessKey, m.SecretKey))
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		m.t.Fatalf("create bucket %s: %v %s", name, err, out)
+	// A busy server answers 503 (SlowDown) now and then: try again.
+	for attempt := 1; ; attempt++ {
+		cmd := exec.Command("curl", "-sSf", "-K", "-", "--aws-sigv4", "aws:amz:us-east-1:s3", "-X", "PUT", m.Endpoint+"/"+name)
+		cmd.Stdin = strings.NewReader(fmt.Sprintf("user = \"%s:%s\"\n", m.AccessKey, m.SecretKey))
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return
+		}
+		if attempt == 20 || !strings.Contains(string(out), "503") {
+			m.t.Fatalf("create bucket %s: %v %s", name, err, out)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
