@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/flock"
 )
 
 // Action is what lifeboat did to a container and must undo.
@@ -250,7 +252,7 @@ func (j *Journal) writeLocked(name string, e Entry) (*os.File, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	ok, err := tryLock(f)
+	ok, err := flock.TryLock(f)
 	if err != nil {
 		return fail(fmt.Errorf("lock journal entry %s: %w", name, err))
 	}
@@ -321,7 +323,7 @@ func lockCurrent(path string) (*os.File, lockState, error) {
 }
 
 func lockAt(f *os.File, path string) (lockState, error) {
-	ok, err := tryLock(f)
+	ok, err := flock.TryLock(f)
 	if err != nil {
 		return gone, fmt.Errorf("lock journal entry: %w", err)
 	}
@@ -343,33 +345,6 @@ func lockAt(f *os.File, path string) (lockState, error) {
 		return replaced, nil
 	}
 	return locked, nil
-}
-
-// tryLock takes an exclusive flock on f without waiting. flock locks
-// belong to the open file description, so it fails even against a lock
-// held through another open of the same file in this process. Files are
-// opened close-on-exec, so a child process never inherits the lock and
-// keeps a dead owner looking alive.
-func tryLock(f *os.File) (bool, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var lerr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
-			if lerr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return false, err
-	}
-	if errors.Is(lerr, unix.EWOULDBLOCK) {
-		return false, nil
-	}
-	return lerr == nil, lerr
 }
 
 // maxEntrySize bounds what decode reads, so that a garbage file cannot

@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/flock"
 )
 
 // ErrBusy means the unit is locked by another job and the caller asked not
@@ -183,7 +185,7 @@ func tryAcquire(path, unit string, opts Options) (*Lock, state, error) {
 	if err != nil {
 		return nil, held, fmt.Errorf("open lock file of %s: %w", unit, err)
 	}
-	ok, err := tryFlock(f)
+	ok, err := flock.TryLock(f)
 	if err != nil || !ok {
 		_ = f.Close()
 		if err != nil {
@@ -292,31 +294,6 @@ func (l *Lock) Release() error {
 		return fmt.Errorf("unlock %s: %w", l.unit, cerr)
 	}
 	return nil
-}
-
-// tryFlock takes an exclusive flock on f without waiting. os.OpenFile
-// opens close-on-exec, so a child process (a hook, docker-compose) never
-// inherits the lock and keeps it past our death.
-func tryFlock(f *os.File) (bool, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var lerr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
-			if lerr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return false, err
-	}
-	if errors.Is(lerr, unix.EWOULDBLOCK) {
-		return false, nil
-	}
-	return lerr == nil, lerr
 }
 
 // Set is the locks of several units, taken together.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/flock"
 )
 
 // The durability and ownership design is the freeze journal's
@@ -53,7 +55,7 @@ func writeLocked(dir, name string, e *Entry) (*os.File, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	if ok, err := tryLock(f); err != nil || !ok {
+	if ok, err := flock.TryLock(f); err != nil || !ok {
 		return fail(fmt.Errorf("lock restore journal entry %s: %v", name, errOr(err, "held by another process")))
 	}
 	if _, err := f.Write(b); err != nil {
@@ -87,7 +89,7 @@ func lockEntry(path string) (*os.File, bool, error) {
 		}
 		return nil, false, fmt.Errorf("open restore journal entry: %w", err)
 	}
-	ok, err := tryLock(f)
+	ok, err := flock.TryLock(f)
 	if err != nil || !ok {
 		_ = f.Close()
 		return nil, false, err
@@ -99,31 +101,6 @@ func lockEntry(path string) (*os.File, bool, error) {
 		return nil, false, nil
 	}
 	return f, true, nil
-}
-
-// tryLock takes an exclusive flock on f without waiting. flock locks
-// belong to the open file description, so it fails even against a lock
-// held through another open of the same file in this process.
-func tryLock(f *os.File) (bool, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var lerr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			lerr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
-			if lerr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return false, err
-	}
-	if errors.Is(lerr, unix.EWOULDBLOCK) {
-		return false, nil
-	}
-	return lerr == nil, lerr
 }
 
 func decode(f *os.File) (*Entry, error) {
