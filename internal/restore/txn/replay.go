@@ -116,6 +116,9 @@ func (r Replayed) Message() string {
 		what += " (" + r.What + ")"
 	}
 	did := "nothing had changed yet"
+	if r.Finished {
+		did = "nothing was left to remove"
+	}
 	if len(r.Did) > 0 {
 		did = strings.Join(r.Did, "; ")
 	}
