@@ -339,16 +339,18 @@ func TestRestoreRefusesWhatIsNotItsOwn(t *testing.T) {
 	})
 
 	t.Run("failed restore creates nothing", func(t *testing.T) {
-		// The point holds /data/fail, so the restored container exits at
-		// start and the restore fails after creating its volume and
-		// container.
-		x.d.Docker(t, "run", "-d", "--name", "txfail", "-v", "txfailvol:/data", "lifeboat-test/busybox:1",
-			"sh", "-c", "if [ -e /data/fail ]; then exit 3; fi; exec sleep 100000")
+		// The point holds /data/fail, so the restored container turns
+		// unhealthy and the restore fails after creating its volume and
+		// container. (An exit right after start could come after the
+		// restore's check: a healthcheck makes the failure certain.)
+		x.d.Docker(t, "run", "-d", "--name", "txfail", "-v", "txfailvol:/data",
+			"--health-cmd", "test ! -e /data/fail", "--health-interval", "1s", "--health-retries", "1",
+			"lifeboat-test/busybox:1", "sleep", "100000")
 		x.d.Docker(t, "exec", "txfail", "touch", "/data/fail")
 		p := x.backup("container/txfail")
 		r := x.run(nil, "restore", p.ID, "--as", "txfail2")
 		if r.code != 1 {
-			t.Fatalf("restore of a container that exits at start: exit %d, %q", r.code, r.stderr)
+			t.Fatalf("restore of a container that turns unhealthy: exit %d, %q", r.code, r.stderr)
 		}
 		if x.exists("container", "txfail2") || x.exists("volume", "txfail2_txfailvol") {
 			t.Errorf("a failed restore left what it created: %s", r.stderr)
