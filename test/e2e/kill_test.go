@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestKilledBackupLeavesNothingFrozen kills lifeboat with SIGKILL at
@@ -59,39 +55,10 @@ func TestKilledBackupLeavesNothingFrozen(t *testing.T) {
 }
 
 // killAt starts lifeboat with a failpoint and SIGKILLs it when it gets
-// there.
+// there; a run that ends without getting there fails the test.
 func killAt(t *testing.T, e *env, point string, args ...string) {
 	t.Helper()
-	cmd := exec.Command(lifeboatBin, args...)
-	cmd.Env = mergeEnv(os.Environ(), append(append([]string{}, e.vars...), "LIFEBOAT_TEST_FAILPOINT="+point))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	if !killIfReached(t, e, point, args...) {
+		t.Fatalf("lifeboat ended before failpoint %s", point)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	reached := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if sc.Text() == "failpoint "+point {
-				reached <- true
-				return
-			}
-		}
-		reached <- false
-	}()
-	select {
-	case ok := <-reached:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("lifeboat ended before failpoint %s", point)
-		}
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("failpoint %s not reached", point)
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
 }
