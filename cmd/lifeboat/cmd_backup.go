@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
-	"github.com/lifeboat-backup/lifeboat/internal/progress"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/ui"
 )
 
@@ -77,45 +77,37 @@ EXIT STATUS
 
 func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []string) error {
 	ctx := cmd.Context()
-	eng, err := g.connectEngine(ctx)
-	if err != nil {
+	req := ops.BackupRequest{Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual", NoWait: opts.noWait}
+	if err := req.Validate(); err != nil {
 		return err
 	}
-	defer eng.Close()
-	repo, err := g.openOrCreateRepository(ctx, cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer repo.Close(ctx)
-	pr := ui.NewProgress(os.Stderr, g.showProgress())
+	env := g.env(cmd, true)
+	defer env.Close(ctx)
+	obs, pr := g.observer(cmd)
 	defer pr.Done()
-	enc := json.NewEncoder(os.Stdout)
-	_, err = backup.Run(ctx, repo, eng, backup.Options{
-		Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual",
-		Version: version, Log: g.log, JournalDir: g.journalDir(),
-		LockDir: g.lockDir(), NoWait: opts.noWait, OnWait: g.waitNotice(func(s string) { pr.Println(os.Stderr, s) }),
-		OnStart: func(unit string, c *progress.Counters) { pr.Track(unit, c) },
-		OnDone: func(r backup.Result) {
-			switch {
-			case r.Err != nil:
-				return // reported once, by main
-			case r.Skipped != "":
-				if !opts.json && !g.quiet {
-					pr.Println(os.Stderr, "skipped "+r.Unit+": "+r.Skipped)
-				}
-			case opts.json:
-				_ = enc.Encode(struct {
-					MessageType string `json:"message_type"`
-					backup.Result
-				}{"summary", r})
-			case !g.quiet:
-				pr.Println(os.Stdout, fmt.Sprintf("%s  %s  %d files  %s  (%s new)  %s",
-					r.ID, r.Unit, r.Files, ui.Bytes(r.Bytes), ui.Bytes(r.AddedBytes), r.Consistency))
-				for _, nk := range r.NotKept {
-					pr.Println(os.Stderr, "  not kept: "+nk)
-				}
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	enc := json.NewEncoder(stdout)
+	obs.UnitDone = func(r backup.Result) {
+		switch {
+		case r.Err != nil:
+			return // reported once, by main
+		case r.Skipped != "":
+			if !opts.json && !g.quiet {
+				pr.Println(stderr, "skipped "+r.Unit+": "+r.Skipped)
 			}
-		},
-	})
+		case opts.json:
+			_ = enc.Encode(struct {
+				MessageType string `json:"message_type"`
+				backup.Result
+			}{"summary", r})
+		case !g.quiet:
+			pr.Println(stdout, fmt.Sprintf("%s  %s  %d files  %s  (%s new)  %s",
+				r.ID, r.Unit, r.Files, ui.Bytes(r.Bytes), ui.Bytes(r.AddedBytes), r.Consistency))
+			for _, nk := range r.NotKept {
+				pr.Println(stderr, "  not kept: "+nk)
+			}
+		}
+	}
+	_, err := ops.Backup(ctx, &env.Env, req, obs)
 	return err
 }

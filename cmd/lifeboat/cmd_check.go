@@ -4,12 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/ui"
 )
@@ -41,18 +40,20 @@ EXIT STATUS
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g.json = opts.json
-			pct, err := parsePercent(opts.readData)
+			pct, err := ops.ParsePercent(opts.readData)
 			if err != nil {
-				return err
+				return fmt.Errorf("--read-data: %w", err)
 			}
-			// A connection of its own, with an empty cache: what is checked
-			// is the storage, not a local copy of it.
-			res, err := repository.Check(cmd.Context(), g.repoOptions(true), repository.CheckOptions{ReadData: pct})
+			env := g.env(cmd, false)
+			defer env.Close(cmd.Context())
+			// Through a connection of its own, with an empty cache (Fresh):
+			// what is checked is the storage, not a local copy of it.
+			res, err := ops.Check(cmd.Context(), &env.Env, ops.CheckRequest{ReadData: pct}, ops.Observer{})
 			if err != nil && !errors.Is(err, repository.ErrCheckFailed) {
 				return err
 			}
 			if opts.json {
-				if jerr := json.NewEncoder(os.Stdout).Encode(res); jerr != nil {
+				if jerr := json.NewEncoder(cmd.OutOrStdout()).Encode(res); jerr != nil {
 					return jerr
 				}
 			} else {
@@ -64,14 +65,6 @@ EXIT STATUS
 	cmd.Flags().StringVar(&opts.readData, "read-data", "0", "read back this percentage of the files' content (0-100, e.g. 10%)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the result as JSON")
 	return cmd
-}
-
-func parsePercent(s string) (float64, error) {
-	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
-	if err != nil || v < 0 || v > 100 {
-		return 0, fmt.Errorf("--read-data %q: give a percentage from 0 to 100, as 10%%", s)
-	}
-	return v, nil
 }
 
 func printCheck(cmd *cobra.Command, res repository.CheckResult) {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
-	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
 )
 
@@ -61,62 +59,21 @@ EXIT STATUS
 
 func runForget(cmd *cobra.Command, opts forgetOptions, g *globalOptions, args []string) error {
 	ctx := cmd.Context()
-	if err := opts.keep.Validate(); err != nil {
-		return err
-	}
-	repo, err := g.openRepository(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer repo.Close(ctx)
-	unit := ""
+	req := ops.ForgetRequest{Keep: opts.keep, DryRun: opts.dryRun}
 	if len(args) == 1 {
-		if unit = args[0]; !strings.Contains(unit, "/") {
-			return fmt.Errorf("unit %q: write project/NAME, container/NAME or volume/NAME", unit)
-		}
+		req.Unit = args[0]
 	}
-	// Connected once, when labels are read or forgotten points have
-	// timeline images to untag.
-	var eng *engine.Client
-	defer func() {
-		if eng != nil {
-			eng.Close()
-		}
-	}()
-	var labelled map[string]policy.Retention
-	if opts.keep.IsZero() {
-		// No flags: each unit's own lifeboat.retention label decides.
-		if eng, err = g.connectEngine(ctx); err != nil {
-			return err
-		}
-		units, err := backup.List(ctx, eng)
-		if err != nil {
-			return err
-		}
-		labelled = map[string]policy.Retention{}
-		for _, u := range units {
-			if !u.Policy.Retention.IsZero() {
-				labelled[u.Unit] = u.Policy.Retention
-			}
-		}
+	if err := req.Validate(); err != nil {
+		return err
 	}
-	res, err := backup.Forget(ctx, repo, backup.ForgetOptions{
-		Unit: unit, Keep: opts.keep, Labelled: labelled, DryRun: opts.dryRun, Log: g.log,
-		Engine: func(ctx context.Context) (*engine.Client, error) {
-			if eng == nil {
-				var err error
-				if eng, err = g.connectEngine(ctx); err != nil {
-					return nil, err
-				}
-			}
-			return eng, nil
-		},
-	})
+	env := g.env(cmd, false)
+	defer env.Close(ctx)
+	res, err := ops.Forget(ctx, &env.Env, req, ops.Observer{})
 	if opts.json {
 		if res == nil {
 			res = []backup.ForgetResult{}
 		}
-		if jerr := json.NewEncoder(os.Stdout).Encode(res); jerr != nil {
+		if jerr := json.NewEncoder(cmd.OutOrStdout()).Encode(res); jerr != nil {
 			return jerr
 		}
 		return err
@@ -128,7 +85,7 @@ func runForget(cmd *cobra.Command, opts forgetOptions, g *globalOptions, args []
 		verdict[false] = "would forget"
 	}
 	for _, r := range res {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID[:min(12, len(r.ID))], r.Time.Local().Format(time.DateTime), r.Unit, verdict[r.Keep], strings.Join(r.Reasons, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortID(r.ID), r.Time.Local().Format(time.DateTime), r.Unit, verdict[r.Keep], strings.Join(r.Reasons, ","))
 	}
 	if ferr := tw.Flush(); ferr != nil {
 		return ferr

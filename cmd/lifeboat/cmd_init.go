@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -44,7 +43,7 @@ func runInit(cmd *cobra.Command, opts initOptions, g *globalOptions) error {
 		return err
 	}
 	if opts.json {
-		return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
 			"message_type": "summary", "repository": res.Path,
 			"password_generated": res.PasswordGenerated, "password_file": res.PasswordFile,
 		})

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -45,7 +44,7 @@ EXIT STATUS
 				if units == nil {
 					units = []backup.UnitInfo{}
 				}
-				return json.NewEncoder(os.Stdout).Encode(units)
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(units)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "UNIT\tCONTAINERS\tVOLUMES\tBINDS\tCONSISTENCY\tWHY")

@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/ui"
 )
 
@@ -36,17 +36,14 @@ EXIT STATUS
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g.json = opts.json
 			ctx := cmd.Context()
-			repo, err := g.openRepository(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer repo.Close(ctx)
-			res, err := repo.Maintain(ctx, !opts.quick)
+			env := g.env(cmd, false)
+			defer env.Close(ctx)
+			res, err := ops.Maintain(ctx, &env.Env, ops.MaintenanceRequest{Quick: opts.quick}, ops.Observer{})
 			if err != nil {
 				return err
 			}
 			if opts.json {
-				return json.NewEncoder(os.Stdout).Encode(res)
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "maintenance done in %s: %d blobs (%s) before, %d blobs (%s) now, %s freed\n",
 				res.Duration.Round(1e6), res.BlobsBefore, ui.Bytes(res.BytesBefore), res.BlobsAfter, ui.Bytes(res.BytesAfter), ui.Bytes(max(0, res.BytesBefore-res.BytesAfter)))

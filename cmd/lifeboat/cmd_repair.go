@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 )
 
@@ -44,16 +44,16 @@ EXIT STATUS
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g.json = opts.json
-			pct, err := parsePercent(opts.readData)
+			pct, err := ops.ParsePercent(opts.readData)
 			if err != nil {
-				return err
+				return fmt.Errorf("--read-data: %w", err)
 			}
 			res, err := repository.Repair(cmd.Context(), g.repoOptions(false), repository.RepairOptions{DryRun: opts.dryRun, ReadData: pct})
 			if err != nil && !errors.Is(err, repository.ErrCheckFailed) {
 				return err
 			}
 			if opts.json {
-				if jerr := json.NewEncoder(os.Stdout).Encode(res); jerr != nil {
+				if jerr := json.NewEncoder(cmd.OutOrStdout()).Encode(res); jerr != nil {
 					return jerr
 				}
 				return err

@@ -1,21 +1,13 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
-	"github.com/lifeboat-backup/lifeboat/internal/progress"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/replicate"
-	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/ui"
 )
 
@@ -23,13 +15,6 @@ type replicateOptions struct {
 	to     string
 	delete bool
 	json   bool
-}
-
-// replicateSummary is the --json output.
-type replicateSummary struct {
-	MessageType string `json:"message_type"` // "summary"
-	To          string `json:"to"`
-	replicate.Stats
 }
 
 func newReplicateCommand(g *globalOptions) *cobra.Command {
@@ -59,7 +44,7 @@ EXIT STATUS
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g.json = opts.json
-			return runReplicateCommand(cmd.Context(), opts, g, cmd.OutOrStdout())
+			return runReplicateCommand(cmd, opts, g)
 		},
 	}
 	cmd.Flags().StringVar(&opts.to, "to", "", "the copy's location, s3://BUCKET/PREFIX")
@@ -68,28 +53,25 @@ EXIT STATUS
 	return cmd
 }
 
-func runReplicateCommand(ctx context.Context, opts replicateOptions, g *globalOptions, stdout io.Writer) error {
-	if opts.to == "" {
-		return errors.New("--to s3://BUCKET/PREFIX is needed: where to copy the repository")
-	}
-	repo, err := g.openRepository(ctx, true)
-	if err != nil {
+func runReplicateCommand(cmd *cobra.Command, opts replicateOptions, g *globalOptions) error {
+	ctx := cmd.Context()
+	req := ops.ReplicateRequest{To: opts.to, Delete: opts.delete}
+	if err := req.Validate(); err != nil {
 		return err
 	}
-	defer repo.Close(context.WithoutCancel(ctx))
-	pr := ui.NewProgress(os.Stderr, g.showProgress())
-	c := progress.New()
-	pr.Track("replicate to "+opts.to, c)
-	st, err := runReplicate(ctx, repo, opts.to, opts.delete, g.log, c)
+	env := g.env(cmd, false)
+	defer env.Close(ctx)
+	obs, pr := g.observer(cmd)
+	res, err := ops.Replicate(ctx, &env.Env, req, obs)
 	pr.Done()
 	if err != nil {
 		return err
 	}
 	if opts.json {
-		return json.NewEncoder(stdout).Encode(replicateSummary{MessageType: "summary", To: opts.to, Stats: st})
+		return writeSummary(cmd.OutOrStdout(), res)
 	}
 	if !g.quiet {
-		printReplicateStats(stdout, opts.to, st)
+		printReplicateStats(cmd.OutOrStdout(), opts.to, res.Stats)
 	}
 	return nil
 }
@@ -101,43 +83,4 @@ func printReplicateStats(w io.Writer, to string, st replicate.Stats) {
 	if st.BlobsDeleted > 0 {
 		fmt.Fprintf(w, "  deleted:       %6d blobs  %10s\n", st.BlobsDeleted, ui.Bytes(st.BytesDeleted))
 	}
-}
-
-// runReplicate copies repo to the location to. The daemon's offsite job
-// calls it too, without progress counters.
-func runReplicate(ctx context.Context, repo *repository.Repository, to string, del bool, log *slog.Logger, c *progress.Counters) (replicate.Stats, error) {
-	src, err := repo.Blobs()
-	if err != nil {
-		return replicate.Stats{}, err
-	}
-	dst, loc, err := repository.TargetStorage(ctx, to)
-	if err != nil {
-		return replicate.Stats{}, fmt.Errorf("replicate: %w", err)
-	}
-	defer dst.Close(context.WithoutCancel(ctx))
-	if loc.Long() == repo.Location().Long() {
-		return replicate.Stats{}, fmt.Errorf("replicate to %s: that is the repository itself", loc)
-	}
-	st, err := replicate.Copy(ctx, src, dst, replicate.Options{Delete: del, Progress: func(p replicate.Progress) {
-		// Lets the end-to-end test cut the server in the middle of a copy.
-		failpoint.Sleep("replicate-slow", 500*time.Millisecond)
-		if c != nil {
-			c.TotalFiles.Store(p.BlobsToSend)
-			c.TotalBytes.Store(p.BytesToSend)
-			c.Files.Store(p.BlobsSent)
-			c.Bytes.Store(p.BytesSent)
-		}
-	}})
-	switch {
-	case errors.Is(err, replicate.ErrOtherRepository):
-		return st, fmt.Errorf("replicate to %s: %w: choose an empty prefix, or one that holds a copy of this repository", loc.Long(), err)
-	case err != nil && ctx.Err() == nil:
-		return st, fmt.Errorf("replicate to %s: %w (sent %d blobs, %s, before that; the copy is still the previous one, and the next run goes on from there)",
-			loc.Long(), err, st.BlobsSent, ui.Bytes(st.BytesSent))
-	case err != nil:
-		return st, err
-	}
-	log.Info("replicated", "to", loc.Long(), "blobs_sent", st.BlobsSent, "bytes_sent", st.BytesSent,
-		"blobs_already_there", st.BlobsPresent, "blobs_deleted", st.BlobsDeleted, "duration_ms", st.Duration.Milliseconds())
-	return st, nil
 }

@@ -3,13 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lifeboat-backup/lifeboat/internal/backup"
-	"github.com/lifeboat-backup/lifeboat/internal/progress"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/ui"
 )
@@ -28,11 +26,6 @@ type restoreOptions struct {
 	withUsers bool
 	dryRun    bool
 	noWait    bool
-}
-
-// scope is what the restore writes, for its locks.
-func (o restoreOptions) scope() backup.RestoreScope {
-	return backup.RestoreScope{Volume: o.volume, As: o.as, Target: o.target, ImageOnly: o.imageOnly, Dump: o.dump, Into: o.into}
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -107,160 +100,80 @@ EXIT STATUS
 	return cmd
 }
 
-func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {
-	ctx := cmd.Context()
-	// The checks are the API's too: one function for both.
-	req := restore.Request{Options: restore.Options{Ref: ref, Volume: opts.volume, Container: opts.container, ImageOnly: opts.imageOnly, Path: opts.path, Target: opts.target, As: opts.as, Force: opts.force, WithUsers: opts.withUsers, Log: g.log},
-		Dump: opts.dump, Into: opts.into}
-	kind, err := req.Validate()
-	if err != nil {
-		return err
-	}
-	if kind == restore.LoadDump {
-		return runLoadDumps(cmd, opts, g, ref)
-	}
-	opts.path, opts.target = req.Path, req.Target
-	repo, err := g.openRepository(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer repo.Close(ctx)
-	pr := ui.NewProgress(os.Stderr, g.showProgress())
-	c := progress.New()
-	pr.Track("restore "+ref, c)
-	ro := req.Options
-	ro.Progress = c
-	ro.JournalDir = g.restoreJournalDir()
-	if opts.dryRun {
-		pr.Done()
-		return runRestorePlan(cmd, opts, g, ro)
-	}
-	var res restore.Result
-	if opts.target != "" {
-		res, err = restore.ToDirectory(ctx, repo, ro)
-	} else {
-		eng, cerr := g.connectEngine(ctx)
-		if cerr != nil {
-			pr.Done()
-			return cerr
-		}
-		defer eng.Close()
-		// Not err: the restore's error below must reach the check after
-		// this block.
-		locks, lerr := g.lockRestore(ctx, repo, eng, &ro, opts.scope(), opts.noWait, func(s string) { pr.Println(os.Stderr, s) })
-		if lerr != nil {
-			pr.Done()
-			return lerr
-		}
-		defer locks.Release()
-		if opts.volume == "" {
-			ur, err := restore.ToUnit(ctx, repo, eng, ro)
-			pr.Done()
-			if err != nil {
-				return err
-			}
-			return printUnitRestore(cmd, opts, g, ur)
-		}
-		res, err = restore.ToVolume(ctx, repo, eng, ro)
-	}
-	pr.Done()
-	if err != nil {
-		return err
-	}
-	return printRestore(cmd, opts, g, res)
+// request is the restore the flags ask for: the API's request too.
+func (o restoreOptions) request(ref string) ops.RestoreRequest {
+	return ops.RestoreRequest{Point: ref, Volume: o.volume, Container: o.container, ImageOnly: o.imageOnly, Path: o.path, Target: o.target,
+		As: o.as, Force: o.force, WithUsers: o.withUsers, Dump: o.dump, Into: o.into, DryRun: o.dryRun, NoWait: o.noWait}
 }
 
-func printRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, res restore.Result) error {
-	if opts.json {
-		return json.NewEncoder(os.Stdout).Encode(struct {
-			MessageType string `json:"message_type"`
-			restore.Result
-		}{"summary", res})
+func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {
+	ctx := cmd.Context()
+	req := opts.request(ref)
+	env := g.env(cmd, false)
+	// Checked before anything is opened: a bad request touches nothing.
+	if _, err := req.Validate(&env.Env); err != nil {
+		return err
 	}
+	defer env.Close(ctx)
+	obs, pr := g.observer(cmd)
+	res, err := ops.Restore(ctx, &env.Env, req, obs)
+	pr.Done()
+	if res.Plan != nil {
+		if perr := printRestorePlan(cmd, opts, *res.Plan); perr != nil {
+			return perr
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case opts.json:
+		return writeSummary(cmd.OutOrStdout(), res.Summary())
+	case res.Unit != nil:
+		printUnitRestore(cmd, g, *res.Unit)
+	case res.Dump != nil:
+		printDumpLoad(cmd, g, *res.Dump)
+	case res.Files != nil:
+		printRestore(cmd, g, *res.Files)
+	}
+	return nil
+}
+
+func printRestore(cmd *cobra.Command, g *globalOptions, res restore.Result) {
 	for _, nk := range res.NotKept {
 		fmt.Fprintln(cmd.ErrOrStderr(), "not restored: "+nk)
 	}
 	if g.quiet {
-		return nil
+		return
 	}
 	where := res.Target
 	if res.Volume != "" {
 		where = "volume " + res.Volume
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s) to %s: %d files, %s\n", res.ID[:min(12, len(res.ID))], res.Unit, where, res.Files, ui.Bytes(res.Bytes))
-	return nil
+	fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s) to %s: %d files, %s\n", shortID(res.ID), res.Unit, where, res.Files, ui.Bytes(res.Bytes))
 }
 
-func printUnitRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, res restore.UnitResult) error {
-	if opts.json {
-		return json.NewEncoder(os.Stdout).Encode(struct {
-			MessageType string `json:"message_type"`
-			restore.UnitResult
-		}{"summary", res})
-	}
+func printUnitRestore(cmd *cobra.Command, g *globalOptions, res restore.UnitResult) {
 	for _, nk := range res.NotKept {
 		fmt.Fprintln(cmd.ErrOrStderr(), "not restored: "+nk)
 	}
 	if !g.quiet {
-		fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s): containers %v, volumes %v\n", res.ID[:min(12, len(res.ID))], res.Unit, res.Containers, res.Volumes)
+		fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s): containers %v, volumes %v\n", shortID(res.ID), res.Unit, res.Containers, res.Volumes)
 	}
-	return nil
 }
 
-func runLoadDumps(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {
-	ctx := cmd.Context()
-	repo, err := g.openRepository(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer repo.Close(ctx)
-	eng, err := g.connectEngine(ctx)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	ro := restore.Options{Ref: ref, Container: opts.container, Force: opts.force, WithUsers: opts.withUsers, Log: g.log}
-	locks, err := g.lockRestore(ctx, repo, eng, &ro, opts.scope(), opts.noWait, nil)
-	if err != nil {
-		return err
-	}
-	defer locks.Release()
-	res, err := restore.LoadDumps(ctx, repo, eng, ro, opts.into)
-	if err != nil {
-		return err
-	}
-	if opts.json {
-		return json.NewEncoder(os.Stdout).Encode(struct {
-			MessageType string `json:"message_type"`
-			restore.DumpResult
-		}{"summary", res})
-	}
+func printDumpLoad(cmd *cobra.Command, g *globalOptions, res restore.DumpResult) {
 	if !g.quiet {
-		fmt.Fprintf(cmd.OutOrStdout(), "loaded %s dumps of %s from %s into %s: %s, %s\n", res.Profile, res.Container, res.ID[:min(12, len(res.ID))], res.Into, strings.Join(res.Files, ", "), ui.Bytes(res.Bytes))
+		fmt.Fprintf(cmd.OutOrStdout(), "loaded %s dumps of %s from %s into %s: %s, %s\n", res.Profile, res.Container, shortID(res.ID), res.Into, strings.Join(res.Files, ", "), ui.Bytes(res.Bytes))
 	}
-	return nil
 }
 
-func runRestorePlan(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ro restore.Options) error {
-	ctx := cmd.Context()
-	repo, err := g.openRepository(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer repo.Close(ctx)
-	eng, err := g.connectEngine(ctx)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	p, err := restore.DryRun(ctx, repo, eng, ro)
-	if err != nil {
-		return err
-	}
-	if opts.json {
-		return json.NewEncoder(os.Stdout).Encode(p)
-	}
+func printRestorePlan(cmd *cobra.Command, opts restoreOptions, p restore.Plan) error {
 	out := cmd.OutOrStdout()
+	if opts.json {
+		return json.NewEncoder(out).Encode(p)
+	}
 	for _, c := range p.Create {
 		fmt.Fprintln(out, "would create: "+c)
 	}
@@ -270,8 +183,7 @@ func runRestorePlan(cmd *cobra.Command, opts restoreOptions, g *globalOptions, r
 	for _, r := range p.Refused {
 		fmt.Fprintln(out, "refused: "+r)
 	}
-	if len(p.Refused) > 0 {
-		return fmt.Errorf("%w: the restore would be refused (see above)", restore.ErrConflict)
-	}
 	return nil
 }
+
+func shortID(id string) string { return id[:min(12, len(id))] }

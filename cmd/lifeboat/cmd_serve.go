@@ -94,27 +94,14 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 		return err
 	}
 	defer repo.Close(context.WithoutCancel(ctx))
-	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, JournalDir: g.journalDir(), LockDir: g.lockDir(), Version: version, Log: g.log,
-		Check: func(ctx context.Context, readData float64, log *slog.Logger) (any, error) {
-			// A connection of its own with an empty cache, so damage in
-			// storage is not hidden by what the daemon has cached; when
-			// the password can only be asked for, this connection's.
+	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, Version: version, Log: g.log,
+		// Checks read the storage through a connection of their own, with
+		// an empty cache; a password that can only be typed is not asked
+		// again (the check then goes through the daemon's connection).
+		Fresh: func() repository.Options {
 			ro := g.repoOptions(true)
 			ro.Password.Prompt, ro.Password.Generate = nil, false
-			res, err := repository.Check(ctx, ro, repository.CheckOptions{ReadData: readData})
-			if errors.Is(err, repository.ErrNoPassword) {
-				log.Warn("check through the daemon's own connection: the password was typed at start and cannot be read again")
-				res, err = repo.Check(ctx, repository.CheckOptions{ReadData: readData})
-			}
-			log.Info("repository check", "points", res.Points, "files", res.Files, "read_files", res.ReadFiles, "problems", len(res.Problems))
-			for _, p := range res.Problems {
-				log.Error("repository problem", "what", p.What, "points", strings.Join(p.Points, ","))
-			}
-			return res, err
-		},
-		Replicate: func(ctx context.Context, to string, log *slog.Logger) (any, int64, error) {
-			st, err := runReplicate(ctx, repo, to, false, log, nil)
-			return st, st.BytesSent, err
+			return ro
 		},
 	})
 	if err != nil {
@@ -135,6 +122,9 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	}
 	return err
 }
+
+// The daemon is the API's back end; it does not import the server.
+var _ server.Backend = (*daemon.Daemon)(nil)
 
 // applyServeConfig merges the config file under the flags and variables,
 // which win.
@@ -163,10 +153,10 @@ func applyServeConfig(cmd *cobra.Command, opts *serveOptions, g *globalOptions, 
 		g.stateDir = cfg.StateDir
 		// The restore journal lives there: finish or roll back what a
 		// killed restore left, before any job runs.
-		g.replayRestores(cmd.Context())
+		g.replayRestores(cmd.Context(), cmd.ErrOrStderr())
 	}
 	if !cmd.Flags().Changed("log-level") && os.Getenv("LIFEBOAT_LOG_LEVEL") == "" && !g.quiet {
-		g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		g.log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 }
 

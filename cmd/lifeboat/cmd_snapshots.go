@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -62,7 +61,7 @@ func runSnapshots(cmd *cobra.Command, opts snapshotsOptions, g *globalOptions, a
 		if points == nil {
 			points = []repository.Point{}
 		}
-		return json.NewEncoder(os.Stdout).Encode(points)
+		return json.NewEncoder(cmd.OutOrStdout()).Encode(points)
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tUNIT\tCONSISTENCY\tDOWNTIME\tFILES\tSIZE\tHOST")

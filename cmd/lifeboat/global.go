@@ -84,7 +84,7 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
-	g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	g.log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l}))
 	if g.cpuProfile != "" {
 		f, err := os.Create(g.cpuProfile)
 		if err != nil {
@@ -95,7 +95,7 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 		}
 		cobra.OnFinalize(pprof.StopCPUProfile)
 	}
-	return g.replayJournal(cmd.Context())
+	return g.replayJournal(cmd.Context(), cmd.ErrOrStderr())
 }
 
 // defaultStateDir holds lifeboat's own state on this host: the freeze
@@ -116,8 +116,8 @@ func (g *globalOptions) journalDir() string { return filepath.Join(g.stateDir, "
 // replayJournal resumes containers that an interrupted lifeboat left
 // paused or stopped. It runs before every command, and costs one ReadDir
 // when there is nothing to do.
-func (g *globalOptions) replayJournal(ctx context.Context) error {
-	g.replayRestores(ctx)
+func (g *globalOptions) replayJournal(ctx context.Context, stderr io.Writer) error {
+	g.replayRestores(ctx, stderr)
 	if _, err := os.Stat(g.journalDir()); err != nil {
 		return nil
 	}
@@ -130,9 +130,9 @@ func (g *globalOptions) replayJournal(ctx context.Context) error {
 	})
 	for _, r := range done {
 		if r.Err != nil {
-			fmt.Fprintf(os.Stderr, "lifeboat: could not resume containers of an interrupted backup of %s: %v (will retry at the next run)\n", r.Unit, r.Err)
+			fmt.Fprintf(stderr, "lifeboat: could not resume containers of an interrupted backup of %s: %v (will retry at the next run)\n", r.Unit, r.Err)
 		} else {
-			fmt.Fprintf(os.Stderr, "lifeboat: resumed %s of an interrupted backup of %s\n", strings.Join(r.Containers, ", "), r.Unit)
+			fmt.Fprintf(stderr, "lifeboat: resumed %s of an interrupted backup of %s\n", strings.Join(r.Containers, ", "), r.Unit)
 		}
 	}
 	return err

@@ -12,8 +12,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lifeboat-backup/lifeboat/internal/api"
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
@@ -70,7 +72,7 @@ func classify(ctx context.Context, err error) (int, string) {
 		return exitError, "make the repository path writable for this user, or choose another with LIFEBOAT_REPOSITORY"
 	case errors.Is(err, engine.ErrUnreachable):
 		return exitError, ""
-	case errors.Is(err, restore.ErrNotEmpty), errors.Is(err, restore.ErrConflict):
+	case errors.Is(err, restore.ErrNotEmpty), errors.Is(err, restore.ErrConflict), errors.Is(err, ops.ErrInvalid):
 		return exitError, ""
 	case errors.Is(err, backup.ErrPartial):
 		return exitPartial, ""
@@ -84,11 +86,8 @@ func classify(ctx context.Context, err error) (int, string) {
 
 func report(g *globalOptions, err error, code int, hint string) {
 	if g.json {
-		msg := map[string]any{"message_type": "error", "error": err.Error(), "exit_code": code}
-		if hint != "" {
-			msg["hint"] = hint
-		}
-		b, _ := json.Marshal(msg)
+		// The API's error object: scripts read one shape from both.
+		b, _ := json.Marshal(api.NewError(err, hint, code))
 		fmt.Fprintln(os.Stderr, string(b))
 		return
 	}

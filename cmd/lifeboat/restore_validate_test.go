@@ -10,15 +10,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lifeboat-backup/lifeboat/internal/daemon"
-	"github.com/lifeboat-backup/lifeboat/internal/restore"
-	"github.com/lifeboat-backup/lifeboat/internal/server"
+	"github.com/lifeboat-backup/lifeboat/internal/api"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 )
 
 // TestRestoreValidation runs the same restore requests through the CLI
-// (the restore command, in-process) and the API (what POST /api/v1/jobs
-// and /restore/plan validate with): every check the CLI makes, the API
-// makes too. They differ only where they should: the API is confined to
+// (the restore command, in-process) and the API (the JSON that POST
+// /api/v1/jobs decodes, validated as the daemon does): both are one
+// ops.RestoreRequest, so every check the CLI makes, the API makes too. They differ only where they should: the API is confined to
 // restore.target_roots and refuses relative targets.
 func TestRestoreValidation(t *testing.T) {
 	root := t.TempDir()
@@ -48,18 +47,22 @@ func TestRestoreValidation(t *testing.T) {
 		{name: "target outside the roots", cli: []string{"--target", outside}, api: `{"target":"` + outside + `"}`, wantAPI: "outside restore.target_roots"},
 		{name: "dot-dot out of a root", cli: []string{"--target", root + "/../x"}, api: `{"target":"` + root + `/../x"}`, wantAPI: "outside restore.target_roots"},
 		{name: "symlink out of a root", cli: []string{"--target", root + "/escape/x"}, api: `{"target":"` + root + `/escape/x"}`, wantAPI: "outside restore.target_roots"},
-		{name: "image-only with target", cli: []string{"--image-only", "--target", in}, wantCLI: "image-only"},
-		{name: "into without dump", cli: []string{"--into", "c"}, wantCLI: "into and with-users go with dump"},
-		{name: "dump without container", cli: []string{"--dump"}, wantCLI: "dump needs container"},
-		{name: "dump with target", cli: []string{"--dump", "--container", "c", "--target", in}, wantCLI: "dump loads into a running container"},
+		{name: "image-only with target", cli: []string{"--image-only", "--target", in}, api: `{"image_only":true,"target":"` + in + `"}`, wantCLI: "image-only", wantAPI: "image-only"},
+		{name: "into without dump", cli: []string{"--into", "c"}, api: `{"into":"c"}`, wantCLI: "into and with-users go with dump", wantAPI: "into and with-users go with dump"},
+		{name: "dump without container", cli: []string{"--dump"}, api: `{"dump":true}`, wantCLI: "dump needs container", wantAPI: "dump needs container"},
+		{name: "dump with target", cli: []string{"--dump", "--container", "c", "--target", in}, api: `{"dump":true,"container":"c","target":"` + in + `"}`, wantCLI: "dump loads into a running container", wantAPI: "dump loads into a running container"},
+		{name: "dump dry run", cli: []string{"--dump", "--container", "c", "--dry-run"}, api: `{"dump":true,"container":"c","dry_run":true}`, wantCLI: "dump has no dry run", wantAPI: "dump has no dry run"},
+		{name: "dump into another", cli: []string{"--dump", "--container", "c", "--into", "d", "--with-users"}, api: `{"dump":true,"container":"c","into":"d","with_users":true}`},
+		{name: "images only", cli: []string{"--image-only"}, api: `{"image_only":true}`},
+		{name: "dry run of a copy", cli: []string{"--as", "copy", "--dry-run"}, api: `{"as":"copy","dry_run":true}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			check := func(front string, err error, want string) {
 				t.Helper()
 				switch {
-				case want == "" && errors.Is(err, restore.ErrInvalid):
+				case want == "" && errors.Is(err, ops.ErrInvalid):
 					t.Errorf("%s refused a valid request: %v", front, err)
-				case want != "" && (!errors.Is(err, restore.ErrInvalid) || !strings.Contains(err.Error(), want)):
+				case want != "" && (!errors.Is(err, ops.ErrInvalid) || !strings.Contains(err.Error(), want)):
 					t.Errorf("%s: %v, want an invalid-request error with %q", front, err, want)
 				}
 			}
@@ -71,24 +74,24 @@ func TestRestoreValidation(t *testing.T) {
 			if tc.api == "" {
 				return
 			}
-			var req server.RestoreRequest
-			if err := json.Unmarshal([]byte(tc.api), &req); err != nil {
+			// What POST /api/v1/jobs decodes, validated as the daemon
+			// does: confined to its target roots.
+			var req api.JobRequest
+			if err := json.Unmarshal([]byte(`{"kind":"restore","restore":`+tc.api+`}`), &req); err != nil {
 				t.Fatal(err)
 			}
-			req.Point = "volume/data@latest"
-			got, _, err := daemon.RestoreOptions(req, []string{root})
+			req.Restore.Point = "volume/data@latest"
+			_, err := req.Restore.Validate(&ops.Env{Confined: true, TargetRoots: []string{root}})
 			check("API", err, tc.wantAPI)
-			if err != nil && !errors.Is(err, server.ErrBadRequest) {
-				t.Errorf("API error %v is not a bad request (400)", err)
-			}
-			if err == nil && got.Path != tc.path {
-				t.Errorf("API narrowed path to %q, want %q", got.Path, tc.path)
+			if err == nil && req.Restore.Path != tc.path {
+				t.Errorf("API narrowed path to %q, want %q", req.Restore.Path, tc.path)
 			}
 		})
 	}
 	t.Run("no roots: the API restores into Docker only", func(t *testing.T) {
-		_, _, err := daemon.RestoreOptions(server.RestoreRequest{Point: "p", Target: in}, nil)
-		if !errors.Is(err, restore.ErrInvalid) || !strings.Contains(err.Error(), "target_roots") {
+		req := ops.RestoreRequest{Point: "p", Target: in}
+		_, err := req.Validate(&ops.Env{Confined: true})
+		if !errors.Is(err, ops.ErrInvalid) || !strings.Contains(err.Error(), "target_roots") {
 			t.Fatalf("%v", err)
 		}
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -17,13 +18,13 @@ func (g *globalOptions) restoreJournalDir() string { return filepath.Join(g.stat
 // command and at serve start, and costs one stat when there is nothing to
 // do. A restore it cannot settle is kept for the next run and said so; it
 // does not stop the command.
-func (g *globalOptions) replayRestores(ctx context.Context) {
+func (g *globalOptions) replayRestores(ctx context.Context, stderr io.Writer) {
 	if _, err := os.Stat(g.restoreJournalDir()); err != nil {
 		return
 	}
 	j, err := txn.Open(g.restoreJournalDir(), g.log)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "lifeboat: restore journal: %v\n", err)
+		fmt.Fprintf(stderr, "lifeboat: restore journal: %v\n", err)
 		return
 	}
 	var clients []*engine.Client
@@ -41,9 +42,9 @@ func (g *globalOptions) replayRestores(ctx context.Context) {
 		return c, nil
 	})
 	for _, r := range done {
-		fmt.Fprintln(os.Stderr, r.Message())
+		fmt.Fprintln(stderr, r.Message())
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "lifeboat: restore journal: %v\n", err)
+		fmt.Fprintf(stderr, "lifeboat: restore journal: %v\n", err)
 	}
 }

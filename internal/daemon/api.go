@@ -9,20 +9,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/api"
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
+	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
-	"github.com/lifeboat-backup/lifeboat/internal/server"
 )
-
-// The daemon is the API's back end.
-var _ server.Backend = (*Daemon)(nil)
 
 // Units lists every unit on the host, protected or not, as the last
 // discovery saw them: engine events and the minutely rediscovery keep that
 // current, so a dashboard polling this costs the engine nothing.
-func (d *Daemon) Units(ctx context.Context) ([]server.UnitStatus, error) {
+func (d *Daemon) Units(ctx context.Context) ([]api.UnitStatus, error) {
 	select {
 	case <-d.ready:
 	case <-ctx.Done():
@@ -37,9 +36,9 @@ func (d *Daemon) Units(ctx context.Context) ([]server.UnitStatus, error) {
 	now := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]server.UnitStatus, 0, len(d.units))
+	out := make([]api.UnitStatus, 0, len(d.units))
 	for name, u := range d.units {
-		s := server.UnitStatus{UnitInfo: u.info, Schedule: u.spec, LastPoint: u.lastPoint, LastDowntimeMS: u.lastDown,
+		s := api.UnitStatus{UnitInfo: u.info, Schedule: u.spec, LastPoint: u.lastPoint, LastDowntimeMS: u.lastDown,
 			LastBytes: u.lastBytes, LastSize: u.lastSize, LastResult: u.lastResult, LastError: u.lastError, Points: u.points, RunningJob: running[name]}
 		if !u.next.IsZero() {
 			n := u.next
@@ -100,7 +99,7 @@ func (d *Daemon) ReadDir(ctx context.Context, id, path string) ([]repository.Dir
 // Open streams one file of a point.
 func (d *Daemon) Open(ctx context.Context, id, path string) (io.ReadCloser, repository.DirEntry, error) {
 	if strings.TrimSpace(path) == "" {
-		return nil, repository.DirEntry{}, fmt.Errorf("%w: give ?path=FILE", server.ErrBadRequest)
+		return nil, repository.DirEntry{}, fmt.Errorf("%w: give ?path=FILE", api.ErrBadRequest)
 	}
 	p, err := d.opts.Repo.Resolve(ctx, id)
 	if err != nil {
@@ -111,16 +110,16 @@ func (d *Daemon) Open(ctx context.Context, id, path string) (io.ReadCloser, repo
 		return nil, st, err
 	}
 	if st.Type != "file" {
-		return nil, st, fmt.Errorf("%w: %s is a %s, not a file: list it with /files", server.ErrBadRequest, path, st.Type)
+		return nil, st, fmt.Errorf("%w: %s is a %s, not a file: list it with /files", api.ErrBadRequest, path, st.Type)
 	}
 	rc, err := d.opts.Repo.OpenFile(ctx, p.ID, path)
 	return rc, st, err
 }
 
 // Jobs lists jobs, live first.
-func (d *Daemon) Jobs() []server.Job {
+func (d *Daemon) Jobs() []api.Job {
 	js := d.q.Jobs()
-	out := make([]server.Job, 0, len(js))
+	out := make([]api.Job, 0, len(js))
 	for _, j := range js {
 		out = append(out, d.view(j))
 	}
@@ -128,62 +127,62 @@ func (d *Daemon) Jobs() []server.Job {
 }
 
 // Job is one job with its log.
-func (d *Daemon) Job(id string) (server.Job, bool) {
+func (d *Daemon) Job(id string) (api.Job, bool) {
 	j, ok := d.q.Job(id)
 	if !ok {
-		return server.Job{}, false
+		return api.Job{}, false
 	}
 	return d.view(j), true
 }
 
-func (d *Daemon) view(j scheduler.Job) server.Job {
-	v := server.Job{Job: j}
+func (d *Daemon) view(j scheduler.Job) api.Job {
+	v := api.Job{Job: j}
 	if p, ok := d.q.Progress(j.ID); ok {
-		v.Progress = &server.Progress{FilesDone: p.FilesDone, FilesTotal: p.FilesTotal, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal}
+		v.Progress = &p
 	}
 	return v
 }
 
 // Submit starts a job from the API.
-func (d *Daemon) Submit(ctx context.Context, req server.JobRequest) (server.Job, error) {
+func (d *Daemon) Submit(ctx context.Context, req api.JobRequest) (api.Job, error) {
 	var j scheduler.Job
 	var err error
 	switch req.Kind {
 	case "backup":
 		u, perr := backup.ParseUnit(req.Unit)
 		if perr != nil || u.Kind == "" {
-			return server.Job{}, fmt.Errorf("%w: unit %q: write project/NAME, container/NAME or volume/NAME", server.ErrBadRequest, req.Unit)
+			return api.Job{}, fmt.Errorf("%w: unit %q: write project/NAME, container/NAME or volume/NAME", api.ErrBadRequest, req.Unit)
 		}
 		d.mu.Lock()
 		_, known := d.units[u.String()]
 		d.mu.Unlock()
 		if !known {
 			if err := d.discover(ctx, false); err != nil {
-				return server.Job{}, err
+				return api.Job{}, err
 			}
 			d.mu.Lock()
 			_, known = d.units[u.String()]
 			d.mu.Unlock()
 			if !known {
-				return server.Job{}, fmt.Errorf("%w: no unit %s on this host: see GET /api/v1/units", server.ErrNotFound, u)
+				return api.Job{}, fmt.Errorf("%w: no unit %s on this host: see GET /api/v1/units", api.ErrNotFound, u)
 			}
 		}
 		j, err = d.submitBackup(u.String(), "api")
 	case "restore":
 		if req.Restore == nil {
-			return server.Job{}, fmt.Errorf("%w: a restore job needs restore.point", server.ErrBadRequest)
+			return api.Job{}, fmt.Errorf("%w: a restore job needs restore.point", api.ErrBadRequest)
 		}
 		j, err = d.submitRestore(ctx, *req.Restore)
 	case "replicate", "check", "forget", "maintenance":
 		j, err = d.submitUpkeep(req.Kind, "api")
 	default:
-		return server.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, replicate, check, forget or maintenance", server.ErrBadRequest, req.Kind)
+		return api.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, %s", api.ErrBadRequest, req.Kind, upkeepNames)
 	}
 	if errors.Is(err, scheduler.ErrClosed) {
-		return server.Job{}, fmt.Errorf("%w: %w", server.ErrConflict, err)
+		return api.Job{}, fmt.Errorf("%w: %w", api.ErrConflict, err)
 	}
 	if err != nil {
-		return server.Job{}, err
+		return api.Job{}, err
 	}
 	return d.view(j), nil
 }
@@ -193,22 +192,22 @@ func (d *Daemon) Cancel(id string) error {
 	err := d.q.Cancel(id)
 	switch {
 	case errors.Is(err, scheduler.ErrNoJob):
-		return fmt.Errorf("%w: no job %s", server.ErrNotFound, id)
+		return fmt.Errorf("%w: no job %s", api.ErrNotFound, id)
 	case errors.Is(err, scheduler.ErrEnded):
-		return fmt.Errorf("%w: job %s has ended", server.ErrConflict, id)
+		return fmt.Errorf("%w: job %s has ended", api.ErrConflict, id)
 	}
 	return err
 }
 
 // Repository reports the repository and its offsite copy.
-func (d *Daemon) Repository(ctx context.Context) (server.RepoStatus, error) {
+func (d *Daemon) Repository(ctx context.Context) (api.RepoStatus, error) {
 	d.mu.Lock()
 	stale := time.Since(d.repo.updated) > time.Minute
 	d.mu.Unlock()
 	if stale {
 		points, err := d.opts.Repo.List(ctx, "")
 		if err != nil {
-			return server.RepoStatus{}, err
+			return api.RepoStatus{}, err
 		}
 		size := int64(-1)
 		if loc := d.opts.Repo.Path(); strings.HasPrefix(loc, "/") {
@@ -220,7 +219,7 @@ func (d *Daemon) Repository(ctx context.Context) (server.RepoStatus, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := server.RepoStatus{Location: d.opts.Repo.Path(), Units: len(d.units), Points: d.repo.points, SizeBytes: d.repo.size, Offsite: d.cfg.Offsite.To}
+	st := api.RepoStatus{Location: d.opts.Repo.Path(), Units: len(d.units), Points: d.repo.points, SizeBytes: d.repo.size, Offsite: d.cfg.Offsite.To}
 	if k := d.upkeep["check"]; k != nil && !k.lastRun.IsZero() {
 		t := k.lastRun
 		st.LastCheck, st.LastCheckOK, st.LastCheckError = &t, k.ok, k.lastError
@@ -236,72 +235,70 @@ func (d *Daemon) Repository(ctx context.Context) (server.RepoStatus, error) {
 	return st, nil
 }
 
-// RestoreOptions validates an API restore request exactly as the CLI
-// validates its flags (restore.Request.Validate), confined to the host
-// directories roots allows, and returns it narrowed as the restore needs
-// it (container with target extracts only containers/NAME).
-func RestoreOptions(req server.RestoreRequest, roots []string) (server.RestoreRequest, restore.Options, error) {
-	rr := restore.Request{Options: restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container, Path: req.Path,
-		Target: req.Target, As: req.As, Force: req.Force}, Confined: true, TargetRoots: roots}
-	if _, err := rr.Validate(); err != nil {
-		return req, restore.Options{}, fmt.Errorf("%w: %w", server.ErrBadRequest, err)
-	}
-	req.Path, req.Target = rr.Path, rr.Target
-	return req, rr.Options, nil
-}
-
-// submitRestore queues a restore, or its dry run, which creates nothing.
-func (d *Daemon) submitRestore(ctx context.Context, req server.RestoreRequest) (scheduler.Job, error) {
-	rr, opts, err := RestoreOptions(req, d.cfg.Restore.TargetRoots)
+// submitRestore validates a restore as the CLI validates its flags, but
+// confined (host directories only under restore.target_roots), and
+// queues it, or its dry run, which creates nothing.
+func (d *Daemon) submitRestore(ctx context.Context, req ops.RestoreRequest) (scheduler.Job, error) {
+	req.NoWait = false
+	kind, err := req.Validate(&d.env)
 	if err != nil {
 		return scheduler.Job{}, err
 	}
-	p, err := d.opts.Repo.Resolve(ctx, rr.Point)
+	p, err := d.opts.Repo.Resolve(ctx, req.Point)
 	if err != nil {
 		return scheduler.Job{}, err
 	}
-	rr.Point, opts.Ref = p.ID, p.ID
-	if rr.DryRun {
-		// A dry run holds no unit: it may run beside the unit's backup.
-		return d.q.Submit("restore", "", "api", func(ctx context.Context, r *scheduler.Run) error {
-			return d.runDryRun(ctx, r, opts)
-		})
-	}
+	req.Point = p.ID
 	unit := p.Unit
-	if rr.Target != "" {
-		unit = "" // a directory restore touches no unit
+	if req.DryRun || kind == ops.IntoDirectory || kind == ops.ImagesOnly {
+		// These hold no unit: they may run beside the unit's backup.
+		unit = ""
 	}
 	return d.q.Submit("restore", unit, "api", func(ctx context.Context, r *scheduler.Run) error {
-		return d.runRestore(ctx, r, rr)
+		return d.runRestore(ctx, r, req, p.Unit)
 	})
 }
 
-// runDryRun is a restore job with dry_run: the plan is its result, and a
-// plan that would be refused fails the job, as `restore --dry-run` exits 1.
-func (d *Daemon) runDryRun(ctx context.Context, r *scheduler.Run, opts restore.Options) error {
-	plan, err := restore.DryRun(ctx, d.opts.Repo, d.opts.Engine, opts)
-	r.Report(opts.Ref, 0, 0, plan)
-	if err != nil {
+// runRestore is a restore job. A dry run's plan is its result, and a plan
+// that would be refused fails the job, as `restore --dry-run` exits 1.
+func (d *Daemon) runRestore(ctx context.Context, r *scheduler.Run, req ops.RestoreRequest, unit string) error {
+	var c *progress.Counters
+	obs := observer(r, unit)
+	obs.Progress = func(_ string, pc *progress.Counters) { c = pc; r.SetWaiting(""); r.SetProgress(pc) }
+	res, err := ops.Restore(ctx, &d.env, req, obs)
+	var bytes int64
+	if c != nil {
+		bytes = c.Bytes.Load()
+	}
+	r.Report(res.Point, bytes, 0, res.Summary())
+	if p := res.Plan; p != nil {
+		for _, what := range p.Create {
+			r.Log.Info("would create", "what", what)
+		}
+		for _, what := range p.Replace {
+			r.Log.Info("would replace", "what", what)
+		}
+		if err == nil {
+			r.Log.Info("dry run: nothing was changed")
+		}
 		return err
 	}
-	for _, c := range plan.Create {
-		r.Log.Info("would create", "what", c)
+	if err == nil {
+		r.Log.Info("restored", "point", res.Point)
 	}
-	for _, c := range plan.Replace {
-		r.Log.Info("would replace", "what", c)
-	}
-	if len(plan.Refused) > 0 {
-		return fmt.Errorf("%w: the restore would be refused: %s", restore.ErrConflict, strings.Join(plan.Refused, "; "))
-	}
-	r.Log.Info("dry run: nothing was changed")
-	return nil
+	return err
 }
 
-// PlanRestore is a restore's dry run, validated as a restore.
-func (d *Daemon) PlanRestore(ctx context.Context, req server.RestoreRequest) (any, error) {
-	_, opts, err := RestoreOptions(req, d.cfg.Restore.TargetRoots)
-	if err != nil {
-		return nil, err
+// PlanRestore is a restore's dry run, validated as a restore: what it
+// would create, replace, or why it would be refused.
+func (d *Daemon) PlanRestore(ctx context.Context, req ops.RestoreRequest) (restore.Plan, error) {
+	req.DryRun = true
+	res, err := ops.Restore(ctx, &d.env, req, ops.Observer{Log: d.log})
+	if res.Plan != nil && errors.Is(err, restore.ErrConflict) {
+		return *res.Plan, nil // the refusals are the answer
 	}
-	return restore.DryRun(ctx, d.opts.Repo, d.opts.Engine, opts)
+	if err != nil {
+		return restore.Plan{}, err
+	}
+	return *res.Plan, nil
 }

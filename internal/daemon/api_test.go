@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/lifeboat-backup/lifeboat/internal/api"
 	"github.com/lifeboat-backup/lifeboat/internal/config"
-	"github.com/lifeboat-backup/lifeboat/internal/restore"
-	"github.com/lifeboat-backup/lifeboat/internal/server"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 )
 
 // TestSubmitValidatesFirst: an invalid restore is refused as a bad request
@@ -23,7 +23,7 @@ func TestSubmitValidatesFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, rr := range map[string]server.RestoreRequest{
+	for name, rr := range map[string]ops.RestoreRequest{
 		"no point":             {},
 		"relative target":      {Point: "p", Target: "restored", DryRun: true},
 		"outside the roots":    {Point: "p", Target: "/etc"},
@@ -31,11 +31,11 @@ func TestSubmitValidatesFirst(t *testing.T) {
 		"volume and container": {Point: "p", Volume: "v", Container: "c", DryRun: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := d.Submit(t.Context(), server.JobRequest{Kind: "restore", Restore: &rr})
-			if !errors.Is(err, server.ErrBadRequest) || !errors.Is(err, restore.ErrInvalid) {
+			_, err := d.Submit(t.Context(), api.JobRequest{Kind: "restore", Restore: &rr})
+			if !errors.Is(err, ops.ErrInvalid) {
 				t.Fatalf("submit: %v", err)
 			}
-			if _, err := d.PlanRestore(t.Context(), rr); !errors.Is(err, server.ErrBadRequest) {
+			if _, err := d.PlanRestore(t.Context(), rr); !errors.Is(err, ops.ErrInvalid) {
 				t.Fatalf("plan: %v", err)
 			}
 			if n := len(d.Jobs()); n != 0 {

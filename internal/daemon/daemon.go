@@ -19,6 +19,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/config"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/notify"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
@@ -26,20 +27,17 @@ import (
 
 // Options of a Daemon.
 type Options struct {
-	Config     *config.Config
-	Repo       *repository.Repository
-	Engine     *engine.Client
-	StateDir   string // job history
-	JournalDir string
-	LockDir    string // the units' locks, shared with the CLI
-	Version    string
-	Log        *slog.Logger
-	// Replicate copies the repository to the offsite target; it returns a
-	// summary for the job and the bytes sent. Nil: no offsite job.
-	Replicate func(ctx context.Context, to string, log *slog.Logger) (result any, sent int64, err error)
-	// Check verifies the repository, reading readData percent of the
-	// content. Nil: no check job.
-	Check func(ctx context.Context, readData float64, log *slog.Logger) (result any, err error)
+	Config *config.Config
+	Repo   *repository.Repository
+	Engine *engine.Client
+	// StateDir holds the job history, and the freeze journal, restore
+	// journal and unit locks it shares with the CLI.
+	StateDir string
+	// Fresh gives the options of a new connection to the repository with
+	// an empty cache, for checks; nil checks through Repo.
+	Fresh   func() repository.Options
+	Version string
+	Log     *slog.Logger
 	// ShutdownGrace is how long running jobs may finish on SIGTERM before
 	// they are cancelled (and thaw what they froze); 10s when zero.
 	ShutdownGrace time.Duration
@@ -48,6 +46,7 @@ type Options struct {
 // Daemon is one running lifeboat serve.
 type Daemon struct {
 	opts    Options
+	env     ops.Env // what every job's operation runs against
 	cfg     *config.Config
 	log     *slog.Logger
 	q       *scheduler.Queue
@@ -112,6 +111,14 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Log, hist: hist, started: time.Now(),
 		units: map[string]*unitState{}, upkeep: map[string]*upkeepState{}, wake: make(chan struct{}, 1), ready: make(chan struct{})}
+	d.env = ops.Env{
+		Repository: func(context.Context, bool) (*repository.Repository, error) { return opts.Repo, nil },
+		Engine:     func(context.Context) (*engine.Client, error) { return opts.Engine, nil },
+		Fresh:      opts.Fresh, StateDir: opts.StateDir, Version: opts.Version, Log: opts.Log,
+		// The API's clients are not the daemon's user: host directories
+		// only under the configured roots.
+		Confined: true, TargetRoots: opts.Config.Restore.TargetRoots, Defaults: opts.Config.PolicyDefaults(),
+	}
 	d.hook = &notify.Webhook{URL: opts.Config.Webhook.URL, Log: opts.Log}
 	d.q = scheduler.NewQueue(opts.Config.Concurrency, hist, opts.Log, d.onChange)
 	return d, nil
@@ -372,10 +379,8 @@ func (d *Daemon) seedUpkeep() {
 		}
 	}
 	add("maintenance", d.cfg.Maintenance.Schedule)
-	if d.opts.Check != nil {
-		add("check", d.cfg.Check.Schedule)
-	}
-	if d.opts.Replicate != nil && d.cfg.Offsite.To != "" {
+	add("check", d.cfg.Check.Schedule)
+	if d.cfg.Offsite.To != "" {
 		add("replicate", d.cfg.Offsite.Schedule)
 	}
 }

@@ -7,15 +7,24 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lifeboat-backup/lifeboat/internal/api"
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
-	"github.com/lifeboat-backup/lifeboat/internal/engine"
-	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
-	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
-	"github.com/lifeboat-backup/lifeboat/internal/server"
 	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
 )
+
+// observer follows a job's operation: its progress and log go on the
+// job, and so does what it waits for.
+func observer(r *scheduler.Run, unit string) ops.Observer {
+	return ops.Observer{
+		Progress: func(_ string, c *progress.Counters) { r.SetWaiting(""); r.SetProgress(c) },
+		Waiting:  waitingFor(r, unit),
+		Job:      r.ID(),
+		Log:      r.Log,
+	}
+}
 
 // submitBackup queues a backup of unit; a scheduled one is coalesced with
 // one already waiting.
@@ -29,41 +38,14 @@ func (d *Daemon) submitBackup(unit, trigger string) (scheduler.Job, error) {
 	return j, err
 }
 
-func counters(c *progress.Counters) func() scheduler.Progress {
-	return func() scheduler.Progress {
-		return scheduler.Progress{FilesDone: c.Files.Load(), FilesTotal: c.TotalFiles.Load(), BytesDone: c.Bytes.Load(), BytesTotal: c.TotalBytes.Load()}
-	}
-}
-
 func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger string) error {
 	start := time.Now()
-	results, err := backup.Run(ctx, d.opts.Repo, d.opts.Engine, backup.Options{
-		Units: []string{unit}, Trigger: trigger, Defaults: d.cfg.PolicyDefaults(),
-		Version: d.opts.Version, Log: r.Log, JournalDir: d.opts.JournalDir,
-		LockDir: d.opts.LockDir, Job: r.ID(), OnWait: waitingFor(r, unit),
-		OnStart: func(_ string, c *progress.Counters) { r.SetWaiting(""); r.SetProgress(counters(c)) },
-	})
+	results, err := ops.Backup(ctx, &d.env, ops.BackupRequest{Units: []string{unit}, Trigger: trigger}, observer(r, unit))
 	var res backup.Result
 	if len(results) == 1 {
 		res = results[0]
 	}
-	d.mu.Lock()
-	u := d.units[unit]
-	if u != nil {
-		u.lastDur = time.Since(start)
-	}
-	switch {
-	case err != nil && u != nil:
-		u.lastResult, u.lastError = resultOf(ctx), err.Error()
-		if ctx.Err() == nil {
-			u.failures++
-		}
-	case err == nil && u != nil && res.Skipped == "":
-		u.lastResult, u.lastError = scheduler.Succeeded, ""
-		u.lastSuccess, u.lastPoint, u.lastDown, u.lastBytes, u.lastSize = res.Time, res.ID, res.DowntimeMS, res.AddedBytes, res.Bytes
-		u.points++
-	}
-	d.mu.Unlock()
+	d.recordBackup(ctx, unit, res, err, time.Since(start))
 	if err != nil {
 		return err
 	}
@@ -71,8 +53,7 @@ func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger 
 	if keep := d.retentionOf(unit); !keep.IsZero() {
 		// Retention runs only after a success, and never drops a unit's
 		// newest point: a failing unit keeps all it has.
-		verdicts, err := backup.Forget(ctx, d.opts.Repo, backup.ForgetOptions{Unit: unit, Keep: keep, Log: r.Log,
-			Engine: func(context.Context) (*engine.Client, error) { return d.opts.Engine, nil }})
+		verdicts, err := ops.Forget(ctx, &d.env, ops.ForgetRequest{Unit: unit, Keep: keep}, observer(r, unit))
 		if err != nil {
 			return fmt.Errorf("restore point %s saved, but retention failed: %w", res.ID, err)
 		}
@@ -94,6 +75,28 @@ func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger 
 	return nil
 }
 
+// recordBackup keeps a backup's outcome in the unit's state.
+func (d *Daemon) recordBackup(ctx context.Context, unit string, res backup.Result, err error, took time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	u := d.units[unit]
+	if u == nil {
+		return
+	}
+	u.lastDur = took
+	switch {
+	case err != nil:
+		u.lastResult, u.lastError = resultOf(ctx), err.Error()
+		if ctx.Err() == nil {
+			u.failures++
+		}
+	case res.Skipped == "":
+		u.lastResult, u.lastError = scheduler.Succeeded, ""
+		u.lastSuccess, u.lastPoint, u.lastDown, u.lastBytes, u.lastSize = res.Time, res.ID, res.DowntimeMS, res.AddedBytes, res.Bytes
+		u.points++
+	}
+}
+
 // waitingFor shows on the job, and in its log, that it waits for another
 // job's lock of unit. The job stays cancellable while it waits.
 func waitingFor(r *scheduler.Run, unit string) func(unitlock.Holder) {
@@ -113,44 +116,43 @@ func resultOf(ctx context.Context) string {
 	return scheduler.Failed
 }
 
+// upkeepNames are the repository-wide jobs, for messages.
+const upkeepNames = "replicate, check, forget or maintenance"
+
 // submitUpkeep queues a repository-wide job.
 func (d *Daemon) submitUpkeep(kind, trigger string) (scheduler.Job, error) {
 	var fn scheduler.Func
 	switch kind {
 	case "maintenance":
 		fn = func(ctx context.Context, r *scheduler.Run) error {
-			res, err := d.opts.Repo.Maintain(ctx, true)
+			res, err := ops.Maintain(ctx, &d.env, ops.MaintenanceRequest{}, observer(r, ""))
 			if err == nil {
 				r.Report("", 0, 0, res)
-				r.Log.Info("maintenance done", "duration", fmtDur(res.Duration))
 			}
 			d.invalidateRepoStats()
 			return d.upkeepDone(kind, 0, err)
 		}
 	case "check":
-		if d.opts.Check == nil {
-			return scheduler.Job{}, fmt.Errorf("%w: this build has no repository check", server.ErrBadRequest)
-		}
+		req := ops.CheckRequest{ReadData: d.cfg.Check.ReadData}
 		fn = func(ctx context.Context, r *scheduler.Run) error {
-			res, err := d.opts.Check(ctx, d.cfg.Check.ReadData, r.Log)
+			res, err := ops.Check(ctx, &d.env, req, observer(r, ""))
 			r.Report("", 0, 0, res)
 			return d.upkeepDone(kind, 0, err)
 		}
 	case "replicate":
-		if d.opts.Replicate == nil || d.cfg.Offsite.To == "" {
-			return scheduler.Job{}, fmt.Errorf("%w: no offsite target: set offsite.to in the config file", server.ErrBadRequest)
+		req := ops.ReplicateRequest{To: d.cfg.Offsite.To}
+		if err := req.Validate(); err != nil {
+			return scheduler.Job{}, err
 		}
 		fn = func(ctx context.Context, r *scheduler.Run) error {
-			res, sent, err := d.opts.Replicate(ctx, d.cfg.Offsite.To, r.Log)
-			r.Report("", sent, 0, res)
-			return d.upkeepDone(kind, sent, err)
+			res, err := ops.Replicate(ctx, &d.env, req, observer(r, ""))
+			r.Report("", res.BytesSent, 0, res)
+			return d.upkeepDone(kind, res.BytesSent, err)
 		}
 	case "forget":
-		fn = func(ctx context.Context, r *scheduler.Run) error {
-			return d.forgetAll(ctx, r)
-		}
+		fn = d.forgetAll
 	default:
-		return scheduler.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, replicate, check, forget or maintenance", server.ErrBadRequest, kind)
+		return scheduler.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, %s", api.ErrBadRequest, kind, upkeepNames)
 	}
 	return d.q.Submit(kind, "", trigger, fn)
 }
@@ -175,19 +177,18 @@ func (d *Daemon) upkeepDone(kind string, bytes int64, err error) error {
 // forgetAll applies each unit's retention label, as `lifeboat forget`.
 func (d *Daemon) forgetAll(ctx context.Context, r *scheduler.Run) error {
 	d.mu.Lock()
-	labelled := map[string]policy.Retention{}
-	for name, u := range d.units {
+	labelled := 0
+	for _, u := range d.units {
 		if !u.info.Policy.Retention.IsZero() {
-			labelled[name] = u.info.Policy.Retention
+			labelled++
 		}
 	}
 	d.mu.Unlock()
-	if len(labelled) == 0 {
+	if labelled == 0 {
 		r.Log.Info("no unit has a retention policy: nothing to forget")
 		return nil
 	}
-	res, err := backup.Forget(ctx, d.opts.Repo, backup.ForgetOptions{Labelled: labelled, Log: r.Log,
-		Engine: func(context.Context) (*engine.Client, error) { return d.opts.Engine, nil }})
+	res, err := ops.Forget(ctx, &d.env, ops.ForgetRequest{}, observer(r, ""))
 	forgotten := 0
 	for _, v := range res {
 		if !v.Keep {
@@ -197,53 +198,6 @@ func (d *Daemon) forgetAll(ctx context.Context, r *scheduler.Run) error {
 	r.Report("", 0, 0, map[string]int{"forgotten": forgotten})
 	d.invalidateRepoStats()
 	return err
-}
-
-// runRestore carries out a restore request as the CLI would.
-func (d *Daemon) runRestore(ctx context.Context, r *scheduler.Run, req server.RestoreRequest) error {
-	c := progress.New()
-	r.SetProgress(counters(c))
-	opts := restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container, Path: req.Path, Target: req.Target, As: req.As, Force: req.Force, JournalDir: filepath.Join(d.opts.StateDir, "restores"), Log: r.Log, Progress: c}
-	locks, err := d.lockRestore(ctx, r, req)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := locks.Release(); err != nil {
-			r.Log.Warn("unit locks not released cleanly", "err", err)
-		}
-	}()
-	var res any
-	switch {
-	case req.Target != "":
-		res, err = restore.ToDirectory(ctx, d.opts.Repo, opts)
-	case req.Volume != "":
-		res, err = restore.ToVolume(ctx, d.opts.Repo, d.opts.Engine, opts)
-	default:
-		res, err = restore.ToUnit(ctx, d.opts.Repo, d.opts.Engine, opts)
-	}
-	r.Report(req.Point, c.Bytes.Load(), 0, res)
-	if err == nil {
-		r.Log.Info("restored", "point", req.Point)
-	}
-	return err
-}
-
-// lockRestore takes the locks of the units the restore writes, waiting
-// for the jobs (of this daemon or a CLI) that hold them.
-func (d *Daemon) lockRestore(ctx context.Context, r *scheduler.Run, req server.RestoreRequest) (*unitlock.Set, error) {
-	p, err := d.opts.Repo.Resolve(ctx, req.Point)
-	if err != nil {
-		return nil, err
-	}
-	units, err := backup.RestoreLocks(ctx, d.opts.Engine, p, backup.RestoreScope{Volume: req.Volume, As: req.As, Target: req.Target})
-	if err != nil {
-		return nil, err
-	}
-	set, err := unitlock.AcquireAll(ctx, d.opts.LockDir, units, unitlock.Options{Wait: true, Operation: unitlock.Restore, Job: r.ID(),
-		OnWait: waitingFor(r, p.Unit)})
-	r.SetWaiting("")
-	return set, err
 }
 
 // invalidateRepoStats makes the next status read measure the repository.

@@ -25,12 +25,14 @@ type Counters struct {
 // New returns counters whose clock starts now.
 func New() *Counters { return &Counters{start: time.Now()} }
 
-// Snapshot is a consistent-enough copy of the counters at one instant.
+// Snapshot is a consistent-enough copy of the counters at one instant. It
+// is the one progress type: the terminal printer, the daemon's queue and
+// the API's jobs all show it.
 type Snapshot struct {
 	Files       int64         `json:"files_done"`
 	Bytes       int64         `json:"bytes_done"`
-	TotalFiles  int64         `json:"total_files"`
-	TotalBytes  int64         `json:"total_bytes"`
+	TotalFiles  int64         `json:"files_total"`
+	TotalBytes  int64         `json:"bytes_total"`
 	StoredBytes int64         `json:"bytes_stored"`
 	Elapsed     time.Duration `json:"-"`
 	Rate        float64       `json:"bytes_per_second"`

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/progress"
 )
 
 // Job states.
@@ -43,11 +45,6 @@ type Job struct {
 	Waiting string `json:"waiting,omitempty"`
 }
 
-// Progress is a running job's counters.
-type Progress struct {
-	FilesDone, FilesTotal, BytesDone, BytesTotal int64
-}
-
 // Done reports whether the job has ended.
 func (j Job) Done() bool { return j.State == Succeeded || j.State == Failed || j.State == Cancelled }
 
@@ -56,7 +53,7 @@ type entry struct {
 	fn       Func
 	ctx      context.Context
 	cancel   context.CancelFunc
-	progress func() Progress
+	progress *progress.Counters
 	log      *ring
 	writers  []*lineWriter // flushed when the job ends: a last line may lack its newline
 	done     chan struct{}
@@ -282,18 +279,18 @@ func (q *Queue) snapshot(e *entry) Job {
 }
 
 // Progress is a running job's progress, if it reports any.
-func (q *Queue) Progress(id string) (Progress, bool) {
+func (q *Queue) Progress(id string) (progress.Snapshot, bool) {
 	q.mu.Lock()
 	e, ok := q.entries[id]
-	var f func() Progress
+	var c *progress.Counters
 	if ok {
-		f = e.progress
+		c = e.progress
 	}
 	q.mu.Unlock()
-	if f == nil {
-		return Progress{}, false
+	if c == nil {
+		return progress.Snapshot{}, false
 	}
-	return f(), true
+	return c.Read(), true
 }
 
 // Active lists the queued and running jobs, without their logs.

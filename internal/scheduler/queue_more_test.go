@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/progress"
 )
 
 func TestSubscribersSeeChangesInOrder(t *testing.T) {
@@ -81,7 +83,12 @@ func TestProgressAndBoundedLog(t *testing.T) {
 	q, _, _ := newQueue(t, 1)
 	step := make(chan struct{})
 	j, _ := q.Submit("backup", "a", "manual", func(ctx context.Context, r *Run) error {
-		r.SetProgress(func() Progress { return Progress{FilesDone: 3, FilesTotal: 10, BytesDone: 300, BytesTotal: 1000} })
+		c := progress.New()
+		c.Files.Store(3)
+		c.TotalFiles.Store(10)
+		c.Bytes.Store(300)
+		c.TotalBytes.Store(1000)
+		r.SetProgress(c)
 		w := r.Writer()
 		for i := range 300 {
 			fmt.Fprintf(w, "line %d\n", i)
@@ -92,7 +99,7 @@ func TestProgressAndBoundedLog(t *testing.T) {
 		return nil
 	})
 	waitState(t, q, j.ID, Running)
-	var p Progress
+	var p progress.Snapshot
 	for range 500 {
 		var ok bool
 		if p, ok = q.Progress(j.ID); ok {
@@ -100,7 +107,7 @@ func TestProgressAndBoundedLog(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if p != (Progress{FilesDone: 3, FilesTotal: 10, BytesDone: 300, BytesTotal: 1000}) {
+	if p.Files != 3 || p.TotalFiles != 10 || p.Bytes != 300 || p.TotalBytes != 1000 {
 		t.Fatalf("progress %+v", p)
 	}
 	close(step)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+
+	"github.com/lifeboat-backup/lifeboat/internal/progress"
 )
 
 // Run is a running job's handle on its own record.
@@ -14,8 +16,8 @@ type Run struct {
 	Log *slog.Logger // also written to the job's log
 }
 
-// SetProgress registers how to read the job's progress while it runs.
-func (r *Run) SetProgress(f func() Progress) { r.q.mu.Lock(); r.e.progress = f; r.q.mu.Unlock() }
+// SetProgress registers the counters of the job's work while it runs.
+func (r *Run) SetProgress(c *progress.Counters) { r.q.mu.Lock(); r.e.progress = c; r.q.mu.Unlock() }
 
 // ID is the job's ID.
 func (r *Run) ID() string { return r.e.job.ID }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
 )
 
@@ -90,11 +91,11 @@ func (f *fakeBackend) submits() int {
 }
 
 func (f *fakeBackend) Cancel(string) error { return nil }
-func (f *fakeBackend) PlanRestore(_ context.Context, req RestoreRequest) (any, error) {
+func (f *fakeBackend) PlanRestore(_ context.Context, req RestoreRequest) (restore.Plan, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.planned = append(f.planned, req)
-	return map[string]any{"create": []string{}}, nil
+	return restore.Plan{Create: []string{}}, nil
 }
 func (f *fakeBackend) Repository(context.Context) (RepoStatus, error) { return RepoStatus{}, nil }
 

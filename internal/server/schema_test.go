@@ -12,7 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lifeboat-backup/lifeboat/internal/api"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/restore"
 )
 
 var update = flag.Bool("update", false, "rewrite openapi.json's component schemas from the Go types")
@@ -28,6 +30,8 @@ var apiTypes = map[string]any{
 	"RestoreRequest": RestoreRequest{},
 	"Repository":     RepoStatus{},
 	"Unit":           UnitStatus{},
+	"Error":          api.Error{},
+	"Plan":           restore.Plan{},
 }
 
 // schemaOf is the JSON schema of t as encoding/json writes it: members by

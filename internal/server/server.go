@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lifeboat-backup/lifeboat/internal/api"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 )
 
@@ -277,7 +279,7 @@ func respond(w http.ResponseWriter, v any, err error) {
 
 func status(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, repository.ErrAmbiguousRef):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ops.ErrInvalid), errors.Is(err, repository.ErrAmbiguousRef):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound), errors.Is(err, repository.ErrNoSuchPath), errors.Is(err, repository.ErrNoSuchPoint):
 		return http.StatusNotFound
@@ -297,8 +299,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeError answers with the error object the CLI's --json prints too.
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": err.Error()})
+	writeJSON(w, code, api.NewError(err, "", 0))
 }
 
 // route is one API endpoint: its method and path, the weakest role that

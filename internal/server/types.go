@@ -2,15 +2,14 @@ package server
 
 import (
 	"context"
-	"errors"
 	"io"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/lifeboat-backup/lifeboat/internal/api"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
-	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
+	"github.com/lifeboat-backup/lifeboat/internal/restore"
 )
 
 // Backend is what the API exposes.
@@ -25,83 +24,26 @@ type Backend interface {
 	Submit(ctx context.Context, req JobRequest) (Job, error)
 	Cancel(id string) error
 	// PlanRestore is a restore's dry run: what it would create or refuse.
-	PlanRestore(ctx context.Context, req RestoreRequest) (any, error)
+	PlanRestore(ctx context.Context, req RestoreRequest) (restore.Plan, error)
 	Repository(ctx context.Context) (RepoStatus, error)
 	// Collector reports the daemon's state as Prometheus metrics.
 	Collector() prometheus.Collector
 }
 
-// UnitStatus is a unit as the dashboard shows it.
-type UnitStatus struct {
-	backup.UnitInfo
-	Schedule        string     `json:"schedule,omitempty"`
-	NextRun         *time.Time `json:"next_run,omitempty"`
-	LastSuccess     *time.Time `json:"last_success,omitempty"`
-	LastPoint       string     `json:"last_point,omitempty"`
-	LastDowntimeMS  int64      `json:"last_downtime_ms"`
-	LastBytes       int64      `json:"last_bytes"`            // added to the repository by the last backup
-	LastSize        int64      `json:"last_size"`             // the unit's data in its newest point
-	LastResult      string     `json:"last_result,omitempty"` // succeeded, failed, cancelled
-	LastError       string     `json:"last_error,omitempty"`
-	Points          int        `json:"points"`
-	Overdue         bool       `json:"overdue"` // the last success is older than the schedule allows
-	RunningJob      string     `json:"running_job,omitempty"`
-	ProtectionState string     `json:"protection"` // protected, unprotected, failing, overdue, never
-}
-
-// Job is one job as the API shows it: the queue's record, and the
-// progress of a running one.
-type Job struct {
-	scheduler.Job
-	Progress *Progress `json:"progress,omitempty"`
-}
-
-// Progress is a running job's counters.
-type Progress struct {
-	FilesDone  int64 `json:"files_done"`
-	FilesTotal int64 `json:"files_total"`
-	BytesDone  int64 `json:"bytes_done"`
-	BytesTotal int64 `json:"bytes_total"`
-}
-
-// JobRequest starts a job.
-type JobRequest struct {
-	Kind    string          `json:"kind"` // backup, restore, replicate, check, forget
-	Unit    string          `json:"unit,omitempty"`
-	Restore *RestoreRequest `json:"restore,omitempty"`
-}
-
-// RestoreRequest says what a restore job brings back, as the CLI's flags.
-type RestoreRequest struct {
-	Point     string `json:"point"`
-	Container string `json:"container,omitempty"`
-	Volume    string `json:"volume,omitempty"`
-	Path      string `json:"path,omitempty"`
-	Target    string `json:"target,omitempty"`
-	As        string `json:"as,omitempty"`
-	Force     bool   `json:"force,omitempty"`
-	DryRun    bool   `json:"dry_run,omitempty"`
-}
-
-// RepoStatus is the repository and its offsite copy.
-type RepoStatus struct {
-	Location        string     `json:"location"`
-	Units           int        `json:"units"`
-	Points          int        `json:"points"`
-	SizeBytes       int64      `json:"size_bytes"`
-	LastCheck       *time.Time `json:"last_check,omitempty"`
-	LastCheckOK     bool       `json:"last_check_ok"`
-	LastCheckError  string     `json:"last_check_error,omitempty"`
-	Offsite         string     `json:"offsite,omitempty"`
-	LastReplication *time.Time `json:"last_replication,omitempty"`
-	ReplicationLag  string     `json:"replication_lag,omitempty"`
-	LastReplError   string     `json:"last_replication_error,omitempty"`
-}
+// The API's types live in internal/api, beside the operations' requests:
+// the daemon implements Backend without importing this package.
+type (
+	UnitStatus     = api.UnitStatus
+	Job            = api.Job
+	JobRequest     = api.JobRequest
+	RestoreRequest = ops.RestoreRequest
+	RepoStatus     = api.RepoStatus
+)
 
 // Errors a Backend returns, mapped to HTTP statuses.
 var (
-	ErrBadRequest = errors.New("bad request")
-	ErrNotFound   = errors.New("not found")
-	ErrConflict   = errors.New("conflict")
-	ErrForbidden  = errors.New("forbidden")
+	ErrBadRequest = api.ErrBadRequest
+	ErrNotFound   = api.ErrNotFound
+	ErrConflict   = api.ErrConflict
+	ErrForbidden  = api.ErrForbidden
 )

@@ -32,12 +32,17 @@ type Progress struct {
 // NewProgress returns a printer on w. It draws only when w is a terminal
 // and enabled is true; otherwise it stays quiet but for a status line on
 // SIGUSR1, as restic does.
-func NewProgress(w *os.File, enabled bool) *Progress {
-	p := &Progress{w: w, terminal: enabled && term.IsTerminal(int(w.Fd())), stop: make(chan struct{}), done: make(chan struct{})}
+func NewProgress(w io.Writer, enabled bool) *Progress {
+	p := &Progress{w: w, terminal: enabled && isTerminal(w), stop: make(chan struct{}), done: make(chan struct{})}
 	p.usr1 = make(chan os.Signal, 1)
 	signal.Notify(p.usr1, syscall.SIGUSR1)
 	go p.loop()
 	return p
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Track shows c under label from now on.

@@ -1,0 +1,83 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
+	"github.com/lifeboat-backup/lifeboat/internal/replicate"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/ui"
+)
+
+// ReplicateRequest asks for an offsite copy of the repository.
+type ReplicateRequest struct {
+	To string `json:"to"` // s3://BUCKET/PREFIX or a directory
+	// Delete also deletes from the copy what maintenance deleted here.
+	Delete bool `json:"delete,omitempty"`
+}
+
+// Validate checks the request.
+func (r ReplicateRequest) Validate() error {
+	if strings.TrimSpace(r.To) == "" {
+		return fmt.Errorf("%w: say where to copy the repository: --to s3://BUCKET/PREFIX (or offsite.to in the config file)", ErrInvalid)
+	}
+	return nil
+}
+
+// ReplicateResult is what a copy sent.
+type ReplicateResult struct {
+	To string `json:"to"`
+	replicate.Stats
+}
+
+// Replicate copies the repository to req.To: only what the copy lacks,
+// packs first and the format blob last, so a copy cut at any moment is
+// still the previous one and the next run completes it.
+func Replicate(ctx context.Context, env *Env, req ReplicateRequest, obs Observer) (ReplicateResult, error) {
+	res := ReplicateResult{To: req.To}
+	if err := req.Validate(); err != nil {
+		return res, err
+	}
+	repo, err := env.Repository(ctx, false)
+	if err != nil {
+		return res, err
+	}
+	src, err := repo.Blobs()
+	if err != nil {
+		return res, err
+	}
+	dst, loc, err := repository.TargetStorage(ctx, req.To)
+	if err != nil {
+		return res, fmt.Errorf("replicate: %w", err)
+	}
+	defer dst.Close(context.WithoutCancel(ctx))
+	if loc.Long() == repo.Location().Long() {
+		return res, fmt.Errorf("%w: replicate to %s: that is the repository itself", ErrInvalid, loc)
+	}
+	c := obs.progress("replicate to " + req.To)
+	st, err := replicate.Copy(ctx, src, dst, replicate.Options{Delete: req.Delete, Progress: func(p replicate.Progress) {
+		// Lets the end-to-end test cut the server in the middle of a copy.
+		failpoint.Sleep("replicate-slow", 500*time.Millisecond)
+		c.TotalFiles.Store(p.BlobsToSend)
+		c.TotalBytes.Store(p.BytesToSend)
+		c.Files.Store(p.BlobsSent)
+		c.Bytes.Store(p.BytesSent)
+	}})
+	res.Stats = st
+	switch {
+	case errors.Is(err, replicate.ErrOtherRepository):
+		return res, fmt.Errorf("replicate to %s: %w: choose an empty prefix, or one that holds a copy of this repository", loc.Long(), err)
+	case err != nil && ctx.Err() == nil:
+		return res, fmt.Errorf("replicate to %s: %w (sent %d blobs, %s, before that; the copy is still the previous one, and the next run goes on from there)",
+			loc.Long(), err, st.BlobsSent, ui.Bytes(st.BytesSent))
+	case err != nil:
+		return res, err
+	}
+	obs.log(env).Info("replicated", "to", loc.Long(), "blobs_sent", st.BlobsSent, "bytes_sent", st.BytesSent,
+		"blobs_already_there", st.BlobsPresent, "blobs_deleted", st.BlobsDeleted, "duration_ms", st.Duration.Milliseconds())
+	return res, nil
+}
