@@ -59,6 +59,16 @@ type Config struct {
 		ReadData float64 `yaml:"read_data"` // percent of content read back
 	} `yaml:"check"`
 
+	// Drills restore units' points into a sandbox and prove they work.
+	Drills struct {
+		// Schedule drills the newest point of every protected unit
+		// without a lifeboat.drill label; "" or never: only labelled ones.
+		Schedule string `yaml:"schedule"`
+		// Concurrency is how many drills run at once; 1. A drill starts
+		// a unit's copy beside it: the budget keeps the host's load sane.
+		Concurrency int `yaml:"concurrency"`
+	} `yaml:"drills"`
+
 	Webhook struct {
 		URL string `yaml:"url"` // POSTed a JSON event when a job fails
 	} `yaml:"webhook"`
@@ -145,6 +155,9 @@ func (c *Config) setDefaults() {
 	if c.Check.Schedule == "" {
 		c.Check.Schedule = "@weekly"
 	}
+	if c.Drills.Concurrency == 0 {
+		c.Drills.Concurrency = 1
+	}
 }
 
 func (c *Config) validate() error {
@@ -163,7 +176,7 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("defaults.retention: %w", err))
 		}
 	}
-	for name, s := range map[string]string{"defaults.schedule": c.Defaults.Schedule, "offsite.schedule": c.Offsite.Schedule, "maintenance.schedule": c.Maintenance.Schedule, "check.schedule": c.Check.Schedule} {
+	for name, s := range map[string]string{"defaults.schedule": c.Defaults.Schedule, "offsite.schedule": c.Offsite.Schedule, "maintenance.schedule": c.Maintenance.Schedule, "check.schedule": c.Check.Schedule, "drills.schedule": c.Drills.Schedule} {
 		if s != "" && s != "never" {
 			if err := policy.CheckSchedule(s); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -172,6 +185,9 @@ func (c *Config) validate() error {
 	}
 	if c.Offsite.To != "" && !strings.HasPrefix(c.Offsite.To, "s3://") {
 		errs = append(errs, fmt.Errorf("offsite.to %q: write s3://BUCKET/PREFIX", c.Offsite.To))
+	}
+	if c.Drills.Concurrency < 0 {
+		errs = append(errs, fmt.Errorf("drills.concurrency %d: at least 1", c.Drills.Concurrency))
 	}
 	if c.Check.ReadData < 0 || c.Check.ReadData > 100 {
 		errs = append(errs, fmt.Errorf("check.read_data %v: a percentage from 0 to 100", c.Check.ReadData))
