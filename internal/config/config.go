@@ -238,5 +238,8 @@ func (c *Config) PolicyDefaults() policy.Defaults {
 		d.Retention, _ = policy.ParseRetention(c.Defaults.Retention)
 	}
 	d.Schedule = c.Defaults.Schedule
+	if c.Drills.Schedule != "never" {
+		d.Drill = c.Drills.Schedule
+	}
 	return d
 }

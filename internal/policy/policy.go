@@ -19,6 +19,9 @@ const (
 	LabelSchedule    = "lifeboat.schedule"
 	LabelRetention   = "lifeboat.retention"
 	LabelImages      = "lifeboat.images"
+	// LabelDrill schedules restore drills of the unit's newest point
+	// (cron or @every), or turns them off with "never".
+	LabelDrill = "lifeboat.drill"
 )
 
 // Modes are the consistency modes a label or flag may name.
@@ -32,6 +35,7 @@ type Policy struct {
 	Schedule    string    `json:"schedule,omitempty"`
 	Retention   Retention `json:"retention"`
 	Images      string    `json:"images"`
+	Drill       string    `json:"drill,omitempty"` // when to drill the newest point; "" or never: not on a schedule
 	// Sources says where each setting came from ("label on web", "default"),
 	// so `lifeboat ls` can explain itself.
 	Sources map[string]string `json:"sources,omitempty"`
@@ -44,6 +48,7 @@ type Defaults struct {
 	Images      string
 	Retention   Retention
 	Schedule    string // "" : only units with a lifeboat.schedule label run on their own
+	Drill       string // "" : only units with a lifeboat.drill label are drilled on their own
 }
 
 // DefaultDefaults protect everything, in auto mode, keeping image references.
@@ -60,17 +65,20 @@ type Labelled struct {
 // setting given with different values on two members is an error, since
 // guessing which one the user meant would silently change protection.
 func Resolve(members []Labelled, d Defaults) (Policy, error) {
-	p := Policy{Enabled: d.Enabled, Consistency: d.Consistency, Images: d.Images, Retention: d.Retention, Schedule: d.Schedule, Sources: map[string]string{}}
+	p := Policy{Enabled: d.Enabled, Consistency: d.Consistency, Images: d.Images, Retention: d.Retention, Schedule: d.Schedule, Drill: d.Drill, Sources: map[string]string{}}
 	for _, k := range []string{LabelEnable, LabelConsistency, LabelImages, LabelRetention} {
 		p.Sources[k] = "default"
 	}
 	if d.Schedule != "" {
 		p.Sources[LabelSchedule] = "default"
 	}
+	if d.Drill != "" {
+		p.Sources[LabelDrill] = "default"
+	}
 	values := map[string]string{}
 	from := map[string]string{}
 	for _, m := range members {
-		for _, k := range []string{LabelEnable, LabelConsistency, LabelExclude, LabelSchedule, LabelRetention, LabelImages} {
+		for _, k := range []string{LabelEnable, LabelConsistency, LabelExclude, LabelSchedule, LabelRetention, LabelImages, LabelDrill} {
 			v, ok := m.Labels[k]
 			if !ok {
 				continue
@@ -117,6 +125,13 @@ func (p *Policy) set(key, v string) error {
 			return err
 		}
 		p.Schedule = v
+	case LabelDrill:
+		if v != "never" {
+			if err := CheckSchedule(v); err != nil {
+				return err
+			}
+		}
+		p.Drill = v
 	case LabelRetention:
 		r, err := ParseRetention(v)
 		if err != nil {

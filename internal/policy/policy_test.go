@@ -197,3 +197,17 @@ func TestRetentionValidate(t *testing.T) {
 		t.Error("label last=-1 accepted")
 	}
 }
+
+func TestDrillLabel(t *testing.T) {
+	p, err := Resolve([]Labelled{{Name: "web", Labels: map[string]string{LabelDrill: "@weekly"}}}, DefaultDefaults)
+	if err != nil || p.Drill != "@weekly" || p.Sources[LabelDrill] != "label on web" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	p, err = Resolve([]Labelled{{Name: "web", Labels: map[string]string{LabelDrill: "never"}}}, Defaults{Drill: "@daily"})
+	if err != nil || p.Drill != "never" {
+		t.Fatalf("never: %+v %v", p, err)
+	}
+	if _, err := Resolve([]Labelled{{Name: "web", Labels: map[string]string{LabelDrill: "weekly"}}}, DefaultDefaults); err == nil {
+		t.Fatal("a drill schedule that is no schedule was taken")
+	}
+}
