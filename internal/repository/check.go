@@ -19,6 +19,7 @@ import (
 	"github.com/kopia/kopia/repo/content"
 	"github.com/kopia/kopia/repo/manifest"
 	"github.com/kopia/kopia/repo/object"
+	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
 )
 
@@ -127,24 +128,41 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 		c.problem(fmt.Sprintf("index blob %s (and any other unreadable one) is skipped: the restore points it describes do not list until `lifeboat repair` rebuilds the index from the packs", r.damaged), "", "")
 	}
 	for _, m := range manifests {
-		p := pointOf(m)
-		label := p.Unit + "@" + p.Time.UTC().Format(time.RFC3339)
-		root, err := snapshotfs.SnapshotRoot(r.rep, m)
-		if err == nil {
-			if d, ok := root.(fs.Directory); ok {
-				err = c.walk(ctx, p.ID, label, "", d)
-			} else {
-				err = errors.New("its root is not a directory")
-			}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-			c.problem("restore point tree unreadable: "+err.Error(), p.ID, label)
+		if err := c.point(ctx, m); err != nil {
+			return res, err
 		}
 	}
-	// A pack no file of any point needs is still a problem of the index.
+	c.packs(badPack, lostRecords)
+	res.Duration = time.Since(start)
+	return res, res.verdict()
+}
+
+// point walks one restore point's tree; a tree that cannot be read is a
+// problem of that point, and only cancellation stops the check.
+func (c *checker) point(ctx context.Context, m *snapshot.Manifest) error {
+	p := pointOf(m)
+	label := p.Unit + "@" + p.Time.UTC().Format(time.RFC3339)
+	root, err := snapshotfs.SnapshotRoot(c.r.rep, m)
+	if err == nil {
+		if d, ok := root.(fs.Directory); ok {
+			err = c.walk(ctx, p.ID, label, "", d)
+		} else {
+			err = errors.New("its root is not a directory")
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.problem("restore point tree unreadable: "+err.Error(), p.ID, label)
+	}
+	return nil
+}
+
+// packs reports the bad packs, also those no file of any point needs: they
+// are still a problem of the index. Then it sorts the problems found.
+func (c *checker) packs(badPack map[blob.ID]string, lostRecords map[blob.ID]int) {
+	res := c.res
 	for b, why := range badPack {
 		if n := lostRecords[b]; n > 0 {
 			// The records are the points: their IDs went with the pack.
@@ -160,7 +178,10 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 		res.Problems = append(res.Problems, *p)
 	}
 	sort.Slice(res.Problems, func(i, j int) bool { return res.Problems[i].What < res.Problems[j].What })
-	res.Duration = time.Since(start)
+}
+
+// verdict is ErrCheckFailed with the counts when a problem was found.
+func (res *CheckResult) verdict() error {
 	if len(res.Problems) > 0 {
 		hurt := map[string]bool{}
 		for _, p := range res.Problems {
@@ -172,9 +193,9 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 		if res.LostRecords > 0 {
 			lost = fmt.Sprintf(", %d restore point record(s) lost", res.LostRecords)
 		}
-		return res, fmt.Errorf("%w: %d found, %d of %d restore points affected%s", ErrCheckFailed, len(res.Problems), len(hurt), res.Points, lost)
+		return fmt.Errorf("%w: %d found, %d of %d restore points affected%s", ErrCheckFailed, len(res.Problems), len(hurt), res.Points, lost)
 	}
-	return res, nil
+	return nil
 }
 
 type checker struct {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/layout"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 )
 
@@ -33,95 +34,109 @@ func DryRun(ctx context.Context, repo *repository.Repository, eng *engine.Client
 		if _, _, err := selectPart(ctx, repo, point.ID, m, opts); err != nil {
 			return p, err
 		}
-		what := "the whole point"
-		if opts.Path != "" {
-			what = opts.Path
-		} else if opts.Volume != "" {
-			what = "volume " + opts.Volume
-		}
-		p.Create = append(p.Create, fmt.Sprintf("files of %s in directory %s", what, opts.Target))
-		if err := prepareCheck(opts.Target); err != nil {
-			if opts.Force {
-				p.Replace = append(p.Replace, "contents of "+opts.Target+" (swapped in once complete)")
-			} else {
-				p.Refused = append(p.Refused, err.Error())
-			}
-		}
+		p.planDirectory(opts)
 	case opts.Volume != "":
-		v, err := m.FindVolume(opts.Volume)
-		if err != nil {
-			return p, err
-		}
-		name := v.Name
-		if opts.As != "" {
-			name = opts.As
-		}
-		have, err := eng.Volume(ctx, name)
-		switch {
-		case errors.Is(err, engine.ErrNotFound):
-			p.Create = append(p.Create, "volume "+name)
-		case err != nil:
-			return p, err
-		default:
-			if err := checkUnused(ctx, eng, name); errors.Is(err, ErrConflict) {
-				p.Refused = append(p.Refused, strings.TrimPrefix(err.Error(), ErrConflict.Error()+": "))
-			} else if err != nil {
-				return p, err
-			}
-			if dir, derr := have.DataDir(); derr != nil {
-				p.Refused = append(p.Refused, derr.Error())
-			} else if empty, _ := isEmptyDir(dir); empty {
-				p.Create = append(p.Create, "contents of the empty volume "+name)
-			} else if opts.Force {
-				p.Replace = append(p.Replace, "contents of volume "+name)
-			} else {
-				p.Refused = append(p.Refused, fmt.Sprintf("volume %s already holds data: restore as a copy under another name, or replace it", name))
-			}
-		}
+		err = p.planVolume(ctx, eng, m, opts)
 	default:
 		if len(m.Containers) == 0 {
 			return p, fmt.Errorf("%s holds no containers: restore its volume", point.Unit)
 		}
 		u := &unitRestore{repo: repo, eng: eng, opts: opts, point: point, m: m, rename: renamer(m, opts.As)}
-		cs, err := u.selected()
-		if err != nil {
-			return p, err
+		err = p.planUnit(ctx, u)
+	}
+	return p, err
+}
+
+func (p *Plan) planDirectory(opts Options) {
+	what := "the whole point"
+	if opts.Path != "" {
+		what = opts.Path
+	} else if opts.Volume != "" {
+		what = "volume " + opts.Volume
+	}
+	p.Create = append(p.Create, fmt.Sprintf("files of %s in directory %s", what, opts.Target))
+	if err := prepareCheck(opts.Target); err != nil {
+		if opts.Force {
+			p.Replace = append(p.Replace, "contents of "+opts.Target+" (swapped in once complete)")
+		} else {
+			p.Refused = append(p.Refused, err.Error())
 		}
-		problems, err := u.problems(ctx, cs)
-		if err != nil {
-			return p, err
+	}
+}
+
+func (p *Plan) planVolume(ctx context.Context, eng *engine.Client, m *layout.Manifest, opts Options) error {
+	v, err := m.FindVolume(opts.Volume)
+	if err != nil {
+		return err
+	}
+	name := v.Name
+	if opts.As != "" {
+		name = opts.As
+	}
+	have, err := eng.Volume(ctx, name)
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		p.Create = append(p.Create, "volume "+name)
+		return nil
+	case err != nil:
+		return err
+	}
+	if err := checkUnused(ctx, eng, name); errors.Is(err, ErrConflict) {
+		p.Refused = append(p.Refused, strings.TrimPrefix(err.Error(), ErrConflict.Error()+": "))
+	} else if err != nil {
+		return err
+	}
+	if dir, derr := have.DataDir(); derr != nil {
+		p.Refused = append(p.Refused, derr.Error())
+	} else if empty, _ := isEmptyDir(dir); empty {
+		p.Create = append(p.Create, "contents of the empty volume "+name)
+	} else if opts.Force {
+		p.Replace = append(p.Replace, "contents of volume "+name)
+	} else {
+		p.Refused = append(p.Refused, fmt.Sprintf("volume %s already holds data: restore as a copy under another name, or replace it", name))
+	}
+	return nil
+}
+
+func (p *Plan) planUnit(ctx context.Context, u *unitRestore) error {
+	cs, err := u.selected()
+	if err != nil {
+		return err
+	}
+	problems, err := u.problems(ctx, cs)
+	if err != nil {
+		return err
+	}
+	p.Refused = append(p.Refused, problems...)
+	if u.opts.Container == "" {
+		for _, n := range u.m.Networks {
+			p.Create = append(p.Create, "network "+u.rename("network", n.Name)+" (if missing)")
 		}
-		p.Refused = append(p.Refused, problems...)
-		if opts.Container == "" {
-			for _, n := range m.Networks {
-				p.Create = append(p.Create, "network "+u.rename("network", n.Name)+" (if missing)")
-			}
-			for _, v := range m.Volumes {
-				p.Create = append(p.Create, "volume "+u.rename("volume", v.Name))
-			}
-			for _, b := range m.Binds {
-				if opts.As == "" {
-					p.Create = append(p.Create, "bind source "+b.Source)
-				}
-			}
+		for _, v := range u.m.Volumes {
+			p.Create = append(p.Create, "volume "+u.rename("volume", v.Name))
 		}
-		for _, img := range u.load {
-			p.Create = append(p.Create, "image "+img.Ref+" (loaded from the point)")
-		}
-		for _, ref := range u.pull {
-			p.Create = append(p.Create, "image "+ref+" (pulled)")
-		}
-		for _, c := range cs {
-			name := u.rename("container", c.Name)
-			p.Create = append(p.Create, "container "+name)
-			if opts.Force {
-				if _, err := eng.Container(ctx, name); err == nil {
-					p.Replace = append(p.Replace, "container "+name)
-				}
+		for _, b := range u.m.Binds {
+			if u.opts.As == "" {
+				p.Create = append(p.Create, "bind source "+b.Source)
 			}
 		}
 	}
-	return p, nil
+	for _, img := range u.load {
+		p.Create = append(p.Create, "image "+img.Ref+" (loaded from the point)")
+	}
+	for _, ref := range u.pull {
+		p.Create = append(p.Create, "image "+ref+" (pulled)")
+	}
+	for _, c := range cs {
+		name := u.rename("container", c.Name)
+		p.Create = append(p.Create, "container "+name)
+		if u.opts.Force {
+			if _, err := u.eng.Container(ctx, name); err == nil {
+				p.Replace = append(p.Replace, "container "+name)
+			}
+		}
+	}
+	return nil
 }
 
 // prepareCheck is prepareTarget's verdict without creating anything.
