@@ -156,10 +156,40 @@ function retention(r) {
   return parts.length ? "keep " + parts.join(",") : "";
 }
 
+// proof is a point's last drill: "proven" with its recovery time, or the
+// failure; nothing for a point never drilled.
+function proof(p) {
+  const d = p.last_drill;
+  if (!d) return h("span", { class: "muted" }, "not drilled");
+  return d.passed
+    ? h("span", { class: "badge proven", title: "drilled " + fmtTime(d.time) }, "proven · RTO " + fmtMs(d.rto_ms))
+    : h("span", { class: "badge failed", title: "drilled " + fmtTime(d.time) }, "drill failed");
+}
+
+// suspicion is the anomaly guard's mark on a point, with a button that
+// acknowledges it (retention then treats the point as any other).
+function suspicion(p) {
+  if (!p.suspect) return null;
+  if (p.acked) return h("span", { class: "badge cancelled", title: (p.anomalies || []).join("; ") }, "acknowledged");
+  return h("span", { class: "row" },
+    h("span", { class: "badge suspect", title: (p.anomalies || []).join("; ") }, "suspect"),
+    h("button", { type: "button", class: "secondary", "aria-label": "Acknowledge the anomaly of " + p.id, onclick: async (e) => {
+      e.target.disabled = true;
+      try { await api("POST", "/api/v1/points/" + encodeURIComponent(p.id) + "/ack"); route(); }
+      catch (err) { fail(err); e.target.disabled = false; }
+    } }, "Acknowledge"));
+}
+
+async function startJob(body) {
+  const j = await api("POST", "/api/v1/jobs", body);
+  location.hash = "#/job/" + j.id;
+}
+
 async function unitPage(unit) {
   const points = await api("GET", "/api/v1/points?unit=" + encodeURIComponent(unit));
-  const rows = points.map((p) => h("tr", {},
-    cell("Time", h("a", { href: pointHref(p.id) }, fmtTime(p.time))),
+  const rows = points.map((p) => h("tr", { "data-point": p.id },
+    cell("Time", h("a", { href: pointHref(p.id) }, fmtTime(p.time)), " ", suspicion(p)),
+    cell("Proof", proof(p)),
     cell("Consistency", h("span", {}, p.consistency)),
     cell("Downtime", h("span", {}, fmtMs(p.downtime_ms))),
     cell("Files", h("span", {}, p.files)),
@@ -167,13 +197,14 @@ async function unitPage(unit) {
     cell("Duration", h("span", {}, fmtMs(p.duration_ms))),
     cell("Trigger", h("span", {}, p.trigger))));
   show(unit,
-    h("div", { class: "row" }, h("button", { type: "button", onclick: async () => {
-      const j = await api("POST", "/api/v1/jobs", { kind: "backup", unit }); location.hash = "#/job/" + j.id;
-    } }, "Back up now"), h("a", { href: "#/" }, "All units")),
+    h("div", { class: "row" },
+      h("button", { type: "button", onclick: () => startJob({ kind: "backup", unit }).catch(fail) }, "Back up now"),
+      h("button", { type: "button", class: "secondary", disabled: !points.length, onclick: () => startJob({ kind: "drill", unit }).catch(fail) }, "Drill now"),
+      h("a", { href: "#/" }, "All units")),
     h("h2", {}, "Timeline"), timeline(points),
     h("h2", {}, "Backup duration and size"), chart(points),
     h("h2", {}, "Restore points"),
-    points.length ? h("table", {}, h("thead", {}, h("tr", {}, ...["Time", "Consistency", "Downtime", "Files", "Size", "Duration", "Trigger"].map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows))
+    points.length ? h("table", {}, h("thead", {}, h("tr", {}, ...["Time", "Proof", "Consistency", "Downtime", "Files", "Size", "Duration", "Trigger"].map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows))
       : h("p", { class: "muted" }, "No restore points yet."));
 }
 
@@ -361,8 +392,24 @@ async function jobPage(id) {
     j.point ? h("p", {}, "Restore point: ", h("a", { href: pointHref(j.point) }, j.point)) : null,
     j.bytes ? h("p", {}, "Bytes: " + fmtBytes(j.bytes) + (j.kind === "backup" ? " added · downtime " + fmtMs(j.downtime_ms) : "")) : null,
     !done ? cancelButton(j) : null,
+    j.kind === "drill" && j.result ? drillResult(j.result) : null,
     h("h2", {}, "Log"), h("pre", { id: "log", tabindex: "0" }, (j.log || []).join("\n") || "(empty)"));
   if (done) clearInterval(timer);
+}
+
+// drillResult shows what a drill proved: its recovery time and each check
+// with the end of its output.
+function drillResult(r) {
+  const rows = (r.checks || []).map((c) => h("tr", {},
+    cell("Check", h("span", {}, c.name + (c.container ? " · " + c.container : ""))),
+    cell("Result", badge(c.passed ? "succeeded" : "failed")),
+    cell("Took", h("span", {}, fmtMs(c.duration_ms))),
+    cell("Output", h("pre", { class: "small" }, c.output || ""))));
+  return h("div", {},
+    h("h2", {}, "Drill"),
+    h("p", {}, r.passed ? h("span", { class: "badge proven" }, "proven") : h("span", { class: "badge failed" }, "failed"),
+      " recovery time " + (r.rto_ms ? fmtMs(r.rto_ms) : "not reached")),
+    h("table", { id: "checks" }, h("thead", {}, h("tr", {}, ...["Check", "Result", "Took", "Output"].map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows)));
 }
 
 // ---- routing ----
