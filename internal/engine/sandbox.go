@@ -29,6 +29,10 @@ type Sandbox struct {
 	Network string
 	Mounts  map[string]string
 	Label   string
+	// Alone joins only Network, without aliases, links or volumes-from:
+	// a scratch server beside the sandbox's own containers, which must
+	// not answer to their names.
+	Alone bool
 }
 
 // apply isolates a configuration Create has decoded and renamed. spec is
@@ -46,6 +50,10 @@ func (s *Sandbox) apply(cfg *container.Config, hc *container.HostConfig, spec *S
 	}
 	cfg.Labels[LabelSandbox], cfg.Labels["lifeboat.enable"] = s.Label, "false"
 
+	if s.Alone {
+		hc.NetworkMode, hc.Links, hc.VolumesFrom = "", nil, nil
+		spec.Networks = nil
+	}
 	nets := map[string]EndpointSpec{}
 	for name, ep := range spec.Networks {
 		ep.IPv4Address, ep.IPv6Address, ep.LinkLocalIPs = "", "", nil
@@ -183,4 +191,13 @@ func (c *Client) LogTail(ctx context.Context, id string, lines int) (string, err
 		return string(raw), nil // a TTY container: its log is not multiplexed
 	}
 	return out.String(), nil
+}
+
+// SpecLabels are the labels a recorded container had.
+func SpecLabels(spec Spec) (map[string]string, error) {
+	var cfg struct{ Labels map[string]string }
+	if err := json.Unmarshal(spec.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("container %s: decode config: %w", spec.Name, err)
+	}
+	return cfg.Labels, nil
 }
