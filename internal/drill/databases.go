@@ -3,6 +3,7 @@ package drill
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -107,7 +108,7 @@ func (d *drill) dump(ctx context.Context, dump layout.Dump) {
 		return
 	}
 	if err := d.eng.WaitHealthy(ctx, sc.ID, d.opts.StartTimeout); err != nil {
-		fail(fmt.Errorf("scratch server: %w\n%s", err, d.withLogs(ctx, sc, err)))
+		fail(errors.New("scratch server: " + d.withLogs(ctx, sc, err)))
 		return
 	}
 	if err := d.ready(ctx, sc, dump.Profile); err != nil {

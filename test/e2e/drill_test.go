@@ -148,7 +148,9 @@ func TestDrillProject(t *testing.T) {
 		t.Errorf("snapshots does not show the drill:\n%s", out)
 	}
 
-	// The same point restored as a plain copy, for the figure.
+	// The same point restored as a plain copy, for the figure; the copy
+	// would publish the original web's host port, so that one stops.
+	e.d.Docker(t, "stop", proj+"_web_1")
 	t0 := time.Now()
 	e.ok("restore", point.ID, "--as", "drillcopy")
 	plain := time.Since(t0)
