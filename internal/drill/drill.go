@@ -194,7 +194,7 @@ func (d *drill) run(ctx context.Context) (err error) {
 			d.res.Cleanup = rerr.Error()
 		}
 	}()
-	d.add(Check{Name: "restore", Passed: true, Output: fmt.Sprintf("%d containers, %d volumes", len(d.sb.Containers), len(d.sb.Manifest.Volumes)+len(d.sb.Manifest.Binds))}, t0)
+	d.add(Check{Name: "restore", Passed: true, Output: fmt.Sprintf("containers: %d, volumes and bind sources: %d", len(d.sb.Containers), len(d.sb.Manifest.Volumes)+len(d.sb.Manifest.Binds))}, t0)
 	d.startAll(ctx)
 	failpoint.Hit("drill-started")
 	d.probes(ctx)

@@ -57,6 +57,9 @@ func (d *drill) probe(ctx context.Context, c restore.SandboxContainer, p policy.
 		if err == nil && r.ExitCode != 0 {
 			err = fmt.Errorf("exited %d", r.ExitCode)
 		}
+		if err == nil && out.Len() == 0 {
+			return "exit 0", nil
+		}
 		return out.String(), err
 	}
 	from, addr, err := d.httpRoute(ctx, c, p.Port)

@@ -17,13 +17,15 @@ const logLines = 20
 // keep running for the settle time. Each gets a check "start".
 func (d *drill) startAll(ctx context.Context) {
 	d.up = map[string]bool{}
-	t0 := time.Now()
+	since := map[string]time.Time{}
 	var started []restore.SandboxContainer
 	for _, c := range d.sb.Containers {
 		if !c.Running {
 			continue
 		}
-		if err := d.eng.Start(ctx, c.ID); err != nil {
+		t0 := time.Now()
+		since[c.Name] = t0
+		if err := d.eng.Start(ctx, c.Sandboxed); err != nil {
 			d.add(Check{Name: "start", Container: c.Name, Output: d.withLogs(ctx, c, err)}, t0)
 			continue
 		}
@@ -36,19 +38,19 @@ func (d *drill) startAll(ctx context.Context) {
 			started = append(started, c)
 			continue
 		}
-		if err := d.eng.WaitHealthy(ctx, c.ID, d.opts.StartTimeout); err != nil {
+		if err := d.eng.WaitHealthy(ctx, c.Sandboxed, d.opts.StartTimeout); err != nil {
 			d.add(Check{Name: "start", Container: c.Name, Output: d.withLogs(ctx, c, err)}, t0)
 			continue
 		}
 		d.up[c.Name] = true
 		d.add(Check{Name: "start", Container: c.Name, Passed: true, Output: "healthy"}, t0)
 	}
-	d.settle(ctx, started, t0)
+	d.settle(ctx, started, since)
 }
 
 // settle watches the containers without a healthcheck for the settle
 // time: one that stops meanwhile fails.
-func (d *drill) settle(ctx context.Context, cs []restore.SandboxContainer, t0 time.Time) {
+func (d *drill) settle(ctx context.Context, cs []restore.SandboxContainer, since map[string]time.Time) {
 	if len(cs) == 0 {
 		return
 	}
@@ -65,7 +67,7 @@ func (d *drill) settle(ctx context.Context, cs []restore.SandboxContainer, t0 ti
 			}
 			if err != nil {
 				failed[c.Name] = true
-				d.add(Check{Name: "start", Container: c.Name, Output: d.withLogs(ctx, c, err)}, t0)
+				d.add(Check{Name: "start", Container: c.Name, Output: d.withLogs(ctx, c, err)}, since[c.Name])
 			}
 		}
 		if !time.Now().Before(deadline) || ctx.Err() != nil {
@@ -79,7 +81,7 @@ func (d *drill) settle(ctx context.Context, cs []restore.SandboxContainer, t0 ti
 	for _, c := range cs {
 		if !failed[c.Name] && ctx.Err() == nil {
 			d.up[c.Name] = true
-			d.add(Check{Name: "start", Container: c.Name, Passed: true, Output: fmt.Sprintf("running for %v (no healthcheck)", d.opts.Settle)}, t0)
+			d.add(Check{Name: "start", Container: c.Name, Passed: true, Output: fmt.Sprintf("running for %v (no healthcheck)", d.opts.Settle)}, since[c.Name])
 		}
 	}
 }
