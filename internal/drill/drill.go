@@ -180,7 +180,7 @@ func (d *drill) run(ctx context.Context) (err error) {
 		Ref: d.res.Point, Prefix: d.res.Sandbox + "-", JournalDir: d.opts.JournalDir, Log: d.opts.Log, Progress: d.opts.Progress,
 	})
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, restore.ErrNoSandbox) {
 			return err
 		}
 		d.add(Check{Name: "restore", Output: err.Error()}, t0)
@@ -210,6 +210,9 @@ func (d *drill) run(ctx context.Context) (err error) {
 func (d *drill) add(c Check, t0 time.Time) {
 	c.DurationMS = time.Since(t0).Milliseconds()
 	c.Output = tail(c.Output)
+	if c.Passed && c.Output == "" {
+		c.Output = "no problem reported"
+	}
 	d.res.Checks = append(d.res.Checks, c)
 	d.opts.Log.Info("drill check", "check", c.Name, "container", c.Container, "passed", c.Passed, "duration_ms", c.DurationMS)
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/restore/txn"
 )
 
+// ErrNoSandbox means a point cannot be drilled at all here, whatever it
+// holds: a volume without containers, a remote engine.
+var ErrNoSandbox = errors.New("no sandbox possible")
+
 // SandboxOptions of NewSandbox.
 type SandboxOptions struct {
 	Ref string
@@ -74,17 +78,17 @@ type sandboxPlan struct {
 // created is removed again.
 func NewSandbox(ctx context.Context, repo *repository.Repository, eng *engine.Client, opts SandboxOptions) (*Sandbox, error) {
 	if !strings.HasPrefix(opts.Prefix, "lb") || len(opts.Prefix) < 6 {
-		return nil, fmt.Errorf("sandbox prefix %q: too short to keep its names apart", opts.Prefix)
+		return nil, fmt.Errorf("%w: prefix %q is too short to keep its names apart", ErrNoSandbox, opts.Prefix)
 	}
 	point, m, err := load(ctx, repo, opts.Ref)
 	if err != nil {
 		return nil, err
 	}
 	if len(m.Containers) == 0 {
-		return nil, fmt.Errorf("%s holds no containers: a drill starts a unit's containers, and a volume alone has none", point.Unit)
+		return nil, fmt.Errorf("%w: %s holds no containers; a drill starts a unit's containers, and a volume alone has none (check a volume's point with lifeboat check --read-data)", ErrNoSandbox, point.Unit)
 	}
 	if !eng.IsLocal() {
-		return nil, fmt.Errorf("the engine at %s is remote; a drill restores data on the engine's host: run lifeboat there", eng.Host())
+		return nil, fmt.Errorf("%w: the engine at %s is remote, and a drill restores data on the engine's host: run lifeboat there", ErrNoSandbox, eng.Host())
 	}
 	ro := Options{Ref: point.ID, JournalDir: opts.JournalDir, Log: opts.Log, Progress: opts.Progress}
 	box := &sandboxPlan{prefix: opts.Prefix, network: opts.Prefix + "net", binds: map[string]string{}}
