@@ -23,7 +23,9 @@ func newSnapshotsCommand(g *globalOptions) *cobra.Command {
 (volume/NAME), only that unit's. Listing reads labels only, never trees.
 
 With --json, prints one array of objects: id, unit, kind, host, time,
-consistency, downtime_ms, bytes, files, trigger, duration_ms.
+consistency, downtime_ms, bytes, files, trigger, duration_ms, and
+last_drill (time, passed, rto_ms) for a point a restore drill proved or
+failed (see lifeboat drill).
 
 EXIT STATUS
   0 listed; 1 error; 10 no repository; 12 wrong or missing password.`,
@@ -64,12 +66,23 @@ func runSnapshots(cmd *cobra.Command, opts snapshotsOptions, g *globalOptions, a
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(points)
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tUNIT\tCONSISTENCY\tDOWNTIME\tFILES\tSIZE\tHOST")
+	fmt.Fprintln(tw, "ID\tTIME\tUNIT\tCONSISTENCY\tDOWNTIME\tFILES\tSIZE\tHOST\tLAST DRILL")
 	for _, p := range points {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%d\t%s\t%s\n", p.ID[:min(12, len(p.ID))],
-			p.Time.Local().Format(time.DateTime), p.Unit, p.Consistency, p.DowntimeMS, p.Files, ui.Bytes(p.Bytes), p.Host)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%d\t%s\t%s\t%s\n", p.ID[:min(12, len(p.ID))],
+			p.Time.Local().Format(time.DateTime), p.Unit, p.Consistency, p.DowntimeMS, p.Files, ui.Bytes(p.Bytes), p.Host, lastDrill(p.LastDrill))
 	}
 	return tw.Flush()
+}
+
+// lastDrill is a point's last drill in a word or two: "passed, RTO 12.3s".
+func lastDrill(d *repository.DrillSummary) string {
+	switch {
+	case d == nil:
+		return "-"
+	case d.Passed:
+		return "passed, RTO " + ms(d.RTOMS)
+	}
+	return "FAILED"
 }
 
 func containsSlash(s string) bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/api"
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/lifeboat-backup/lifeboat/internal/drill"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
@@ -58,6 +59,8 @@ func classify(ctx context.Context, err error) (int, string) {
 		return exitOK, ""
 	case ctx.Err() != nil:
 		return exitInterrupted, ""
+	case errors.Is(err, drill.ErrFailed):
+		return exitError, "the point did not prove itself: see each failed check's output above, fix the unit or its backups, and drill a new point"
 	case errors.Is(err, repository.ErrNotFound):
 		return exitNoRepo, "create one with `lifeboat init`, or point LIFEBOAT_REPOSITORY at an existing one"
 	case errors.Is(err, repository.ErrWrongPassword):

@@ -27,6 +27,9 @@ type CreateOptions struct {
 	// "container" (other containers referred to: volumes-from, links,
 	// container: namespace modes). Nil keeps every name.
 	Rename func(kind, old string) string
+	// Sandbox, when set, isolates the container for a restore drill (see
+	// Sandbox); nil creates it as recorded.
+	Sandbox *Sandbox
 }
 
 // Create creates, without starting, a container from spec: the same config
@@ -65,6 +68,11 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: rename("volume", v.Name), Target: v.Destination, ReadOnly: !v.RW})
 	}
 	hc.ContainerIDFile = ""
+	if opts.Sandbox != nil {
+		if err := opts.Sandbox.apply(&cfg, &hc, &spec); err != nil {
+			return "", "", fmt.Errorf("create container %q in a sandbox: %w", name, err)
+		}
+	}
 
 	primary, netcfg, later := planNetworks(spec, name, &hc, rename)
 	// From API 1.44 the client drops Config.MacAddress; the address moves

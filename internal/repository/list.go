@@ -32,6 +32,16 @@ func (r *Repository) List(ctx context.Context, unit string) ([]Point, error) {
 		points = append(points, pointOf(m))
 	}
 	sort.SliceStable(points, func(i, j int) bool { return points[i].Time.After(points[j].Time) })
+	drills, err := r.lastDrills(ctx)
+	if err != nil {
+		// The points are whole without their drills: list them.
+		r.log.Warn("drill results not listed", "err", err)
+	}
+	for i := range points {
+		if d, ok := drills[points[i].ID]; ok {
+			points[i].LastDrill = &d
+		}
+	}
 	return points, nil
 }
 

@@ -24,6 +24,9 @@ type Point struct {
 	Files       int64     `json:"files"`
 	Trigger     string    `json:"trigger"`
 	DurationMS  int64     `json:"duration_ms"`
+	// LastDrill is the newest restore drill of the point; nil if never
+	// drilled.
+	LastDrill *DrillSummary `json:"last_drill,omitempty"`
 }
 
 // Label keys, stored as kopia manifest tags (which need the "tag:" prefix).

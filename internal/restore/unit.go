@@ -46,6 +46,7 @@ type unitRestore struct {
 	pull   []string        // timeline images to pull from their registry
 	retag  [][2]string     // pulled image → the reference containers were made from
 	fromTL map[string]bool // containers created from their timeline image
+	box    *sandboxPlan    // set for a drill's sandbox (see NewSandbox)
 }
 
 // ToUnit recreates a unit on the engine: networks, volumes, bind mounts and
@@ -323,7 +324,11 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 	if err != nil {
 		return "", err
 	}
-	id, upper, err := u.eng.Create(ctx, spec, engine.CreateOptions{Name: name, Rename: u.rename})
+	copts, err := u.createOptions(name, spec)
+	if err != nil {
+		return "", err
+	}
+	id, upper, err := u.eng.Create(ctx, spec, copts)
 	if err != nil {
 		return "", err
 	}
