@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,8 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-backup/lifeboat/internal/drill"
-	"github.com/lifeboat-backup/lifeboat/internal/progress"
-	"github.com/lifeboat-backup/lifeboat/internal/ui"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 )
 
 type drillOptions struct {
@@ -77,42 +74,22 @@ EXIT STATUS
 	return cmd
 }
 
-// drillRef is UNIT@latest for a bare unit, else what was typed.
-func drillRef(arg string) string {
-	if strings.Contains(arg, "/") && !strings.Contains(arg, "@") {
-		return arg + "@latest"
-	}
-	return arg
-}
-
 func runDrill(cmd *cobra.Command, opts drillOptions, g *globalOptions, arg string) error {
 	ctx := cmd.Context()
-	repo, err := g.openRepository(ctx, false)
-	if err != nil {
+	req := ops.DrillRequest{Point: arg, SettleSeconds: opts.settle.Seconds(), NoWait: opts.noWait}
+	if err := req.Validate(); err != nil {
 		return err
 	}
-	defer repo.Close(ctx)
-	eng, err := g.connectEngine(ctx)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	pr := ui.NewProgress(os.Stderr, g.showProgress())
-	c := progress.New()
-	pr.Track("drill "+arg, c)
-	res, err := drill.Run(ctx, repo, eng, drill.Options{
-		Ref: drillRef(arg), Settle: opts.settle, LockDir: g.lockDir(), JournalDir: g.restoreJournalDir(),
-		NoWait: opts.noWait, OnWait: g.waitNotice(func(s string) { pr.Println(os.Stderr, s) }), Log: g.log, Progress: c,
-	})
+	env := g.env(cmd, false)
+	defer env.Close(ctx)
+	obs, pr := g.observer(cmd)
+	res, err := ops.Drill(ctx, &env.Env, req, obs)
 	pr.Done()
 	if res.Point == "" || (err != nil && !errors.Is(err, drill.ErrFailed)) {
 		return err
 	}
 	if opts.json {
-		if jerr := json.NewEncoder(os.Stdout).Encode(struct {
-			MessageType string `json:"message_type"`
-			drill.Result
-		}{"summary", res}); jerr != nil {
+		if jerr := writeSummary(cmd.OutOrStdout(), res); jerr != nil {
 			return jerr
 		}
 		return err

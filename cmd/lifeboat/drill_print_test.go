@@ -8,19 +8,6 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/drill"
 )
 
-func TestDrillRef(t *testing.T) {
-	for in, want := range map[string]string{
-		"project/shop":        "project/shop@latest",
-		"project/shop@latest": "project/shop@latest",
-		"volume/x@2026-11-24": "volume/x@2026-11-24",
-		"3f2a91":              "3f2a91",
-	} {
-		if got := drillRef(in); got != want {
-			t.Errorf("drillRef(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestPrintDrill(t *testing.T) {
 	var b bytes.Buffer
 	printDrill(&b, drill.Result{Point: "0123456789abcdef", Unit: "project/shop", Sandbox: "lbdrill-a1b2c3", DurationMS: 9000, Checks: []drill.Check{

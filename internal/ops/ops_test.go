@@ -105,3 +105,22 @@ func TestRestoreValidateIsIdempotent(t *testing.T) {
 		}
 	}
 }
+
+func TestDrillRequestValidate(t *testing.T) {
+	for in, want := range map[string]string{
+		"project/shop":         "project/shop@latest",
+		" project/shop@latest": "project/shop@latest",
+		"volume/x@2026-11-24":  "volume/x@2026-11-24",
+		"3f2a91":               "3f2a91",
+	} {
+		r := DrillRequest{Point: in}
+		if err := r.Validate(); err != nil || r.Point != want {
+			t.Errorf("%q: %q %v, want %q", in, r.Point, err, want)
+		}
+	}
+	env := untouchable(t)
+	_, err := Drill(t.Context(), env, DrillRequest{Point: " "}, Observer{})
+	wantInvalid(t, err, "which point")
+	_, err = Drill(t.Context(), env, DrillRequest{Point: "project/shop", SettleSeconds: -1}, Observer{})
+	wantInvalid(t, err, "settle")
+}
