@@ -11,6 +11,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
 	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
 )
 
@@ -29,6 +30,13 @@ type UnitStatus struct {
 	Points          int        `json:"points"`
 	Overdue         bool       `json:"overdue"` // the last success is older than the schedule allows
 	RunningJob      string     `json:"running_job,omitempty"`
+	// The unit's drills: their schedule (lifeboat.drill, else
+	// drills.schedule), when the next is due, and the newest drill of any
+	// of its points.
+	DrillSchedule  string                   `json:"drill_schedule,omitempty"`
+	NextDrill      *time.Time               `json:"next_drill,omitempty"`
+	LastDrill      *repository.DrillSummary `json:"last_drill,omitempty"`
+	LastDrillPoint string                   `json:"last_drill_point,omitempty"`
 	ProtectionState string     `json:"protection"` // protected, unprotected, failing, overdue, never
 }
 
@@ -41,9 +49,12 @@ type Job struct {
 
 // JobRequest starts a job.
 type JobRequest struct {
-	Kind    string              `json:"kind"` // backup, restore, replicate, check, forget, maintenance
+	Kind    string              `json:"kind"` // backup, restore, drill, replicate, check, forget, maintenance
 	Unit    string              `json:"unit,omitempty"`
 	Restore *ops.RestoreRequest `json:"restore,omitempty"`
+	// Drill names the point of a drill job; without it, a drill of unit
+	// drills the unit's newest point.
+	Drill *ops.DrillRequest `json:"drill,omitempty"`
 }
 
 // RepoStatus is the repository and its offsite copy.

@@ -48,6 +48,11 @@ func (d *Daemon) Units(ctx context.Context) ([]api.UnitStatus, error) {
 			t := u.lastSuccess
 			s.LastSuccess = &t
 		}
+		if !u.drill.next.IsZero() {
+			n := u.drill.next
+			s.NextDrill = &n
+		}
+		s.LastDrill, s.LastDrillPoint, s.DrillSchedule = u.drill.last, u.drill.point, u.drill.spec
 		s.Overdue = overdue(u, now)
 		switch {
 		case !u.info.Policy.Enabled:
@@ -173,10 +178,17 @@ func (d *Daemon) Submit(ctx context.Context, req api.JobRequest) (api.Job, error
 			return api.Job{}, fmt.Errorf("%w: a restore job needs restore.point", api.ErrBadRequest)
 		}
 		j, err = d.submitRestore(ctx, *req.Restore)
+	case "drill":
+		dr := ops.DrillRequest{Point: req.Unit}
+		if req.Drill != nil {
+			dr = *req.Drill
+		}
+		dr.NoWait = false
+		j, err = d.submitDrill(ctx, dr, "api")
 	case "replicate", "check", "forget", "maintenance":
 		j, err = d.submitUpkeep(req.Kind, "api")
 	default:
-		return api.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, %s", api.ErrBadRequest, req.Kind, upkeepNames)
+		return api.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, drill, %s", api.ErrBadRequest, req.Kind, upkeepNames)
 	}
 	if errors.Is(err, scheduler.ErrClosed) {
 		return api.Job{}, fmt.Errorf("%w: %w", api.ErrConflict, err)

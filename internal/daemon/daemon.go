@@ -60,6 +60,9 @@ type Daemon struct {
 	repo    repoStats
 	wake    chan struct{}
 	ready   chan struct{} // closed once the first discovery is done
+	// drillSlots holds one token per running drill: the budget of
+	// drills.concurrency.
+	drillSlots chan struct{}
 	refresh sync.Mutex    // one discovery at a time
 }
 
@@ -79,6 +82,7 @@ type unitState struct {
 	lastError   string
 	failures    int64
 	points      int
+	drill       drillState
 }
 
 // upkeepState is one repository-wide job's schedule and last outcome.
@@ -110,7 +114,8 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Log, hist: hist, started: time.Now(),
-		units: map[string]*unitState{}, upkeep: map[string]*upkeepState{}, wake: make(chan struct{}, 1), ready: make(chan struct{})}
+		units: map[string]*unitState{}, upkeep: map[string]*upkeepState{}, wake: make(chan struct{}, 1), ready: make(chan struct{}),
+		drillSlots: make(chan struct{}, max(1, opts.Config.Drills.Concurrency))}
 	d.env = ops.Env{
 		Repository: func(context.Context, bool) (*repository.Repository, error) { return opts.Repo, nil },
 		Engine:     func(context.Context) (*engine.Client, error) { return opts.Engine, nil },
@@ -211,8 +216,10 @@ func (d *Daemon) nextWake() time.Time {
 	defer d.mu.Unlock()
 	next := time.Now().Add(rediscover)
 	for _, u := range d.units {
-		if !u.next.IsZero() && u.next.Before(next) {
-			next = u.next
+		for _, t := range []time.Time{u.next, u.drill.next} {
+			if !t.IsZero() && t.Before(next) {
+				next = t
+			}
 		}
 	}
 	for _, k := range d.upkeep {
@@ -241,17 +248,22 @@ func (d *Daemon) fireDue(ctx context.Context) {
 			k.next = k.sched.Next(now)
 		}
 	}
+	drills := d.dueDrills(now)
 	d.mu.Unlock()
 	sort.Strings(units)
 	for _, u := range units {
 		d.submitBackup(u, "schedule")
+	}
+	sort.Strings(drills)
+	for _, u := range drills {
+		d.submitScheduledDrill(ctx, u)
 	}
 	for _, k := range upkeep {
 		if _, err := d.submitUpkeep(k, "schedule"); err != nil {
 			d.log.Warn("upkeep job not queued", "kind", k, "err", err)
 		}
 	}
-	if len(units)+len(upkeep) == 0 {
+	if len(units)+len(upkeep)+len(drills) == 0 {
 		if err := d.discover(ctx, false); err != nil {
 			d.log.Warn("discovering units", "err", err)
 		}
@@ -268,10 +280,10 @@ func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 	if err != nil {
 		return err
 	}
-	var last map[string]repository.Point
+	var last, drilled map[string]repository.Point
 	var counts map[string]int
 	if atStart {
-		if last, counts, err = d.lastPoints(ctx); err != nil {
+		if last, drilled, counts, err = d.lastPoints(ctx); err != nil {
 			return err
 		}
 	}
@@ -289,11 +301,15 @@ func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 				u.lastSuccess, u.lastPoint, u.lastDown, u.lastDur, u.lastSize = p.Time, p.ID, p.DowntimeMS, time.Duration(p.DurationMS)*time.Millisecond, p.Bytes
 			}
 			u.points = counts[info.Unit]
+			if p, ok := drilled[info.Unit]; ok {
+				u.drill.last, u.drill.point = p.LastDrill, p.ID
+			}
 			if !atStart {
 				d.log.Info("new unit", "unit", info.Unit)
 			}
 		}
 		u.info = info
+		d.scheduleDrills(u, now)
 		spec := ""
 		if info.Policy.Enabled && info.Error == "" {
 			spec = info.Policy.Schedule
@@ -328,13 +344,14 @@ func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 	return nil
 }
 
-// lastPoints is each unit's newest point and point count.
-func (d *Daemon) lastPoints(ctx context.Context) (map[string]repository.Point, map[string]int, error) {
+// lastPoints is each unit's newest point, its newest drilled point and
+// its point count.
+func (d *Daemon) lastPoints(ctx context.Context) (last, drilled map[string]repository.Point, counts map[string]int, err error) {
 	points, err := d.opts.Repo.List(ctx, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	last, counts := map[string]repository.Point{}, map[string]int{}
+	last, counts = map[string]repository.Point{}, map[string]int{}
 	for _, p := range points {
 		counts[p.Unit]++
 		if p.Time.After(last[p.Unit].Time) {
@@ -344,7 +361,7 @@ func (d *Daemon) lastPoints(ctx context.Context) (map[string]repository.Point, m
 	d.mu.Lock()
 	d.repo.points = len(points)
 	d.mu.Unlock()
-	return last, counts, nil
+	return last, newestDrills(points), counts, nil
 }
 
 // seedUpkeep schedules the repository-wide jobs, and runs once at start

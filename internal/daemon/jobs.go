@@ -152,7 +152,7 @@ func (d *Daemon) submitUpkeep(kind, trigger string) (scheduler.Job, error) {
 	case "forget":
 		fn = d.forgetAll
 	default:
-		return scheduler.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, %s", api.ErrBadRequest, kind, upkeepNames)
+		return scheduler.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, drill, %s", api.ErrBadRequest, kind, upkeepNames)
 	}
 	return d.q.Submit(kind, "", trigger, fn)
 }

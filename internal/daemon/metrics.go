@@ -41,6 +41,24 @@ var (
 			func(u *unitState) (float64, bool) { return float64(u.points), true }},
 		{unitDesc("lifeboat_unit_next_run_timestamp_seconds", "when the unit's next scheduled backup is due"), prometheus.GaugeValue,
 			func(u *unitState) (float64, bool) { return float64(u.next.Unix()), !u.next.IsZero() }},
+		{unitDesc("lifeboat_drill_last_passed", "1 when the unit's newest drill proved its point restores and works"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return b2f(u.drill.last != nil && u.drill.last.Passed), u.drill.last != nil }},
+		{unitDesc("lifeboat_drill_last_timestamp_seconds", "time of the unit's newest drill"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) {
+				if u.drill.last == nil {
+					return 0, false
+				}
+				return float64(u.drill.last.Time.UnixNano()) / 1e9, true
+			}},
+		{unitDesc("lifeboat_drill_rto_seconds", "recovery time of the unit's newest drill that reached it"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) {
+				if u.drill.last == nil || u.drill.last.RTOMS == 0 {
+					return 0, false
+				}
+				return float64(u.drill.last.RTOMS) / 1000, true
+			}},
+		{unitDesc("lifeboat_drill_failures_total", "failed drills of the unit since the daemon started"), prometheus.CounterValue,
+			func(u *unitState) (float64, bool) { return float64(u.drill.failures), true }},
 	}
 	jobsQueued   = prometheus.NewDesc("lifeboat_jobs_queued", "jobs waiting", nil, nil)
 	jobsRunning  = prometheus.NewDesc("lifeboat_jobs_running", "jobs running", nil, nil)

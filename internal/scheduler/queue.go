@@ -100,8 +100,14 @@ func NewQueue(limit int, history *History, log *slog.Logger, notify func(Job)) *
 }
 
 func lockKey(kind, unit string) string {
-	if unit == "" {
+	switch {
+	case unit == "":
 		return "repository:" + kind
+	case kind == "drill":
+		// A drill restores a copy of the unit from the repository: it
+		// never waits for, nor holds up, the unit's own jobs; two drills
+		// of one unit never run at once.
+		return "drill:" + unit
 	}
 	return "unit:" + unit
 }

@@ -189,3 +189,24 @@ func TestShutdownCancelsRunningAfterGrace(t *testing.T) {
 		t.Fatalf("submit after shutdown: %v", err)
 	}
 }
+
+// TestDrillBesideBackup: a drill of a unit runs beside the unit's backup,
+// never beside another drill of it.
+func TestDrillBesideBackup(t *testing.T) {
+	q, _, _ := newQueue(t, 3)
+	release := make(chan struct{})
+	block := func(context.Context, *Run) error { <-release; return nil }
+	b, _ := q.Submit("backup", "project/shop", "manual", block)
+	d1, _ := q.Submit("drill", "project/shop", "manual", block)
+	d2, _ := q.Submit("drill", "project/shop", "manual", block)
+	waitState(t, q, b.ID, Running)
+	waitState(t, q, d1.ID, Running)
+	time.Sleep(20 * time.Millisecond)
+	if j, _ := q.Job(d2.ID); j.State != Queued {
+		t.Fatalf("a second drill of the unit is %s while the first runs", j.State)
+	}
+	close(release)
+	for _, id := range []string{b.ID, d1.ID, d2.ID} {
+		waitState(t, q, id, Succeeded)
+	}
+}
