@@ -33,12 +33,12 @@ type Thresholds struct {
 	Off bool `json:"off,omitempty"`
 	// Shrink flags files, bytes or a dump falling by more than this
 	// fraction below the baseline (0.5: to less than half).
-	Shrink float64 `json:"shrink"`
+	Shrink float64 `json:"shrink,omitempty"`
 	// Churn flags a point that stores more than this fraction of its
 	// bytes anew while the baseline stores less than a fifth of it.
-	Churn float64 `json:"churn"`
+	Churn float64 `json:"churn,omitempty"`
 	// Slow flags a backup taking more than this many times the baseline.
-	Slow float64 `json:"slow"`
+	Slow float64 `json:"slow,omitempty"`
 }
 
 // Defaults are the thresholds when no label speaks.
