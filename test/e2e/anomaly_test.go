@@ -43,8 +43,8 @@ func writeFiles(t *testing.T, dir string, n, size int) {
 	}
 }
 
-// encrypt overwrites every file in dir with random bytes of its size, as
-// ransomware encrypting in place does.
+// encrypt overwrites every file under dir with random bytes of its size,
+// as ransomware encrypting in place does.
 func encrypt(t *testing.T, dir string) {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -52,6 +52,10 @@ func encrypt(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
+		if e.IsDir() {
+			encrypt(t, filepath.Join(dir, e.Name()))
+			continue
+		}
 		info, err := e.Info()
 		if err != nil {
 			t.Fatal(err)
@@ -125,7 +129,6 @@ func TestAnomalyRansomware(t *testing.T) {
 	lastGood := good[len(good)-1]
 
 	encrypt(t, dir)
-	encrypt(t, filepath.Join(dir, "new"))
 	bad, r := e.anomalyBackup(t, unit)
 	if !bad.Suspect || len(bad.Anomalies) == 0 || !strings.Contains(strings.Join(bad.Anomalies, ";"), "stored anew") {
 		t.Fatalf("encrypted in place, the point is not suspect for its churn: %+v", bad)
@@ -134,11 +137,12 @@ func TestAnomalyRansomware(t *testing.T) {
 		t.Fatalf("backup of a suspect point warns nothing on stderr: %q", r.stderr)
 	}
 	t.Logf("findings: %q", bad.Anomalies)
-	t.Logf("warning: %s", strings.TrimSpace(r.stderr))
+	t.Logf("stderr: %s", strings.TrimSpace(r.stderr))
 	text := e.ok("snapshots", unit).stdout
 	if !strings.Contains(text, "SUSPECT") || !strings.Contains(text, "lifeboat ack "+bad.ID) {
 		t.Fatalf("snapshots does not mark the suspect point:\n%s", text)
 	}
+	t.Logf("snapshots:\n%s", text)
 
 	dry := e.ok("forget", "--dry-run").stdout
 	if !strings.Contains(dry, "kept: last good point before unacknowledged anomaly") {
@@ -198,4 +202,61 @@ func TestAnomalyShrink(t *testing.T) {
 		t.Fatalf("90%% of the files deleted, the point is not suspect for it: %+v", p)
 	}
 	t.Logf("findings: %q", p.Anomalies)
+}
+
+// TestAnomalyDumpShrinks: the dumps' sizes are recorded with each point,
+// and a database emptied since the last backups gives a suspect point
+// that names its dump.
+func TestAnomalyDumpShrinks(t *testing.T) {
+	e := newEnv(t)
+	e.d.EnsureImages(t, "all")
+	e.ok("init")
+	e.d.Docker(t, "run", "-d", "--name", "anomaly-redis", "lifeboat-test/redis:7")
+	t.Cleanup(func() { e.d.DockerErr("rm", "-f", "-v", "anomaly-redis") })
+	waitForLong(t, func() bool {
+		_, err := e.d.DockerErr("exec", "anomaly-redis", "sh", "-c", "redis-cli PING | grep -q PONG")
+		return err == nil
+	})
+	fill := func(from, to int) {
+		e.d.Docker(t, "exec", "anomaly-redis", "sh", "-c",
+			fmt.Sprintf(`seq %d %d | sed 's/.*/SET key:& value-of-key-&-padded-to-be-a-little-longer/' | redis-cli >/dev/null`, from, to))
+	}
+	fill(1, 20000)
+	const unit = "container/anomaly-redis"
+	var dumps map[string]int64
+	for i := range 4 {
+		fill(20000+i*10, 20000+i*10+9)
+		p, _ := e.anomalyBackup(t, unit)
+		if p.Suspect {
+			t.Fatalf("normal backup %d marked suspect: %q", i, p.Anomalies)
+		}
+		dumps = e.pointDumps(t, unit, p.ID)
+	}
+	if dumps["anomaly-redis/dump.rdb"] < 100<<10 {
+		t.Fatalf("the point does not record its dump's size: %v", dumps)
+	}
+	e.d.Docker(t, "exec", "anomaly-redis", "redis-cli", "FLUSHALL")
+	p, r := e.anomalyBackup(t, unit)
+	if !p.Suspect || !strings.Contains(strings.Join(p.Anomalies, ";"), "dump anomaly-redis/dump.rdb shrank") {
+		t.Fatalf("database emptied, the point is not suspect for its dump: %+v\n%s", p, r.stderr)
+	}
+	t.Logf("dumps before: %v; after: %v; findings: %q", dumps, e.pointDumps(t, unit, p.ID), p.Anomalies)
+}
+
+func (e *env) pointDumps(t *testing.T, unit, id string) map[string]int64 {
+	t.Helper()
+	var ps []struct {
+		ID    string           `json:"id"`
+		Dumps map[string]int64 `json:"dumps"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("snapshots", unit, "--json").stdout), &ps); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.ID == id {
+			return p.Dumps
+		}
+	}
+	t.Fatalf("point %s not listed", id)
+	return nil
 }
