@@ -33,8 +33,9 @@ func stats(p repository.Point) anomaly.Stats {
 // judge reads the unit's history now, before its new point exists, and
 // returns what the repository asks about the new point before saving it.
 // A history that cannot be read judges nothing: the backup itself is not
-// at fault.
-func judge(ctx context.Context, repo *repository.Repository, unit string, t anomaly.Thresholds, log *slog.Logger) func(repository.Point) []string {
+// at fault. images gives the bytes of image archives the backup read:
+// they are not counted as the unit's data stored anew.
+func judge(ctx context.Context, repo *repository.Repository, unit string, t anomaly.Thresholds, log *slog.Logger, images func() int64) func(repository.Point) []string {
 	if t.Off {
 		return nil
 	}
@@ -44,6 +45,10 @@ func judge(ctx context.Context, repo *repository.Repository, unit string, t anom
 		return nil
 	}
 	return func(p repository.Point) []string {
+		if p.AddedBytes > 0 {
+			// Stays known (above 0): the point stored its records at least.
+			p.AddedBytes = max(1, p.AddedBytes-images())
+		}
 		var reasons []string
 		for _, f := range Judge(p, history, t) {
 			reasons = append(reasons, f.Message)

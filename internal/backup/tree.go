@@ -58,7 +58,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 		if img.Saved {
 			// Named by ID and dated by build time: kopia finds an image it
 			// already holds by that and never asks the engine to save it.
-			images = append(images, source.Stream(path.Base(img.Path), c.recordErrors(c.eng.SaveImage(ctx, c.p.saveAs[img.ID])), 0o644, c.p.created[img.ID]))
+			images = append(images, source.Stream(path.Base(img.Path), c.countedImage(c.eng.SaveImage(ctx, c.p.saveAs[img.ID])), 0o644, c.p.created[img.ID]))
 		}
 	}
 	volJobs := make([]*scanJob, len(c.p.volumes))

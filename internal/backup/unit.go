@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/btrfs"
@@ -70,7 +71,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	}
 	c := &capture{p: p, eng: eng, opts: opts, counters: counters}
 	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters,
-		Judge: judge(ctx, repo, u.String(), p.policy.Anomaly, opts.Log)}, c.run)
+		Judge: judge(ctx, repo, u.String(), p.policy.Anomaly, opts.Log, c.imageBytes.Load)}, c.run)
 	if err != nil {
 		// No point refers to the timeline images of a failed backup.
 		p.untagTimeline(context.WithoutCancel(ctx), eng)
@@ -88,7 +89,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	res.NotKept = c.notKept
 	opts.Log.Info("restore point saved", "unit", u.String(), "id", point.ID, "consistency", point.Consistency, "downtime_ms", point.DowntimeMS)
 	if point.Suspect {
-		opts.Log.Warn("restore point suspect: unlike the unit's history", "unit", u.String(), "id", point.ID, "anomalies", point.Anomalies)
+		opts.Log.Info("restore point suspect: unlike the unit's history", "unit", u.String(), "id", point.ID, "anomalies", point.Anomalies)
 	}
 	return res
 }
@@ -126,6 +127,7 @@ type capture struct {
 	mu         sync.Mutex
 	streamErrs []error
 	sizes      map[string]int64 // dumps read to their end, by "container/file"
+	imageBytes atomic.Int64     // of image archives read
 }
 
 func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.Labels, error) {
@@ -221,6 +223,13 @@ func (c *capture) measured(key string, r io.ReadCloser) io.ReadCloser {
 	return &recordingReader{ReadCloser: r, c: c, key: key}
 }
 
+// countedImage is recordErrors that also counts the bytes of image
+// archives read: a new image is stored anew by nature, and the anomaly
+// guard must not take an image upgrade for data rewritten in place.
+func (c *capture) countedImage(r io.ReadCloser) io.ReadCloser {
+	return &recordingReader{ReadCloser: r, c: c, image: true}
+}
+
 // dumpSizes are the measured dumps' sizes; nil when no dump was read.
 func (c *capture) dumpSizes() map[string]int64 {
 	c.mu.Lock()
@@ -243,14 +252,18 @@ func (c *capture) streamErr() error {
 
 type recordingReader struct {
 	io.ReadCloser
-	c   *capture
-	key string // "" : not measured
-	n   int64
+	c     *capture
+	key   string // "" : not measured
+	image bool   // counted in c.imageBytes
+	n     int64
 }
 
 func (r *recordingReader) Read(p []byte) (int, error) {
 	n, err := r.ReadCloser.Read(p)
 	r.n += int64(n)
+	if r.image {
+		r.c.imageBytes.Add(int64(n))
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF):
