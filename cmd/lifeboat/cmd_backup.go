@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -53,8 +54,15 @@ With --json, one JSON object per restore point made is printed on stdout
 (message_type "summary"): id, unit, time, consistency, downtime_ms, bytes,
 files, bytes_added, ...
 
+After each backup the anomaly guard compares the new point with the unit's
+history (files or bytes shrinking sharply, a dump shrinking or empty, most
+data stored anew although the unit rarely changes, a backup far slower
+than usual). A suspect point is saved and marked: a warning on stderr
+names the reasons and ` + "`lifeboat ack ID`" + `, --json says "suspect": true and
+"anomalies", and the exit status stays 0, since the backup did happen.
+
 EXIT STATUS
-  0 every unit backed up; 1 error; 3 some units failed;
+  0 every unit backed up (suspect points included); 1 error; 3 some units failed;
   10 no repository; 11 the unit is locked by another job (--no-wait);
   12 wrong or missing password; 130 interrupted.`,
 		Example: `  lifeboat backup --all
@@ -88,6 +96,11 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	enc := json.NewEncoder(stdout)
 	obs.UnitDone = func(r backup.Result) {
+		if r.Err == nil && r.Suspect {
+			// Said even with --json and --quiet: the backup succeeded,
+			// but its data may be damage, and someone should look.
+			defer pr.Println(stderr, suspectWarning(r))
+		}
 		switch {
 		case r.Err != nil:
 			return // reported once, by main
@@ -110,4 +123,11 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 	}
 	_, err := ops.Backup(ctx, &env.Env, req, obs)
 	return err
+}
+
+// suspectWarning names the anomalies of a suspect point and the way to
+// accept them.
+func suspectWarning(r backup.Result) string {
+	return fmt.Sprintf("warning: restore point %s of %s is suspect: %s; older good points are kept until you run `lifeboat ack %s`",
+		r.ID, r.Unit, strings.Join(r.Anomalies, "; "), r.ID)
 }

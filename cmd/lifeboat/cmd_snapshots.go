@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,8 +23,13 @@ func newSnapshotsCommand(g *globalOptions) *cobra.Command {
 		Long: `List the restore points in the repository, newest first; with UNIT
 (volume/NAME), only that unit's. Listing reads labels only, never trees.
 
+A point the anomaly guard found unlike its unit's history is marked
+SUSPECT (or "acked" once acknowledged with ` + "`lifeboat ack`" + `), with its reasons
+below it.
+
 With --json, prints one array of objects: id, unit, kind, host, time,
-consistency, downtime_ms, bytes, files, trigger, duration_ms, and
+consistency, downtime_ms, bytes, files, trigger, duration_ms, bytes_added,
+dumps (sizes by container/file), suspect, anomalies, acked, and
 last_drill (time, passed, rto_ms) for a point a restore drill proved or
 failed (see lifeboat drill).
 
@@ -66,12 +72,31 @@ func runSnapshots(cmd *cobra.Command, opts snapshotsOptions, g *globalOptions, a
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(points)
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tUNIT\tCONSISTENCY\tDOWNTIME\tFILES\tSIZE\tHOST\tLAST DRILL")
+	fmt.Fprintln(tw, "ID\tTIME\tUNIT\tCONSISTENCY\tDOWNTIME\tFILES\tSIZE\tHOST\tLAST DRILL\tANOMALY")
 	for _, p := range points {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%d\t%s\t%s\t%s\n", p.ID[:min(12, len(p.ID))],
-			p.Time.Local().Format(time.DateTime), p.Unit, p.Consistency, p.DowntimeMS, p.Files, ui.Bytes(p.Bytes), p.Host, lastDrill(p.LastDrill))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%dms\t%d\t%s\t%s\t%s\t%s\n", shortID(p.ID),
+			p.Time.Local().Format(time.DateTime), p.Unit, p.Consistency, p.DowntimeMS, p.Files, ui.Bytes(p.Bytes), p.Host, lastDrill(p.LastDrill), anomalyMark(p))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range points {
+		if p.Suspect && !p.Acked {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s SUSPECT: %s (accept with `lifeboat ack %s`)\n", p.ID[:min(12, len(p.ID))], strings.Join(p.Anomalies, "; "), p.ID)
+		}
+	}
+	return nil
+}
+
+// anomalyMark is the ANOMALY column: empty for a good point.
+func anomalyMark(p repository.Point) string {
+	switch {
+	case p.Suspect && p.Acked:
+		return "acked"
+	case p.Suspect:
+		return "SUSPECT"
+	}
+	return ""
 }
 
 // lastDrill is a point's last drill in a word or two: "passed, RTO 12.3s".

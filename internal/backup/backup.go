@@ -65,11 +65,10 @@ type Options struct {
 // and `snapshots --json` share.
 type Result struct {
 	repository.Point
-	AddedBytes int64    `json:"bytes_added"`     // what the repository grew by (compressed, encrypted)
-	Unchanged  int64    `json:"bytes_unchanged"` // bytes of files found unchanged by metadata and not read again
-	NotKept    []string `json:"not_kept,omitempty"`
-	Skipped    string   `json:"skipped,omitempty"` // why --all left this unit out
-	Err        error    `json:"-"`
+	Unchanged int64    `json:"bytes_unchanged"` // bytes of files found unchanged by metadata and not read again
+	NotKept   []string `json:"not_kept,omitempty"`
+	Skipped   string   `json:"skipped,omitempty"` // why --all left this unit out
+	Err       error    `json:"-"`
 }
 
 // ErrPartial means some units were backed up and some failed.

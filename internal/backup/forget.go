@@ -38,8 +38,9 @@ type ForgetResult struct {
 }
 
 // Forget applies a retention policy to every unit's restore points,
-// newest first, and forgets the rest — never a unit's newest point — with
-// their timeline image tags.
+// newest first, and forgets the rest — never a unit's newest point, nor
+// the good points before an unacknowledged suspect one (see verdicts) —
+// with their timeline image tags.
 func Forget(ctx context.Context, repo *repository.Repository, opts ForgetOptions) ([]ForgetResult, error) {
 	if opts.Keep.IsZero() && len(opts.Labelled) == 0 {
 		return nil, errors.New("no --keep-… given and no unit has a lifeboat.retention label: say what to keep (--keep-last 3, --keep-daily 7, …)")
@@ -70,14 +71,10 @@ func Forget(ctx context.Context, repo *repository.Repository, opts ForgetOptions
 				continue
 			}
 		}
-		times := make([]time.Time, len(ps))
-		for i, p := range ps {
-			times[i] = p.Time
-		}
-		for i, why := range keep.Keep(times) {
-			out = append(out, ForgetResult{Point: ps[i], Keep: len(why) > 0, Reasons: why})
-			if len(why) == 0 {
-				drop = append(drop, ps[i].ID)
+		for _, r := range verdicts(ps, keep) {
+			out = append(out, r)
+			if !r.Keep {
+				drop = append(drop, r.ID)
 			}
 		}
 	}
@@ -92,6 +89,42 @@ func Forget(ctx context.Context, repo *repository.Repository, opts ForgetOptions
 		return out, err
 	}
 	return out, removeTags(ctx, opts, untag, out)
+}
+
+// KeptForAnomaly is the reason retention gives for a good point it keeps
+// because a newer point of its unit is suspect and not acknowledged.
+const KeptForAnomaly = "kept: last good point before unacknowledged anomaly"
+
+// verdicts applies keep to one unit's points, newest first. Before every
+// suspect point nobody acknowledged, the newest good points are kept, as
+// many as keep's last (at least one): the data as it was before the
+// damage must outlive the damaged points that push it out.
+func verdicts(ps []repository.Point, keep policy.Retention) []ForgetResult {
+	times := make([]time.Time, len(ps))
+	for i, p := range ps {
+		times[i] = p.Time
+	}
+	out := make([]ForgetResult, len(ps))
+	for i, why := range keep.Keep(times) {
+		out[i] = ForgetResult{Point: ps[i], Keep: len(why) > 0, Reasons: why}
+	}
+	n := max(keep.Last, 1)
+	for s, p := range ps {
+		if p.Good() {
+			continue
+		}
+		good := 0
+		for i := s + 1; i < len(ps) && good < n; i++ {
+			if !ps[i].Good() {
+				continue
+			}
+			good++
+			if !out[i].Keep {
+				out[i].Keep, out[i].Reasons = true, []string{KeptForAnomaly}
+			}
+		}
+	}
+	return out
 }
 
 // timelineTags reads, before the points go, which timeline images each

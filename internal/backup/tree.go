@@ -47,7 +47,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 	for _, d := range c.p.dumps {
 		var files []source.Entry
 		for _, cmd := range d.cmds {
-			out := c.recordErrors(c.eng.ExecOutput(ctx, d.container.ID, engine.ExecSpec{Cmd: cmd.Cmd, Env: cmd.Env}))
+			out := c.measured(d.container.Name+"/"+cmd.File, c.eng.ExecOutput(ctx, d.container.ID, engine.ExecSpec{Cmd: cmd.Cmd, Env: cmd.Env}))
 			// Dumps hold the data: 0600. Dated once per backup, so a second
 			// pass finds them in kopia's cache and does not dump again.
 			files = append(files, source.Stream(cmd.File, out, 0o600, c.p.dumpTime))
@@ -58,7 +58,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 		if img.Saved {
 			// Named by ID and dated by build time: kopia finds an image it
 			// already holds by that and never asks the engine to save it.
-			images = append(images, source.Stream(path.Base(img.Path), c.recordErrors(c.eng.SaveImage(ctx, c.p.saveAs[img.ID])), 0o644, c.p.created[img.ID]))
+			images = append(images, source.Stream(path.Base(img.Path), c.countedImage(c.eng.SaveImage(ctx, c.p.saveAs[img.ID])), 0o644, c.p.created[img.ID]))
 		}
 	}
 	volJobs := make([]*scanJob, len(c.p.volumes))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/btrfs"
@@ -69,7 +70,8 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		return res
 	}
 	c := &capture{p: p, eng: eng, opts: opts, counters: counters}
-	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters}, c.run)
+	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters,
+		Judge: judge(ctx, repo, u.String(), p.policy.Anomaly, opts.Log, c.imageBytes.Load)}, c.run)
 	if err != nil {
 		// No point refers to the timeline images of a failed backup.
 		p.untagTimeline(context.WithoutCancel(ctx), eng)
@@ -80,10 +82,15 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	if c.postErr != nil {
 		res.Err = fmt.Errorf("restore point %s saved, but %w", point.ID, c.postErr)
 	}
-	res.AddedBytes = counters.StoredBytes.Load()
+	if res.AddedBytes == 0 {
+		res.AddedBytes = counters.StoredBytes.Load()
+	}
 	res.Unchanged = counters.CachedBytes.Load()
 	res.NotKept = c.notKept
 	opts.Log.Info("restore point saved", "unit", u.String(), "id", point.ID, "consistency", point.Consistency, "downtime_ms", point.DowntimeMS)
+	if point.Suspect {
+		opts.Log.Info("restore point suspect: unlike the unit's history", "unit", u.String(), "id", point.ID, "anomalies", point.Anomalies)
+	}
 	return res
 }
 
@@ -119,6 +126,8 @@ type capture struct {
 
 	mu         sync.Mutex
 	streamErrs []error
+	sizes      map[string]int64 // dumps read to their end, by "container/file"
+	imageBytes atomic.Int64     // of image archives read
 }
 
 func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.Labels, error) {
@@ -146,7 +155,7 @@ func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.L
 		failpoint.Hit("saving")
 	}
 	return repository.Labels{Consistency: c.p.mode, DowntimeMS: c.downtime.Milliseconds(),
-		Counted: true, Files: c.counters.TotalFiles.Load(), Bytes: c.counters.TotalBytes.Load()}, err
+		Counted: true, Files: c.counters.TotalFiles.Load(), Bytes: c.counters.TotalBytes.Load(), Dumps: c.dumpSizes()}, err
 }
 
 // snapshotted freezes the unit only while read-only btrfs snapshots of its
@@ -207,6 +216,34 @@ func (c *capture) recordErrors(r io.ReadCloser) io.ReadCloser {
 	return &recordingReader{ReadCloser: r, c: c}
 }
 
+// measured is recordErrors that also records the stream's size under key
+// once it is read to its end, for the anomaly guard. A later pass that
+// finds the stream in kopia's cache does not read it and keeps the size.
+func (c *capture) measured(key string, r io.ReadCloser) io.ReadCloser {
+	return &recordingReader{ReadCloser: r, c: c, key: key}
+}
+
+// countedImage is recordErrors that also counts the bytes of image
+// archives read: a new image is stored anew by nature, and the anomaly
+// guard must not take an image upgrade for data rewritten in place.
+func (c *capture) countedImage(r io.ReadCloser) io.ReadCloser {
+	return &recordingReader{ReadCloser: r, c: c, image: true}
+}
+
+// dumpSizes are the measured dumps' sizes; nil when no dump was read.
+func (c *capture) dumpSizes() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sizes) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(c.sizes))
+	for k, v := range c.sizes {
+		out[k] = v
+	}
+	return out
+}
+
 func (c *capture) streamErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -215,12 +252,30 @@ func (c *capture) streamErr() error {
 
 type recordingReader struct {
 	io.ReadCloser
-	c *capture
+	c     *capture
+	key   string // "" : not measured
+	image bool   // counted in c.imageBytes
+	n     int64
 }
 
 func (r *recordingReader) Read(p []byte) (int, error) {
 	n, err := r.ReadCloser.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
+	r.n += int64(n)
+	if r.image {
+		r.c.imageBytes.Add(int64(n))
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		if r.key != "" {
+			r.c.mu.Lock()
+			if r.c.sizes == nil {
+				r.c.sizes = map[string]int64{}
+			}
+			r.c.sizes[r.key] = r.n
+			r.c.mu.Unlock()
+		}
+	default:
 		r.c.mu.Lock()
 		r.c.streamErrs = append(r.c.streamErrs, err)
 		r.c.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/drill"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
 )
 
 // DrillRequest asks to prove that a restore point comes back and works.
@@ -57,4 +58,17 @@ func Drill(ctx context.Context, env *Env, req DrillRequest, obs Observer) (drill
 		LockDir: env.LockDir(), JournalDir: env.RestoreJournalDir(), NoWait: req.NoWait,
 		OnWait: obs.Waiting, Log: obs.log(env), Progress: obs.progress("drill " + req.Point),
 	})
+}
+
+// Ack accepts the anomaly of a suspect point: retention treats it as any
+// other point from then on.
+func Ack(ctx context.Context, env *Env, point string) (repository.AckResult, error) {
+	if strings.TrimSpace(point) == "" {
+		return repository.AckResult{}, fmt.Errorf("%w: say which point to acknowledge: an ID or UNIT@TIME", ErrInvalid)
+	}
+	repo, err := env.Repository(ctx, true)
+	if err != nil {
+		return repository.AckResult{}, err
+	}
+	return repo.Ack(ctx, point)
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lifeboat-backup/lifeboat/internal/anomaly"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
 )
 
@@ -22,7 +23,16 @@ const (
 	// LabelDrill schedules restore drills of the unit's newest point
 	// (cron or @every), or turns them off with "never".
 	LabelDrill = "lifeboat.drill"
+	// The anomaly guard: off, and its thresholds (see package anomaly).
+	LabelAnomaly       = "lifeboat.anomaly"
+	LabelAnomalyShrink = "lifeboat.anomaly.shrink"
+	LabelAnomalyChurn  = "lifeboat.anomaly.churn"
+	LabelAnomalySlow   = "lifeboat.anomaly.slow"
 )
+
+// labelKeys are every label Resolve reads.
+var labelKeys = []string{LabelEnable, LabelConsistency, LabelExclude, LabelSchedule, LabelRetention, LabelImages,
+	LabelAnomaly, LabelAnomalyShrink, LabelAnomalyChurn, LabelAnomalySlow, LabelDrill}
 
 // Modes are the consistency modes a label or flag may name.
 var Modes = []string{"auto", "none", "pause", "stop", "snapshot", "dump"}
@@ -36,6 +46,8 @@ type Policy struct {
 	Retention   Retention `json:"retention"`
 	Images      string    `json:"images"`
 	Drill       string    `json:"drill,omitempty"` // when to drill the newest point; "" or never: not on a schedule
+	// Anomaly tunes the anomaly guard; zero fields mean its defaults.
+	Anomaly anomaly.Thresholds `json:"anomaly,omitzero"`
 	// Sources says where each setting came from ("label on web", "default"),
 	// so `lifeboat ls` can explain itself.
 	Sources map[string]string `json:"sources,omitempty"`
@@ -78,7 +90,7 @@ func Resolve(members []Labelled, d Defaults) (Policy, error) {
 	values := map[string]string{}
 	from := map[string]string{}
 	for _, m := range members {
-		for _, k := range []string{LabelEnable, LabelConsistency, LabelExclude, LabelSchedule, LabelRetention, LabelImages, LabelDrill} {
+		for _, k := range labelKeys {
 			v, ok := m.Labels[k]
 			if !ok {
 				continue
@@ -143,6 +155,46 @@ func (p *Policy) set(key, v string) error {
 			return err
 		}
 		p.Images = v
+	case LabelAnomaly, LabelAnomalyShrink, LabelAnomalyChurn, LabelAnomalySlow:
+		return p.setAnomaly(key, v)
+	}
+	return nil
+}
+
+// setAnomaly reads the anomaly guard's labels: lifeboat.anomaly=off|on,
+// and the thresholds as plain numbers.
+func (p *Policy) setAnomaly(key, v string) error {
+	if key == LabelAnomaly {
+		switch strings.ToLower(v) {
+		case "off", "false":
+			p.Anomaly.Off = true
+		case "on", "true":
+			p.Anomaly.Off = false
+		default:
+			return fmt.Errorf("%q is not on or off", v)
+		}
+		return nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a number", v)
+	}
+	switch key {
+	case LabelAnomalyShrink:
+		if !(f > 0 && f < 1) {
+			return fmt.Errorf("%s is a fraction between 0 and 1 (0.5: flag a point with less than half the usual files or bytes)", v)
+		}
+		p.Anomaly.Shrink = f
+	case LabelAnomalyChurn:
+		if !(f > 0 && f <= 10) {
+			return fmt.Errorf("%s is a fraction above 0 (0.5: flag a point that stores half its bytes anew)", v)
+		}
+		p.Anomaly.Churn = f
+	case LabelAnomalySlow:
+		if !(f > 1 && f <= 1000) {
+			return fmt.Errorf("%s is a factor above 1 (5: flag a backup five times slower than usual)", v)
+		}
+		p.Anomaly.Slow = f
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/lifeboat-backup/lifeboat/internal/anomaly"
 )
 
 func TestResolve(t *testing.T) {
@@ -35,6 +37,16 @@ func TestResolve(t *testing.T) {
 		{name: "bad retention", members: []Labelled{{Name: "a", Labels: map[string]string{LabelRetention: "forever"}}}, err: "last=3"},
 		{name: "bad schedule", members: []Labelled{{Name: "a", Labels: map[string]string{LabelSchedule: "@every 0s"}}}, err: "at least 1s"},
 		{name: "bad images", members: []Labelled{{Name: "a", Labels: map[string]string{LabelImages: "zip"}}}, err: "unknown images policy"},
+		{name: "anomaly guard off", members: []Labelled{{Name: "a", Labels: map[string]string{LabelAnomaly: "off"}}},
+			want: Policy{Enabled: true, Consistency: "auto", Images: "ref", Anomaly: anomaly.Thresholds{Off: true}}},
+		{name: "anomaly thresholds", members: []Labelled{{Name: "a", Labels: map[string]string{LabelAnomaly: "on", LabelAnomalyShrink: "0.3", LabelAnomalyChurn: "0.8", LabelAnomalySlow: "10"}}},
+			want: Policy{Enabled: true, Consistency: "auto", Images: "ref", Anomaly: anomaly.Thresholds{Shrink: 0.3, Churn: 0.8, Slow: 10}}},
+		{name: "anomaly labels agree", members: []Labelled{{Name: "a", Labels: map[string]string{LabelAnomalyShrink: "0.3"}}, {Name: "b", Labels: map[string]string{LabelAnomalyShrink: "0.4"}}}, err: "make them agree"},
+		{name: "anomaly not on or off", members: []Labelled{{Name: "a", Labels: map[string]string{LabelAnomaly: "maybe"}}}, err: `"maybe" is not on or off`},
+		{name: "anomaly shrink not a fraction", members: []Labelled{{Name: "a", Labels: map[string]string{LabelAnomalyShrink: "50"}}}, err: "fraction between 0 and 1"},
+		{name: "anomaly shrink not a number", members: []Labelled{{Name: "a", Labels: map[string]string{LabelAnomalyShrink: "half"}}}, err: `"half" is not a number`},
+		{name: "anomaly churn zero", members: []Labelled{{Name: "a", Labels: map[string]string{LabelAnomalyChurn: "0"}}}, err: "fraction above 0"},
+		{name: "anomaly slow below 1", members: []Labelled{{Name: "a", Labels: map[string]string{LabelAnomalySlow: "0.5"}}}, err: "factor above 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Resolve(tc.members, DefaultDefaults)

@@ -24,14 +24,14 @@ func blobSet(dir, prefix string) map[string]bool {
 }
 
 // damaged is a repository of three points, each with its own random file,
-// and for each point the index (x) and metadata pack (q) blobs its backup
-// wrote.
+// and for each point the index (x) blob and metadata pack (q) blobs its
+// backup wrote: its trees and, in the last of them, its record.
 type damaged struct {
 	opts  Options
 	ids   []string
 	data  [][]byte
 	index []string
-	meta  []string
+	meta  [][]string
 }
 
 func newDamaged(t *testing.T) *damaged {
@@ -48,8 +48,12 @@ func newDamaged(t *testing.T) *damaged {
 		}
 		d.ids = append(d.ids, snapshotDir(t, r, "volume/v", dir).ID)
 		d.data = append(d.data, b)
-		d.index = append(d.index, newBlob(t, x0, blobSet(d.opts.Location, "x"), i))
-		d.meta = append(d.meta, newBlob(t, q0, blobSet(d.opts.Location, "q"), i))
+		x := newBlobs(t, x0, blobSet(d.opts.Location, "x"), i)
+		if len(x) != 1 {
+			t.Fatalf("point %d wrote index blobs %v, want one", i, x)
+		}
+		d.index = append(d.index, x[0])
+		d.meta = append(d.meta, newBlobs(t, q0, blobSet(d.opts.Location, "q"), i))
 	}
 	r.Close(t.Context())
 	// Each open below starts with an empty cache, as on another machine:
@@ -58,7 +62,7 @@ func newDamaged(t *testing.T) *damaged {
 	return d
 }
 
-func newBlob(t *testing.T, before, after map[string]bool, i int) string {
+func newBlobs(t *testing.T, before, after map[string]bool, i int) []string {
 	t.Helper()
 	var added []string
 	for p := range after {
@@ -66,10 +70,10 @@ func newBlob(t *testing.T, before, after map[string]bool, i int) string {
 			added = append(added, p)
 		}
 	}
-	if len(added) != 1 {
-		t.Fatalf("point %d wrote blobs %v, want one", i, added)
+	if len(added) == 0 {
+		t.Fatalf("point %d wrote no blobs", i)
 	}
-	return added[0]
+	return added
 }
 
 // expectPoints opens the repository, lists exactly want and restores each
@@ -162,8 +166,10 @@ func TestDeletedIndexBlob(t *testing.T) {
 
 func TestDeletedManifestBlob(t *testing.T) {
 	d := newDamaged(t)
-	if err := os.Remove(d.meta[1]); err != nil {
-		t.Fatal(err)
+	for _, q := range d.meta[1] {
+		if err := os.Remove(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d.expectPoints(t, 0, 2)
 	res, err := Check(t.Context(), d.opts, CheckOptions{})
@@ -187,16 +193,18 @@ func TestDeletedManifestBlob(t *testing.T) {
 
 func TestDamagedManifestBlob(t *testing.T) {
 	d := newDamaged(t)
-	b, err := os.ReadFile(d.meta[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every content of the pack damaged: the record among them too.
-	for i := 0; i < len(b); i += 64 {
-		b[i] ^= 0xff
-	}
-	if err := os.WriteFile(d.meta[1], b, 0o644); err != nil {
-		t.Fatal(err)
+	for _, q := range d.meta[1] {
+		b, err := os.ReadFile(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every content of the packs damaged: the record among them too.
+		for i := 0; i < len(b); i += 64 {
+			b[i] ^= 0xff
+		}
+		if err := os.WriteFile(q, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d.expectPoints(t, 0, 2)
 	res, err := Check(t.Context(), d.opts, CheckOptions{})

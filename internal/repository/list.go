@@ -27,9 +27,15 @@ func (r *Repository) List(ctx context.Context, unit string) ([]Point, error) {
 	if err != nil {
 		return nil, err
 	}
+	acked, err := r.acks(ctx)
+	if err != nil {
+		return nil, err
+	}
 	points := make([]Point, 0, len(ms))
 	for _, m := range ms {
-		points = append(points, pointOf(m))
+		p := pointOf(m)
+		p.Acked = p.Suspect && len(acked[p.ID]) > 0
+		points = append(points, p)
 	}
 	sort.SliceStable(points, func(i, j int) bool { return points[i].Time.After(points[j].Time) })
 	drills, err := r.lastDrills(ctx)
@@ -170,17 +176,27 @@ func (r *Repository) load(ctx context.Context, id string) (*snapshot.Manifest, e
 	return m, nil
 }
 
-// Delete forgets restore points. Their data goes at the next maintenance,
-// once no other point shares it; nothing of another point is touched.
+// Delete forgets restore points, and their acknowledgements. Their data
+// goes at the next maintenance, once no other point shares it; nothing of
+// another point is touched.
 func (r *Repository) Delete(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	acked, err := r.acks(ctx)
+	if err != nil {
+		return err
 	}
 	return repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{Purpose: "lifeboat:forget"},
 		func(ctx context.Context, w repo.RepositoryWriter) error {
 			for _, id := range ids {
 				if err := w.DeleteManifest(ctx, manifest.ID(id)); err != nil {
 					return fmt.Errorf("forget restore point %s: %w", id, err)
+				}
+				for _, a := range acked[id] {
+					if err := w.DeleteManifest(ctx, a); err != nil {
+						return fmt.Errorf("forget acknowledgement of %s: %w", id, err)
+					}
 				}
 			}
 			return nil

@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -23,11 +24,30 @@ type Point struct {
 	Bytes       int64     `json:"bytes"`
 	Files       int64     `json:"files"`
 	Trigger     string    `json:"trigger"`
-	DurationMS  int64     `json:"duration_ms"`
+	// DurationMS is the whole backup's, from its start to its last pass
+	// stored; points made before lifeboat kept that give their last
+	// pass's.
+	DurationMS int64 `json:"duration_ms"`
+	// AddedBytes is what the repository grew by for this point
+	// (compressed, encrypted); 0 when unknown.
+	AddedBytes int64 `json:"bytes_added,omitempty"`
+	// Dumps are the sizes of the point's database dumps by
+	// "container/file".
+	Dumps map[string]int64 `json:"dumps,omitempty"`
+	// Suspect says the anomaly guard found the point unlike its unit's
+	// history, for the reasons in Anomalies; Acked, that someone accepted
+	// it (`lifeboat ack`). Retention keeps the good points before an
+	// unacknowledged suspect one.
+	Suspect   bool     `json:"suspect"`
+	Anomalies []string `json:"anomalies,omitempty"`
+	Acked     bool     `json:"acked,omitempty"`
 	// LastDrill is the newest restore drill of the point; nil if never
 	// drilled.
 	LastDrill *DrillSummary `json:"last_drill,omitempty"`
 }
+
+// Good says whether p counts as normal: not suspect, or acknowledged.
+func (p Point) Good() bool { return !p.Suspect || p.Acked }
 
 // Label keys, stored as kopia manifest tags (which need the "tag:" prefix).
 const (
@@ -40,6 +60,11 @@ const (
 	labelFormat      = "tag:lifeboat.format"
 	labelFiles       = "tag:lifeboat.files"
 	labelBytes       = "tag:lifeboat.bytes"
+	labelDuration    = "tag:lifeboat.duration_ms"
+	labelAdded       = "tag:lifeboat.bytes_added"
+	labelDumps       = "tag:lifeboat.dumps"     // JSON object: "container/file" → bytes
+	labelSuspect     = "tag:lifeboat.suspect"   // "true"
+	labelAnomalies   = "tag:lifeboat.anomalies" // JSON array of reasons
 )
 
 // Labels are what a capture reports about itself once it is done.
@@ -51,6 +76,8 @@ type Labels struct {
 	// repository's count of the whole tree.
 	Counted      bool
 	Files, Bytes int64
+	// Dumps are the sizes of the database dumps by "container/file".
+	Dumps map[string]int64
 }
 
 func pointLabels(unit, kind, host, trigger string, l Labels) map[string]string {
@@ -62,5 +89,37 @@ func pointLabels(unit, kind, host, trigger string, l Labels) map[string]string {
 	if l.Counted {
 		m[labelFiles], m[labelBytes] = strconv.FormatInt(l.Files, 10), strconv.FormatInt(l.Bytes, 10)
 	}
+	if len(l.Dumps) > 0 {
+		if b, err := json.Marshal(l.Dumps); err == nil {
+			m[labelDumps] = string(b)
+		}
+	}
 	return m
+}
+
+// markSuspect records the anomaly guard's reasons in a point's labels.
+func markSuspect(tags map[string]string, reasons []string) {
+	if len(reasons) == 0 {
+		return
+	}
+	b, err := json.Marshal(reasons)
+	if err != nil {
+		b = []byte(`["unrecorded"]`)
+	}
+	tags[labelSuspect], tags[labelAnomalies] = "true", string(b)
+}
+
+// verdict reads back what markSuspect and pointLabels recorded.
+func verdict(p *Point, tags map[string]string) {
+	p.AddedBytes = labelOr(tags[labelAdded], 0)
+	if v := tags[labelDumps]; v != "" {
+		// Unreadable sizes are unknown sizes: the guard skips them.
+		_ = json.Unmarshal([]byte(v), &p.Dumps)
+	}
+	p.Suspect = tags[labelSuspect] == "true"
+	if p.Suspect {
+		if err := json.Unmarshal([]byte(tags[labelAnomalies]), &p.Anomalies); err != nil || len(p.Anomalies) == 0 {
+			p.Anomalies = []string{"unreadable reasons: " + tags[labelAnomalies]}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
@@ -21,6 +22,10 @@ type SnapshotOptions struct {
 	Kind     string // "volume", "project", "container"
 	Trigger  string // "manual", "schedule", ...
 	Progress *progress.Counters
+	// Judge is shown the new point, its data stored, before the point is
+	// saved; the reasons it returns mark the point suspect in the same
+	// record, so no point is ever saved without its verdict.
+	Judge func(Point) []string
 }
 
 // Uploader uploads one pass of a capture. Every pass after the first reuses
@@ -38,6 +43,7 @@ type CaptureFunc func(ctx context.Context, up Uploader) (Labels, error)
 // point that lists as good.
 func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture CaptureFunc) (Point, error) {
 	ctx = withKopiaLogs(ctx, r.log)
+	start := time.Now()
 	si := snapshot.SourceInfo{Host: r.hostname, UserName: username, Path: "/" + opts.Unit}
 	var saved *snapshot.Manifest
 	wopts := repo.WriteSessionOptions{Purpose: "lifeboat:backup"}
@@ -67,6 +73,9 @@ func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture
 			m := p.last
 			m.Tags = pointLabels(opts.Unit, opts.Kind, r.hostname, opts.Trigger, labels)
 			m.Description = "lifeboat " + opts.Unit
+			if err := r.judge(ctx, w, m, opts, start); err != nil {
+				return err
+			}
 			if _, err := snapshot.SaveSnapshot(ctx, w, m); err != nil {
 				return fmt.Errorf("save restore point: %w", err)
 			}
@@ -77,6 +86,37 @@ func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture
 		return Point{}, err
 	}
 	return pointOf(saved), nil
+}
+
+// judge records the point's whole duration and what it stored, and the
+// verdict of opts.Judge. The pending packs are written first, so that the
+// stored bytes are all counted (a write session uploads its last packs
+// only when it ends), but not their index: the session's end writes one
+// index for the whole point, as before. A crash in between leaves packs no
+// index names, as any killed backup does; maintenance deletes them.
+func (r *Repository) judge(ctx context.Context, w repo.RepositoryWriter, m *snapshot.Manifest, opts SnapshotOptions, start time.Time) error {
+	if c := opts.Progress; c != nil {
+		if err := flushPacks(ctx, w); err != nil {
+			return fmt.Errorf("store restore point data: %w", err)
+		}
+		m.Tags[labelAdded] = strconv.FormatInt(c.StoredBytes.Load(), 10)
+	}
+	m.Tags[labelDuration] = strconv.FormatInt(time.Since(start).Milliseconds(), 10)
+	if opts.Judge != nil {
+		markSuspect(m.Tags, opts.Judge(pointOf(m)))
+	}
+	return nil
+}
+
+func flushPacks(ctx context.Context, w repo.RepositoryWriter) error {
+	d, ok := w.(repo.DirectRepositoryWriter)
+	if !ok {
+		return w.Flush(ctx)
+	}
+	cm := d.ContentManager()
+	cm.DisableIndexFlush(ctx)
+	defer cm.EnableIndexFlush(ctx)
+	return cm.Flush(ctx)
 }
 
 // complete keeps finished restore points only. kopia uses previous
@@ -130,7 +170,7 @@ func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
 
 func pointOf(m *snapshot.Manifest) Point {
 	downtime, _ := strconv.ParseInt(m.Tags[labelDowntime], 10, 64)
-	return Point{
+	p := Point{
 		ID:          string(m.ID),
 		Unit:        m.Tags[labelUnit],
 		Kind:        m.Tags[labelKind],
@@ -139,10 +179,12 @@ func pointOf(m *snapshot.Manifest) Point {
 		Consistency: m.Tags[labelConsistency],
 		DowntimeMS:  downtime,
 		Time:        m.StartTime.ToTime().UTC(),
-		DurationMS:  m.EndTime.Sub(m.StartTime).Milliseconds(),
+		DurationMS:  labelOr(m.Tags[labelDuration], m.EndTime.Sub(m.StartTime).Milliseconds()),
 		Bytes:       labelOr(m.Tags[labelBytes], m.Stats.TotalFileSize),
 		Files:       labelOr(m.Tags[labelFiles], int64(m.Stats.TotalFileCount)),
 	}
+	verdict(&p, m.Tags)
+	return p
 }
 
 func labelOr(v string, def int64) int64 {
