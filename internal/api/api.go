@@ -30,6 +30,9 @@ type UnitStatus struct {
 	Points          int        `json:"points"`
 	Overdue         bool       `json:"overdue"` // the last success is older than the schedule allows
 	RunningJob      string     `json:"running_job,omitempty"`
+	// Suspect: the newest point is one the anomaly guard marked and
+	// nobody acknowledged; retention keeps the good points before it.
+	Suspect bool `json:"suspect"`
 	// The unit's drills: their schedule (lifeboat.drill, else
 	// drills.schedule), when the next is due, and the newest drill of any
 	// of its points.

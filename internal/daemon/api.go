@@ -53,6 +53,7 @@ func (d *Daemon) Units(ctx context.Context) ([]api.UnitStatus, error) {
 			s.NextDrill = &n
 		}
 		s.LastDrill, s.LastDrillPoint, s.DrillSchedule = u.drill.last, u.drill.point, u.drill.spec
+		s.Suspect = u.suspect
 		s.Overdue = overdue(u, now)
 		switch {
 		case !u.info.Policy.Enabled:

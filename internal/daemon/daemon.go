@@ -54,16 +54,16 @@ type Daemon struct {
 	hook    *notify.Webhook
 	started time.Time
 
-	mu      sync.Mutex
-	units   map[string]*unitState
-	upkeep  map[string]*upkeepState
-	repo    repoStats
-	wake    chan struct{}
-	ready   chan struct{} // closed once the first discovery is done
+	mu     sync.Mutex
+	units  map[string]*unitState
+	upkeep map[string]*upkeepState
+	repo   repoStats
+	wake   chan struct{}
+	ready  chan struct{} // closed once the first discovery is done
 	// drillSlots holds one token per running drill: the budget of
 	// drills.concurrency.
 	drillSlots chan struct{}
-	refresh sync.Mutex    // one discovery at a time
+	refresh    sync.Mutex // one discovery at a time
 }
 
 // unitState is what the daemon knows of a unit between backups.
@@ -83,6 +83,9 @@ type unitState struct {
 	failures    int64
 	points      int
 	drill       drillState
+	// suspect: the unit's newest point is one the anomaly guard marked
+	// and nobody acknowledged yet.
+	suspect bool
 }
 
 // upkeepState is one repository-wide job's schedule and last outcome.
@@ -299,6 +302,7 @@ func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 			d.units[info.Unit] = u
 			if p, ok := last[info.Unit]; ok {
 				u.lastSuccess, u.lastPoint, u.lastDown, u.lastDur, u.lastSize = p.Time, p.ID, p.DowntimeMS, time.Duration(p.DurationMS)*time.Millisecond, p.Bytes
+				u.suspect = !p.Good()
 			}
 			u.points = counts[info.Unit]
 			if p, ok := drilled[info.Unit]; ok {

@@ -2,15 +2,20 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/api"
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/lifeboat-backup/lifeboat/internal/notify"
 	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
+	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/scheduler"
 	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
 )
@@ -50,6 +55,10 @@ func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger 
 		return err
 	}
 	r.Report(res.ID, res.AddedBytes, res.DowntimeMS, res)
+	if res.Suspect {
+		r.Log.Warn("restore point is suspect: older good points are kept until it is acknowledged", "point", res.ID, "reasons", strings.Join(res.Anomalies, "; "))
+		d.announceSuspect(r, res)
+	}
 	if keep := d.retentionOf(unit); !keep.IsZero() {
 		// Retention runs only after a success, and never drops a unit's
 		// newest point: a failing unit keeps all it has.
@@ -93,6 +102,7 @@ func (d *Daemon) recordBackup(ctx context.Context, unit string, res backup.Resul
 	case res.Skipped == "":
 		u.lastResult, u.lastError = scheduler.Succeeded, ""
 		u.lastSuccess, u.lastPoint, u.lastDown, u.lastBytes, u.lastSize = res.Time, res.ID, res.DowntimeMS, res.AddedBytes, res.Bytes
+		u.suspect = !res.Good()
 		u.points++
 	}
 }
@@ -220,4 +230,37 @@ func repoSize(path string) int64 {
 		return nil
 	})
 	return n
+}
+
+// announceSuspect tells the webhook that a backup looks like damage: the
+// job succeeded, so no failure event would say it.
+func (d *Daemon) announceSuspect(r *scheduler.Run, res backup.Result) {
+	if d.hook.URL == "" {
+		return
+	}
+	host, _ := os.Hostname()
+	ev := notify.Event{Event: "point.suspect", Host: host, Job: r.ID(), Kind: "backup", Unit: res.Unit, Point: res.ID,
+		Error: strings.Join(res.Anomalies, "; "), Started: res.Time, Ended: time.Now()}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = d.hook.Send(ctx, ev)
+	}()
+}
+
+// Ack acknowledges a suspect point's anomaly, as `lifeboat ack`.
+func (d *Daemon) Ack(ctx context.Context, id string) (repository.AckResult, error) {
+	res, err := ops.Ack(ctx, &d.env, id)
+	if errors.Is(err, repository.ErrNotSuspect) {
+		return res, fmt.Errorf("%w: %w", api.ErrConflict, err)
+	}
+	if err != nil {
+		return res, err
+	}
+	d.mu.Lock()
+	if u := d.units[res.Unit]; u != nil && u.lastPoint == res.ID {
+		u.suspect = false
+	}
+	d.mu.Unlock()
+	return res, nil
 }

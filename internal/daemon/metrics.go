@@ -41,8 +41,12 @@ var (
 			func(u *unitState) (float64, bool) { return float64(u.points), true }},
 		{unitDesc("lifeboat_unit_next_run_timestamp_seconds", "when the unit's next scheduled backup is due"), prometheus.GaugeValue,
 			func(u *unitState) (float64, bool) { return float64(u.next.Unix()), !u.next.IsZero() }},
+		{unitDesc("lifeboat_unit_suspect", "1 when the unit's newest point is one the anomaly guard marked and nobody acknowledged"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return b2f(u.suspect), !u.lastSuccess.IsZero() }},
 		{unitDesc("lifeboat_drill_last_passed", "1 when the unit's newest drill proved its point restores and works"), prometheus.GaugeValue,
-			func(u *unitState) (float64, bool) { return b2f(u.drill.last != nil && u.drill.last.Passed), u.drill.last != nil }},
+			func(u *unitState) (float64, bool) {
+				return b2f(u.drill.last != nil && u.drill.last.Passed), u.drill.last != nil
+			}},
 		{unitDesc("lifeboat_drill_last_timestamp_seconds", "time of the unit's newest drill"), prometheus.GaugeValue,
 			func(u *unitState) (float64, bool) {
 				if u.drill.last == nil {

@@ -1,5 +1,5 @@
 // Package notify tells the outside world about jobs: a webhook POST of a
-// JSON event when a job fails.
+// JSON event when a job fails, or a backup looks like damage.
 package notify
 
 import (
@@ -15,12 +15,13 @@ import (
 
 // Event is what a webhook receives.
 type Event struct {
-	Event   string    `json:"event"` // job.failed
+	Event   string    `json:"event"` // job.failed, point.suspect
 	Host    string    `json:"host"`
 	Job     string    `json:"job"`
 	Kind    string    `json:"kind"`
 	Unit    string    `json:"unit,omitempty"`
 	Error   string    `json:"error"`
+	Point   string    `json:"point,omitempty"` // point.suspect: the point the anomaly guard marked
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended"`
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -156,4 +157,11 @@ func do(t *testing.T, h http.Handler, r req) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, hr)
 	return w
+}
+
+func (f *fakeBackend) Ack(_ context.Context, id string) (repository.AckResult, error) {
+	if id != "p1" {
+		return repository.AckResult{}, fmt.Errorf("%w: %w", ErrConflict, repository.ErrNotSuspect)
+	}
+	return repository.AckResult{Point: repository.Point{ID: id, Unit: "volume/data", Suspect: true, Acked: true}}, nil
 }

@@ -32,6 +32,7 @@ var apiTypes = map[string]any{
 	"Unit":           UnitStatus{},
 	"Error":          api.Error{},
 	"Plan":           restore.Plan{},
+	"AckResult":      repository.AckResult{},
 }
 
 // schemaOf is the JSON schema of t as encoding/json writes it: members by

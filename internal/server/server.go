@@ -264,6 +264,13 @@ func (s *server) planRestore(w http.ResponseWriter, r *http.Request) {
 	respond(w, p, err)
 }
 
+// ack acknowledges a suspect point: retention then treats its unit
+// normally again.
+func (s *server) ack(w http.ResponseWriter, r *http.Request) {
+	res, err := s.b.Ack(r.Context(), r.PathValue("id"))
+	respond(w, res, err)
+}
+
 func (s *server) repository(w http.ResponseWriter, r *http.Request) {
 	st, err := s.b.Repository(r.Context())
 	respond(w, st, err)
@@ -337,5 +344,6 @@ func (s *server) routes(metrics http.Handler) []route {
 		{"POST /api/v1/jobs/{id}/cancel", Operator, s.cancel},
 		{"GET /api/v1/repository", Viewer, s.repository},
 		{"POST /api/v1/restore/plan", Operator, s.planRestore},
+		{"POST /api/v1/points/{id}/ack", Operator, s.ack},
 	}
 }

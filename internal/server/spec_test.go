@@ -83,6 +83,7 @@ var contractCases = map[string]contractCase{
 	"POST /api/v1/jobs/{id}/cancel":    {path: "/api/v1/jobs/j1/cancel"},
 	"GET /api/v1/repository":           {path: "/api/v1/repository"},
 	"POST /api/v1/restore/plan":        {path: "/api/v1/restore/plan", body: `{"point":"p1","volume":"app_data","as":"copy"}`},
+	"POST /api/v1/points/{id}/ack":     {path: "/api/v1/points/p1/ack"},
 }
 
 // TestOpenAPIContract proves the document and the server agree: every

@@ -26,6 +26,8 @@ type Backend interface {
 	// PlanRestore is a restore's dry run: what it would create or refuse.
 	PlanRestore(ctx context.Context, req RestoreRequest) (restore.Plan, error)
 	Repository(ctx context.Context) (RepoStatus, error)
+	// Ack acknowledges a suspect point's anomaly.
+	Ack(ctx context.Context, id string) (repository.AckResult, error)
 	// Collector reports the daemon's state as Prometheus metrics.
 	Collector() prometheus.Collector
 }
