@@ -15,6 +15,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // Errors callers classify.
@@ -66,9 +67,9 @@ func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client
 	ping, err := api.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
 	if err != nil {
 		api.Close()
-		if cerrdefs.IsInvalidArgument(err) {
-			return nil, fmt.Errorf("engine at %s speaks API %s, older than the %s this lifeboat needs (Docker 19.03): upgrade Docker: %w",
-				c.host, ping.APIVersion, client.MinAPIVersion, err)
+		if ping.APIVersion != "" && versions.LessThan(ping.APIVersion, client.MinAPIVersion) {
+			return nil, fmt.Errorf("engine at %s speaks API %s; lifeboat needs %s or newer (Docker 19.03): upgrade Docker",
+				c.host, ping.APIVersion, client.MinAPIVersion)
 		}
 		return nil, fmt.Errorf("%w at %s: %v (is dockerd running? set DOCKER_HOST to its socket)", ErrUnreachable, c.host, err)
 	}
