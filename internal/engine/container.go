@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 )
 
 // ErrExists says that the object to create is already there.
@@ -107,14 +109,15 @@ func (c *Client) HasImage(ctx context.Context, idOrRef string) (bool, error) {
 // modes, volumes-from, links) become names, since IDs do not survive a
 // restore.
 func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
-	info, raw, err := c.api.ContainerInspectWithRaw(ctx, nameOrID, false)
+	res, err := c.api.ContainerInspect(ctx, nameOrID, client.ContainerInspectOptions{})
+	info, raw := res.Container, res.Raw
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return Spec{}, fmt.Errorf("container %q %w: see `docker ps -a`", nameOrID, ErrNotFound)
 		}
 		return Spec{}, fmt.Errorf("inspect container %q: %w", nameOrID, err)
 	}
-	if info.ContainerJSONBase == nil || info.Config == nil || info.HostConfig == nil {
+	if info.Config == nil || info.HostConfig == nil {
 		return Spec{}, fmt.Errorf("inspect container %q: the engine returned no configuration", nameOrID)
 	}
 	var doc struct {
@@ -131,9 +134,7 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 		StorageDriver: info.Driver,
 		Running:       info.State != nil && info.State.Running,
 	}
-	if info.GraphDriver.Name == "overlay2" {
-		spec.WritableLayer = info.GraphDriver.Data["UpperDir"]
-	}
+	spec.WritableLayer = writableLayer(info)
 	spec.AnonymousVolumes = anonymousVolumes(info.Mounts, info.HostConfig)
 	if img, err := c.api.ImageInspect(ctx, info.Image); err == nil {
 		spec.Image.RepoDigests = img.RepoDigests
@@ -143,7 +144,7 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 		c.log.Warn("image of container not inspectable", "container", spec.Name, "image", info.Image, "err", err)
 	}
 
-	mode := container.NetworkMode(info.HostConfig.NetworkMode)
+	mode := info.HostConfig.NetworkMode
 	hostname := info.Config.Hostname
 	if hostname == shortID(info.ID) || mode.IsContainer() || mode.IsHost() {
 		doc.Config.set("Hostname", "")
@@ -192,7 +193,7 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 				}
 			}
 			if ip := ep.IPAMConfig; ip != nil {
-				es.IPv4Address, es.IPv6Address, es.LinkLocalIPs = ip.IPv4Address, ip.IPv6Address, ip.LinkLocalIPs
+				es.IPv4Address, es.IPv6Address, es.LinkLocalIPs = addrString(ip.IPv4Address), addrString(ip.IPv6Address), addrStrings(ip.LinkLocalIPs)
 			}
 			if len(es.DriverOpts) == 0 {
 				es.DriverOpts = nil
@@ -206,11 +207,11 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 // containerName maps a container ID to its name, so references survive
 // the ID changing in a restore. Anything unresolvable stays as it is.
 func (c *Client) containerName(ctx context.Context, ref string) string {
-	info, err := c.api.ContainerInspect(ctx, ref)
-	if err != nil || info.ContainerJSONBase == nil {
+	res, err := c.api.ContainerInspect(ctx, ref, client.ContainerInspectOptions{})
+	if err != nil || res.Container.Name == "" {
 		return ref
 	}
-	return strings.TrimPrefix(info.Name, "/")
+	return strings.TrimPrefix(res.Container.Name, "/")
 }
 
 // createLinks turns the inspect form of legacy links, "/db:/web/alias",
@@ -228,6 +229,34 @@ func createLinks(links []string) []string {
 			alias = alias[i+1:]
 		}
 		out = append(out, target+":"+alias)
+	}
+	return out
+}
+
+// writableLayer is the container's overlay2 writable layer, "" with other
+// storage drivers.
+func writableLayer(info container.InspectResponse) string {
+	if info.GraphDriver == nil || info.GraphDriver.Name != "overlay2" {
+		return ""
+	}
+	return info.GraphDriver.Data["UpperDir"]
+}
+
+// addrString is "" for an address the engine reported empty.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func addrStrings(as []netip.Addr) []string {
+	if as == nil {
+		return nil
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = addrString(a)
 	}
 	return out
 }

@@ -393,6 +393,11 @@ func TestNetworkRoundTrip(t *testing.T) {
 	if err := c.CreateNetwork(ctx, spec); !errors.Is(err, ErrExists) {
 		t.Errorf("CreateNetwork of an existing name: %v", err)
 	}
+	// Engines before API 1.44 make a second network of a taken name
+	// unless told not to; none may be left behind.
+	if ids := d.Docker(t, "network", "ls", "-q", "--filter", "name=^"+orig+"$"); len(strings.Fields(ids)) != 1 {
+		t.Errorf("networks named %s after CreateNetwork of a taken name: %q, want one", orig, ids)
+	}
 	if _, err := c.Network(ctx, p+"nosuch"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Network of a missing one: %v", err)
 	}

@@ -10,10 +10,9 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/versions"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
 )
 
 // CreateOptions tailors a recreation.
@@ -74,14 +73,12 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		}
 	}
 
-	primary, netcfg, later := planNetworks(spec, name, &hc, rename)
-	// From API 1.44 the client drops Config.MacAddress; the address moves
-	// to the endpoint that the container is created on.
-	if cfg.MacAddress != "" && versions.GreaterThanOrEqualTo(c.api.ClientVersion(), "1.44") {
-		if primary != "" {
-			netcfg.EndpointsConfig[primary].MacAddress = cfg.MacAddress
-		}
-		cfg.MacAddress = ""
+	primary, netcfg, later, err := planNetworks(spec, name, &hc, rename)
+	if err != nil {
+		return "", "", fmt.Errorf("create container %q: %w", name, err)
+	}
+	if err := c.placeMacAddress(spec, name, primary, netcfg); err != nil {
+		return "", "", fmt.Errorf("create container %q: %w", name, err)
 	}
 
 	// Engine 20.10 accepts a missing network at create and connect time
@@ -94,7 +91,7 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		wanted = append(wanted, l.name)
 	}
 	for _, n := range wanted {
-		if _, err := c.api.NetworkInspect(ctx, n, network.InspectOptions{}); err != nil {
+		if _, err := c.api.NetworkInspect(ctx, n, client.NetworkInspectOptions{}); err != nil {
 			if cerrdefs.IsNotFound(err) {
 				return "", "", fmt.Errorf("create container %q: network %q %w on this engine: create it first", name, n, ErrNotFound)
 			}
@@ -102,7 +99,7 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		}
 	}
 
-	res, err := c.api.ContainerCreate(ctx, &cfg, &hc, netcfg, nil, name)
+	res, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &cfg, HostConfig: &hc, NetworkingConfig: netcfg, Name: name})
 	if err != nil {
 		if cerrdefs.IsConflict(err) {
 			return "", "", fmt.Errorf("create container %q: %w: %v", name, ErrExists, err)
@@ -113,7 +110,7 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		// A fresh context: the caller's may be what failed.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if rerr := c.api.ContainerRemove(rctx, res.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil && !cerrdefs.IsNotFound(rerr) {
+		if _, rerr := c.api.ContainerRemove(rctx, res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil && !cerrdefs.IsNotFound(rerr) {
 			c.log.Warn("remove half-created container", "container", name, "err", rerr)
 		}
 		return "", "", cause
@@ -122,18 +119,15 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		c.log.Warn("engine warning creating container", "container", name, "warning", w)
 	}
 	for _, net := range later {
-		if err := c.api.NetworkConnect(ctx, net.name, res.ID, net.settings); err != nil {
+		if _, err := c.api.NetworkConnect(ctx, net.name, client.NetworkConnectOptions{Container: res.ID, EndpointConfig: net.settings}); err != nil {
 			return undo(fmt.Errorf("create container %q: connect network %q: %w", name, net.name, err))
 		}
 	}
-	info, err := c.api.ContainerInspect(ctx, res.ID)
+	info, err := c.api.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
 	if err != nil {
 		return undo(fmt.Errorf("create container %q: inspect: %w", name, err))
 	}
-	if info.GraphDriver.Name == "overlay2" {
-		upperDir = info.GraphDriver.Data["UpperDir"]
-	}
-	return res.ID, upperDir, nil
+	return res.ID, writableLayer(info.Container), nil
 }
 
 // resolveImage picks what Config.Image becomes: the recorded reference

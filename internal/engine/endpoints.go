@@ -1,13 +1,18 @@
 package engine
 
 import (
+	"encoding/json"
+	"fmt"
 	"maps"
+	"net"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 type laterNetwork struct {
@@ -29,14 +34,14 @@ func BuiltinNetwork(name string) bool {
 // planNetworks renames the network mode and splits the endpoints into the
 // one joined at create time (API 1.41 accepts only one there: the network
 // mode's) and the ones connected after, in name order.
-func planNetworks(spec Spec, name string, hc *container.HostConfig, rename func(kind, old string) string) (primary string, netcfg *network.NetworkingConfig, later []laterNetwork) {
+func planNetworks(spec Spec, name string, hc *container.HostConfig, rename func(kind, old string) string) (primary string, netcfg *network.NetworkingConfig, later []laterNetwork, err error) {
 	mode := hc.NetworkMode
 	switch {
 	case mode.IsContainer():
 		hc.NetworkMode = container.NetworkMode("container:" + rename("container", mode.ConnectedContainer()))
-		return "", nil, nil // shares another container's namespace: no endpoints of its own
+		return "", nil, nil, nil // shares another container's namespace: no endpoints of its own
 	case mode.IsHost() || mode.IsNone():
-		return "", nil, nil
+		return "", nil, nil, nil
 	case !BuiltinNetwork(string(mode)):
 		hc.NetworkMode = container.NetworkMode(rename("network", string(mode)))
 	}
@@ -51,7 +56,10 @@ func planNetworks(spec Spec, name string, hc *container.HostConfig, rename func(
 		if !BuiltinNetwork(old) {
 			newName = rename("network", old)
 		}
-		settings := endpointSettings(ep, spec.Name, name, rename)
+		settings, err := endpointSettings(ep, spec.Name, name, rename)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("network %q: %w", old, err)
+		}
 		isPrimary := newName == string(hc.NetworkMode) ||
 			(old == network.NetworkBridge && (mode.IsDefault() || mode.IsBridge()))
 		switch {
@@ -66,14 +74,14 @@ func planNetworks(spec Spec, name string, hc *container.HostConfig, rename func(
 		}
 	}
 	sort.Slice(later, func(i, j int) bool { return later[i].name < later[j].name })
-	return primary, netcfg, later
+	return primary, netcfg, later, nil
 }
 
 func trivialEndpoint(s *network.EndpointSettings) bool {
 	return s.IPAMConfig == nil && len(s.Links) == 0 && len(s.Aliases) == 0 && len(s.DriverOpts) == 0
 }
 
-func endpointSettings(ep EndpointSpec, oldName, newName string, rename func(kind, old string) string) *network.EndpointSettings {
+func endpointSettings(ep EndpointSpec, oldName, newName string, rename func(kind, old string) string) (*network.EndpointSettings, error) {
 	s := &network.EndpointSettings{Links: renameLinks(ep.Links, rename), DriverOpts: maps.Clone(ep.DriverOpts)}
 	for _, a := range ep.Aliases {
 		// Compose names the container among its aliases; a copy answers
@@ -84,7 +92,62 @@ func endpointSettings(ep EndpointSpec, oldName, newName string, rename func(kind
 		s.Aliases = append(s.Aliases, a)
 	}
 	if ep.IPv4Address != "" || ep.IPv6Address != "" || len(ep.LinkLocalIPs) > 0 {
-		s.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.IPv4Address, IPv6Address: ep.IPv6Address, LinkLocalIPs: ep.LinkLocalIPs}
+		ipam := &network.EndpointIPAMConfig{}
+		var err error
+		if ipam.IPv4Address, err = parseAddr(ep.IPv4Address); err != nil {
+			return nil, err
+		}
+		if ipam.IPv6Address, err = parseAddr(ep.IPv6Address); err != nil {
+			return nil, err
+		}
+		for _, l := range ep.LinkLocalIPs {
+			a, err := parseAddr(l)
+			if err != nil {
+				return nil, err
+			}
+			ipam.LinkLocalIPs = append(ipam.LinkLocalIPs, a)
+		}
+		s.IPAMConfig = ipam
 	}
-	return s
+	return s, nil
+}
+
+// parseAddr reads a recorded address; "" is none.
+func parseAddr(s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("recorded address %q: %w", s, err)
+	}
+	return a, nil
+}
+
+// placeMacAddress puts the MAC address recorded in the container's
+// config where this engine reads it. From API 1.44 that is the endpoint
+// the container is created on. Before, engines read only
+// Config.MacAddress, a field the moby API types no longer have, so the
+// address cannot be sent: the container gets a new one, with a warning.
+func (c *Client) placeMacAddress(spec Spec, name, primary string, netcfg *network.NetworkingConfig) error {
+	var doc struct{ MacAddress string }
+	if err := json.Unmarshal(spec.Config, &doc); err != nil {
+		return fmt.Errorf("decode config: %w", err)
+	}
+	if doc.MacAddress == "" {
+		return nil
+	}
+	mac, err := net.ParseMAC(doc.MacAddress)
+	if err != nil {
+		return fmt.Errorf("recorded mac address %q: %w", doc.MacAddress, err)
+	}
+	if versions.LessThan(c.api.ClientVersion(), "1.44") {
+		c.log.Warn("engine API before 1.44 cannot be given a container's MAC address; it gets a new one",
+			"container", name, "mac", doc.MacAddress, "api", c.api.ClientVersion())
+		return nil
+	}
+	if primary != "" {
+		netcfg.EndpointsConfig[primary].MacAddress = network.HardwareAddr(mac)
+	}
+	return nil
 }

@@ -13,10 +13,9 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
+	"github.com/moby/moby/api/types/volume"
+	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // Errors callers classify.
@@ -45,32 +44,41 @@ type Info struct {
 // Connect opens a client from DOCKER_HOST (or the default socket) and
 // negotiates the API version, so Engine 20.10 (API 1.41) and newer work.
 func Connect(ctx context.Context, log *slog.Logger) (*Client, error) {
-	return connect(ctx, log, client.FromEnv, client.WithAPIVersionNegotiation())
+	return connect(ctx, log, client.FromEnv)
 }
 
 // ConnectHost opens a client to the engine at host (a DOCKER_HOST value),
 // as recorded in a freeze journal entry.
 func ConnectHost(ctx context.Context, host string, log *slog.Logger) (*Client, error) {
-	return connect(ctx, log, client.FromEnv, client.WithHost(host), client.WithAPIVersionNegotiation())
+	return connect(ctx, log, client.FromEnv, client.WithHost(host))
 }
 
 func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client, error) {
-	api, err := client.NewClientWithOpts(opts...)
+	api, err := client.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	c := &Client{api: api, host: api.DaemonHost(), log: log}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if _, err := api.Ping(pctx); err != nil {
+	// Negotiate now, not lazily on the first call: the client swallows a
+	// failed lazy negotiation and then speaks its newest API version,
+	// which an old engine rejects on every call with a vaguer message.
+	ping, err := api.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
+	if err != nil {
 		api.Close()
+		if ping.APIVersion != "" && versions.LessThan(ping.APIVersion, client.MinAPIVersion) {
+			return nil, fmt.Errorf("engine at %s speaks API %s; lifeboat needs %s or newer (Docker 19.03): upgrade Docker",
+				c.host, ping.APIVersion, client.MinAPIVersion)
+		}
 		return nil, fmt.Errorf("%w at %s: %v (is dockerd running? set DOCKER_HOST to its socket)", ErrUnreachable, c.host, err)
 	}
-	info, err := api.Info(pctx)
+	res, err := api.Info(pctx, client.InfoOptions{})
 	if err != nil {
 		api.Close()
 		return nil, fmt.Errorf("%w at %s: info: %v", ErrUnreachable, c.host, err)
 	}
+	info := res.Info
 	c.info = Info{
 		Hostname: info.Name, EngineVersion: info.ServerVersion, APIVersion: api.ClientVersion(),
 		DataRoot: info.DockerRootDir, StorageDriver: info.Driver,
@@ -112,25 +120,25 @@ func volumeOf(v volume.Volume) Volume {
 
 // Volume inspects one volume.
 func (c *Client) Volume(ctx context.Context, name string) (Volume, error) {
-	v, err := c.api.VolumeInspect(ctx, name)
+	res, err := c.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return Volume{}, fmt.Errorf("volume %q %w: see `docker volume ls`", name, ErrNotFound)
 		}
 		return Volume{}, fmt.Errorf("inspect volume %q: %w", name, err)
 	}
-	return volumeOf(v), nil
+	return volumeOf(res.Volume), nil
 }
 
 // Volumes lists every volume of the engine.
 func (c *Client) Volumes(ctx context.Context) ([]Volume, error) {
-	res, err := c.api.VolumeList(ctx, volume.ListOptions{})
+	res, err := c.api.VolumeList(ctx, client.VolumeListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
-	out := make([]Volume, 0, len(res.Volumes))
-	for _, v := range res.Volumes {
-		out = append(out, volumeOf(*v))
+	out := make([]Volume, 0, len(res.Items))
+	for _, v := range res.Items {
+		out = append(out, volumeOf(v))
 	}
 	return out, nil
 }
@@ -138,13 +146,13 @@ func (c *Client) Volumes(ctx context.Context) ([]Volume, error) {
 // CreateVolume creates a volume like spec (driver, options, labels) under
 // spec.Name.
 func (c *Client) CreateVolume(ctx context.Context, spec Volume) (Volume, error) {
-	v, err := c.api.VolumeCreate(ctx, volume.CreateOptions{
+	res, err := c.api.VolumeCreate(ctx, client.VolumeCreateOptions{
 		Name: spec.Name, Driver: spec.Driver, DriverOpts: spec.Options, Labels: spec.Labels,
 	})
 	if err != nil {
 		return Volume{}, fmt.Errorf("create volume %q: %w", spec.Name, err)
 	}
-	return volumeOf(v), nil
+	return volumeOf(res.Volume), nil
 }
 
 // ContainerRef names a container briefly.
@@ -156,17 +164,17 @@ type ContainerRef struct {
 
 // VolumeUsers lists the containers that mount a volume.
 func (c *Client) VolumeUsers(ctx context.Context, name string) ([]ContainerRef, error) {
-	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("volume", name))})
+	list, err := c.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("volume", name)})
 	if err != nil {
 		return nil, fmt.Errorf("list containers using volume %q: %w", name, err)
 	}
-	out := make([]ContainerRef, 0, len(list))
-	for _, s := range list {
+	out := make([]ContainerRef, 0, len(list.Items))
+	for _, s := range list.Items {
 		n := s.ID[:12]
 		if len(s.Names) > 0 {
 			n = strings.TrimPrefix(s.Names[0], "/")
 		}
-		out = append(out, ContainerRef{ID: s.ID, Name: n, State: s.State})
+		out = append(out, ContainerRef{ID: s.ID, Name: n, State: string(s.State)})
 	}
 	return out, nil
 }
@@ -174,7 +182,7 @@ func (c *Client) VolumeUsers(ctx context.Context, name string) ([]ContainerRef, 
 // RemoveVolume removes a volume, for undoing one that a failed restore
 // created.
 func (c *Client) RemoveVolume(ctx context.Context, name string) error {
-	if err := c.api.VolumeRemove(ctx, name, false); err != nil {
+	if _, err := c.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil {
 		return fmt.Errorf("remove volume %q: %w", name, err)
 	}
 	return nil

@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
 )
 
 // Changes calls changed whenever the set of units may have changed: a
@@ -13,16 +13,13 @@ import (
 // event stream until ctx ends, reconnecting when the engine restarts (and
 // calling changed then, since events were missed meanwhile).
 func (c *Client) Changes(ctx context.Context, changed func()) {
-	f := filters.NewArgs(
-		filters.Arg("type", string(events.ContainerEventType)),
-		filters.Arg("type", string(events.VolumeEventType)),
-		filters.Arg("event", string(events.ActionCreate)),
-		filters.Arg("event", string(events.ActionDestroy)),
-		filters.Arg("event", string(events.ActionRename)),
-	)
+	f := make(client.Filters).
+		Add("type", string(events.ContainerEventType), string(events.VolumeEventType)).
+		Add("event", string(events.ActionCreate), string(events.ActionDestroy), string(events.ActionRename))
 	backoff := time.Second
 	for ctx.Err() == nil {
-		msgs, errs := c.api.Events(ctx, events.ListOptions{Filters: f})
+		res := c.api.Events(ctx, client.EventsListOptions{Filters: f})
+		msgs, errs := res.Messages, res.Err
 		connected := time.Now()
 	stream:
 		for {

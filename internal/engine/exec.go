@@ -8,9 +8,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
 )
 
 // ExecSpec is a command run inside a container through the Engine API.
@@ -43,18 +42,18 @@ type execReader struct {
 
 // attach creates an exec of spec in container id and attaches to its
 // output (and its input, with stdin).
-func (c *Client) attach(ctx context.Context, id string, spec ExecSpec, stdin bool) (execID string, _ types.HijackedResponse, _ error) {
-	created, err := c.api.ContainerExecCreate(ctx, id, container.ExecOptions{
+func (c *Client) attach(ctx context.Context, id string, spec ExecSpec, stdin bool) (execID string, _ client.HijackedResponse, _ error) {
+	created, err := c.api.ExecCreate(ctx, id, client.ExecCreateOptions{
 		Cmd: spec.Cmd, Env: spec.Env, User: spec.User, AttachStdin: stdin, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
-		return "", types.HijackedResponse{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, notFound(id, err))
+		return "", client.HijackedResponse{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, notFound(id, err))
 	}
-	hijacked, err := c.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	attached, err := c.api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
 	if err != nil {
-		return "", types.HijackedResponse{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, err)
+		return "", client.HijackedResponse{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, err)
 	}
-	return created.ID, hijacked, nil
+	return created.ID, attached.HijackedResponse, nil
 }
 
 func (r *execReader) start() error {
@@ -79,7 +78,7 @@ func (r *execReader) start() error {
 // exitStatus turns a non-zero exit into an error carrying the tool's
 // stderr.
 func (r *execReader) exitStatus(execID, stderr string) error {
-	info, err := r.c.api.ContainerExecInspect(r.ctx, execID)
+	info, err := r.c.api.ExecInspect(r.ctx, execID, client.ExecInspectOptions{})
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", r.spec.Cmd[0], err)
 	}
@@ -163,8 +162,8 @@ func (c *Client) Exec(ctx context.Context, id string, spec ExecSpec, stdin io.Re
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		if info, ierr := c.api.ContainerExecInspect(ectx, execID); ierr == nil && info.Running && info.Pid > 0 {
-			killTree(info.Pid)
+		if info, ierr := c.api.ExecInspect(ectx, execID, client.ExecInspectOptions{}); ierr == nil && info.Running && info.PID > 0 {
+			killTree(info.PID)
 		}
 		hijacked.Close()
 		<-done
@@ -173,7 +172,7 @@ func (c *Client) Exec(ctx context.Context, id string, spec ExecSpec, stdin io.Re
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec %s in %s: read output: %w", spec.Cmd[0], id, err)
 	}
-	info, err := c.api.ContainerExecInspect(ectx, execID)
+	info, err := c.api.ExecInspect(ectx, execID, client.ExecInspectOptions{})
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec %s in %s: %w", spec.Cmd[0], id, err)
 	}

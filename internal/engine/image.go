@@ -12,9 +12,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
+	"github.com/moby/moby/client"
 )
 
 // ImageCreated is when an image was built: a stable time for one image ID,
@@ -73,8 +71,8 @@ func (c *Client) LoadImage(ctx context.Context, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("load image: %w", err)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	defer resp.Close()
+	sc := bufio.NewScanner(resp)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var msg struct {
@@ -96,7 +94,8 @@ func (c *Client) LoadImage(ctx context.Context, r io.Reader) error {
 // Commit snapshots a container's filesystem into an image tagged ref. The
 // engine pauses the container for the commit and resumes it after.
 func (c *Client) Commit(ctx context.Context, id, ref string) (ImageRef, error) {
-	resp, err := c.api.ContainerCommit(ctx, id, container.CommitOptions{Reference: ref, Pause: true, Comment: "lifeboat timeline image"})
+	// The engine pauses by default; NoPause stays false.
+	resp, err := c.api.ContainerCommit(ctx, id, client.ContainerCommitOptions{Reference: ref, Comment: "lifeboat timeline image"})
 	if err != nil {
 		return ImageRef{}, fmt.Errorf("commit container %s to %s: %w", id, ref, notFound(id, err))
 	}
@@ -106,7 +105,7 @@ func (c *Client) Commit(ctx context.Context, id, ref string) (ImageRef, error) {
 // Untag removes the tag ref; the image itself goes only when nothing else
 // uses it. A tag already gone is not an error.
 func (c *Client) Untag(ctx context.Context, ref string) error {
-	_, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
+	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
@@ -121,7 +120,7 @@ func (c *Client) Untag(ctx context.Context, ref string) error {
 
 // Tag gives image src the reference dst.
 func (c *Client) Tag(ctx context.Context, src, dst string) error {
-	if err := c.api.ImageTag(ctx, src, dst); err != nil {
+	if _, err := c.api.ImageTag(ctx, client.ImageTagOptions{Source: src, Target: dst}); err != nil {
 		return fmt.Errorf("tag %s as %s: %w", src, dst, err)
 	}
 	return nil
@@ -130,7 +129,7 @@ func (c *Client) Tag(ctx context.Context, src, dst string) error {
 // Push pushes ref to its registry and returns the manifest digest. auth is
 // the X-Registry-Auth value; it is never logged.
 func (c *Client) Push(ctx context.Context, ref, auth string) (string, error) {
-	rc, err := c.api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
+	rc, err := c.api.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
@@ -150,7 +149,7 @@ func (c *Client) Push(ctx context.Context, ref, auth string) (string, error) {
 
 // Pull pulls ref from its registry.
 func (c *Client) Pull(ctx context.Context, ref, auth string) error {
-	rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
+	rc, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 )
 
 // The calls below are what the freeze journal replays after a crash, so
@@ -19,17 +20,17 @@ import (
 
 // state inspects a container's state; ErrNotFound when it is gone.
 func (c *Client) state(ctx context.Context, id string) (*container.State, error) {
-	info, err := c.api.ContainerInspect(ctx, id)
+	res, err := c.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("container %q %w", id, ErrNotFound)
 		}
 		return nil, fmt.Errorf("inspect container %q: %w", id, err)
 	}
-	if info.ContainerJSONBase == nil || info.State == nil {
+	if res.Container.State == nil {
 		return nil, fmt.Errorf("inspect container %q: the engine returned no state", id)
 	}
-	return info.State, nil
+	return res.Container.State, nil
 }
 
 func notFound(id string, err error) error {
@@ -42,7 +43,7 @@ func notFound(id string, err error) error {
 // Pause freezes a running container's processes (cgroup freezer). A
 // container that is already paused is left so, without error.
 func (c *Client) Pause(ctx context.Context, id string) error {
-	err := c.api.ContainerPause(ctx, id)
+	_, err := c.api.ContainerPause(ctx, id, client.ContainerPauseOptions{})
 	if err == nil {
 		return nil
 	}
@@ -58,7 +59,7 @@ func (c *Client) Pause(ctx context.Context, id string) error {
 // so a container found paused again is unpaused again.
 func (c *Client) Unpause(ctx context.Context, id string) error {
 	for attempt := 1; ; attempt++ {
-		err := c.api.ContainerUnpause(ctx, id)
+		_, err := c.api.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{})
 		st, serr := c.state(ctx, id)
 		switch {
 		case errors.Is(serr, ErrNotFound):
@@ -110,7 +111,7 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 			return fmt.Errorf("stop container %q: %w", id, err)
 		}
 	}
-	var opts container.StopOptions // nil Timeout: the container's own, as docker stop
+	var opts client.ContainerStopOptions // nil Timeout: the container's own, as docker stop
 	if timeout != ContainerStopTimeout {
 		secs := -1
 		if timeout >= 0 {
@@ -118,7 +119,7 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 		}
 		opts.Timeout = &secs
 	}
-	if err := c.api.ContainerStop(ctx, id, opts); err != nil {
+	if _, err := c.api.ContainerStop(ctx, id, opts); err != nil {
 		return fmt.Errorf("stop container %q: %w", id, notFound(id, err))
 	}
 	return nil
@@ -127,7 +128,7 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 // Start starts a container; nil when it is already running or gone. A
 // paused container is an error: it needs Unpause, not Start.
 func (c *Client) Start(ctx context.Context, id string) error {
-	err := c.api.ContainerStart(ctx, id, container.StartOptions{})
+	_, err := c.api.ContainerStart(ctx, id, client.ContainerStartOptions{})
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
@@ -164,7 +165,7 @@ func (c *Client) WaitHealthy(ctx context.Context, id string, timeout time.Durati
 		case st.Health.Status == container.Unhealthy:
 			return fmt.Errorf("wait for container %q: it is unhealthy%s", id, lastProbe(st.Health))
 		default:
-			last = st.Health.Status
+			last = string(st.Health.Status)
 		}
 		select {
 		case <-ctx.Done():
@@ -195,7 +196,7 @@ func lastProbe(h *container.Health) string {
 
 // RenameContainer renames a container; ErrExists when the name is taken.
 func (c *Client) RenameContainer(ctx context.Context, id, newName string) error {
-	if err := c.api.ContainerRename(ctx, id, newName); err != nil {
+	if _, err := c.api.ContainerRename(ctx, id, client.ContainerRenameOptions{NewName: newName}); err != nil {
 		if cerrdefs.IsConflict(err) {
 			return fmt.Errorf("rename container %q to %q: name %w", id, newName, ErrExists)
 		}
@@ -207,7 +208,7 @@ func (c *Client) RenameContainer(ctx context.Context, id, newName string) error 
 // RemoveContainer removes a container (force: even running); its anonymous
 // volumes stay. Nil when it is already gone.
 func (c *Client) RemoveContainer(ctx context.Context, id string, force bool) error {
-	if err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: force}); err != nil && !cerrdefs.IsNotFound(err) {
+	if _, err := c.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: force}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %q: %w", id, err)
 	}
 	return nil

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/network"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // NetworkSpec is what recreating a network needs.
@@ -25,7 +28,8 @@ type NetworkSpec struct {
 
 // Network inspects a network by name (or ID).
 func (c *Client) Network(ctx context.Context, name string) (NetworkSpec, error) {
-	n, raw, err := c.api.NetworkInspectWithRaw(ctx, name, network.InspectOptions{})
+	res, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	n, raw := res.Network, res.Raw
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return NetworkSpec{}, fmt.Errorf("network %q %w: see `docker network ls`", name, ErrNotFound)
@@ -48,7 +52,7 @@ func (c *Client) Network(ctx context.Context, name string) (NetworkSpec, error) 
 // chose: when it overlaps a network of this engine (as for a copy beside
 // its original), the engine picks another.
 func (c *Client) CreateNetwork(ctx context.Context, spec NetworkSpec) error {
-	opts := network.CreateOptions{
+	opts := client.NetworkCreateOptions{
 		Driver: spec.Driver, Internal: spec.Internal, Attachable: spec.Attachable,
 		Labels: spec.Labels, Options: spec.Options,
 	}
@@ -61,11 +65,11 @@ func (c *Client) CreateNetwork(ctx context.Context, spec NetworkSpec) error {
 			return fmt.Errorf("create network %q: decode ipam: %w", spec.Name, err)
 		}
 	}
-	_, err := c.api.NetworkCreate(ctx, spec.Name, opts)
+	res, err := c.api.NetworkCreate(ctx, spec.Name, opts)
 	if err != nil && opts.IPAM != nil && len(opts.IPAM.Config) > 0 && strings.Contains(err.Error(), "overlaps") {
 		c.log.Warn("recorded subnet is taken; the engine picks another", "network", spec.Name, "err", err)
 		opts.IPAM = &network.IPAM{Driver: opts.IPAM.Driver, Options: opts.IPAM.Options}
-		_, err = c.api.NetworkCreate(ctx, spec.Name, opts)
+		res, err = c.api.NetworkCreate(ctx, spec.Name, opts)
 	}
 	if err != nil {
 		if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists") {
@@ -73,13 +77,39 @@ func (c *Client) CreateNetwork(ctx context.Context, spec NetworkSpec) error {
 		}
 		return fmt.Errorf("create network %q: %w", spec.Name, err)
 	}
+	return c.undoDuplicateNetwork(ctx, spec.Name, res)
+}
+
+// undoDuplicateNetwork removes a network just created beside another of
+// the same name. Engines before API 1.44 refuse a taken name only when
+// asked to (CheckDuplicate), which the moby client no longer sends; they
+// create the second network and say so in a warning. The warning names
+// the network that was there first, so of two racing creators exactly the
+// later one backs out.
+func (c *Client) undoDuplicateNetwork(ctx context.Context, name string, res client.NetworkCreateResult) error {
+	if !versions.LessThan(c.api.ClientVersion(), "1.44") {
+		return nil
+	}
+	for _, w := range res.Warning {
+		if !strings.Contains(w, "already exists") {
+			continue
+		}
+		// A fresh context: the network must not stay behind because the
+		// caller's context ended.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := c.api.NetworkRemove(rctx, res.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("network %q %w; removing the duplicate %s the engine made: %v", name, ErrExists, res.ID, err)
+		}
+		return fmt.Errorf("network %q %w", name, ErrExists)
+	}
 	return nil
 }
 
 // RemoveNetwork removes a network, for undoing one that a failed restore
 // created; nil when it is already gone.
 func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
-	if err := c.api.NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
+	if _, err := c.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove network %q: %w", name, err)
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/moby/moby/client"
 )
 
 // DefaultStopGrace is how long the engine waits after a container's stop
@@ -14,10 +16,11 @@ const DefaultStopGrace = 10 * time.Second
 // StopGrace is how long Stop with ContainerStopTimeout may take for the
 // container: its own StopTimeout, else DefaultStopGrace.
 func (c *Client) StopGrace(ctx context.Context, id string) (time.Duration, error) {
-	info, err := c.api.ContainerInspect(ctx, id)
+	res, err := c.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("inspect container %q: %w", id, notFound(id, err))
 	}
+	info := res.Container
 	if info.Config != nil && info.Config.StopTimeout != nil {
 		if s := *info.Config.StopTimeout; s >= 0 {
 			return time.Duration(s) * time.Second, nil

@@ -8,7 +8,8 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 )
 
 // Compose labels lifeboat reads to group containers into units.
@@ -56,12 +57,12 @@ func (c Container) Running() bool {
 // Containers lists every container of the engine, stopped ones included,
 // sorted by name.
 func (c *Client) Containers(ctx context.Context) ([]Container, error) {
-	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true})
+	list, err := c.api.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	out := make([]Container, 0, len(list))
-	for _, s := range list {
+	out := make([]Container, 0, len(list.Items))
+	for _, s := range list.Items {
 		// The list lacks health, tmpfs mounts and the image reference as
 		// given, so each container is inspected; one that vanished in
 		// between is simply no longer there.
@@ -80,25 +81,23 @@ func (c *Client) Containers(ctx context.Context) ([]Container, error) {
 
 // Container inspects one container by name or ID.
 func (c *Client) Container(ctx context.Context, nameOrID string) (Container, error) {
-	info, err := c.api.ContainerInspect(ctx, nameOrID)
+	res, err := c.api.ContainerInspect(ctx, nameOrID, client.ContainerInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return Container{}, fmt.Errorf("container %q %w: see `docker ps -a`", nameOrID, ErrNotFound)
 		}
 		return Container{}, fmt.Errorf("inspect container %q: %w", nameOrID, err)
 	}
-	return containerOf(info), nil
+	return containerOf(res.Container), nil
 }
 
 func containerOf(info container.InspectResponse) Container {
 	ct := Container{Mounts: []Mount{}}
-	if info.ContainerJSONBase != nil {
-		ct.ID, ct.Name, ct.ImageID = info.ID, strings.TrimPrefix(info.Name, "/"), info.Image
-		if st := info.State; st != nil {
-			ct.State = string(st.Status)
-			if st.Health != nil && st.Health.Status != container.NoHealthcheck {
-				ct.Health = string(st.Health.Status)
-			}
+	ct.ID, ct.Name, ct.ImageID = info.ID, strings.TrimPrefix(info.Name, "/"), info.Image
+	if st := info.State; st != nil {
+		ct.State = string(st.Status)
+		if st.Health != nil && st.Health.Status != container.NoHealthcheck {
+			ct.Health = string(st.Health.Status)
 		}
 	}
 	if info.Config != nil {
@@ -114,7 +113,7 @@ func containerOf(info container.InspectResponse) Container {
 	}
 	// --tmpfs mounts live only in the host config; --mount type=tmpfs ones
 	// are already in Mounts.
-	if info.ContainerJSONBase != nil && info.HostConfig != nil {
+	if info.HostConfig != nil {
 		for dst, opts := range info.HostConfig.Tmpfs {
 			ct.Mounts = append(ct.Mounts, Mount{Type: "tmpfs", Destination: dst, RW: !hasOption(opts, "ro")})
 		}
@@ -150,20 +149,20 @@ func hasOption(opts, want string) bool {
 // the container's name, so a restore can tell a port is taken before it
 // creates anything.
 func (c *Client) PublishedPorts(ctx context.Context) (map[string]string, error) {
-	list, err := c.api.ContainerList(ctx, container.ListOptions{})
+	list, err := c.api.ContainerList(ctx, client.ContainerListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	out := map[string]string{}
-	for _, s := range list {
+	for _, s := range list.Items {
 		name := strings.TrimPrefix(firstOr(s.Names, s.ID), "/")
 		for _, p := range s.Ports {
 			if p.PublicPort == 0 {
 				continue
 			}
-			ip := p.IP
-			if ip == "0.0.0.0" || ip == "::" {
-				ip = ""
+			ip := ""
+			if p.IP.IsValid() && !p.IP.IsUnspecified() {
+				ip = p.IP.String()
 			}
 			out[fmt.Sprintf("%s:%d/%s", ip, p.PublicPort, p.Type)] = name
 		}

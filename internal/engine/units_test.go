@@ -3,16 +3,19 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/api/types/network"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
 )
 
 // TestContainers finds a Compose-style labelled set beside a standalone
@@ -139,7 +142,7 @@ func TestPlanNetworks(t *testing.T) {
 		{name: "default bridge with a static address", mode: "bridge",
 			nets:     map[string]EndpointSpec{"bridge": {IPv4Address: "172.17.0.9"}, "b": {Aliases: []string{"x"}}},
 			wantMode: "bridge", wantPrimary: "bridge",
-			wantCreate: map[string]*network.EndpointSettings{"bridge": {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: "172.17.0.9"}}},
+			wantCreate: map[string]*network.EndpointSettings{"bridge": {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: netip.MustParseAddr("172.17.0.9")}}},
 			wantLater:  []string{"network-b"}},
 		{name: "user networks", mode: "front",
 			nets:     map[string]EndpointSpec{"front": {Aliases: []string{"web", "old"}, Links: []string{"db:d"}}, "z": {}, "a": {}},
@@ -152,7 +155,10 @@ func TestPlanNetworks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hc := container.HostConfig{NetworkMode: container.NetworkMode(tc.mode)}
-			primary, netcfg, later := planNetworks(Spec{Name: "old", Networks: tc.nets}, "new", &hc, rename)
+			primary, netcfg, later, err := planNetworks(Spec{Name: "old", Networks: tc.nets}, "new", &hc, rename)
+			if err != nil {
+				t.Fatalf("planNetworks: %v", err)
+			}
 			if string(hc.NetworkMode) != tc.wantMode || primary != tc.wantPrimary {
 				t.Errorf("mode %q primary %q, want %q %q", hc.NetworkMode, primary, tc.wantMode, tc.wantPrimary)
 			}
@@ -160,7 +166,7 @@ func TestPlanNetworks(t *testing.T) {
 			if netcfg != nil {
 				create = netcfg.EndpointsConfig
 			}
-			if diff := cmp.Diff(tc.wantCreate, create, cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tc.wantCreate, create, cmpopts.EquateEmpty(), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 				t.Errorf("create-time endpoints (-want +got):\n%s", diff)
 			}
 			var names []string
@@ -171,5 +177,44 @@ func TestPlanNetworks(t *testing.T) {
 				t.Errorf("connected later %q, want %q", names, tc.wantLater)
 			}
 		})
+	}
+}
+
+// TestPlanNetworksBadAddress refuses a recorded address that does not
+// parse instead of creating the container without it.
+func TestPlanNetworksBadAddress(t *testing.T) {
+	hc := container.HostConfig{NetworkMode: "front"}
+	spec := Spec{Name: "old", Networks: map[string]EndpointSpec{"front": {IPv4Address: "172.20.0.300"}}}
+	_, _, _, err := planNetworks(spec, "new", &hc, func(_, old string) string { return old })
+	if err == nil || !strings.Contains(err.Error(), "172.20.0.300") {
+		t.Fatalf("planNetworks with a bad address: %v, want an error naming it", err)
+	}
+}
+
+// TestPlaceMacAddress checks where the recorded MAC address goes for the
+// API version the client speaks: the primary endpoint from 1.44, nowhere
+// before (the field those engines read is gone from the moby types).
+func TestPlaceMacAddress(t *testing.T) {
+	const mac = "02:42:ac:11:00:99"
+	spec := Spec{Config: json.RawMessage(`{"Image":"x","MacAddress":"` + mac + `"}`)}
+	for _, tc := range []struct {
+		api, want string
+	}{{"1.44", mac}, {"1.41", ""}} {
+		api, err := client.New(client.WithAPIVersion(tc.api))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &Client{api: api, log: slog.New(slog.DiscardHandler)}
+		netcfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{"front": {}}}
+		if err := c.placeMacAddress(spec, "new", "front", netcfg); err != nil {
+			t.Fatalf("API %s: %v", tc.api, err)
+		}
+		if got := netcfg.EndpointsConfig["front"].MacAddress.String(); got != tc.want {
+			t.Errorf("API %s: endpoint MAC %q, want %q", tc.api, got, tc.want)
+		}
+	}
+	bad := Spec{Config: json.RawMessage(`{"MacAddress":"not-a-mac"}`)}
+	if err := (&Client{}).placeMacAddress(bad, "new", "", nil); err == nil {
+		t.Error("a bad recorded MAC address was accepted")
 	}
 }
