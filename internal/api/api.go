@@ -18,29 +18,29 @@ import (
 // UnitStatus is a unit as the dashboard shows it.
 type UnitStatus struct {
 	backup.UnitInfo
-	Schedule        string     `json:"schedule,omitempty"`
-	NextRun         *time.Time `json:"next_run,omitempty"`
-	LastSuccess     *time.Time `json:"last_success,omitempty"`
-	LastPoint       string     `json:"last_point,omitempty"`
-	LastDowntimeMS  int64      `json:"last_downtime_ms"`
-	LastBytes       int64      `json:"last_bytes"`            // added to the repository by the last backup
-	LastSize        int64      `json:"last_size"`             // the unit's data in its newest point
-	LastResult      string     `json:"last_result,omitempty"` // succeeded, failed, cancelled
-	LastError       string     `json:"last_error,omitempty"`
-	Points          int        `json:"points"`
-	Overdue         bool       `json:"overdue"` // the last success is older than the schedule allows
-	RunningJob      string     `json:"running_job,omitempty"`
+	Schedule       string     `json:"schedule,omitempty"`
+	NextRun        *time.Time `json:"next_run,omitempty"`
+	LastSuccess    *time.Time `json:"last_success,omitempty"`
+	LastPoint      string     `json:"last_point,omitempty"`
+	LastDowntimeMS int64      `json:"last_downtime_ms"`
+	LastBytes      int64      `json:"last_bytes"`            // added to the repository by the last backup
+	LastSize       int64      `json:"last_size"`             // the unit's data in its newest point
+	LastResult     string     `json:"last_result,omitempty"` // succeeded, failed, cancelled
+	LastError      string     `json:"last_error,omitempty"`
+	Points         int        `json:"points"`
+	Overdue        bool       `json:"overdue"` // the last success is older than the schedule allows
+	RunningJob     string     `json:"running_job,omitempty"`
 	// Suspect: the newest point is one the anomaly guard marked and
 	// nobody acknowledged; retention keeps the good points before it.
 	Suspect bool `json:"suspect"`
 	// The unit's drills: their schedule (lifeboat.drill, else
 	// drills.schedule), when the next is due, and the newest drill of any
 	// of its points.
-	DrillSchedule  string                   `json:"drill_schedule,omitempty"`
-	NextDrill      *time.Time               `json:"next_drill,omitempty"`
-	LastDrill      *repository.DrillSummary `json:"last_drill,omitempty"`
-	LastDrillPoint string                   `json:"last_drill_point,omitempty"`
-	ProtectionState string     `json:"protection"` // protected, unprotected, failing, overdue, never
+	DrillSchedule   string                   `json:"drill_schedule,omitempty"`
+	NextDrill       *time.Time               `json:"next_drill,omitempty"`
+	LastDrill       *repository.DrillSummary `json:"last_drill,omitempty"`
+	LastDrillPoint  string                   `json:"last_drill_point,omitempty"`
+	ProtectionState string                   `json:"protection"` // protected, unprotected, failing, overdue, never
 }
 
 // Job is one job as the API shows it: the queue's record, and the

@@ -77,8 +77,11 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 	if err != nil {
 		return "", "", fmt.Errorf("create container %q: %w", name, err)
 	}
-	if err := c.placeMacAddress(spec, name, primary, netcfg); err != nil {
-		return "", "", fmt.Errorf("create container %q: %w", name, err)
+	if opts.Sandbox == nil {
+		// A sandbox's copy never takes the original's MAC address.
+		if err := c.placeMacAddress(spec, name, primary, netcfg); err != nil {
+			return "", "", fmt.Errorf("create container %q: %w", name, err)
+		}
 	}
 
 	// Engine 20.10 accepts a missing network at create and connect time

@@ -9,9 +9,10 @@ import (
 	"maps"
 	"strings"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
 )
 
 // LabelSandbox marks the containers of a restore drill's sandbox; its
@@ -43,7 +44,6 @@ func (s *Sandbox) apply(cfg *container.Config, hc *container.HostConfig, spec *S
 	}
 	hc.PortBindings, hc.PublishAllPorts, hc.AutoRemove = nil, false, false
 	hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
-	cfg.MacAddress = ""
 	cfg.Labels = maps.Clone(cfg.Labels)
 	if cfg.Labels == nil {
 		cfg.Labels = map[string]string{}
@@ -156,18 +156,19 @@ type Presence struct {
 
 // Presence inspects where a running container is.
 func (c *Client) Presence(ctx context.Context, id string) (Presence, error) {
-	info, err := c.api.ContainerInspect(ctx, id)
+	res, err := c.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return Presence{}, fmt.Errorf("inspect container %q: %w", id, notFound(id, err))
 	}
+	info := res.Container
 	p := Presence{IPs: map[string]string{}}
-	if info.ContainerJSONBase != nil && info.State != nil {
+	if info.State != nil {
 		p.PID = info.State.Pid
 	}
 	if info.NetworkSettings != nil {
 		for name, ep := range info.NetworkSettings.Networks {
-			if ep != nil && ep.IPAddress != "" {
-				p.IPs[name] = ep.IPAddress
+			if ep != nil && ep.IPAddress.IsValid() {
+				p.IPs[name] = ep.IPAddress.String()
 			}
 		}
 	}
@@ -177,7 +178,7 @@ func (c *Client) Presence(ctx context.Context, id string) (Presence, error) {
 // LogTail is the last lines of a container's output, stdout and stderr
 // interleaved as far as the engine keeps them.
 func (c *Client) LogTail(ctx context.Context, id string, lines int) (string, error) {
-	rc, err := c.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)})
+	rc, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)})
 	if err != nil {
 		return "", fmt.Errorf("logs of container %q: %w", id, notFound(id, err))
 	}

@@ -5,18 +5,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/go-connections/nat"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 )
 
 func TestSandboxApply(t *testing.T) {
 	sb := &Sandbox{Network: "lbdrill-1-net", Label: "p1", Mounts: map[string]string{"/srv": "lbdrill-1-bind-srv"}}
-	cfg := container.Config{Labels: map[string]string{"a": "b"}, MacAddress: "02:42:ac:11:00:02"}
+	cfg := container.Config{Labels: map[string]string{"a": "b"}}
 	hc := container.HostConfig{
 		Binds:         []string{"/host/srv:/srv:ro", "lbdrill-1-data:/data"},
 		Mounts:        []mount.Mount{{Type: mount.TypeTmpfs, Target: "/tmp"}},
-		PortBindings:  nat.PortMap{"80/tcp": {{HostPort: "8080"}}},
+		PortBindings:  network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: "8080"}}},
 		RestartPolicy: container.RestartPolicy{Name: "always"},
 		NetworkMode:   "default",
 	}
@@ -25,8 +25,8 @@ func TestSandboxApply(t *testing.T) {
 	if err := sb.apply(&cfg, &hc, &spec); err != nil {
 		t.Fatal(err)
 	}
-	if hc.PortBindings != nil || hc.RestartPolicy.Name != container.RestartPolicyDisabled || cfg.MacAddress != "" {
-		t.Fatalf("ports %v, restart %q, mac %q left", hc.PortBindings, hc.RestartPolicy.Name, cfg.MacAddress)
+	if hc.PortBindings != nil || hc.RestartPolicy.Name != container.RestartPolicyDisabled {
+		t.Fatalf("ports %v, restart %q left", hc.PortBindings, hc.RestartPolicy.Name)
 	}
 	if cfg.Labels[LabelSandbox] != "p1" || cfg.Labels["lifeboat.enable"] != "false" || cfg.Labels["a"] != "b" {
 		t.Fatalf("labels %v", cfg.Labels)
