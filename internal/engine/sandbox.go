@@ -63,7 +63,10 @@ func (s *Sandbox) apply(cfg *container.Config, hc *container.HostConfig, spec *S
 		nets[name] = ep
 	}
 	if m := hc.NetworkMode; m == "" || m.IsDefault() || m.IsBridge() {
-		hc.NetworkMode = container.NetworkMode(s.Network)
+		// An engine run with --bridge=none records its default-network
+		// containers as NetworkDisabled; in the sandbox they get its
+		// network, or no probe could reach them.
+		hc.NetworkMode, cfg.NetworkDisabled = container.NetworkMode(s.Network), false
 		if _, ok := nets[s.Network]; !ok {
 			nets[s.Network] = EndpointSpec{}
 		}

@@ -12,7 +12,7 @@ import (
 
 func TestSandboxApply(t *testing.T) {
 	sb := &Sandbox{Network: "lbdrill-1-net", Label: "p1", Mounts: map[string]string{"/srv": "lbdrill-1-bind-srv"}}
-	cfg := container.Config{Labels: map[string]string{"a": "b"}}
+	cfg := container.Config{Labels: map[string]string{"a": "b"}, NetworkDisabled: true}
 	hc := container.HostConfig{
 		Binds:         []string{"/host/srv:/srv:ro", "lbdrill-1-data:/data"},
 		Mounts:        []mount.Mount{{Type: mount.TypeTmpfs, Target: "/tmp"}},
@@ -25,7 +25,7 @@ func TestSandboxApply(t *testing.T) {
 	if err := sb.apply(&cfg, &hc, &spec); err != nil {
 		t.Fatal(err)
 	}
-	if hc.PortBindings != nil || hc.RestartPolicy.Name != container.RestartPolicyDisabled {
+	if hc.PortBindings != nil || hc.RestartPolicy.Name != container.RestartPolicyDisabled || cfg.NetworkDisabled {
 		t.Fatalf("ports %v, restart %q left", hc.PortBindings, hc.RestartPolicy.Name)
 	}
 	if cfg.Labels[LabelSandbox] != "p1" || cfg.Labels["lifeboat.enable"] != "false" || cfg.Labels["a"] != "b" {

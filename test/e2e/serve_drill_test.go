@@ -157,7 +157,7 @@ func waitScheduledDrill(t *testing.T, p *daemonProc) apiJob {
 				return j
 			case "failed", "cancelled":
 				full := p.waitJob(j.ID, time.Second)
-				t.Fatalf("scheduled drill %s: %s\n%s", j.State, j.Error, strings.Join(full.Log, "\n"))
+				t.Fatalf("scheduled drill %s: %s\n%s\nresult: %s", j.State, j.Error, strings.Join(full.Log, "\n"), full.Result)
 			}
 		}
 		time.Sleep(250 * time.Millisecond)

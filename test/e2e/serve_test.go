@@ -118,6 +118,7 @@ func (p *daemonProc) api(method, path string, body any, out any) int {
 type apiJob struct {
 	ID, Kind, Unit, State, Error, Point, Trigger string
 	Log                                          []string
+	Result                                       json.RawMessage
 }
 
 func (p *daemonProc) waitJob(id string, timeout time.Duration) apiJob {
