@@ -30,7 +30,7 @@ func Checks(profile string, labels map[string]string) []Check {
 		// a line saying error or corrupt fails it too.
 		return []Check{{Name: "mariadb-check", Cmd: []string{"sh", "-c", mariaAuth() +
 			`tool=mariadb-check; command -v $tool >/dev/null || tool=mysqlcheck; ` +
-			`out=$($tool -uroot --all-databases 2>&1); rc=$?; echo "$out"; ` +
+			`out=$($tool -uroot --all-databases 2>&1); rc=$?; echo "$(echo "$out" | grep -c ' OK$') tables OK"; echo "$out"; ` +
 			`if echo "$out" | grep -qiE '^error|corrupt'; then exit 1; fi; exit $rc`}}}
 	case Redis:
 		return []Check{{Name: "redis-check-rdb", Cmd: []string{"sh", "-c", redisAuth() +

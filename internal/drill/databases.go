@@ -19,7 +19,9 @@ func (d *drill) databases(ctx context.Context) {
 	for _, c := range d.sb.Containers {
 		profile, _ := consistency.Detect(c.Image, c.Labels)
 		checks := consistency.Checks(profile, c.Labels)
-		if len(checks) == 0 || ctx.Err() != nil {
+		if len(checks) == 0 || !c.Running || ctx.Err() != nil {
+			// A database that was stopped when the point was taken is
+			// not started by the drill; its dump, if any, still is checked.
 			continue
 		}
 		if !d.up[c.Name] {

@@ -229,14 +229,17 @@ func (d *drill) record() repository.DrillRecord {
 	return repository.DrillRecord{Point: d.res.Point, Unit: d.res.Unit, Time: d.res.Started, Passed: d.res.Passed, RTOMS: d.res.RTOMS, Detail: d.res}
 }
 
-// tail keeps the end of a check's output: where tools say what went wrong.
+// tail keeps the first line of a check's output (what failed) and its
+// end (where tools say why).
 func tail(s string) string {
 	s = strings.TrimSpace(s)
 	const max = 2000
-	if len(s) > max {
-		s = "…" + s[len(s)-max:]
+	if len(s) <= max {
+		return s
 	}
-	return s
+	first, _, _ := strings.Cut(s, "\n")
+	first = first[:min(len(first), 200)]
+	return first + "\n…" + s[len(s)-(max-len(first)):]
 }
 
 func randomHex(n int) string {

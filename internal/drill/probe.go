@@ -25,6 +25,9 @@ import (
 // some time after its process runs.
 func (d *drill) probes(ctx context.Context) {
 	for _, c := range d.sb.Containers {
+		if !c.Running {
+			continue // stopped when the point was taken: not started
+		}
 		ps, err := policy.DrillProbes(c.Labels)
 		if err != nil {
 			d.add(Check{Name: "probe labels", Container: c.Name, Output: err.Error()}, time.Now())
