@@ -22,28 +22,36 @@ type scanJob struct {
 	meta      []byte
 }
 
-// tree builds the restore point's tree. The data entries exist at once;
-// the scans for the sidecars run in a goroutine, and the manifest and the
-// sidecars are lazy files that wait for it and come last in the walk.
-// wait returns the scans' error once they are done.
-func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() error, err error) {
-	now := time.Now().UTC()
-	skip, err := excluder(c.p.policy.Exclude)
+// treeParts are the sections of a restore point's tree as they are
+// gathered, with the scan jobs of their sidecars.
+type treeParts struct {
+	c    *capture
+	now  time.Time
+	skip func(string, bool) bool
+	jobs []*scanJob
+
+	volumes, binds, containers, images, dumps []source.Entry
+	volJobs, bindJobs, layerJobs              []*scanJob
+	items                                     []layout.Container
+}
+
+// add puts a directory of the host in section, and its sidecar's scan in
+// the jobs.
+func (t *treeParts) add(section *[]source.Entry, path, name, dir string, skip func(string, bool) bool) (*scanJob, error) {
+	e, err := source.Filtered(dir, name, skip)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var jobs []*scanJob
-	add := func(section *[]source.Entry, path, name, dir string, skip func(string, bool) bool) (*scanJob, error) {
-		e, err := source.Filtered(dir, name, skip)
-		if err != nil {
-			return nil, err
-		}
-		*section = append(*section, e)
-		j := &scanJob{path: path, dir: dir, skip: skip}
-		jobs = append(jobs, j)
-		return j, nil
-	}
-	var volumes, binds, containers, images, dumps []source.Entry
+	*section = append(*section, e)
+	j := &scanJob{path: path, dir: dir, skip: skip}
+	t.jobs = append(t.jobs, j)
+	return j, nil
+}
+
+// streams are the dumps, read from exec as the walk reaches them, and the
+// images saved by the engine.
+func (t *treeParts) streams(ctx context.Context) {
+	c := t.c
 	for _, d := range c.p.dumps {
 		var files []source.Entry
 		for _, cmd := range d.cmds {
@@ -52,41 +60,73 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 			// pass finds them in kopia's cache and does not dump again.
 			files = append(files, source.Stream(cmd.File, out, 0o600, c.p.dumpTime))
 		}
-		dumps = append(dumps, source.Dir(d.container.Name, now, files...))
+		t.dumps = append(t.dumps, source.Dir(d.container.Name, t.now, files...))
 	}
 	for _, img := range c.p.images {
 		if img.Saved {
 			// Named by ID and dated by build time: kopia finds an image it
 			// already holds by that and never asks the engine to save it.
-			images = append(images, source.Stream(path.Base(img.Path), c.countedImage(c.eng.SaveImage(ctx, c.p.saveAs[img.ID])), 0o644, c.p.created[img.ID]))
+			t.images = append(t.images, source.Stream(path.Base(img.Path), c.countedImage(c.eng.SaveImage(ctx, c.p.saveAs[img.ID])), 0o644, c.p.created[img.ID]))
 		}
 	}
-	volJobs := make([]*scanJob, len(c.p.volumes))
+}
+
+// data are the volumes and bind mounts, each with its sidecar's scan.
+func (t *treeParts) data() error {
+	c := t.c
+	t.volJobs = make([]*scanJob, len(c.p.volumes))
 	for i, v := range c.p.volumes {
-		if volJobs[i], err = add(&volumes, layout.VolumePath(v.Name), v.Name, c.path(c.p.volDirs[v.Name]), skip); err != nil {
-			return nil, nil, fmt.Errorf("volume %q: %w", v.Name, err)
+		var err error
+		if t.volJobs[i], err = t.add(&t.volumes, layout.VolumePath(v.Name), v.Name, c.path(c.p.volDirs[v.Name]), t.skip); err != nil {
+			return fmt.Errorf("volume %q: %w", v.Name, err)
 		}
 	}
-	bindJobs := make([]*scanJob, len(c.p.binds))
+	t.bindJobs = make([]*scanJob, len(c.p.binds))
 	for i, b := range c.p.binds {
-		if bindJobs[i], err = add(&binds, layout.BindPath(b), layout.EscapePath(b), c.path(b), skip); err != nil {
-			return nil, nil, fmt.Errorf("bind mount %s: %w", b, err)
+		var err error
+		if t.bindJobs[i], err = t.add(&t.binds, layout.BindPath(b), layout.EscapePath(b), c.path(b), t.skip); err != nil {
+			return fmt.Errorf("bind mount %s: %w", b, err)
 		}
 	}
-	items := make([]layout.Container, len(c.p.containers))
-	layerJobs := make([]*scanJob, len(c.p.containers))
+	return nil
+}
+
+// containerDirs are each container's configuration and writable layer.
+func (t *treeParts) containerDirs() error {
+	c := t.c
+	t.items = make([]layout.Container, len(c.p.containers))
+	t.layerJobs = make([]*scanJob, len(c.p.containers))
 	for i, ct := range c.p.containers {
-		files, item, err := c.containerFiles(i, ct, now)
+		files, item, err := c.containerFiles(i, ct, t.now)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		if dir := c.p.specs[ct.Name].WritableLayer; dir != "" {
-			if layerJobs[i], err = add(&files, layout.LayerPath(ct.Name), layout.LayerDir, c.path(dir), nil); err != nil {
-				return nil, nil, fmt.Errorf("writable layer of %s: %w", ct.Name, err)
+			if t.layerJobs[i], err = t.add(&files, layout.LayerPath(ct.Name), layout.LayerDir, c.path(dir), nil); err != nil {
+				return fmt.Errorf("writable layer of %s: %w", ct.Name, err)
 			}
 		}
-		items[i] = item
-		containers = append(containers, source.Dir(ct.Name, now, files...))
+		t.items[i] = item
+		t.containers = append(t.containers, source.Dir(ct.Name, t.now, files...))
+	}
+	return nil
+}
+
+// tree builds the restore point's tree. The data entries exist at once;
+// the scans for the sidecars run in a goroutine, and the manifest and the
+// sidecars are lazy files that wait for it and come last in the walk.
+// wait returns the scans' error once they are done.
+func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() error, err error) {
+	t := &treeParts{c: c, now: time.Now().UTC()}
+	if t.skip, err = excluder(c.p.policy.Exclude); err != nil {
+		return nil, nil, err
+	}
+	t.streams(ctx)
+	if err := t.data(); err != nil {
+		return nil, nil, err
+	}
+	if err := t.containerDirs(); err != nil {
+		return nil, nil, err
 	}
 
 	done := make(chan struct{})
@@ -94,10 +134,10 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 	var scanErr error
 	go func() {
 		defer close(done)
-		if scanErr = c.scan(ctx, jobs); scanErr != nil {
+		if scanErr = c.scan(ctx, t.jobs); scanErr != nil {
 			return
 		}
-		m := c.fullManifest(now, volJobs, bindJobs, layerJobs, items)
+		m := c.fullManifest(t.now, t.volJobs, t.bindJobs, t.layerJobs, t.items)
 		manifest, scanErr = m.Marshal()
 	}()
 	wait = func() error { <-done; return scanErr }
@@ -105,22 +145,22 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 		return func() ([]byte, error) { err := wait(); return *b, err }
 	}
 	metas := map[string]func() ([]byte, error){}
-	for _, j := range jobs {
+	for _, j := range t.jobs {
 		metas[layout.MetaPath(j.path)] = get(&j.meta)
 	}
 	var children []source.Entry
 	for _, sec := range []struct {
 		name    string
 		entries []source.Entry
-	}{{layout.VolumesDir, volumes}, {layout.BindsDir, binds}, {layout.ContainersDir, containers}, {layout.ImagesDir, images}, {layout.DumpsDir, dumps}} {
+	}{{layout.VolumesDir, t.volumes}, {layout.BindsDir, t.binds}, {layout.ContainersDir, t.containers}, {layout.ImagesDir, t.images}, {layout.DumpsDir, t.dumps}} {
 		if len(sec.entries) > 0 {
-			children = append(children, source.Dir(sec.name, now, sec.entries...))
+			children = append(children, source.Dir(sec.name, t.now, sec.entries...))
 		}
 	}
 	children = append(children,
-		source.Dir(layout.MetaDir, now, metaTree(metas, now)...),
-		source.Lazy(layout.ManifestPath, 0o644, now, get(&manifest)))
-	return source.DirInOrder("", now, children...), wait, nil
+		source.Dir(layout.MetaDir, t.now, metaTree(metas, t.now)...),
+		source.Lazy(layout.ManifestPath, 0o644, t.now, get(&manifest)))
+	return source.DirInOrder("", t.now, children...), wait, nil
 }
 
 func (c *capture) manifest(now time.Time) layout.Manifest {
