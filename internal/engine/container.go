@@ -10,6 +10,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
 
@@ -144,20 +145,39 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 		c.log.Warn("image of container not inspectable", "container", spec.Name, "image", info.Image, "err", err)
 	}
 
-	mode := info.HostConfig.NetworkMode
 	hostname := info.Config.Hostname
-	if hostname == shortID(info.ID) || mode.IsContainer() || mode.IsHost() {
-		doc.Config.set("Hostname", "")
+	c.portable(ctx, info, doc.Config, doc.HostConfig)
+	if spec.Config, err = json.Marshal(doc.Config); err != nil {
+		return Spec{}, fmt.Errorf("inspect container %q: encode config: %w", nameOrID, err)
 	}
-	doc.HostConfig.set("ContainerIDFile", "")
+	if spec.HostConfig, err = json.Marshal(doc.HostConfig); err != nil {
+		return Spec{}, fmt.Errorf("inspect container %q: encode host config: %w", nameOrID, err)
+	}
+	if info.NetworkSettings != nil {
+		for name, ep := range info.NetworkSettings.Networks {
+			spec.Networks[name] = endpointSpec(ep, info.ID, hostname)
+		}
+	}
+	return spec, nil
+}
+
+// portable rewrites a container's recorded configuration so that it can
+// be created again: no generated hostname, no ID file, other containers
+// named rather than referred to by their IDs, which a restore changes.
+func (c *Client) portable(ctx context.Context, info container.InspectResponse, cfg, hc rawObject) {
+	mode := info.HostConfig.NetworkMode
+	if info.Config.Hostname == shortID(info.ID) || mode.IsContainer() || mode.IsHost() {
+		cfg.set("Hostname", "")
+	}
+	hc.set("ContainerIDFile", "")
 	for _, key := range []string{"NetworkMode", "IpcMode", "PidMode"} {
 		var v string
-		if doc.HostConfig.get(key, &v) == nil && strings.HasPrefix(v, "container:") {
-			doc.HostConfig.set(key, "container:"+c.containerName(ctx, strings.TrimPrefix(v, "container:")))
+		if hc.get(key, &v) == nil && strings.HasPrefix(v, "container:") {
+			hc.set(key, "container:"+c.containerName(ctx, strings.TrimPrefix(v, "container:")))
 		}
 	}
 	var from []string
-	if doc.HostConfig.get("VolumesFrom", &from) == nil && len(from) > 0 {
+	if hc.get("VolumesFrom", &from) == nil && len(from) > 0 {
 		for i, f := range from {
 			ref, rw, hasRW := strings.Cut(f, ":")
 			from[i] = c.containerName(ctx, ref)
@@ -165,43 +185,35 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 				from[i] += ":" + rw
 			}
 		}
-		doc.HostConfig.set("VolumesFrom", from)
+		hc.set("VolumesFrom", from)
 	}
 	var links []string
-	if doc.HostConfig.get("Links", &links) == nil && len(links) > 0 {
-		doc.HostConfig.set("Links", createLinks(links))
+	if hc.get("Links", &links) == nil && len(links) > 0 {
+		hc.set("Links", createLinks(links))
 	}
-	if spec.Config, err = json.Marshal(doc.Config); err != nil {
-		return Spec{}, fmt.Errorf("inspect container %q: encode config: %w", nameOrID, err)
-	}
-	if spec.HostConfig, err = json.Marshal(doc.HostConfig); err != nil {
-		return Spec{}, fmt.Errorf("inspect container %q: encode host config: %w", nameOrID, err)
-	}
+}
 
-	if info.NetworkSettings != nil {
-		for name, ep := range info.NetworkSettings.Networks {
-			if ep == nil {
-				spec.Networks[name] = EndpointSpec{}
-				continue
-			}
-			es := EndpointSpec{Links: ep.Links, DriverOpts: ep.DriverOpts}
-			for _, a := range ep.Aliases {
-				// Engines before 26 add the short ID and the hostname as
-				// aliases on user networks; they add them again on create.
-				if a != shortID(info.ID) && a != info.ID && a != hostname {
-					es.Aliases = append(es.Aliases, a)
-				}
-			}
-			if ip := ep.IPAMConfig; ip != nil {
-				es.IPv4Address, es.IPv6Address, es.LinkLocalIPs = addrString(ip.IPv4Address), addrString(ip.IPv6Address), addrStrings(ip.LinkLocalIPs)
-			}
-			if len(es.DriverOpts) == 0 {
-				es.DriverOpts = nil
-			}
-			spec.Networks[name] = es
+// endpointSpec is what a restore needs of a container's endpoint on one
+// network.
+func endpointSpec(ep *network.EndpointSettings, id, hostname string) EndpointSpec {
+	if ep == nil {
+		return EndpointSpec{}
+	}
+	es := EndpointSpec{Links: ep.Links, DriverOpts: ep.DriverOpts}
+	for _, a := range ep.Aliases {
+		// Engines before 26 add the short ID and the hostname as
+		// aliases on user networks; they add them again on create.
+		if a != shortID(id) && a != id && a != hostname {
+			es.Aliases = append(es.Aliases, a)
 		}
 	}
-	return spec, nil
+	if ip := ep.IPAMConfig; ip != nil {
+		es.IPv4Address, es.IPv6Address, es.LinkLocalIPs = addrString(ip.IPv4Address), addrString(ip.IPv6Address), addrStrings(ip.LinkLocalIPs)
+	}
+	if len(es.DriverOpts) == 0 {
+		es.DriverOpts = nil
+	}
+	return es
 }
 
 // containerName maps a container ID to its name, so references survive

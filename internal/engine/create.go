@@ -84,22 +84,8 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		}
 	}
 
-	// Engine 20.10 accepts a missing network at create and connect time
-	// for a container not yet started, and fails only at start: check now.
-	wanted := []string{}
-	if hc.NetworkMode.IsUserDefined() {
-		wanted = append(wanted, string(hc.NetworkMode))
-	}
-	for _, l := range later {
-		wanted = append(wanted, l.name)
-	}
-	for _, n := range wanted {
-		if _, err := c.api.NetworkInspect(ctx, n, client.NetworkInspectOptions{}); err != nil {
-			if cerrdefs.IsNotFound(err) {
-				return "", "", fmt.Errorf("create container %q: network %q %w on this engine: create it first", name, n, ErrNotFound)
-			}
-			return "", "", fmt.Errorf("create container %q: inspect network %q: %w", name, n, err)
-		}
+	if err := c.networksExist(ctx, hc.NetworkMode, later); err != nil {
+		return "", "", fmt.Errorf("create container %q: %w", name, err)
 	}
 
 	res, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &cfg, HostConfig: &hc, NetworkingConfig: netcfg, Name: name})
@@ -131,6 +117,28 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		return undo(fmt.Errorf("create container %q: inspect: %w", name, err))
 	}
 	return res.ID, writableLayer(info.Container), nil
+}
+
+// networksExist checks the networks a container is to join: Engine 20.10
+// accepts a missing one at create and connect time for a container not
+// yet started, and fails only at start.
+func (c *Client) networksExist(ctx context.Context, mode container.NetworkMode, later []laterNetwork) error {
+	var wanted []string
+	if mode.IsUserDefined() {
+		wanted = append(wanted, string(mode))
+	}
+	for _, l := range later {
+		wanted = append(wanted, l.name)
+	}
+	for _, n := range wanted {
+		if _, err := c.api.NetworkInspect(ctx, n, client.NetworkInspectOptions{}); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("network %q %w on this engine: create it first", n, ErrNotFound)
+			}
+			return fmt.Errorf("inspect network %q: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // resolveImage picks what Config.Image becomes: the recorded reference
