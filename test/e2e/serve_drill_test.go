@@ -122,6 +122,11 @@ func TestServeDrills(t *testing.T) {
 	if !strings.Contains(checks, "http 8080/") {
 		t.Fatalf("the drill's checks read %q", checks)
 	}
+	var page string
+	run("job page text", chromedp.Text("main", &page, chromedp.ByQuery))
+	if strings.Contains(page, "null") {
+		t.Errorf("the job page prints null: %q", page)
+	}
 	shot("drill-job")
 	t.Logf("the UI shows %q; screenshots in %s", proof, shots)
 

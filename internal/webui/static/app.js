@@ -65,7 +65,9 @@ function show(title, ...content) {
   const m = main();
   const a = document.activeElement;
   const key = a && m.contains(a) && a !== m ? (a.id ? "#" + CSS.escape(a.id) : a.getAttribute("aria-label") ? `[aria-label="${CSS.escape(a.getAttribute("aria-label"))}"]` : null) : null;
-  m.replaceChildren(h("h1", {}, title), ...content);
+  // replaceChildren would print a null as "null": pages leave out what
+  // does not apply with null.
+  m.replaceChildren(h("h1", {}, title), ...content.filter((c) => c !== null && c !== undefined && c !== false));
   if (key) { const again = $(key, m); if (again) again.focus({ preventScroll: true }); }
 }
 
