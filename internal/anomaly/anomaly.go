@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/ui"
 )
 
 // Stats are one restore point's figures.
@@ -248,14 +250,5 @@ func count(check string, n int64) string {
 	if check == "files" {
 		return fmt.Sprintf("%d", n)
 	}
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return ui.Bytes(n)
 }

@@ -30,6 +30,21 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
+// newBrowser starts Debian's headless Chromium for one test, with the
+// flags that keep it off the network, and stops it when the test ends.
+func newBrowser(t *testing.T, chromium string, timeout time.Duration) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true))
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelT := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelT(); cancel(); cancelAlloc() })
+	return ctx
+}
+
 // TestWebUI drives the web UI in Debian's headless Chromium against a real
 // lifeboat serve and Docker daemon: sign in (a wrong token refused), the
 // dashboard lists the units, a backup started from it finishes, the point
@@ -59,16 +74,7 @@ func TestWebUI(t *testing.T) {
 	p := e.serve(t, freePort(t), tokenFile)
 	shots := artifacts(t)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true))
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelT()
+	ctx := newBrowser(t, chromium, 3*time.Minute)
 
 	run := func(what string, actions ...chromedp.Action) {
 		t.Helper()
