@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,25 @@ func TestNotifierDoesNotBlock(t *testing.T) {
 
 func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.Context(), d)
+}
+
+func TestNotifierSendsByClass(t *testing.T) {
+	rec := newRecorder(t)
+	r, err := NewRouter([]Target{{Name: "chat", URL: "generic://" + rec.hostPort() + "/chat?disabletls=yes&template=json", Events: []string{"success"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Notifier{Router: r, Webhook: &Webhook{URL: rec.URL + "/hook", Secret: "k"}}
+	n.Notify(failed, nil)                                                   // the webhook only (failure is its default)
+	n.Notify(Event{Event: BackupSucceeded, Kind: "backup", Unit: "u"}, nil) // the chat target only
+	n.Notify(Event{Event: BackupSucceeded, Kind: "backup"}, []string{None}) // the unit said none; the webhook does not want it
+	n.Close(t.Context())
+	var paths []string
+	for _, q := range rec.requests() {
+		paths = append(paths, q.Path)
+	}
+	slices.Sort(paths)
+	if strings.Join(paths, " ") != "/chat /hook" {
+		t.Fatalf("sent to %v, want /chat and /hook once each", paths)
+	}
 }
