@@ -27,8 +27,10 @@ func Shown(raw string) string {
 // information, path segments and query values.
 func secrets(raw string) []string {
 	var out []string
-	add := func(s string) {
-		if len(s) >= 3 {
+	// Path segments and query values shorter than a token are words
+	// ("api", "yes") whose replacement would garble the message.
+	add := func(s string, min int) {
+		if len(s) >= min {
 			out = append(out, s)
 			if esc := url.PathEscape(s); esc != s {
 				out = append(out, esc)
@@ -41,17 +43,17 @@ func secrets(raw string) []string {
 	}
 	out = append(out, raw)
 	if u.User != nil {
-		add(u.User.Username())
+		add(u.User.Username(), 3)
 		if p, ok := u.User.Password(); ok {
-			add(p)
+			add(p, 3)
 		}
 	}
 	for _, seg := range strings.Split(u.Path, "/") {
-		add(seg)
+		add(seg, 6)
 	}
 	for _, vs := range u.Query() {
 		for _, v := range vs {
-			add(v)
+			add(v, 6)
 		}
 	}
 	// Longest first, so that a secret containing another is replaced whole.

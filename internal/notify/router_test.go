@@ -2,6 +2,7 @@ package notify
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,18 @@ func TestShown(t *testing.T) {
 		if got := Shown(raw); got != want {
 			t.Errorf("Shown(%q) = %q, want %q", raw, got, want)
 		}
+	}
+}
+
+func TestScrub(t *testing.T) {
+	raw := "ntfy://bob:pw1@ntfy.example/api/alerts-7f3a?scheme=http&token=tk-123456"
+	err := scrub(errors.New(`Post "https://ntfy.example/api/alerts-7f3a?token=tk-123456": bob:pw1 refused, api says yes`), raw)
+	for _, s := range []string{"alerts-7f3a", "tk-123456", "pw1", "bob"} {
+		if strings.Contains(err.Error(), s) {
+			t.Fatalf("scrubbed error shows %q: %v", s, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "api says yes") {
+		t.Fatalf("short words garbled: %v", err)
 	}
 }
