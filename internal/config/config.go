@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lifeboat-backup/lifeboat/internal/notify"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
 )
 
@@ -71,7 +72,17 @@ type Config struct {
 
 	Webhook struct {
 		URL string `yaml:"url"` // POSTed a JSON event when a job fails
+		// Secret signs each body: header X-Lifeboat-Signature, sha256=HEX.
+		Secret string   `yaml:"secret"`
+		Events []string `yaml:"events"` // failure, success, drill, anomaly; failure and anomaly
 	} `yaml:"webhook"`
+
+	Notify Notify `yaml:"notify"`
+
+	Pings struct {
+		// URL is the dead-man ping URL of units without lifeboat.ping.
+		URL string `yaml:"url"`
+	} `yaml:"pings"`
 
 	API API `yaml:"api"`
 
@@ -100,6 +111,31 @@ type API struct {
 	SessionTTL string `yaml:"session_ttl"`
 }
 
+// Notify are the shoutrrr targets of events, and where a unit without
+// a lifeboat.notify label sends them.
+type Notify struct {
+	Targets []NotifyTarget `yaml:"targets"`
+	// Default names the targets of units without a label; every target
+	// when absent.
+	Default []string `yaml:"default"`
+}
+
+// NotifyTarget is one named shoutrrr URL and the events it gets.
+type NotifyTarget struct {
+	Name   string   `yaml:"name"`
+	URL    string   `yaml:"url"`
+	Events []string `yaml:"events"` // failure, success, drill, anomaly; failure and anomaly
+}
+
+// NotifyTargets are the targets as package notify takes them.
+func (c *Config) NotifyTargets() []notify.Target {
+	var out []notify.Target
+	for _, t := range c.Notify.Targets {
+		out = append(out, notify.Target{Name: t.Name, URL: t.URL, Events: t.Events})
+	}
+	return out
+}
+
 // Token is one hashed API token.
 type Token struct {
 	Role   string `yaml:"role"`   // viewer, operator or admin
@@ -126,14 +162,30 @@ func Load(path string) (*Config, error) {
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
-		if c.Offsite.SecretAccessKey != "" {
+		if what := c.secretsHeld(); what != "" {
 			if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-				return nil, fmt.Errorf("config %s holds an S3 secret but others may read it (mode %v): chmod 600 it", path, st.Mode().Perm())
+				return nil, fmt.Errorf("config %s holds %s but others may read it (mode %v): chmod 600 it", path, what, st.Mode().Perm())
 			}
 		}
 	}
 	c.setDefaults()
 	return c, c.validate()
+}
+
+// secretsHeld names the secrets the file holds, if any: notification
+// URLs carry tokens and passwords.
+func (c *Config) secretsHeld() string {
+	switch {
+	case c.Offsite.SecretAccessKey != "":
+		return "an S3 secret"
+	case c.Webhook.Secret != "":
+		return "the webhook's secret"
+	case len(c.Notify.Targets) > 0:
+		return "notification URLs"
+	case c.Pings.URL != "":
+		return "a ping URL"
+	}
+	return ""
 }
 
 func (c *Config) setDefaults() {
@@ -193,6 +245,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("check.read_data %v: a percentage from 0 to 100", c.Check.ReadData))
 	}
 	errs = append(errs, c.API.validate()...)
+	errs = append(errs, c.validateNotify()...)
 	for i, r := range c.Restore.TargetRoots {
 		if !filepath.IsAbs(r) {
 			errs = append(errs, fmt.Errorf("restore.target_roots[%d] %q: write an absolute directory", i, r))
@@ -201,6 +254,27 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateNotify() []error {
+	var errs []error
+	if len(c.Notify.Targets) > 0 || c.Notify.Default != nil {
+		if _, err := notify.NewRouter(c.NotifyTargets(), c.Notify.Default); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := notify.CheckClasses(c.Webhook.Events); err != nil {
+		errs = append(errs, fmt.Errorf("webhook.events: %w", err))
+	}
+	if c.Webhook.Secret != "" && c.Webhook.URL == "" {
+		errs = append(errs, errors.New("webhook.secret without webhook.url: add the URL it signs for"))
+	}
+	if c.Pings.URL != "" {
+		if err := policy.CheckPing(c.Pings.URL); err != nil {
+			errs = append(errs, fmt.Errorf("pings.url: %w", err))
+		}
+	}
+	return errs
 }
 
 func (a *API) validate() []error {
@@ -238,6 +312,7 @@ func (c *Config) PolicyDefaults() policy.Defaults {
 		d.Retention, _ = policy.ParseRetention(c.Defaults.Retention)
 	}
 	d.Schedule = c.Defaults.Schedule
+	d.Ping = c.Pings.URL
 	if c.Drills.Schedule != "never" {
 		d.Drill = c.Drills.Schedule
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -51,7 +50,7 @@ type Daemon struct {
 	log     *slog.Logger
 	q       *scheduler.Queue
 	hist    *scheduler.History
-	hook    *notify.Webhook
+	note    *notify.Notifier
 	started time.Time
 
 	mu     sync.Mutex
@@ -127,31 +126,15 @@ func New(opts Options) (*Daemon, error) {
 		// only under the configured roots.
 		Confined: true, TargetRoots: opts.Config.Restore.TargetRoots, Defaults: opts.Config.PolicyDefaults(),
 	}
-	d.hook = &notify.Webhook{URL: opts.Config.Webhook.URL, Log: opts.Log}
+	if d.note, err = newNotifier(opts.Config, d); err != nil {
+		return nil, err
+	}
 	d.q = scheduler.NewQueue(opts.Config.Concurrency, hist, opts.Log, d.onChange)
 	return d, nil
 }
 
 // Queue is the daemon's job queue.
 func (d *Daemon) Queue() *scheduler.Queue { return d.q }
-
-// onChange sends failures to the webhook.
-func (d *Daemon) onChange(j scheduler.Job) {
-	if j.State != scheduler.Failed || d.hook.URL == "" {
-		return
-	}
-	host, _ := os.Hostname()
-	ev := notify.Event{Event: "job.failed", Host: host, Job: j.ID, Kind: j.Kind, Unit: j.Unit, Error: j.Error, Started: j.Queued}
-	if j.Started != nil {
-		ev.Started = *j.Started
-	}
-	if j.Ended != nil {
-		ev.Ended = *j.Ended
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_ = d.hook.Send(ctx, ev)
-}
 
 // Run schedules until ctx ends, then stops the queue: running jobs get
 // ShutdownGrace to finish, then are cancelled and thaw what they froze.
@@ -173,6 +156,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			sctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownGrace)
 			d.q.Shutdown(sctx)
 			cancel()
+			d.closeNotifier()
 			return nil
 		case <-d.wake:
 			timer.Stop()
@@ -312,6 +296,7 @@ func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 				d.log.Info("new unit", "unit", info.Unit)
 			}
 		}
+		d.warnUnknownRoutes(info.Unit, u.info.Policy.Notify, info.Policy.Notify)
 		u.info = info
 		d.scheduleDrills(u, now)
 		spec := ""

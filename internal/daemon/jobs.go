@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/api"
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
-	"github.com/lifeboat-backup/lifeboat/internal/notify"
 	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
@@ -43,7 +41,10 @@ func (d *Daemon) submitBackup(unit, trigger string) (scheduler.Job, error) {
 	return j, err
 }
 
-func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger string) error {
+func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger string) (err error) {
+	// The dead-man check hears of every end, retention's failure included.
+	ping := d.note.PingStart(d.pingOf(unit), r.ID())
+	defer func() { ping.Done(err) }()
 	start := time.Now()
 	results, err := ops.Backup(ctx, &d.env, ops.BackupRequest{Units: []string{unit}, Trigger: trigger}, observer(r, unit))
 	var res backup.Result
@@ -230,22 +231,6 @@ func repoSize(path string) int64 {
 		return nil
 	})
 	return n
-}
-
-// announceSuspect tells the webhook that a backup looks like damage: the
-// job succeeded, so no failure event would say it.
-func (d *Daemon) announceSuspect(r *scheduler.Run, res backup.Result) {
-	if d.hook.URL == "" {
-		return
-	}
-	host, _ := os.Hostname()
-	ev := notify.Event{Event: "point.suspect", Host: host, Job: r.ID(), Kind: "backup", Unit: res.Unit, Point: res.ID,
-		Error: strings.Join(res.Anomalies, "; "), Started: res.Time, Ended: time.Now()}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = d.hook.Send(ctx, ev)
-	}()
 }
 
 // Ack acknowledges a suspect point's anomaly, as `lifeboat ack`.

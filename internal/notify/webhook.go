@@ -1,10 +1,15 @@
-// Package notify tells the outside world about jobs: a webhook POST of a
-// JSON event when a job fails, or a backup looks like damage.
+// Package notify tells the outside world about jobs: events (a job
+// failed, a backup succeeded, a drill passed, a point looks like damage)
+// to shoutrrr's services and to a signed webhook, and start, success and
+// fail pings to a dead-man service. Nothing here ever fails a job.
 package notify
 
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,23 +18,15 @@ import (
 	"time"
 )
 
-// Event is what a webhook receives.
-type Event struct {
-	Event   string    `json:"event"` // job.failed, point.suspect
-	Host    string    `json:"host"`
-	Job     string    `json:"job"`
-	Kind    string    `json:"kind"`
-	Unit    string    `json:"unit,omitempty"`
-	Error   string    `json:"error"`
-	Point   string    `json:"point,omitempty"` // point.suspect: the point the anomaly guard marked
-	Started time.Time `json:"started"`
-	Ended   time.Time `json:"ended"`
-}
-
 // Webhook posts events to a URL, retrying a few times with backoff; a
 // receiver that stays down costs a logged warning, never a job.
 type Webhook struct {
-	URL    string
+	URL string
+	// Secret signs each body: X-Lifeboat-Signature is sha256= and the hex
+	// HMAC-SHA256 of the body under it, as GitHub signs its webhooks.
+	Secret string
+	// Events are the classes sent; DefaultClasses when none.
+	Events []string
 	Client *http.Client
 	Log    *slog.Logger
 	// Backoff between attempts; 1s, 4s, 16s when nil.
@@ -74,18 +71,33 @@ func (w *Webhook) Send(ctx context.Context, ev Event) error {
 func (w *Webhook) post(ctx context.Context, client *http.Client, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return fmt.Errorf("webhook: %w", scrub(err, w.URL))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "lifeboat")
+	if w.Secret != "" {
+		req.Header.Set(SignatureHeader, Sign(w.Secret, body))
+	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return fmt.Errorf("webhook: %w", scrub(err, w.URL))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("webhook: %s answered %s", req.URL.Redacted(), resp.Status)
+		return fmt.Errorf("webhook: %s answered %s", Shown(w.URL), resp.Status)
 	}
 	return nil
+}
+
+// SignatureHeader carries a signed webhook's signature.
+const SignatureHeader = "X-Lifeboat-Signature"
+
+// Sign is the signature header's value of body under secret: sha256= and
+// the hex HMAC-SHA256. A receiver computes the same over the raw body and
+// compares in constant time (hmac.Equal).
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }

@@ -32,7 +32,7 @@ const (
 
 // labelKeys are every label Resolve reads.
 var labelKeys = []string{LabelEnable, LabelConsistency, LabelExclude, LabelSchedule, LabelRetention, LabelImages,
-	LabelAnomaly, LabelAnomalyShrink, LabelAnomalyChurn, LabelAnomalySlow, LabelDrill}
+	LabelAnomaly, LabelAnomalyShrink, LabelAnomalyChurn, LabelAnomalySlow, LabelDrill, LabelNotify, LabelPing}
 
 // Modes are the consistency modes a label or flag may name.
 var Modes = []string{"auto", "none", "pause", "stop", "snapshot", "dump"}
@@ -48,6 +48,13 @@ type Policy struct {
 	Drill       string    `json:"drill,omitempty"` // when to drill the newest point; "" or never: not on a schedule
 	// Anomaly tunes the anomaly guard; zero fields mean its defaults.
 	Anomaly anomaly.Thresholds `json:"anomaly,omitzero"`
+	// Notify are the notify targets of the unit's events (lifeboat.notify);
+	// none: the config's default routes.
+	Notify []string `json:"notify,omitempty"`
+	// Ping is the dead-man check's URL; its path is a secret, so only
+	// PingTo, its scheme and host, is ever shown.
+	Ping   string `json:"-"`
+	PingTo string `json:"ping_to,omitempty"`
 	// Sources says where each setting came from ("label on web", "default"),
 	// so `lifeboat ls` can explain itself.
 	Sources map[string]string `json:"sources,omitempty"`
@@ -61,6 +68,7 @@ type Defaults struct {
 	Retention   Retention
 	Schedule    string // "" : only units with a lifeboat.schedule label run on their own
 	Drill       string // "" : only units with a lifeboat.drill label are drilled on their own
+	Ping        string // "" : only units with a lifeboat.ping label are pinged
 }
 
 // DefaultDefaults protect everything, in auto mode, keeping image references.
@@ -87,6 +95,9 @@ func Resolve(members []Labelled, d Defaults) (Policy, error) {
 	if d.Drill != "" {
 		p.Sources[LabelDrill] = "default"
 	}
+	if d.Ping != "" {
+		p.Ping, p.PingTo, p.Sources[LabelPing] = d.Ping, pingShown(d.Ping), "default"
+	}
 	values := map[string]string{}
 	from := map[string]string{}
 	for _, m := range members {
@@ -96,6 +107,10 @@ func Resolve(members []Labelled, d Defaults) (Policy, error) {
 				continue
 			}
 			v = strings.TrimSpace(v)
+			if prev, seen := values[k]; seen && prev != v && k == LabelPing {
+				// The URL is a secret: name the members, not the values.
+				return Policy{}, fmt.Errorf("label %s differs between %s and %s: make them agree", k, from[k], m.Name)
+			}
 			if prev, seen := values[k]; seen && prev != v && k != LabelExclude {
 				return Policy{}, fmt.Errorf("label %s is %q on %s but %q on %s: make them agree", k, prev, from[k], v, m.Name)
 			}
@@ -157,6 +172,17 @@ func (p *Policy) set(key, v string) error {
 		p.Images = v
 	case LabelAnomaly, LabelAnomalyShrink, LabelAnomalyChurn, LabelAnomalySlow:
 		return p.setAnomaly(key, v)
+	case LabelNotify:
+		names, err := ParseNotify(v)
+		if err != nil {
+			return err
+		}
+		p.Notify = names
+	case LabelPing:
+		if err := CheckPing(v); err != nil {
+			return err
+		}
+		p.Ping, p.PingTo = v, pingShown(v)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"path"
 	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/internal/policy"
 )
 
 // Masked replaces a secret-looking value below the admin role.
@@ -18,6 +20,11 @@ var secretWords = []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY"}
 // SecretName reports whether a variable or label name looks like it holds
 // a secret.
 func SecretName(name string) bool {
+	// A dead-man ping URL's path is the check's secret: anyone who has
+	// it can report the unit's backups as done.
+	if strings.EqualFold(name, policy.LabelPing) {
+		return true
+	}
 	up := strings.ToUpper(name)
 	for _, w := range secretWords {
 		if strings.Contains(up, w) {

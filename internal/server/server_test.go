@@ -114,7 +114,8 @@ func TestMasking(t *testing.T) {
 
 func TestSecretName(t *testing.T) {
 	for name, want := range map[string]bool{"POSTGRES_PASSWORD": true, "mysql_root_password": true, "API_TOKEN": true, "AWS_SECRET_ACCESS_KEY": true,
-		"SSH_KEY": true, "DB_PASSWORD_FILE": true, "MINIO_ROOT_PASSWD": true, "PATH": false, "PGDATA": false, "TZ": false} {
+		"SSH_KEY": true, "DB_PASSWORD_FILE": true, "MINIO_ROOT_PASSWD": true, "PATH": false, "PGDATA": false, "TZ": false,
+		"lifeboat.ping": true, "lifeboat.notify": false} {
 		if SecretName(name) != want {
 			t.Errorf("SecretName(%s) = %v", name, !want)
 		}
