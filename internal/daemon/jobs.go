@@ -150,7 +150,7 @@ func (d *Daemon) submitUpkeep(kind, trigger string) (scheduler.Job, error) {
 			return d.upkeepDone(kind, 0, err)
 		}
 	case "replicate":
-		req := ops.ReplicateRequest{To: d.cfg.Offsite.To}
+		req := ops.ReplicateRequest{To: d.cfg.Offsite.To, LockMode: d.cfg.Offsite.Lock.Mode, LockPeriod: d.cfg.Offsite.Lock.Period}
 		if err := req.Validate(); err != nil {
 			return scheduler.Job{}, err
 		}

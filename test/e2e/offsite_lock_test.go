@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/lifeboat-backup/lifeboat/internal/testutil"
+)
+
+type lockedStats struct {
+	replStats
+	BlobsExtended int64     `json:"blobs_lock_extended"`
+	LockedUntil   time.Time `json:"locked_until"`
+}
+
+// replicateLocked runs replicate with a compliance lock of a day.
+func (o offsite) replicateLocked(to string) lockedStats {
+	o.t.Helper()
+	var st lockedStats
+	out := o.ok(nil, "replicate", "--to", to, "--lock-mode", "compliance", "--lock-period", "1d", "--json").stdout
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.MessageType != "summary" || st.LockedUntil.IsZero() {
+		o.t.Fatalf("replicate --lock-mode --json: %q: %v", out, err)
+	}
+	return st
+}
+
+// newLockedOffsite is an env with one backed-up unit beside a MinIO with
+// a bucket "locked" (object lock on) and a bucket "plain" (without).
+func newLockedOffsite(t *testing.T) offsite {
+	t.Helper()
+	e := newEnv(t)
+	e.d.EnsureImages(t, "busybox")
+	m := testutil.StartMinIO(t)
+	m.LockedBucket("locked")
+	m.Bucket("plain")
+	e.vars = append(e.vars, m.Env()...)
+	o := offsite{e, m}
+	o.ok(nil, "init")
+	e.d.Docker(t, "run", "-d", "--name", "ol-app-1", "--label", "com.docker.compose.project=ol", "--label", "com.docker.compose.service=app",
+		"-v", "ol_data:/data", "lifeboat-test/busybox:1", "sleep", "100000")
+	t.Cleanup(func() { e.d.DockerErr("rm", "-f", "ol-app-1") })
+	randomFile(t, filepath.Join(e.volume("ol_data"), "base"), 4<<20)
+	e.backup("project/ol")
+	return o
+}
+
+// TestOffsiteLock: replicate --lock-mode puts S3 object lock on every blob
+// of the copy and extends it on the next run; the server refuses to
+// delete a locked blob's version, and an overwrite leaves it unchanged; a
+// lock into a bucket without object lock fails and says why.
+func TestOffsiteLock(t *testing.T) {
+	o := newLockedOffsite(t)
+	cli := o.m.Client()
+	const to = "s3://locked/host1"
+	first := o.replicateLocked(to)
+	blobs := o.lockedBlobs(cli, "locked", "host1/", first.LockedUntil)
+	if int64(blobs) != first.BlobsSent {
+		t.Fatalf("%d locked objects in the copy, %d blobs sent", blobs, first.BlobsSent)
+	}
+	time.Sleep(1100 * time.Millisecond) // retention dates are in seconds
+	randomFile(t, filepath.Join(o.volume("ol_data"), "change"), 1<<20)
+	o.backup("project/ol")
+	second := o.replicateLocked(to)
+	if second.BlobsExtended != first.BlobsSent || !second.LockedUntil.After(first.LockedUntil) {
+		t.Fatalf("the second run extended %d locks of %d, locked until %v (first %v)", second.BlobsExtended, first.BlobsSent, second.LockedUntil, first.LockedUntil)
+	}
+	// Every blob, old and new, is locked until the second run's date.
+	blobs = o.lockedBlobs(cli, "locked", "host1/", second.LockedUntil)
+	t.Logf("locked copy: first run %d blobs sent, locked until %v; second run %d sent, %d extended, locked until %v; %d objects checked",
+		first.BlobsSent, first.LockedUntil, second.BlobsSent, second.BlobsExtended, second.LockedUntil, blobs)
+
+	t.Run("delete and overwrite of a locked blob are refused", func(t *testing.T) {
+		pack := firstObject(t, cli, "locked", "host1/p")
+		orig := readVersion(t, cli, "locked", pack.Key, pack.VersionID)
+		err := cli.RemoveObject(t.Context(), "locked", pack.Key, minio.RemoveObjectOptions{VersionID: pack.VersionID})
+		if err == nil {
+			t.Fatalf("the server deleted the locked version of %s", pack.Key)
+		}
+		t.Logf("delete of %s (version %s): %v", pack.Key, pack.VersionID, err)
+		if _, err := cli.PutObject(t.Context(), "locked", pack.Key, strings.NewReader("ransom"), 6, minio.PutObjectOptions{}); err != nil {
+			t.Fatalf("overwrite %s: %v", pack.Key, err)
+		}
+		if got := readVersion(t, cli, "locked", pack.Key, pack.VersionID); got != orig {
+			t.Fatalf("the locked version of %s changed after an overwrite", pack.Key)
+		}
+		t.Logf("overwrite of %s made a new version; the locked one (%d bytes) is unchanged", pack.Key, len(orig))
+	})
+
+	t.Run("a lock into a bucket without object lock fails", func(t *testing.T) {
+		r := o.run(nil, "replicate", "--to", "s3://plain/host1", "--lock-mode", "compliance", "--lock-period", "1d")
+		if r.code != 1 || !strings.Contains(r.stderr, "object lock") {
+			t.Fatalf("a locked copy into a bucket without lock: exit %d: %s", r.code, r.stderr)
+		}
+		t.Logf("into a bucket without lock: %s", strings.TrimSpace(r.stderr))
+		r = o.run(nil, "replicate", "--to", t.TempDir(), "--lock-mode", "compliance", "--lock-period", "1d")
+		if r.code != 1 || !strings.Contains(r.stderr, "needs an S3 copy") {
+			t.Fatalf("a locked copy into a directory: exit %d: %s", r.code, r.stderr)
+		}
+	})
+}
+
+// lockedBlobs checks that every current object under prefix carries a
+// compliance lock until at least until, and counts them.
+func (o offsite) lockedBlobs(cli *minio.Client, bucket, prefix string, until time.Time) int {
+	o.t.Helper()
+	n := 0
+	for obj := range cli.ListObjects(o.t.Context(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			o.t.Fatal(obj.Err)
+		}
+		mode, ret, err := cli.GetObjectRetention(o.t.Context(), bucket, obj.Key, "")
+		if err != nil || mode == nil || *mode != minio.Compliance || ret == nil || ret.Before(until) {
+			o.t.Fatalf("retention of %s: %v until %v (%v), want compliance until %v or later", obj.Key, mode, ret, err, until)
+		}
+		n++
+	}
+	if n == 0 {
+		o.t.Fatalf("no objects under %s/%s", bucket, prefix)
+	}
+	return n
+}
+
+func firstObject(t *testing.T, cli *minio.Client, bucket, prefix string) minio.ObjectInfo {
+	t.Helper()
+	for obj := range cli.ListObjects(t.Context(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		return obj
+	}
+	t.Fatalf("no object under %s/%s", bucket, prefix)
+	return minio.ObjectInfo{}
+}
+
+func readVersion(t *testing.T, cli *minio.Client, bucket, key, version string) string {
+	t.Helper()
+	obj, err := cli.GetObject(t.Context(), bucket, key, minio.GetObjectOptions{VersionID: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(obj)
+	if err != nil {
+		t.Fatalf("read %s version %s: %v", key, version, err)
+	}
+	return string(b)
+}
