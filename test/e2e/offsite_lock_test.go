@@ -75,6 +75,21 @@ func TestOffsiteLock(t *testing.T) {
 	t.Logf("locked copy: first run %d blobs sent, locked until %v; second run %d sent, %d extended, locked until %v; %d objects checked",
 		first.BlobsSent, first.LockedUntil, second.BlobsSent, second.BlobsExtended, second.LockedUntil, blobs)
 
+	t.Run("offsite verify passes on the locked copy", func(t *testing.T) {
+		v, r := o.verify(to, "--lock-mode", "compliance")
+		if r.code != 0 || !v.OK || len(v.Checks) != 4 || v.BlobsLocked != int64(blobs) {
+			t.Fatalf("offsite verify of a locked copy: exit %d, %+v\n%s", r.code, v, r.stderr)
+		}
+		for _, c := range v.Checks {
+			t.Logf("verify %s: %s: ok=%v %s", to, c.Name, c.OK, c.Detail)
+		}
+		t.Logf("verify: %d blobs, %d locked, earliest until %v", v.Blobs, v.BlobsLocked, v.LockedUntil)
+		human := o.ok(nil, "offsite", "verify", "--to", to).stdout
+		if strings.Count(human, " passed ") != 4 {
+			t.Fatalf("offsite verify prints:\n%s", human)
+		}
+	})
+
 	t.Run("delete and overwrite of a locked blob are refused", func(t *testing.T) {
 		pack := firstObject(t, cli, "locked", "host1/p")
 		orig := readVersion(t, cli, "locked", pack.Key, pack.VersionID)
@@ -90,6 +105,36 @@ func TestOffsiteLock(t *testing.T) {
 			t.Fatalf("the locked version of %s changed after an overwrite", pack.Key)
 		}
 		t.Logf("overwrite of %s made a new version; the locked one (%d bytes) is unchanged", pack.Key, len(orig))
+	})
+
+	t.Run("offsite verify fails on a copy without lock", func(t *testing.T) {
+		o.replicate("s3://plain/host1")
+		v, r := o.verify("s3://plain/host1")
+		failed := map[string]bool{}
+		for _, c := range v.Checks {
+			failed[c.Name] = !c.OK
+			t.Logf("verify s3://plain/host1: %s: ok=%v %s", c.Name, c.OK, c.Detail)
+		}
+		if r.code != 1 || v.OK || len(failed) != 4 || !failed["bucket-lock"] || !failed["blob-retention"] || !failed["canary-delete"] || !failed["canary-overwrite"] {
+			t.Fatalf("offsite verify of a copy without lock: exit %d, %+v\n%s", r.code, v, r.stderr)
+		}
+	})
+
+	t.Run("offsite verify fails when the keys can bypass governance", func(t *testing.T) {
+		const gov = "s3://locked/gov"
+		o.ok(nil, "replicate", "--to", gov, "--lock-mode", "governance", "--lock-period", "1d")
+		// MinIO's root keys may bypass a governance lock: so may an
+		// attacker holding them.
+		v, r := o.verify(gov)
+		for _, c := range v.Checks {
+			t.Logf("verify %s: %s: ok=%v %s", gov, c.Name, c.OK, c.Detail)
+			if c.Name == "canary-delete" && (c.OK || !strings.Contains(c.Detail, "BypassGovernanceRetention")) {
+				t.Fatalf("canary-delete with keys that bypass governance: %+v", c)
+			}
+		}
+		if r.code != 1 || v.OK {
+			t.Fatalf("offsite verify of a governance copy with root keys: exit %d, %+v", r.code, v)
+		}
 	})
 
 	t.Run("a lock into a bucket without object lock fails", func(t *testing.T) {
@@ -150,4 +195,28 @@ func readVersion(t *testing.T, cli *minio.Client, bucket, key, version string) s
 		t.Fatalf("read %s version %s: %v", key, version, err)
 	}
 	return string(b)
+}
+
+type verifyResult struct {
+	MessageType string `json:"message_type"`
+	OK          bool   `json:"ok"`
+	Checks      []struct {
+		Name   string `json:"name"`
+		OK     bool   `json:"ok"`
+		Detail string `json:"detail"`
+	} `json:"checks"`
+	Blobs       int64     `json:"blobs"`
+	BlobsLocked int64     `json:"blobs_locked"`
+	LockedUntil time.Time `json:"locked_until"`
+}
+
+// verify runs offsite verify --json on the copy at to.
+func (o offsite) verify(to string, args ...string) (verifyResult, result) {
+	o.t.Helper()
+	var v verifyResult
+	r := o.run(nil, append([]string{"offsite", "verify", "--to", to, "--json"}, args...)...)
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.MessageType != "summary" {
+		o.t.Fatalf("offsite verify --json: exit %d: %q: %v\n%s", r.code, r.stdout, err, r.stderr)
+	}
+	return v, r
 }
