@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,4 +221,54 @@ func (o offsite) verify(to string, args ...string) (verifyResult, result) {
 		o.t.Fatalf("offsite verify --json: exit %d: %q: %v\n%s", r.code, r.stdout, err, r.stderr)
 	}
 	return v, r
+}
+
+// TestServeOffsiteVerify: the daemon replicates with offsite.lock and
+// proves the lock with its offsite-verify job; the metric says so.
+func TestServeOffsiteVerify(t *testing.T) {
+	o := newLockedOffsite(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("offsite-test-token-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "lifeboat.yaml")
+	yaml := "offsite:\n  to: s3://locked/daemon\n  schedule: never\n  lock: {mode: compliance, period: 1d}\n  verify_schedule: \"@weekly\"\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := o.serve(t, freePort(t), tokenFile, "LIFEBOAT_CONFIG="+cfg)
+	run := func(kind string) apiJob {
+		t.Helper()
+		var j apiJob
+		if code := srv.api("POST", "/api/v1/jobs", map[string]string{"kind": kind}, &j); code != 202 {
+			t.Fatalf("POST %s job: %d %+v", kind, code, j)
+		}
+		return srv.waitJob(j.ID, 2*time.Minute)
+	}
+	if j := run("replicate"); j.State != "succeeded" || !strings.Contains(string(j.Result), `"locked_until"`) {
+		t.Fatalf("the daemon's locked replicate: %+v\n%s", j, srv.logs())
+	}
+	j := run("offsite-verify")
+	var v verifyResult
+	if err := json.Unmarshal(j.Result, &v); err != nil || j.State != "succeeded" || !v.OK || len(v.Checks) != 4 {
+		t.Fatalf("the daemon's offsite-verify: %+v %v\n%s", j, err, srv.logs())
+	}
+	req, _ := http.NewRequest("GET", srv.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+srv.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(m), "\nlifeboat_offsite_verify_last_ok 1\n") {
+		t.Fatalf("metrics after a passed offsite-verify:\n%s", m)
+	}
+	for _, s := range []string{o.m.SecretKey, offsitePassword} {
+		if strings.Contains(string(j.Result)+strings.Join(j.Log, "\n")+string(m), s) {
+			t.Errorf("a secret (%.4s…) in the job or the metrics", s)
+		}
+	}
+	t.Logf("daemon: offsite-verify %s: %d checks passed, %d of %d blobs locked until %v or later; lifeboat_offsite_verify_last_ok 1",
+		j.State, len(v.Checks), v.BlobsLocked, v.Blobs, v.LockedUntil)
 }
