@@ -66,6 +66,7 @@ Start with:
 	_ = f.MarkHidden("cpu-profile")
 	root.AddCommand(newInitCommand(g), newLsCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g), newForgetCommand(g), newServeCommand(g), newCheckCommand(g), newReplicateCommand(g), newMaintenanceCommand(g), newRepairCommand(g), newDrillCommand(g))
 	root.AddCommand(newAckCommand(g))
+	root.AddCommand(newOffsiteCommand(g))
 	return root
 }
 

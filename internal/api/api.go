@@ -52,7 +52,7 @@ type Job struct {
 
 // JobRequest starts a job.
 type JobRequest struct {
-	Kind    string              `json:"kind"` // backup, restore, drill, replicate, check, forget, maintenance
+	Kind    string              `json:"kind"` // backup, restore, drill, replicate, offsite-verify, check, forget, maintenance
 	Unit    string              `json:"unit,omitempty"`
 	Restore *ops.RestoreRequest `json:"restore,omitempty"`
 	// Drill names the point of a drill job; without it, a drill of unit

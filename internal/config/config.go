@@ -21,6 +21,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/notify"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/replicate"
 )
 
 // Config is the file, YAML. Every field is optional.
@@ -49,6 +50,14 @@ type Config struct {
 		// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) wins.
 		AccessKeyID     string `yaml:"access_key_id"`
 		SecretAccessKey string `yaml:"secret_access_key"`
+		// Lock puts S3 object lock on the copy's blobs (replicate's
+		// --lock-mode and --lock-period).
+		Lock struct {
+			Mode   string `yaml:"mode"`   // governance or compliance
+			Period string `yaml:"period"` // 30d
+		} `yaml:"lock"`
+		// VerifySchedule is when offsite-verify proves the lock holds.
+		VerifySchedule string `yaml:"verify_schedule"`
 	} `yaml:"offsite"`
 
 	Maintenance struct {
@@ -228,7 +237,7 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("defaults.retention: %w", err))
 		}
 	}
-	for name, s := range map[string]string{"defaults.schedule": c.Defaults.Schedule, "offsite.schedule": c.Offsite.Schedule, "maintenance.schedule": c.Maintenance.Schedule, "check.schedule": c.Check.Schedule, "drills.schedule": c.Drills.Schedule} {
+	for name, s := range map[string]string{"defaults.schedule": c.Defaults.Schedule, "offsite.schedule": c.Offsite.Schedule, "offsite.verify_schedule": c.Offsite.VerifySchedule, "maintenance.schedule": c.Maintenance.Schedule, "check.schedule": c.Check.Schedule, "drills.schedule": c.Drills.Schedule} {
 		if s != "" && s != "never" {
 			if err := policy.CheckSchedule(s); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -237,6 +246,16 @@ func (c *Config) validate() error {
 	}
 	if c.Offsite.To != "" && !strings.HasPrefix(c.Offsite.To, "s3://") {
 		errs = append(errs, fmt.Errorf("offsite.to %q: write s3://BUCKET/PREFIX", c.Offsite.To))
+	}
+	if l := c.Offsite.Lock; l.Mode != "" || l.Period != "" {
+		if c.Offsite.To == "" {
+			errs = append(errs, errors.New("offsite.lock: set offsite.to, the S3 copy to lock"))
+		} else if _, err := replicate.ParseLock(l.Mode, l.Period); err != nil {
+			errs = append(errs, fmt.Errorf("offsite.lock: %w", err))
+		}
+	}
+	if c.Offsite.VerifySchedule != "" && c.Offsite.VerifySchedule != "never" && c.Offsite.To == "" {
+		errs = append(errs, errors.New("offsite.verify_schedule: set offsite.to, the S3 copy to verify"))
 	}
 	if c.Drills.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("drills.concurrency %d: at least 1", c.Drills.Concurrency))

@@ -27,6 +27,8 @@ defaults:
 offsite:
   to: s3://bucket/lifeboat
   schedule: "0 3 * * *"
+  lock: {mode: compliance, period: 30d}
+  verify_schedule: "@daily"
 webhook:
   url: http://127.0.0.1:9999/hook
 `, 0o600))
@@ -36,6 +38,9 @@ webhook:
 	d := c.PolicyDefaults()
 	if c.Repository != "/srv/repo" || c.Concurrency != 2 || d.Schedule != "@every 6h" || d.Retention.Last != 3 || d.Retention.Daily != 7 || !d.Enabled || d.Consistency != "auto" {
 		t.Fatalf("%+v %+v", c, d)
+	}
+	if c.Offsite.Lock.Mode != "compliance" || c.Offsite.Lock.Period != "30d" || c.Offsite.VerifySchedule != "@daily" {
+		t.Errorf("offsite lock: %+v", c.Offsite)
 	}
 	if c.Maintenance.Schedule != "@daily" || c.Check.Schedule != "@weekly" {
 		t.Errorf("upkeep defaults: %+v %+v", c.Maintenance, c.Check)
@@ -74,20 +79,25 @@ restore:
 
 func TestLoadRefuses(t *testing.T) {
 	for body, want := range map[string]string{
-		"listn: 1":                                            "field listn not found",
-		"listen: everywhere":                                  "HOST:PORT",
-		"defaults: {consistency: freeze}":                     "unknown consistency",
-		"defaults: {schedule: '@every 0s'}":                   "defaults.schedule",
-		"offsite: {to: /mnt/usb}":                             "s3://",
-		"check: {read_data: 150}":                             "percentage",
-		"defaults: {retention: forever}":                      "defaults.retention",
-		"api: {tokens: [{role: root, sha256: " + hash + "}]}": "use viewer, operator or admin",
-		"api: {tokens: [{role: viewer, sha256: abc}]}":        "64 hex digits",
-		"api: {tokens: [{role: viewer, token: plain}]}":       "field token not found",
-		"api: {tls_cert: /etc/cert.pem}":                      "go together",
-		"api: {session_ttl: forever}":                         "api.session_ttl",
-		"restore: {target_roots: [srv/restore]}":              "absolute directory",
-		"restore: {target_roots: [/]}":                        "write anywhere",
+		"listn: 1":                                                     "field listn not found",
+		"listen: everywhere":                                           "HOST:PORT",
+		"defaults: {consistency: freeze}":                              "unknown consistency",
+		"defaults: {schedule: '@every 0s'}":                            "defaults.schedule",
+		"offsite: {to: /mnt/usb}":                                      "s3://",
+		"check: {read_data: 150}":                                      "percentage",
+		"offsite: {to: s3://b, lock: {mode: legal, period: 30d}}":      "governance or compliance",
+		"offsite: {to: s3://b, lock: {mode: compliance, period: 12h}}": "at least a day",
+		"offsite: {lock: {mode: compliance, period: 30d}}":             "set offsite.to",
+		"offsite: {to: s3://b, verify_schedule: 'every tuesday'}":      "offsite.verify_schedule",
+		"offsite: {verify_schedule: '@daily'}":                         "set offsite.to",
+		"defaults: {retention: forever}":                               "defaults.retention",
+		"api: {tokens: [{role: root, sha256: " + hash + "}]}":          "use viewer, operator or admin",
+		"api: {tokens: [{role: viewer, sha256: abc}]}":                 "64 hex digits",
+		"api: {tokens: [{role: viewer, token: plain}]}":                "field token not found",
+		"api: {tls_cert: /etc/cert.pem}":                               "go together",
+		"api: {session_ttl: forever}":                                  "api.session_ttl",
+		"restore: {target_roots: [srv/restore]}":                       "absolute directory",
+		"restore: {target_roots: [/]}":                                 "write anywhere",
 	} {
 		if _, err := Load(write(t, body, 0o600)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err %v, want %q", body, err, want)

@@ -388,6 +388,7 @@ func (d *Daemon) seedUpkeep() {
 	add("check", d.cfg.Check.Schedule)
 	if d.cfg.Offsite.To != "" {
 		add("replicate", d.cfg.Offsite.Schedule)
+		add("offsite-verify", d.cfg.Offsite.VerifySchedule)
 	}
 }
 

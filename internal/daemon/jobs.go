@@ -128,7 +128,7 @@ func resultOf(ctx context.Context) string {
 }
 
 // upkeepNames are the repository-wide jobs, for messages.
-const upkeepNames = "replicate, check, forget or maintenance"
+const upkeepNames = "replicate, offsite-verify, check, forget or maintenance"
 
 // submitUpkeep queues a repository-wide job.
 func (d *Daemon) submitUpkeep(kind, trigger string) (scheduler.Job, error) {
@@ -151,7 +151,7 @@ func (d *Daemon) submitUpkeep(kind, trigger string) (scheduler.Job, error) {
 			return d.upkeepDone(kind, 0, err)
 		}
 	case "replicate":
-		req := ops.ReplicateRequest{To: d.cfg.Offsite.To}
+		req := ops.ReplicateRequest{To: d.cfg.Offsite.To, LockMode: d.cfg.Offsite.Lock.Mode, LockPeriod: d.cfg.Offsite.Lock.Period}
 		if err := req.Validate(); err != nil {
 			return scheduler.Job{}, err
 		}
@@ -159,6 +159,16 @@ func (d *Daemon) submitUpkeep(kind, trigger string) (scheduler.Job, error) {
 			res, err := ops.Replicate(ctx, &d.env, req, observer(r, ""))
 			r.Report("", res.BytesSent, 0, res)
 			return d.upkeepDone(kind, res.BytesSent, err)
+		}
+	case "offsite-verify":
+		req := ops.VerifyOffsiteRequest{To: d.cfg.Offsite.To, LockMode: d.cfg.Offsite.Lock.Mode}
+		if err := req.Validate(); err != nil {
+			return scheduler.Job{}, err
+		}
+		fn = func(ctx context.Context, r *scheduler.Run) error {
+			res, err := ops.VerifyOffsite(ctx, &d.env, req, observer(r, ""))
+			r.Report("", 0, 0, res)
+			return d.upkeepDone(kind, 0, err)
 		}
 	case "forget":
 		fn = d.forgetAll

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -70,7 +72,7 @@ var (
 	repoPoints   = prometheus.NewDesc("lifeboat_repository_points", "restore points in the repository", nil, nil)
 	startTime    = prometheus.NewDesc("lifeboat_daemon_start_timestamp_seconds", "when this daemon started", nil, nil)
 	replBytes    = prometheus.NewDesc("lifeboat_replicate_last_bytes_sent", "bytes the last replication sent", nil, nil)
-	upkeepKinds  = []string{"check", "replicate", "maintenance"}
+	upkeepKinds  = []string{"check", "replicate", "maintenance", "offsite-verify"}
 	upkeepOK     = map[string]*prometheus.Desc{}
 	upkeepLast   = map[string]*prometheus.Desc{}
 )
@@ -79,8 +81,10 @@ func init() {
 	// The upkeep series keep the names the hand-written exposition had
 	// (lifeboat_check_last_ok, …): dashboards already use them.
 	for _, k := range upkeepKinds {
-		upkeepLast[k] = prometheus.NewDesc("lifeboat_"+k+"_last_success_timestamp_seconds", "time of the last successful "+k, nil, nil)
-		upkeepOK[k] = prometheus.NewDesc("lifeboat_"+k+"_last_ok", "1 when the last "+k+" succeeded", nil, nil)
+		// offsite-verify: lifeboat_offsite_verify_last_ok.
+		name := "lifeboat_" + strings.ReplaceAll(k, "-", "_")
+		upkeepLast[k] = prometheus.NewDesc(name+"_last_success_timestamp_seconds", "time of the last successful "+k, nil, nil)
+		upkeepOK[k] = prometheus.NewDesc(name+"_last_ok", "1 when the last "+k+" succeeded", nil, nil)
 	}
 }
 

@@ -29,6 +29,7 @@ func TestCollector(t *testing.T) {
 		lastSuccess: success, lastDown: 1500, lastBytes: 4096, lastDur: 3 * time.Second, failures: 2, points: 7}
 	d.units[`container/odd"name`] = &unitState{info: backup.UnitInfo{Unit: `container/odd"name`}}
 	d.upkeep["check"] = &upkeepState{kind: "check", lastRun: success, lastSuccess: success, ok: true}
+	d.upkeep["offsite-verify"] = &upkeepState{kind: "offsite-verify", lastRun: success.Add(time.Hour), lastSuccess: success, ok: false}
 	d.repo = repoStats{size: 123456, points: 8, updated: time.Now()}
 
 	want := `
@@ -53,6 +54,9 @@ lifeboat_unit_points{unit="project/app"} 7
 # HELP lifeboat_check_last_ok 1 when the last check succeeded
 # TYPE lifeboat_check_last_ok gauge
 lifeboat_check_last_ok 1
+# HELP lifeboat_offsite_verify_last_ok 1 when the last offsite-verify succeeded
+# TYPE lifeboat_offsite_verify_last_ok gauge
+lifeboat_offsite_verify_last_ok 0
 # HELP lifeboat_repository_size_bytes bytes the repository's files take (measured at most once a minute)
 # TYPE lifeboat_repository_size_bytes gauge
 lifeboat_repository_size_bytes 123456
@@ -61,7 +65,7 @@ lifeboat_repository_size_bytes 123456
 lifeboat_jobs_queued 0
 `
 	names := []string{"lifeboat_unit_backup_failures_total", "lifeboat_unit_last_downtime_seconds", "lifeboat_unit_last_success_timestamp_seconds",
-		"lifeboat_unit_protected", "lifeboat_unit_points", "lifeboat_check_last_ok", "lifeboat_repository_size_bytes", "lifeboat_jobs_queued"}
+		"lifeboat_unit_protected", "lifeboat_unit_points", "lifeboat_check_last_ok", "lifeboat_offsite_verify_last_ok", "lifeboat_repository_size_bytes", "lifeboat_jobs_queued"}
 	if err := testutil.CollectAndCompare(d.Collector(), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,11 @@ type ReplicateRequest struct {
 	To string `json:"to"` // s3://BUCKET/PREFIX or a directory
 	// Delete also deletes from the copy what maintenance deleted here.
 	Delete bool `json:"delete,omitempty"`
+	// LockMode (governance or compliance) and LockPeriod (30d, 720h) put
+	// S3 object-lock retention on every blob of the copy: written blobs
+	// get it, blobs already there get it extended. Both or neither.
+	LockMode   string `json:"lock_mode,omitempty"`
+	LockPeriod string `json:"lock_period,omitempty"`
 }
 
 // Validate checks the request.
@@ -25,7 +30,29 @@ func (r ReplicateRequest) Validate() error {
 	if strings.TrimSpace(r.To) == "" {
 		return fmt.Errorf("%w: say where to copy the repository: --to s3://BUCKET/PREFIX (or offsite.to in the config file)", ErrInvalid)
 	}
-	return nil
+	_, err := r.lock()
+	return err
+}
+
+// lock is the request's object lock; the zero Lock when none is asked for.
+func (r ReplicateRequest) lock() (replicate.Lock, error) {
+	if r.LockMode == "" && r.LockPeriod == "" {
+		return replicate.Lock{}, nil
+	}
+	return ParseLock(r.To, r.LockMode, r.LockPeriod)
+}
+
+// ParseLock checks an object lock for the copy at to: a mode, governance
+// or compliance, and a period of at least a day (30d, 720h), on S3.
+func ParseLock(to, mode, period string) (replicate.Lock, error) {
+	l, err := replicate.ParseLock(mode, period)
+	if err != nil {
+		return l, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if !repository.IsS3(to) {
+		return l, fmt.Errorf("%w: an object lock needs an S3 copy: --to s3://BUCKET/PREFIX, in a bucket made with object lock", ErrInvalid)
+	}
+	return l, nil
 }
 
 // ReplicateResult is what a copy sent.
@@ -42,6 +69,7 @@ func Replicate(ctx context.Context, env *Env, req ReplicateRequest, obs Observer
 	if err := req.Validate(); err != nil {
 		return res, err
 	}
+	lock, _ := req.lock()
 	repo, err := env.Repository(ctx, false)
 	if err != nil {
 		return res, err
@@ -58,8 +86,19 @@ func Replicate(ctx context.Context, env *Env, req ReplicateRequest, obs Observer
 	if loc.Long() == repo.Location().Long() {
 		return res, fmt.Errorf("%w: replicate to %s: that is the repository itself", ErrInvalid, loc)
 	}
+	if lock.On() {
+		// kopia would retry each refused write ten times before saying
+		// the bucket has no lock; one request says it at once.
+		probe, err := repository.OpenLockProbe(ctx, req.To)
+		if err != nil {
+			return res, fmt.Errorf("replicate: %w", err)
+		}
+		if _, err := probe.BucketLock(ctx); err != nil {
+			return res, fmt.Errorf("replicate with --lock-mode: %w", err)
+		}
+	}
 	c := obs.progress("replicate to " + req.To)
-	st, err := replicate.Copy(ctx, src, dst, replicate.Options{Delete: req.Delete, Progress: func(p replicate.Progress) {
+	st, err := replicate.Copy(ctx, src, dst, replicate.Options{Delete: req.Delete, Lock: lock, Progress: func(p replicate.Progress) {
 		// Lets the end-to-end test cut the server in the middle of a copy.
 		failpoint.Sleep("replicate-slow", 500*time.Millisecond)
 		c.TotalFiles.Store(p.BlobsToSend)
@@ -78,6 +117,7 @@ func Replicate(ctx context.Context, env *Env, req ReplicateRequest, obs Observer
 		return res, err
 	}
 	obs.log(env).Info("replicated", "to", loc.Long(), "blobs_sent", st.BlobsSent, "bytes_sent", st.BytesSent,
-		"blobs_already_there", st.BlobsPresent, "blobs_deleted", st.BlobsDeleted, "duration_ms", st.Duration.Milliseconds())
+		"blobs_already_there", st.BlobsPresent, "blobs_deleted", st.BlobsDeleted, "blobs_lock_extended", st.BlobsExtended,
+		"duration_ms", st.Duration.Milliseconds())
 	return res, nil
 }

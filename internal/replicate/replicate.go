@@ -59,6 +59,11 @@ type Options struct {
 	// Progress is told after each blob sent. It is called from several
 	// goroutines, one at a time.
 	Progress func(Progress)
+	// Lock, when set, puts S3 object-lock retention on every blob written
+	// and extends it on every blob the copy already holds that the source
+	// still has, so everything the source's points need stays locked for
+	// Lock.Period from this run.
+	Lock Lock
 }
 
 // Progress is how far a replication is.
@@ -70,12 +75,17 @@ type Progress struct {
 
 // Stats say what a replication did.
 type Stats struct {
-	BlobsSent      int64         `json:"blobs_sent"`
-	BytesSent      int64         `json:"bytes_sent"`
-	BlobsPresent   int64         `json:"blobs_already_there"`
-	BytesPresent   int64         `json:"bytes_already_there"`
-	BlobsDeleted   int64         `json:"blobs_deleted"`
-	BytesDeleted   int64         `json:"bytes_deleted"`
+	BlobsSent    int64 `json:"blobs_sent"`
+	BytesSent    int64 `json:"bytes_sent"`
+	BlobsPresent int64 `json:"blobs_already_there"`
+	BytesPresent int64 `json:"bytes_already_there"`
+	BlobsDeleted int64 `json:"blobs_deleted"`
+	BytesDeleted int64 `json:"bytes_deleted"`
+	// BlobsExtended are blobs already in the copy whose lock was extended.
+	BlobsExtended int64 `json:"blobs_lock_extended,omitempty"`
+	// LockedUntil is the earliest end of retention of the blobs the
+	// source still has: before it, none of them can be removed.
+	LockedUntil    *time.Time    `json:"locked_until,omitempty"`
 	Duration       time.Duration `json:"duration_ns"`
 	BytesPerSecond float64       `json:"bytes_per_second"` // sent, over the whole run
 }
@@ -105,6 +115,7 @@ func mutable(id blob.ID) bool { return phase(id) == 2 }
 type plan struct {
 	send    [3][]blob.Metadata // by phase
 	gone    []blob.Metadata    // at the destination only
+	kept    []blob.Metadata    // at both, not sent
 	present int64
 	bytes   int64
 	toSend  Progress
@@ -128,12 +139,23 @@ func Copy(ctx context.Context, src, dst blob.Storage, opts Options) (Stats, erro
 	st.BlobsPresent, st.BytesPresent = p.present, p.bytes
 	c := copier{src: src, dst: dst, opts: opts, total: p.toSend}
 	for _, batch := range p.send {
-		err := c.copyAll(ctx, batch)
+		err := c.forAll(ctx, batch, c.copyOne)
 		st.BlobsSent, st.BytesSent = c.blobs.Load(), c.bytes.Load()
 		if err != nil {
 			st.Duration = time.Since(start)
 			return st, err
 		}
+	}
+	if opts.Lock.On() {
+		// Every retention set or extended below ends after this.
+		until := start.Add(opts.Lock.Period).UTC().Truncate(time.Second)
+		err := c.forAll(ctx, p.kept, c.extendOne)
+		st.BlobsExtended = c.extended.Load()
+		if err != nil {
+			st.Duration = time.Since(start)
+			return st, err
+		}
+		st.LockedUntil = &until
 	}
 	// A destination that was not yet a copy of this repository (new, or a
 	// first copy cut short) may hold things that are not ours: leave them.
@@ -202,8 +224,7 @@ func makePlan(ctx context.Context, src, dst blob.Storage) (plan, error) {
 		d, ok := have[m.BlobID]
 		delete(have, m.BlobID)
 		if ok && d.Length == m.Length && !mutable(m.BlobID) {
-			p.present++
-			p.bytes += m.Length
+			p.keep(m)
 			return nil
 		}
 		if ok && mutable(m.BlobID) {
@@ -212,8 +233,7 @@ func makePlan(ctx context.Context, src, dst blob.Storage) (plan, error) {
 				return err
 			}
 			if same {
-				p.present++
-				p.bytes += m.Length
+				p.keep(m)
 				return nil
 			}
 		}
@@ -243,6 +263,12 @@ func makePlan(ctx context.Context, src, dst blob.Storage) (plan, error) {
 		sort.Slice(batch, func(i, j int) bool { return batch[i].Length > batch[j].Length })
 	}
 	return p, nil
+}
+
+func (p *plan) keep(m blob.Metadata) {
+	p.present++
+	p.bytes += m.Length
+	p.kept = append(p.kept, m)
 }
 
 // sameContent compares a blob that may change in place on both sides.
@@ -279,12 +305,14 @@ type copier struct {
 	opts         Options
 	total        Progress
 	blobs, bytes atomic.Int64
+	extended     atomic.Int64
 	mu           sync.Mutex // serialises Progress calls
 }
 
-// copyAll sends one phase's blobs. It returns when all are in or at the
-// first error; the next phase never starts before this one is complete.
-func (c *copier) copyAll(ctx context.Context, batch []blob.Metadata) error {
+// forAll does one phase's work on each blob: it returns when all are done
+// or at the first error; the next phase never starts before this one is
+// complete.
+func (c *copier) forAll(ctx context.Context, batch []blob.Metadata, do func(context.Context, blob.Metadata, *buffer) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan blob.Metadata)
@@ -293,7 +321,7 @@ func (c *copier) copyAll(ctx context.Context, batch []blob.Metadata) error {
 		wg.Go(func() {
 			var buf buffer
 			for m := range work {
-				if err := c.copyOne(ctx, m, &buf); err != nil {
+				if err := do(ctx, m, &buf); err != nil {
 					cancel(err)
 					return
 				}
@@ -325,7 +353,8 @@ func (c *copier) copyOne(ctx context.Context, m blob.Metadata, buf *buffer) erro
 		}
 		return fmt.Errorf("read %s: %w", m.BlobID, err)
 	}
-	if err := c.dst.PutBlob(ctx, m.BlobID, byteSlice(buf.Bytes()), blob.PutOptions{}); err != nil {
+	put := blob.PutOptions{RetentionMode: c.opts.Lock.Mode, RetentionPeriod: c.opts.Lock.Period}
+	if err := c.dst.PutBlob(ctx, m.BlobID, byteSlice(buf.Bytes()), put); err != nil {
 		return fmt.Errorf("write %s: %w", m.BlobID, err)
 	}
 	n, b := c.blobs.Add(1), c.bytes.Add(int64(buf.Len()))
@@ -336,6 +365,20 @@ func (c *copier) copyOne(ctx context.Context, m blob.Metadata, buf *buffer) erro
 		p.BlobsSent, p.BytesSent, p.Last = n, b, m.BlobID
 		c.opts.Progress(p)
 	}
+	return nil
+}
+
+// extendOne makes a blob the copy already holds stay locked for the
+// period from now. Any lock it has ends before that, unless this very run
+// wrote it, so every kept blob is extended: asking the server first would
+// cost the same one request per blob. S3 never shortens a lock this way:
+// a compliance lock can only be lengthened.
+func (c *copier) extendOne(ctx context.Context, m blob.Metadata, _ *buffer) error {
+	err := c.dst.ExtendBlobRetention(ctx, m.BlobID, blob.ExtendOptions{RetentionMode: c.opts.Lock.Mode, RetentionPeriod: c.opts.Lock.Period})
+	if err != nil {
+		return fmt.Errorf("extend the lock of %s: %w", m.BlobID, err)
+	}
+	c.extended.Add(1)
 	return nil
 }
 

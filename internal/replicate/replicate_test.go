@@ -4,13 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/blob/filesystem"
 	"github.com/kopia/kopia/repo/blob/s3"
+	"github.com/minio/minio-go/v7"
 
 	"github.com/lifeboat-backup/lifeboat/internal/testutil"
 )
@@ -223,5 +227,102 @@ func TestCopyToMinIO(t *testing.T) {
 	a, b := contents(t, src), contents(t, dst)
 	if !maps.Equal(a, b) {
 		t.Fatalf("the copy on S3 differs: %d blobs here, %d there", len(a), len(b))
+	}
+}
+
+// noDelete is a destination whose keys may not delete: a copy without
+// Delete must never need that permission.
+type noDelete struct{ blob.Storage }
+
+func (noDelete) DeleteBlob(context.Context, blob.ID) error {
+	return errors.New("AccessDenied: these keys may not delete")
+}
+
+func TestCopyNeedsNoDeletePermission(t *testing.T) {
+	src, dst := newTestStorage(t), newTestStorage(t)
+	mustPut(t, src, "kopia.repository", format("AQID"))
+	mustPut(t, src, "pA", "pack")
+	if _, err := Copy(t.Context(), src, noDelete{dst}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Maintenance deleted pA here: without Delete the copy keeps it.
+	src.DeleteBlob(t.Context(), "pA")
+	mustPut(t, src, "pB", "new pack")
+	st, err := Copy(t.Context(), src, noDelete{dst}, Options{})
+	if err != nil || st.BlobsSent != 1 || st.BlobsDeleted != 0 {
+		t.Fatalf("a copy without Delete to keys that may not delete: %+v %v", st, err)
+	}
+	if _, ok := contents(t, dst)["pA"]; !ok {
+		t.Fatal("a copy without Delete removed a blob")
+	}
+}
+
+// TestLockedCopyToMinIO: into a bucket with object lock, every blob
+// written carries the lock; the next run extends the lock of the blobs
+// already there; the server refuses to delete a locked version, and an
+// overwrite leaves it as it was.
+func TestLockedCopyToMinIO(t *testing.T) {
+	m := testutil.StartMinIO(t)
+	m.LockedBucket("locked")
+	cli := m.Client()
+	dst, err := s3.New(t.Context(), &s3.Options{BucketName: "locked", Prefix: "host1/", Endpoint: m.Endpoint[len("http://"):],
+		DoNotUseTLS: true, AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close(context.WithoutCancel(t.Context()))
+	src := newTestStorage(t)
+	mustPut(t, src, "kopia.repository", format("AQID"))
+	mustPut(t, src, "pa", "pack a")
+	mustPut(t, src, "xn0_index", "index 0")
+	lock := Lock{Mode: blob.Compliance, Period: 24 * time.Hour}
+	first, err := Copy(t.Context(), src, dst, Options{Lock: lock})
+	if err != nil || first.BlobsSent != 3 || first.LockedUntil == nil {
+		t.Fatalf("first locked copy: %+v %v", first, err)
+	}
+	retention := func(id string) time.Time {
+		t.Helper()
+		mode, until, err := cli.GetObjectRetention(t.Context(), "locked", "host1/"+id, "")
+		if err != nil || mode == nil || *mode != minio.Compliance || until == nil {
+			t.Fatalf("retention of %s: %v %v %v", id, mode, until, err)
+		}
+		return *until
+	}
+	untilA := retention("pa")
+	if untilA.Before(*first.LockedUntil) {
+		t.Fatalf("pa locked until %v, before the run's %v", untilA, *first.LockedUntil)
+	}
+	time.Sleep(1100 * time.Millisecond) // retention dates are in seconds
+	mustPut(t, src, "pb", "pack b")
+	second, err := Copy(t.Context(), src, dst, Options{Lock: lock})
+	if err != nil || second.BlobsSent != 1 || second.BlobsExtended != 3 {
+		t.Fatalf("second locked copy: %+v %v", second, err)
+	}
+	if later := retention("pa"); !later.After(untilA) {
+		t.Fatalf("the lock of pa was not extended: %v, was %v", later, untilA)
+	}
+	retention("pb")
+	t.Logf("locked copy: %d blobs sent, then %d sent and %d extended; pa locked until %v", first.BlobsSent, second.BlobsSent, second.BlobsExtended, retention("pa"))
+
+	// The attack: delete the locked version, then overwrite it.
+	st, err := cli.StatObject(t.Context(), "locked", "host1/pa", minio.StatObjectOptions{})
+	if err != nil || st.VersionID == "" {
+		t.Fatalf("stat pa: %+v %v", st, err)
+	}
+	err = cli.RemoveObject(t.Context(), "locked", "host1/pa", minio.RemoveObjectOptions{VersionID: st.VersionID})
+	if err == nil {
+		t.Fatal("the server deleted a locked version")
+	}
+	t.Logf("delete of the locked version refused: %v", err)
+	if _, err := cli.PutObject(t.Context(), "locked", "host1/pa", strings.NewReader("ransom"), 6, minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("overwrite: %v", err)
+	}
+	obj, err := cli.GetObject(t.Context(), "locked", "host1/pa", minio.GetObjectOptions{VersionID: st.VersionID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(obj)
+	if err != nil || string(b) != "pack a" {
+		t.Fatalf("the locked version after an overwrite: %q %v", b, err)
 	}
 }

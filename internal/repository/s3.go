@@ -145,12 +145,7 @@ func (l *S3Location) Storage(ctx context.Context, isCreate bool) (blob.Storage, 
 // also take a minute of retries. One plain request tells all three apart,
 // at once.
 func (l *S3Location) checkBucket(ctx context.Context, id, key, token string) error {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if l.Insecure {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with LIFEBOAT_S3_INSECURE=1
-	}
-	cli, err := minio.New(l.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(id, key, token), Secure: !l.NoTLS,
-		Region: l.Region, Transport: tr, MaxRetries: 1})
+	cli, err := l.client(id, key, token)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", l, err)
 	}
@@ -162,6 +157,17 @@ func (l *S3Location) checkBucket(ctx context.Context, id, key, token string) err
 		return fmt.Errorf("open %s: bucket %q does not exist: create it on the server first", l, l.Bucket)
 	}
 	return nil
+}
+
+// client is a plain S3 client of the location's server, which answers at
+// once rather than after kopia's retries.
+func (l *S3Location) client(id, key, token string) (*minio.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if l.Insecure {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with LIFEBOAT_S3_INSECURE=1
+	}
+	return minio.New(l.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(id, key, token), Secure: !l.NoTLS,
+		Region: l.Region, Transport: tr, MaxRetries: 1})
 }
 
 // s3Storage reports lifeboat's own connection info, which kopia writes

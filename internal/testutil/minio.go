@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // MinIO is a private S3 server on 127.0.0.1 for one test.
@@ -115,11 +118,22 @@ func (m *MinIO) Stop() {
 
 // Bucket creates a bucket with a SigV4-signed PUT, which curl speaks; the
 // keys reach curl on stdin, never in its arguments.
-func (m *MinIO) Bucket(name string) {
+func (m *MinIO) Bucket(name string) { m.t.Helper(); m.bucket(name) }
+
+// LockedBucket creates a bucket with S3 object lock enabled (and so
+// versioning, which object lock implies). Lock can only be enabled when a
+// bucket is created.
+func (m *MinIO) LockedBucket(name string) {
+	m.t.Helper()
+	m.bucket(name, "-H", "x-amz-bucket-object-lock-enabled: true")
+}
+
+func (m *MinIO) bucket(name string, extra ...string) {
 	m.t.Helper()
 	// A busy server answers 503 (SlowDown) now and then: try again.
 	for attempt := 1; ; attempt++ {
-		cmd := exec.Command("curl", "-sSf", "-K", "-", "--aws-sigv4", "aws:amz:us-east-1:s3", "-X", "PUT", m.Endpoint+"/"+name)
+		args := append([]string{"-sSf", "-K", "-", "--aws-sigv4", "aws:amz:us-east-1:s3", "-X", "PUT"}, extra...)
+		cmd := exec.Command("curl", append(args, m.Endpoint+"/"+name)...)
 		cmd.Stdin = strings.NewReader(fmt.Sprintf("user = \"%s:%s\"\n", m.AccessKey, m.SecretKey))
 		out, err := cmd.CombinedOutput()
 		if err == nil {
@@ -130,6 +144,18 @@ func (m *MinIO) Bucket(name string) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// Client is an S3 client of the server with its root keys, for tests
+// that look at objects, versions and their retention directly.
+func (m *MinIO) Client() *minio.Client {
+	m.t.Helper()
+	cli, err := minio.New(strings.TrimPrefix(m.Endpoint, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""), Secure: false})
+	if err != nil {
+		m.t.Fatalf("S3 client of %s: %v", m, err)
+	}
+	return cli
 }
 
 // Env is what lifeboat needs to reach the server.
