@@ -361,6 +361,9 @@ func (p *plan) addVolume(v engine.Volume) error {
 	if err != nil {
 		return err
 	}
+	if err := visible(fmt.Sprintf("volume %q", v.Name), dir); err != nil {
+		return err
+	}
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("volume %q: read its data at %s: %w (lifeboat reads volumes as root on the Docker host)", v.Name, dir, err)
 	}
@@ -380,6 +383,9 @@ func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 			return err
 		}
 		p.specs[c.Name] = spec
+		if err := visible("the writable layer of "+c.Name, spec.WritableLayer); err != nil {
+			return err
+		}
 		for _, m := range c.Mounts {
 			switch {
 			case m.Type == "volume" && !seenVol[m.Name]:
@@ -393,6 +399,9 @@ func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 				}
 			case m.Type == "bind" && !seenBind[m.Source]:
 				seenBind[m.Source] = true
+				if err := visible("bind mount "+m.Source+" of "+c.Name, m.Source); err != nil {
+					return err
+				}
 				p.binds = append(p.binds, m.Source)
 			}
 		}
