@@ -55,13 +55,16 @@ func refuseSelf(ctx context.Context, eng *engine.Client, u Unit) error {
 	return fmt.Errorf("%s holds lifeboat's own container %s: lifeboat never freezes itself; leave it out, or back it up with a lifeboat running outside it", u, ct.Name)
 }
 
-// visible fails when path, which the engine reports on its host, does not
-// exist where lifeboat runs: a lifeboat in a container sees only what is
-// mounted into it, and must see it at the host's path. An empty path (no
-// writable layer) is fine.
-func visible(what, path string) error {
+// visible fails when path, checked by check (the engine's CheckHostPath), which the engine reports on its host, is not
+// the host's file where lifeboat runs: a lifeboat in a container sees only
+// what is mounted into it, and must see it at the host's path. An empty
+// path (no writable layer) is fine.
+func visible(check func(string) error, what, path string) error {
 	if path == "" {
 		return nil
+	}
+	if err := check(path); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		return nil // readable, or an error the read reports with its cause

@@ -3,8 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -118,4 +121,67 @@ func ContainerIDs(cgroup, mountinfo string) []string {
 		}
 	}
 	return ids
+}
+
+// ErrNotMounted means a path of the engine's host is not mounted into the
+// container lifeboat runs in: what lifeboat would read or write there is
+// the container's own file system, not the host's.
+var ErrNotMounted = errors.New("is not mounted into lifeboat's container")
+
+// CheckHostPath fails with ErrNotMounted when lifeboat runs in a
+// container of this engine (see Self) and path, a path on the engine's
+// host, lies on the container's own root file system rather than in a
+// mount from the host. On the host, or beside a dockerd in the same
+// container, paths are the engine's own and it always passes.
+func (c *Client) CheckHostPath(ctx context.Context, path string) error {
+	_, ok, err := c.Self(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mounts: %w", err)
+	}
+	if MountPointOf(string(info), path) == "/" {
+		return fmt.Errorf("%s %w: mount it at the same path (-v %s:%s)", path, ErrNotMounted, path, path)
+	}
+	return nil
+}
+
+// MountPointOf is the mount point in mountinfo contents that holds the
+// absolute path: the longest one that is path or one of its parents.
+func MountPointOf(mountinfo, path string) string {
+	path = filepath.Clean(path)
+	best := ""
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if (mp == "/" || mp == path || strings.HasPrefix(path, mp+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	return best
+}
+
+// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space,
+// \011, \012, \134) in a mountinfo path.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

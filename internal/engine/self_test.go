@@ -75,3 +75,26 @@ func TestContainerIDs(t *testing.T) {
 		})
 	}
 }
+
+func TestMountPointOf(t *testing.T) {
+	info := "600 500 0:50 / / rw - overlay overlay rw\n" +
+		"601 600 8:1 /var/lib/docker /var/lib/docker rw - ext4 /dev/sda1 rw\n" +
+		"602 601 0:60 / /var/lib/docker/overlay2/abc/merged rw - overlay overlay rw\n" +
+		"603 600 8:1 /srv/my\\040app /srv/my\\040app rw - ext4 /dev/sda1 rw\n" +
+		"604 600 8:1 /var/lib/lifeboat /var/lib/lifeboat rw - ext4 /dev/sda1 rw\n"
+	cases := map[string]string{
+		"/var/lib/docker/volumes/v/_data":         "/var/lib/docker",
+		"/var/lib/docker":                         "/var/lib/docker",
+		"/var/lib/docker/overlay2/abc/merged/etc": "/var/lib/docker/overlay2/abc/merged",
+		"/var/lib/dockerx/volumes":                "/",
+		"/srv/my app/data/":                       "/srv/my app",
+		"/srv/my":                                 "/",
+		"/etc":                                    "/",
+		"/var/lib/lifeboat/../docker/volumes/v":   "/var/lib/docker",
+	}
+	for path, want := range cases {
+		if got := MountPointOf(info, path); got != want {
+			t.Errorf("MountPointOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
