@@ -161,6 +161,8 @@ func TestSelfImage(t *testing.T) {
 		}
 	}
 
+	served := b.serve(project)
+
 	paused := e.d.Docker(t, "events", "--since", t0, "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
 		"--filter", "event=pause", "--format", "{{.Actor.Attributes.name}}")
 	counts := map[string]int{}
@@ -170,8 +172,10 @@ func TestSelfImage(t *testing.T) {
 	if counts["writer"] < 2 || counts["pg"] < 1 || counts["sidecar"] != 0 || len(counts) != 2 {
 		t.Fatalf("paused containers %v; want writer (auto, pause) and pg (auto) only: never lifeboat (%v) or its project's sidecar", counts, b.names)
 	}
-	if st := e.d.Docker(t, "inspect", "-f", "{{.State.Status}}", "sidecar"); st != "running" {
-		t.Fatalf("lifeboat's project's sidecar is %s", st)
+	for _, c := range []string{"sidecar", served} {
+		if st := e.d.Docker(t, "inspect", "-f", "{{.State.Status}}", c); st != "running" {
+			t.Fatalf("%s of lifeboat's own project is %s", c, st)
+		}
 	}
 	t.Logf("pause events: %v", counts)
 
@@ -203,4 +207,49 @@ func TestSelfImage(t *testing.T) {
 		t.Fatalf("backup of a bind lifeboat cannot see: exit %d, %q", r.code, r.stderr)
 	}
 	e.d.Docker(t, "rm", "-f", "bindy")
+}
+
+// serve runs `lifeboat serve` from the image in the background, publishing
+// its port on 127.0.0.1 of the daemon's network namespace, as
+// deploy/compose.yaml does. /healthz answers through the published port,
+// the API's units leave serve's own project out, and a backup --all
+// exec'd in its container (the daemon's own process tree) freezes
+// neither it nor its project. It returns the container's name.
+func (b *boat) serve(extra []string) string {
+	t := b.t
+	t.Helper()
+	b.d.Docker(t, "network", "create", "lbself-net")
+	name := "lifeboat-serve"
+	b.names = append(b.names, name)
+	args := append([]string{"run", "-d", "--name", name, "--uts=host", "--network", "lbself-net", "-p", "127.0.0.1:18420:8420"}, b.mounts()...)
+	b.d.Docker(t, append(append(args, extra...), selfImage)...)
+	t.Cleanup(func() { b.d.DockerErr("rm", "-f", name) })
+	curl := func(args ...string) (string, error) {
+		out, err := exec.Command("nsenter", append([]string{"--net=/run/netns/" + b.d.NetNS, "curl", "-sf", "--max-time", "5"}, args...)...).Output()
+		return string(out), err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := curl("http://127.0.0.1:18420/healthz"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := b.d.DockerErr("logs", name)
+			t.Fatalf("lifeboat serve in its container did not answer /healthz on the published port in 60 s; its log:\n%s", logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	token, err := os.ReadFile(filepath.Join(b.state, "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	units, err := curl("-H", "Authorization: Bearer "+strings.TrimSpace(string(token)), "http://127.0.0.1:18420/api/v1/units")
+	if err != nil || !strings.Contains(units, "container/pg") || strings.Contains(units, "lbself") {
+		t.Fatalf("the daemon's units (%v): want container/pg and never its own project lbself:\n%s", err, units)
+	}
+	out, err := b.d.DockerErr("exec", name, "/lifeboat", "backup", "--all", "--json")
+	if err != nil || strings.Count(out, `"message_type":"summary"`) != 2 {
+		t.Fatalf("backup --all exec'd in the serving container: %v\n%s", err, out)
+	}
+	return name
 }
