@@ -161,8 +161,6 @@ func TestSelfImage(t *testing.T) {
 		}
 	}
 
-	served := b.serve(project)
-
 	paused := e.d.Docker(t, "events", "--since", t0, "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
 		"--filter", "event=pause", "--format", "{{.Actor.Attributes.name}}")
 	counts := map[string]int{}
@@ -172,12 +170,12 @@ func TestSelfImage(t *testing.T) {
 	if counts["writer"] < 2 || counts["pg"] < 1 || counts["sidecar"] != 0 || len(counts) != 2 {
 		t.Fatalf("paused containers %v; want writer (auto, pause) and pg (auto) only: never lifeboat (%v) or its project's sidecar", counts, b.names)
 	}
-	for _, c := range []string{"sidecar", served} {
-		if st := e.d.Docker(t, "inspect", "-f", "{{.State.Status}}", c); st != "running" {
-			t.Fatalf("%s of lifeboat's own project is %s", c, st)
-		}
+	if st := e.d.Docker(t, "inspect", "-f", "{{.State.Status}}", "sidecar"); st != "running" {
+		t.Fatalf("sidecar of lifeboat's own project is %s", st)
 	}
 	t.Logf("pause events: %v", counts)
+	e.d.Docker(t, "rm", "-f", "sidecar")
+	b.serve()
 
 	// The volume, restored by the containerised lifeboat beside the
 	// original: the fixed tree equal, the writer's log a prefix.
@@ -209,21 +207,23 @@ func TestSelfImage(t *testing.T) {
 	e.d.Docker(t, "rm", "-f", "bindy")
 }
 
-// serve runs `lifeboat serve` from the image in the background, publishing
-// its port on 127.0.0.1 of the daemon's network namespace, as
-// deploy/compose.yaml does. /healthz answers through the published port,
-// the API's units leave serve's own project out, and a backup --all
-// exec'd in its container (the daemon's own process tree) freezes
-// neither it nor its project. It returns the container's name.
-func (b *boat) serve(extra []string) string {
+// serve brings up deploy/compose.yaml with Compose v2, as the README
+// shows, on the private daemon: /healthz answers through the port it
+// publishes on 127.0.0.1 (of the daemon's network namespace), the daemon's
+// units leave its own project out, and a backup --all exec'd in its
+// container freezes the writer and pg but never the daemon.
+func (b *boat) serve() {
 	t := b.t
 	t.Helper()
-	b.d.Docker(t, "network", "create", "lbself-net")
-	name := "lifeboat-serve"
-	b.names = append(b.names, name)
-	args := append([]string{"run", "-d", "--name", name, "--uts=host", "--network", "lbself-net", "-p", "127.0.0.1:18420:8420"}, b.mounts()...)
-	b.d.Docker(t, append(append(args, extra...), selfImage)...)
-	t.Cleanup(func() { b.d.DockerErr("rm", "-f", name) })
+	t1 := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	up := exec.Command(testutil.ComposeV2(t), "-f", filepath.Join(repoRoot(), "deploy", "compose.yaml"), "up", "-d")
+	up.Env = append(os.Environ(), "DOCKER_HOST="+b.d.Host, "DOCKER_CONFIG="+filepath.Join(b.d.Dir, "cli"),
+		"LIFEBOAT_IMAGE="+selfImage, "DOCKER_SOCKET="+strings.TrimPrefix(b.d.Host, "unix://"),
+		"DOCKER_DATA_ROOT="+b.d.DataRoot, "LIFEBOAT_STATE="+b.state, "LIFEBOAT_PORT=18420")
+	if out, err := up.CombinedOutput(); err != nil {
+		t.Fatalf("docker compose -f deploy/compose.yaml up -d: %v\n%s", err, out)
+	}
+	const name = "lifeboat-lifeboat-1"
 	curl := func(args ...string) (string, error) {
 		out, err := exec.Command("nsenter", append([]string{"--net=/run/netns/" + b.d.NetNS, "curl", "-sf", "--max-time", "5"}, args...)...).Output()
 		return string(out), err
@@ -235,7 +235,7 @@ func (b *boat) serve(extra []string) string {
 		}
 		if time.Now().After(deadline) {
 			logs, _ := b.d.DockerErr("logs", name)
-			t.Fatalf("lifeboat serve in its container did not answer /healthz on the published port in 60 s; its log:\n%s", logs)
+			t.Fatalf("lifeboat serve from compose.yaml did not answer /healthz on 127.0.0.1:18420 in 60 s; its log:\n%s", logs)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -244,12 +244,17 @@ func (b *boat) serve(extra []string) string {
 		t.Fatal(err)
 	}
 	units, err := curl("-H", "Authorization: Bearer "+strings.TrimSpace(string(token)), "http://127.0.0.1:18420/api/v1/units")
-	if err != nil || !strings.Contains(units, "container/pg") || strings.Contains(units, "lbself") {
-		t.Fatalf("the daemon's units (%v): want container/pg and never its own project lbself:\n%s", err, units)
+	if err != nil || !strings.Contains(units, `"container/pg"`) || strings.Contains(units, `"project/lifeboat"`) {
+		t.Fatalf("the daemon's units (%v): want container/pg and never its own project/lifeboat:\n%s", err, units)
 	}
 	out, err := b.d.DockerErr("exec", name, "/lifeboat", "backup", "--all", "--json")
 	if err != nil || strings.Count(out, `"message_type":"summary"`) != 2 {
 		t.Fatalf("backup --all exec'd in the serving container: %v\n%s", err, out)
 	}
-	return name
+	paused := b.d.Docker(t, "events", "--since", t1, "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+		"--filter", "event=pause", "--format", "{{.Actor.Attributes.name}}")
+	if st := b.d.Docker(t, "inspect", "-f", "{{.State.Status}}", name); st != "running" || strings.Contains(paused, name) || !strings.Contains(paused, "writer") {
+		t.Fatalf("after backup --all in the daemon's container: it is %s; paused since: %q", st, paused)
+	}
+	t.Logf("compose.yaml: serve answered /healthz, paused meanwhile: %q", strings.Fields(paused))
 }
