@@ -183,6 +183,9 @@ func resolveUnits(ctx context.Context, eng *engine.Client, opts Options) ([]Unit
 				return nil, err
 			}
 		}
+		if err := refuseSelf(ctx, eng, u); err != nil {
+			return nil, err
+		}
 		if !seen[u] {
 			seen[u] = true
 			units = append(units, u)
@@ -198,7 +201,7 @@ func AllUnits(ctx context.Context, eng *engine.Client) ([]Unit, error) {
 	if err != nil {
 		return nil, err
 	}
-	return allUnits(cs, vols), nil
+	return withoutSelf(ctx, eng, allUnits(cs, vols))
 }
 
 func inventory(ctx context.Context, eng *engine.Client) ([]engine.Container, []engine.Volume, error) {

@@ -37,7 +37,10 @@ func ListWith(ctx context.Context, eng *engine.Client, defaults policy.Defaults)
 	if err != nil {
 		return nil, err
 	}
-	units := allUnits(cs, vols)
+	units, err := withoutSelf(ctx, eng, allUnits(cs, vols))
+	if err != nil {
+		return nil, err
+	}
 	labels := map[string]map[string]string{}
 	for _, v := range vols {
 		labels[v.Name] = v.Labels

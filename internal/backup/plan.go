@@ -349,16 +349,19 @@ func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string
 		return nil, err
 	}
 	p := &plan{unit: u, policy: pol, mode: ModeNone, decision: decision{files: ModeNone}, specs: map[string]engine.Spec{}}
-	return p, p.addVolume(v)
+	return p, p.addVolume(func(path string) error { return eng.CheckHostPath(ctx, path) }, v)
 }
 
 // addVolume adds a volume and where its files are: for a bind-type local
 // volume its device directory, which holds them also while no container
 // mounts it (as in stop mode); an unmounted mount of another kind is an
 // error rather than an empty point.
-func (p *plan) addVolume(v engine.Volume) error {
+func (p *plan) addVolume(check func(string) error, v engine.Volume) error {
 	dir, err := v.DataDir()
 	if err != nil {
+		return err
+	}
+	if err := visible(check, fmt.Sprintf("volume %q", v.Name), dir); err != nil {
 		return err
 	}
 	if _, err := os.Stat(dir); err != nil {
@@ -374,12 +377,16 @@ func (p *plan) addVolume(v engine.Volume) error {
 
 func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 	seenVol, seenBind, seenNet := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	check := func(path string) error { return eng.CheckHostPath(ctx, path) }
 	for _, c := range p.containers {
 		spec, err := eng.Inspect(ctx, c.ID)
 		if err != nil {
 			return err
 		}
 		p.specs[c.Name] = spec
+		if err := visible(check, "the writable layer of "+c.Name, spec.WritableLayer); err != nil {
+			return err
+		}
 		for _, m := range c.Mounts {
 			switch {
 			case m.Type == "volume" && !seenVol[m.Name]:
@@ -388,11 +395,14 @@ func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 				if err != nil {
 					return err
 				}
-				if err := p.addVolume(v); err != nil {
+				if err := p.addVolume(check, v); err != nil {
 					return err
 				}
 			case m.Type == "bind" && !seenBind[m.Source]:
 				seenBind[m.Source] = true
+				if err := visible(check, "bind mount "+m.Source+" of "+c.Name, m.Source); err != nil {
+					return err
+				}
 				p.binds = append(p.binds, m.Source)
 			}
 		}

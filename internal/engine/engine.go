@@ -30,6 +30,7 @@ type Client struct {
 	host string
 	log  *slog.Logger
 	info Info
+	self selfCache // lifeboat's own container, see Self
 }
 
 // Info describes the engine a backup was taken from.

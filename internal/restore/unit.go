@@ -283,6 +283,9 @@ func (u *unitRestore) volumes(ctx context.Context) error {
 
 func (u *unitRestore) binds(ctx context.Context) error {
 	for _, b := range u.m.Binds {
+		if err := u.eng.CheckHostPath(ctx, b.Source); err != nil {
+			return fmt.Errorf("restore a bind source: %w", err)
+		}
 		// A copy beside the original shares host paths with it: writing
 		// into a bind source the original mounts would touch the original.
 		if _, err := os.Lstat(b.Source); err == nil && u.opts.As != "" {
@@ -301,6 +304,10 @@ func (u *unitRestore) binds(ctx context.Context) error {
 // else (forced) by swapping in a complete copy; what it replaces stays
 // beside it until the restore is committed.
 func (u *unitRestore) fill(ctx context.Context, dir, label string, d layout.Data) error {
+	// Written inside lifeboat's own container, the data would vanish with it.
+	if err := u.eng.CheckHostPath(ctx, dir); err != nil {
+		return fmt.Errorf("restore %s: %w", label, err)
+	}
 	p, err := place(u.tx, dir, label)
 	if err != nil {
 		return err

@@ -76,6 +76,9 @@ func ToVolume(ctx context.Context, repo *repository.Repository, eng *engine.Clie
 		if err != nil {
 			return err
 		}
+		if err := eng.CheckHostPath(ctx, dir); err != nil {
+			return fmt.Errorf("restore %s: %w", label, err)
+		}
 		p, err := place(tx, dir, label)
 		if err != nil {
 			return err
