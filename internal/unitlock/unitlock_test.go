@@ -90,7 +90,11 @@ func TestOtherProcessHoldsUntilItDies(t *testing.T) {
 		}
 		got <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Kill the holder once the waiter has said whom it waits for: on a
+	// loaded machine a fixed sleep may not be enough for that.
+	for i := 0; waits.Load() == 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
