@@ -39,7 +39,7 @@ func judge(ctx context.Context, repo *repository.Repository, unit string, t anom
 	if t.Off {
 		return nil
 	}
-	history, err := repo.List(ctx, unit)
+	history, err := repo.History(ctx, unit)
 	if err != nil {
 		log.Warn("anomaly guard skipped: the unit's earlier points could not be listed", "unit", unit, "err", err)
 		return nil

@@ -116,7 +116,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (CheckResult,
 		return res, err
 	}
 
-	manifests, err := r.manifests(ctx, "")
+	manifests, err := r.manifests(ctx, "", true)
 	if err != nil {
 		return res, fmt.Errorf("read restore points: %w", err)
 	}

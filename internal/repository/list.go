@@ -23,7 +23,19 @@ var (
 // List returns the complete restore points, newest first; with unit set,
 // only that unit's. Checkpoints and other incomplete snapshots never show.
 func (r *Repository) List(ctx context.Context, unit string) ([]Point, error) {
-	ms, err := r.manifests(ctx, unit)
+	return r.list(ctx, unit, true)
+}
+
+// History is List for a job about to write: an unreadable point record is
+// ErrDamaged, as the write itself would find it, and never switches this
+// process to skipping such records (which would let the write go past
+// the damage that `lifeboat repair` must see to first).
+func (r *Repository) History(ctx context.Context, unit string) ([]Point, error) {
+	return r.list(ctx, unit, false)
+}
+
+func (r *Repository) list(ctx context.Context, unit string, skipDamaged bool) ([]Point, error) {
+	ms, err := r.manifests(ctx, unit, skipDamaged)
 	if err != nil {
 		return nil, err
 	}
@@ -63,13 +75,16 @@ func recordsDamaged(err error) error {
 
 const ignoreMalformedManifests = "KOPIA_IGNORE_MALFORMED_MANIFEST_CONTENTS"
 
-func (r *Repository) manifests(ctx context.Context, unit string) ([]*snapshot.Manifest, error) {
+func (r *Repository) manifests(ctx context.Context, unit string, skipDamaged bool) ([]*snapshot.Manifest, error) {
 	var filter map[string]string
 	if unit != "" {
 		filter = map[string]string{labelUnit: unit}
 	}
 	ids, err := snapshot.ListSnapshotManifests(ctx, r.rep, nil, filter)
-	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "unable to load manifest contents") && os.Getenv(ignoreMalformedManifests) == "" {
+	if !skipDamaged {
+		err = recordsDamaged(err)
+	}
+	if err != nil && skipDamaged && ctx.Err() == nil && strings.Contains(err.Error(), "unable to load manifest contents") && os.Getenv(ignoreMalformedManifests) == "" {
 		// One unreadable restore point record (its pack deleted or
 		// damaged) fails every listing, unless kopia is told to skip
 		// such records. Told only once damage is seen, since skipping
