@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -43,15 +44,34 @@ func notFound(id string, err error) error {
 // Pause freezes a running container's processes (cgroup freezer). A
 // container that is already paused is left so, without error.
 func (c *Client) Pause(ctx context.Context, id string) error {
-	_, err := c.api.ContainerPause(ctx, id, client.ContainerPauseOptions{})
-	if err == nil {
-		return nil
-	}
-	if st, serr := c.state(ctx, id); serr == nil && st.Paused {
-		return nil
+	var err error
+	for attempt := 1; ; attempt++ {
+		_, err = c.api.ContainerPause(ctx, id, client.ContainerPauseOptions{})
+		if err == nil {
+			return nil
+		}
+		st, serr := c.state(ctx, id)
+		if serr == nil && st.Paused {
+			return nil
+		}
+		// runc gives up freezing a cgroup whose tasks keep forking or
+		// sit in uninterruptible I/O ("unable to freeze"), and leaves it
+		// thawed: on a busy host a second try a moment later holds.
+		if serr != nil || !st.Running || attempt == pauseAttempts || !strings.Contains(err.Error(), "unable to freeze") {
+			break
+		}
+		c.log.Warn("the engine could not freeze the container: trying again", "container", id, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pause container %q: %w", id, errors.Join(err, ctx.Err()))
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
 	}
 	return fmt.Errorf("pause container %q: %w", id, notFound(id, err))
 }
+
+// pauseAttempts is how often Pause asks an engine that could not freeze.
+const pauseAttempts = 3
 
 // Unpause thaws a paused container; nil when it is not paused or gone.
 // It returns only once inspect shows the container not paused: a pause
