@@ -121,6 +121,8 @@ func (p *Plan) planUnit(ctx context.Context, u *unitRestore) error {
 			}
 		}
 	}
+	create, replace := u.composePlan()
+	p.Create, p.Replace = append(p.Create, create...), append(p.Replace, replace...)
 	for _, img := range u.load {
 		p.Create = append(p.Create, "image "+img.Ref+" (loaded from the point)")
 	}

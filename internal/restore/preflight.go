@@ -76,6 +76,7 @@ func (u *unitRestore) problems(ctx context.Context, cs []layout.Container) ([]st
 			return nil, err
 		}
 		problems = append(problems, p...)
+		problems = append(problems, u.planCompose()...)
 	}
 	return problems, nil
 }

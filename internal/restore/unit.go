@@ -29,24 +29,28 @@ type UnitResult struct {
 	Networks   []string `json:"networks,omitempty"`
 	Images     []string `json:"images_loaded,omitempty"`
 	NotKept    []string `json:"not_kept,omitempty"`
+	// ComposeFiles are the project's Compose files written (those found
+	// identical in place are not listed).
+	ComposeFiles []string `json:"compose_files,omitempty"`
 }
 
 // unitRestore is one restore of a container or project unit.
 type unitRestore struct {
-	repo   *repository.Repository
-	eng    *engine.Client
-	opts   Options
-	point  repository.Point
-	m      *layout.Manifest
-	rename func(kind, old string) string
-	res    UnitResult
-	tx     *txn.Tx
-	specs  map[string]engine.Spec
-	load   []layout.Image  // images to load from the point before creating containers
-	pull   []string        // timeline images to pull from their registry
-	retag  [][2]string     // pulled image → the reference containers were made from
-	fromTL map[string]bool // containers created from their timeline image
-	box    *sandboxPlan    // set for a drill's sandbox (see NewSandbox)
+	repo    *repository.Repository
+	eng     *engine.Client
+	opts    Options
+	point   repository.Point
+	m       *layout.Manifest
+	rename  func(kind, old string) string
+	res     UnitResult
+	tx      *txn.Tx
+	specs   map[string]engine.Spec
+	load    []layout.Image  // images to load from the point before creating containers
+	pull    []string        // timeline images to pull from their registry
+	retag   [][2]string     // pulled image → the reference containers were made from
+	fromTL  map[string]bool // containers created from their timeline image
+	box     *sandboxPlan    // set for a drill's sandbox (see NewSandbox)
+	compose []composeWrite  // the project's Compose files (planCompose)
 }
 
 // ToUnit recreates a unit on the engine: networks, volumes, bind mounts and
@@ -160,6 +164,9 @@ func (u *unitRestore) run(ctx context.Context, cs []layout.Container) error {
 			return err
 		}
 		if err := u.binds(ctx); err != nil {
+			return err
+		}
+		if err := u.composeFiles(ctx); err != nil {
 			return err
 		}
 	}
