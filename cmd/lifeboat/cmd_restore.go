@@ -165,6 +165,9 @@ func printUnitRestore(cmd *cobra.Command, g *globalOptions, res restore.UnitResu
 	}
 	if !g.quiet {
 		fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s): containers %v, volumes %v\n", shortID(res.ID), res.Unit, res.Containers, res.Volumes)
+		if len(res.ComposeFiles) > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "compose files written: %s\n", strings.Join(res.ComposeFiles, ", "))
+		}
 	}
 }
 

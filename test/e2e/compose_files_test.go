@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/testutil"
+)
+
+// composeFilesProject uses what makes Compose recreate a container when
+// it differs: a variable from .env, a relative bind mount, a named and an
+// anonymous volume.
+const composeFilesProject = `services:
+  web:
+    image: lifeboat-test/busybox:1
+    command: ["sleep", "100000"]
+    environment: ["GREETING=${GREETING}"]
+    volumes: ["data:/data", "/cache", "./site:/site"]
+    stop_signal: SIGKILL
+volumes:
+  data: {}
+`
+
+// composeProjectFiles are the project's files: the compose file, its .env
+// (a secret), and the bind source's page.
+var composeProjectFiles = map[string]string{
+	"compose.yaml":    composeFilesProject,
+	".env":            "GREETING=hello\nDB_PASSWORD=s3cret\n",
+	"site/index.html": "<h1>hi</h1>\n",
+}
+
+func writeProject(t *testing.T, dir string) {
+	t.Helper()
+	for name, body := range composeProjectFiles {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if name == ".env" {
+			mode = 0o600
+		}
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// projectIDs are the IDs of the project's containers, sorted.
+func projectIDs(t *testing.T, e *env, proj string) []string {
+	t.Helper()
+	out := e.d.Docker(t, "ps", "-aq", "--no-trunc", "--filter", "label=com.docker.compose.project="+proj)
+	ids := strings.Fields(out)
+	slices.Sort(ids)
+	return ids
+}
+
+// TestComposeFilesTravelWithProject backs up a Compose v2 project, takes it
+// down with its volumes and deletes its directory, and restores it: the
+// files come back, `up -d` recreates nothing, the anonymous volume is
+// anonymous again (down -v removes it), a second restore over equal files
+// and bind sources needs no --force, and differing ones are named.
+func TestComposeFilesTravelWithProject(t *testing.T) {
+	bin := testutil.ComposeV2(t)
+	e := newEnv(t)
+	e.d.EnsureImages(t, "busybox")
+	dir := filepath.Join(t.TempDir(), "shop")
+	writeProject(t, dir)
+	const proj = "cfiles"
+	t.Cleanup(func() { e.d.DockerErr("rm", "-f", "-v", proj+"-web-1") })
+	e.d.Compose(t, bin, dir, proj, "up", "-d", "--wait")
+	e.d.Compose(t, bin, dir, proj, "exec", "-T", "web", "sh", "-c", "echo anon > /cache/c; echo named > /data/d")
+
+	e.ok("init")
+	p := e.backup("project/" + proj)
+	e.d.Compose(t, bin, dir, proj, "down", "-v")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.ok("restore", p.ID)
+	for name, body := range composeProjectFiles {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(b) != body {
+			t.Fatalf("%s after the restore: %q %v, want %q", name, b, err, body)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, ".env")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf(".env after the restore: %v %v, want mode 0600", fi, err)
+	}
+	if !strings.Contains(r.stdout, "compose files written: ") || !strings.Contains(r.stdout, filepath.Join(dir, "compose.yaml")) {
+		t.Fatalf("restore output does not name the compose file: %s", r.stdout)
+	}
+
+	// Compose finds its own containers up to date.
+	before := projectIDs(t, e, proj)
+	out := e.d.Compose(t, bin, dir, proj, "up", "-d")
+	if after := projectIDs(t, e, proj); len(before) != 1 || !slices.Equal(before, after) {
+		t.Fatalf("up -d after the restore recreated containers: %v then %v\n%s", before, after, out)
+	}
+	if strings.Contains(out, "Recreate") {
+		t.Fatalf("up -d after the restore: %s", out)
+	}
+	got := e.d.Compose(t, bin, dir, proj, "exec", "-T", "web", "cat", "/cache/c", "/data/d", "/site/index.html")
+	if got != "anon\nnamed\n<h1>hi</h1>" {
+		t.Fatalf("restored data: %q", got)
+	}
+
+	// down -v removes the anonymous volume too.
+	vols := strings.Fields(e.d.Docker(t, "inspect", "-f", "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", proj+"-web-1"))
+	if len(vols) != 2 {
+		t.Fatalf("restored container mounts volumes %v, want 2", vols)
+	}
+	e.d.Compose(t, bin, dir, proj, "down", "-v")
+	for _, v := range vols {
+		if _, err := e.d.DockerErr("volume", "inspect", v); err == nil {
+			t.Errorf("down -v left volume %s of the restored project", v)
+		}
+	}
+
+	// Files and bind source still there and equal: no --force needed.
+	e.ok("restore", p.ID)
+	e.d.Compose(t, bin, dir, proj, "down", "-v")
+
+	// Different ones are named, and nothing is written.
+	if err := os.WriteFile(filepath.Join(dir, "site/index.html"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("GREETING=bye\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = e.run(nil, "restore", p.ID)
+	if r.code == 0 || !strings.Contains(r.stderr, filepath.Join(dir, "site")) || !strings.Contains(r.stderr, filepath.Join(dir, ".env")) {
+		t.Fatalf("restore over a changed bind source and .env: exit %d\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "s3cret") {
+		t.Fatalf("the refusal shows the .env's secret: %s", r.stderr)
+	}
+	if ids := projectIDs(t, e, proj); len(ids) != 0 {
+		t.Fatalf("a refused restore created containers %v", ids)
+	}
+}
