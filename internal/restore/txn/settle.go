@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -323,17 +324,33 @@ func removeContainer(ctx context.Context, eng Engine, s Step, originals map[stri
 	if ref == "" {
 		ref = s.Name
 	}
+	msg := ""
 	c, err := eng.Container(ctx, ref)
-	if errors.Is(err, engine.ErrNotFound) {
-		return "", nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		// Gone, perhaps by an earlier undo killed before its volumes went.
+	case err != nil:
 		return "", err
-	}
-	if originals[c.ID] {
+	case originals[c.ID]:
 		return "", nil
+	default:
+		if err := eng.RemoveContainer(ctx, c.ID, true); err != nil {
+			return "", err
+		}
+		msg = "removed container " + s.Name
 	}
-	return "removed container " + s.Name, eng.RemoveContainer(ctx, c.ID, true)
+	for _, v := range s.Anonymous {
+		if _, err := eng.Volume(ctx, v); errors.Is(err, engine.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return msg, err
+		}
+		if err := eng.RemoveVolume(ctx, v); err != nil {
+			return msg, err
+		}
+		msg = strings.TrimPrefix(msg+"; removed its volume "+shortID(v), "; ")
+	}
+	return msg, nil
 }
 
 func shortID(id string) string {
