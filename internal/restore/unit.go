@@ -51,6 +51,7 @@ type unitRestore struct {
 	fromTL  map[string]bool // containers created from their timeline image
 	box     *sandboxPlan    // set for a drill's sandbox (see NewSandbox)
 	compose []composeWrite  // the project's Compose files (planCompose)
+	reuse   map[string]bool // bind sources that equal the point's: kept as they are
 }
 
 // ToUnit recreates a unit on the engine: networks, volumes, bind mounts and
@@ -257,7 +258,11 @@ func (u *unitRestore) networks(ctx context.Context) error {
 }
 
 func (u *unitRestore) volumes(ctx context.Context) error {
+	anon := u.anonymousNames()
 	for _, v := range u.m.Volumes {
+		if anon[v.Name] {
+			continue // made with its container (fillAnonymous)
+		}
 		name := u.rename("volume", v.Name)
 		spec := v.Volume
 		spec.Name = name
@@ -294,6 +299,9 @@ func (u *unitRestore) binds(ctx context.Context) error {
 		// into a bind source the original mounts would touch the original.
 		if _, err := os.Lstat(b.Source); err == nil && u.opts.As != "" {
 			u.res.NotKept = append(u.res.NotKept, "bind source "+b.Source+" exists: the copy mounts it as it is, not the restore point's contents (extract those with --path "+b.Path+" --target DIR)")
+			continue
+		}
+		if u.reuse[b.Source] {
 			continue
 		}
 		if err := u.fill(ctx, b.Source, "bind source "+b.Source, b.Data); err != nil {
@@ -335,6 +343,7 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 	if err != nil {
 		return "", err
 	}
+	copts.FreshAnonymous = u.freshAnonymous()
 	id, upper, err := u.eng.Create(ctx, spec, copts)
 	if err != nil {
 		return "", err
@@ -344,6 +353,11 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 	}
 	failpoint.Hit("restore-container-made")
 	u.res.Containers = append(u.res.Containers, name)
+	if copts.FreshAnonymous {
+		if err := u.fillAnonymous(ctx, i, id, spec); err != nil {
+			return id, err
+		}
+	}
 	if c.Layer != nil {
 		if upper == "" {
 			return id, fmt.Errorf("container %s: this engine's storage driver has no overlay2 upper dir to restore the writable layer into", name)
