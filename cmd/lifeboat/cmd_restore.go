@@ -63,7 +63,8 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         that exist in no registry), with their tags
 
 Nothing is overwritten without --force: what exists is listed and the
-restore refused. With --force a volume's contents are replaced only once the
+restore refused; a bind source or Compose file that equals the point's is
+used as it is. With --force a volume's contents are replaced only once the
 restored copy is complete, and a replaced container is kept, renamed, until
 the new one runs. Images the point holds are loaded first where the engine
 lacks them; any other missing image is an error naming it. Files are written atomically and flushed
