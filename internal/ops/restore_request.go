@@ -79,8 +79,8 @@ func (r *RestoreRequest) Validate(env *Env) (RestoreKind, error) {
 		r.Path = "containers/" + r.Container
 	}
 	if r.ComposeDir != "" {
-		if r.Target != "" || r.Volume != "" || r.ImageOnly {
-			return "", fmt.Errorf("%w: compose-dir goes with a restore of a project into Docker: it takes no target, volume or image-only", ErrInvalid)
+		if r.Target != "" || r.Volume != "" || r.ImageOnly || r.Container != "" {
+			return "", fmt.Errorf("%w: compose-dir goes with a restore of a whole project into Docker: it takes no target, volume, container or image-only", ErrInvalid)
 		}
 		d, err := checkTarget(env, r.ComposeDir)
 		if err != nil {
