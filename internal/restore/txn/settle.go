@@ -19,6 +19,7 @@ type Engine interface {
 	RenameContainer(ctx context.Context, id, newName string) error
 	Start(ctx context.Context, id string) error
 	RemoveContainer(ctx context.Context, id string, force bool) error
+	RemoveCreated(ctx context.Context, id string) error
 	Volume(ctx context.Context, name string) (engine.Volume, error)
 	RemoveVolume(ctx context.Context, name string) error
 	Network(ctx context.Context, name string) (engine.NetworkSpec, error)
@@ -334,7 +335,9 @@ func removeContainer(ctx context.Context, eng Engine, s Step, originals map[stri
 	case originals[c.ID]:
 		return "", nil
 	default:
-		if err := eng.RemoveContainer(ctx, c.ID, true); err != nil {
+		// The engine removes the anonymous volumes it made with it, even
+		// those a kill kept out of the step's record.
+		if err := eng.RemoveCreated(ctx, c.ID); err != nil {
 			return "", err
 		}
 		msg = "removed container " + s.Name
