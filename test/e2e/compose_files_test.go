@@ -81,6 +81,26 @@ func TestComposeFilesTravelWithProject(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A restore killed after writing a compose file, or after the engine
+	// made the anonymous volume, is rolled back by the next command:
+	// no file, no container, no volume left.
+	vols := e.d.Docker(t, "volume", "ls", "-q")
+	for _, point := range []string{"restore-compose-written", "restore-container-made", "restore-extracted"} {
+		if !killIfReached(t, e, point, "restore", p.ID) {
+			t.Fatalf("the restore never reached %s", point)
+		}
+		e.ok("snapshots")
+		if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+			t.Fatalf("killed at %s: %s left after the rollback (%v)", point, dir, err)
+		}
+		if ids := projectIDs(t, e, proj); len(ids) != 0 {
+			t.Fatalf("killed at %s: containers %v left", point, ids)
+		}
+		if got := e.d.Docker(t, "volume", "ls", "-q"); got != vols {
+			t.Fatalf("killed at %s: volumes %q, before %q", point, got, vols)
+		}
+	}
+
 	r := e.ok("restore", p.ID)
 	for name, body := range composeProjectFiles {
 		b, err := os.ReadFile(filepath.Join(dir, name))
@@ -110,12 +130,12 @@ func TestComposeFilesTravelWithProject(t *testing.T) {
 	}
 
 	// down -v removes the anonymous volume too.
-	vols := strings.Fields(e.d.Docker(t, "inspect", "-f", "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", proj+"-web-1"))
-	if len(vols) != 2 {
-		t.Fatalf("restored container mounts volumes %v, want 2", vols)
+	mounted := strings.Fields(e.d.Docker(t, "inspect", "-f", "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", proj+"-web-1"))
+	if len(mounted) != 2 {
+		t.Fatalf("restored container mounts volumes %v, want 2", mounted)
 	}
 	e.d.Compose(t, bin, dir, proj, "down", "-v")
-	for _, v := range vols {
+	for _, v := range mounted {
 		if _, err := e.d.DockerErr("volume", "inspect", v); err == nil {
 			t.Errorf("down -v left volume %s of the restored project", v)
 		}
@@ -141,5 +161,86 @@ func TestComposeFilesTravelWithProject(t *testing.T) {
 	}
 	if ids := projectIDs(t, e, proj); len(ids) != 0 {
 		t.Fatalf("a refused restore created containers %v", ids)
+	}
+}
+
+// composeFreshProject has no relative bind: its configuration, and so
+// Compose's config hash, does not depend on where its directory is.
+const composeFreshProject = `services:
+  web:
+    image: lifeboat-test/busybox:1
+    command: ["sleep", "100000"]
+    environment: ["GREETING=${GREETING}"]
+    volumes: ["data:/data", "/cache"]
+    stop_signal: SIGKILL
+volumes:
+  data: {}
+`
+
+// TestComposeFilesOntoFreshHost restores a Compose v2 project onto another
+// daemon with its files in a new directory (--compose-dir): Compose lists
+// it from the restored files and `up -d` recreates nothing. A copy beside
+// the original writes its files only with --compose-dir.
+func TestComposeFilesOntoFreshHost(t *testing.T) {
+	bin := testutil.ComposeV2(t)
+	e := newEnv(t)
+	e.d.EnsureImages(t, "busybox")
+	dir := filepath.Join(t.TempDir(), "orig")
+	files := map[string]string{"compose.yaml": composeFreshProject, ".env": "GREETING=hello\n"}
+	for name, body := range files {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const proj = "cfresh"
+	t.Cleanup(func() { e.d.DockerErr("rm", "-f", "-v", proj+"-web-1", "cfcopy-web-1") })
+	e.d.Compose(t, bin, dir, proj, "up", "-d", "--wait")
+	e.d.Compose(t, bin, dir, proj, "exec", "-T", "web", "sh", "-c", "echo anon > /cache/c")
+	e.ok("init")
+	p := e.backup("project/" + proj)
+
+	// A copy beside the original leaves the original's files alone, and
+	// writes the point's only into --compose-dir.
+	r := e.ok("restore", p.ID, "--as", "cfcopy")
+	if !strings.Contains(r.stderr, "--compose-dir") || strings.Contains(r.stdout, "compose files written") {
+		t.Fatalf("a copy without --compose-dir: %s\n%s", r.stdout, r.stderr)
+	}
+	e.d.Docker(t, "rm", "-f", "-v", "cfcopy-web-1")
+	copyDir := filepath.Join(t.TempDir(), "copy")
+	r = e.ok("restore", p.ID, "--as", "cfcopy2", "--compose-dir", copyDir)
+	t.Cleanup(func() { e.d.DockerErr("rm", "-f", "-v", "cfcopy2-web-1") })
+	if b, err := os.ReadFile(filepath.Join(copyDir, ".env")); err != nil || string(b) != files[".env"] {
+		t.Fatalf("the copy's .env: %q %v\n%s", b, err, r.stdout)
+	}
+
+	d2, err := testutil.NewDaemon()
+	if err != nil {
+		t.Fatalf("start a second Docker daemon: %v", err)
+	}
+	t.Cleanup(func() { d2.Stop() })
+	d2.EnsureImages(t, "busybox")
+	e2 := *e
+	e2.d, e2.vars = d2, append(slices.Clone(e.vars), "DOCKER_HOST="+d2.Host)
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	e2.ok("restore", p.ID, "--compose-dir", fresh)
+	for name, body := range files {
+		if b, err := os.ReadFile(filepath.Join(fresh, name)); err != nil || string(b) != body {
+			t.Fatalf("%s in --compose-dir: %q %v", name, b, err)
+		}
+	}
+	ps := d2.Compose(t, bin, fresh, proj, "ps", "--format", "{{.Service}} {{.State}}")
+	if ps != "web running" {
+		t.Fatalf("compose ps from the restored files: %q", ps)
+	}
+	before := projectIDs(t, &e2, proj)
+	out := d2.Compose(t, bin, fresh, proj, "up", "-d")
+	if after := projectIDs(t, &e2, proj); len(before) != 1 || !slices.Equal(before, after) || strings.Contains(out, "Recreate") {
+		t.Fatalf("up -d on the fresh host recreated: %v then %v\n%s", before, after, out)
+	}
+	if got := d2.Compose(t, bin, fresh, proj, "exec", "-T", "web", "cat", "/cache/c"); got != "anon" {
+		t.Fatalf("anonymous volume on the fresh host: %q", got)
 	}
 }
