@@ -57,8 +57,14 @@ func (u *unitRestore) planCompose() []string {
 		return nil
 	}
 	var problems []string
+	taken := map[string]string{}
 	for _, f := range c.Files {
 		w := composeWrite{f: f, dst: composeDst(c, f, u.opts.ComposeDir)}
+		if other, ok := taken[w.dst]; ok {
+			problems = append(problems, fmt.Sprintf("compose files %s and %s both go to %s in --compose-dir: restore this point's files with --path compose --target DIR instead", other, f.Source, w.dst))
+			continue
+		}
+		taken[w.dst] = f.Source
 		same, err := sameFile(w.dst, f.SHA256)
 		switch {
 		case beneath.IsNotExist(err):
