@@ -76,6 +76,11 @@ func TestComposeFilesTravelWithProject(t *testing.T) {
 
 	e.ok("init")
 	p := e.backup("project/" + proj)
+	// down -v, then restore over the untouched originals: no --force.
+	e.d.Compose(t, bin, dir, proj, "down", "-v")
+	if r := e.run(nil, "restore", p.ID); r.code != 0 {
+		t.Fatalf("restore after down -v over the unchanged bind source and files: exit %d\n%s", r.code, r.stderr)
+	}
 	e.d.Compose(t, bin, dir, proj, "down", "-v")
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
