@@ -106,6 +106,10 @@ func TestComposeFilesTravelWithProject(t *testing.T) {
 		}
 	}
 
+	plan := e.ok("restore", p.ID, "--dry-run").stdout
+	if !strings.Contains(plan, "would create: compose file "+filepath.Join(dir, ".env")) || !strings.Contains(plan, "anonymous volume") {
+		t.Fatalf("the dry run does not say it writes the compose files and makes an anonymous volume:\n%s", plan)
+	}
 	r := e.ok("restore", p.ID)
 	for name, body := range composeProjectFiles {
 		b, err := os.ReadFile(filepath.Join(dir, name))
@@ -206,6 +210,9 @@ func TestComposeFilesOntoFreshHost(t *testing.T) {
 	e.d.Compose(t, bin, dir, proj, "exec", "-T", "web", "sh", "-c", "echo anon > /cache/c")
 	e.ok("init")
 	p := e.backup("project/" + proj)
+
+	// A drill's sandbox mounts its copy of the anonymous volume.
+	e.ok("drill", p.ID)
 
 	// A copy beside the original leaves the original's files alone, and
 	// writes the point's only into --compose-dir.
