@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/lifeboat-backup/lifeboat/internal/beneath"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
@@ -94,28 +97,39 @@ func readComposeFile(workingDir, path string) (beneath.RegularFile, error) {
 
 // composeSection reads the project's files for the point: the manifest's
 // record and the compose/ entries, stored 0600 as a .env holds secrets.
-// A file that cannot be read is said in NotKept and does not fail the
-// backup; a missing .env is normal and not said.
+// The env_file entries of the compose files are read too. A file that
+// cannot be read is said in NotKept and does not fail the backup; a
+// missing .env or env_file is normal (Compose may not need it) and not
+// said.
 func composeSection(cs []engine.Container, now time.Time) (*layout.Compose, []source.Entry) {
 	c, names := composeNames(cs)
 	if len(names) == 0 && len(c.NotKept) == 0 {
 		return nil, nil
 	}
-	envs := map[string]bool{}
-	for _, n := range names {
-		envs[n] = true
-	}
+	config, seen := map[string]bool{}, map[string]bool{}
 	for _, cf := range c.ConfigFiles {
-		delete(envs, cf)
+		config[cf] = true
+	}
+	for _, n := range names {
+		seen[n] = true
 	}
 	var entries []source.Entry
-	for _, n := range names {
+	for i := 0; i < len(names); i++ { // names grows by the env_files found
+		n := names[i]
 		f, err := readComposeFile(c.WorkingDir, n)
 		if err != nil {
-			if !envs[n] || !beneath.IsNotExist(err) {
+			if config[n] || !beneath.IsNotExist(err) {
 				c.NotKept = append(c.NotKept, fmt.Sprintf("%s: %v", n, err))
 			}
 			continue
+		}
+		if config[n] {
+			for _, e := range envFiles(f.Data, c.WorkingDir) {
+				if !seen[e] {
+					seen[e] = true
+					names = append(names, e)
+				}
+			}
 		}
 		sum := sha256.Sum256(f.Data)
 		c.Files = append(c.Files, layout.ComposeFile{
@@ -125,4 +139,47 @@ func composeSection(cs []engine.Container, now time.Time) (*layout.Compose, []so
 		entries = append(entries, source.Bytes(layout.EscapePath(n), f.Data, 0o600, now))
 	}
 	return &c, entries
+}
+
+// envFiles are the env_file paths of a compose file's services (a
+// string, a list of strings, or a list of {path, required}), relative
+// ones against the working directory, as Compose resolves them. A path
+// with a variable in it is skipped: its value is not known here. A file
+// that is not YAML has none.
+func envFiles(data []byte, workingDir string) []string {
+	var doc struct {
+		Services map[string]struct {
+			EnvFile any `yaml:"env_file"`
+		} `yaml:"services"`
+	}
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	var out []string
+	add := func(p any) {
+		s, ok := p.(string)
+		switch {
+		case !ok || s == "" || strings.Contains(s, "$"):
+		case filepath.IsAbs(s):
+			out = append(out, filepath.Clean(s))
+		case workingDir != "":
+			out = append(out, filepath.Join(workingDir, s))
+		}
+	}
+	for _, svc := range doc.Services {
+		switch v := svc.EnvFile.(type) {
+		case string:
+			add(v)
+		case []any:
+			for _, item := range v {
+				if m, ok := item.(map[string]any); ok {
+					add(m["path"])
+				} else {
+					add(item)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

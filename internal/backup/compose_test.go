@@ -70,3 +70,51 @@ func TestComposeSectionRefusesWhatIsNotAFile(t *testing.T) {
 		t.Fatalf("not kept %q, want 3 reasons", c.NotKept)
 	}
 }
+
+func TestEnvFiles(t *testing.T) {
+	doc := `services:
+  a: {image: x, env_file: a.env}
+  b:
+    image: x
+    env_file: [b.env, /etc/shop/b.env, "${DIR}/c.env"]
+  c:
+    image: x
+    env_file:
+      - path: ./c.env
+        required: false
+      - a.env
+  d: {image: x}
+`
+	got := envFiles([]byte(doc), "/srv/shop")
+	want := []string{"/etc/shop/b.env", "/srv/shop/a.env", "/srv/shop/b.env", "/srv/shop/c.env"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("env files (-want +got):\n%s", diff)
+	}
+	if got := envFiles([]byte("{not yaml"), "/srv/shop"); got != nil {
+		t.Errorf("not YAML: %v", got)
+	}
+}
+
+func TestComposeSectionReadsEnvFiles(t *testing.T) {
+	wd := t.TempDir()
+	for name, body := range map[string]string{
+		"compose.yaml": "services:\n  a: {image: x, env_file: [conf/a.env, missing.env]}\n",
+		"conf/a.env":   "PASSWORD=x\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(wd, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(wd, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := []engine.Container{{Name: "p-a-1", Labels: map[string]string{labelWorkingDir: wd, labelConfigFiles: wd + "/compose.yaml"}}}
+	c, entries := composeSection(cs, time.Now())
+	var got []string
+	for _, f := range c.Files {
+		got = append(got, f.Source)
+	}
+	if diff := cmp.Diff([]string{wd + "/compose.yaml", wd + "/conf/a.env"}, got); diff != "" || len(entries) != 2 || len(c.NotKept) != 0 {
+		t.Errorf("files (-want +got):\n%s\nnot kept %q", diff, c.NotKept)
+	}
+}

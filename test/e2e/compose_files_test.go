@@ -11,13 +11,14 @@ import (
 )
 
 // composeFilesProject uses what makes Compose recreate a container when
-// it differs: a variable from .env, a relative bind mount, a named and an
-// anonymous volume.
+// it differs: a variable from .env, an env_file, a relative bind mount, a
+// named and an anonymous volume.
 const composeFilesProject = `services:
   web:
     image: lifeboat-test/busybox:1
     command: ["sleep", "100000"]
     environment: ["GREETING=${GREETING}"]
+    env_file: [conf/app.env]
     volumes: ["data:/data", "/cache", "./site:/site"]
     stop_signal: SIGKILL
 volumes:
@@ -30,6 +31,7 @@ var composeProjectFiles = map[string]string{
 	"compose.yaml":    composeFilesProject,
 	".env":            "GREETING=hello\nDB_PASSWORD=s3cret\n",
 	"site/index.html": "<h1>hi</h1>\n",
+	"conf/app.env":    "API_TOKEN=t0ken\n",
 }
 
 func writeProject(t *testing.T, dir string) {
@@ -40,7 +42,7 @@ func writeProject(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		mode := os.FileMode(0o644)
-		if name == ".env" {
+		if strings.HasSuffix(name, ".env") {
 			mode = 0o600
 		}
 		if err := os.WriteFile(p, []byte(body), mode); err != nil {
