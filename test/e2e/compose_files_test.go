@@ -140,6 +140,14 @@ func TestComposeFilesTravelWithProject(t *testing.T) {
 		t.Fatalf("restored data: %q", got)
 	}
 
+	// --force over the running project: the replaced container's
+	// anonymous volume goes with it, none is left dangling.
+	vols = e.d.Docker(t, "volume", "ls", "-q")
+	e.ok("restore", p.ID, "--force")
+	if got := e.d.Docker(t, "volume", "ls", "-q"); len(strings.Fields(got)) != len(strings.Fields(vols)) {
+		t.Fatalf("restore --force: volumes %q, before %q", got, vols)
+	}
+
 	// down -v removes the anonymous volume too.
 	mounted := strings.Fields(e.d.Docker(t, "inspect", "-f", "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", proj+"-web-1"))
 	if len(mounted) != 2 {

@@ -19,7 +19,7 @@ type Engine interface {
 	RenameContainer(ctx context.Context, id, newName string) error
 	Start(ctx context.Context, id string) error
 	RemoveContainer(ctx context.Context, id string, force bool) error
-	RemoveCreated(ctx context.Context, id string) error
+	RemoveWithVolumes(ctx context.Context, id string) error
 	Volume(ctx context.Context, name string) (engine.Volume, error)
 	RemoveVolume(ctx context.Context, name string) error
 	Network(ctx context.Context, name string) (engine.NetworkSpec, error)
@@ -205,7 +205,10 @@ func finishStep(ctx context.Context, s Step, getEngine func() (Engine, error)) (
 		} else if err != nil {
 			return "", err
 		}
-		return "removed the replaced container " + s.Tmp, eng.RemoveContainer(ctx, s.ID, true)
+		// Its anonymous volumes go with it: the restored container has
+		// new ones, filled from the point, as a replaced volume's old
+		// contents go once the restore succeeded.
+		return "removed the replaced container " + s.Tmp, eng.RemoveWithVolumes(ctx, s.ID)
 	}
 	return "", nil
 }
@@ -337,7 +340,7 @@ func removeContainer(ctx context.Context, eng Engine, s Step, originals map[stri
 	default:
 		// The engine removes the anonymous volumes it made with it, even
 		// those a kill kept out of the step's record.
-		if err := eng.RemoveCreated(ctx, c.ID); err != nil {
+		if err := eng.RemoveWithVolumes(ctx, c.ID); err != nil {
 			return "", err
 		}
 		msg = "removed container " + s.Name

@@ -40,7 +40,7 @@ const (
 	Swap Kind = "swap"
 	// Aside: container ID, named Name, renamed to Tmp and stopped (it
 	// was running if Running). Undone by renaming it back and starting
-	// it if it ran; finished by removing it.
+	// it if it ran; finished by removing it with its anonymous volumes.
 	Aside Kind = "aside"
 	// MadeVolume, MadeNetwork: Name did not exist and the restore
 	// creates it. Undone by removing it.

@@ -57,7 +57,7 @@ func (f *fakeEngine) RemoveContainer(_ context.Context, id string, _ bool) error
 	return nil
 }
 
-func (f *fakeEngine) RemoveCreated(ctx context.Context, id string) error {
+func (f *fakeEngine) RemoveWithVolumes(ctx context.Context, id string) error {
 	return f.RemoveContainer(ctx, id, true)
 }
 
