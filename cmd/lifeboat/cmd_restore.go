@@ -13,19 +13,20 @@ import (
 )
 
 type restoreOptions struct {
-	volume    string
-	container string
-	imageOnly bool
-	path      string
-	target    string
-	as        string
-	force     bool
-	json      bool
-	dump      bool
-	into      string
-	withUsers bool
-	dryRun    bool
-	noWait    bool
+	volume     string
+	container  string
+	imageOnly  bool
+	path       string
+	target     string
+	composeDir string
+	as         string
+	force      bool
+	json       bool
+	dump       bool
+	into       string
+	withUsers  bool
+	dryRun     bool
+	noWait     bool
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -41,6 +42,9 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         writable layers, started in dependency order; on this
                         engine or the one DOCKER_HOST names
   --as NAME             a copy beside the original under a new project name
+  --compose-dir DIR     write a project's Compose files and .env into DIR
+                        instead of where they were (a copy writes them
+                        only there)
   --container C         only that container
   --target DIR          extract into a directory instead of touching Docker;
                         with --volume V only that volume's files, directly in
@@ -59,7 +63,8 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         that exist in no registry), with their tags
 
 Nothing is overwritten without --force: what exists is listed and the
-restore refused. With --force a volume's contents are replaced only once the
+restore refused; a bind source or Compose file that equals the point's is
+used as it is. With --force a volume's contents are replaced only once the
 restored copy is complete, and a replaced container is kept, renamed, until
 the new one runs. Images the point holds are loaded first where the engine
 lacks them; any other missing image is an error naming it. Files are written atomically and flushed
@@ -89,6 +94,7 @@ EXIT STATUS
 	f.BoolVar(&opts.imageOnly, "image-only", false, "only load the images the restore point holds, with their tags")
 	f.StringVar(&opts.path, "path", "", "restore only this path of the restore point (with --target)")
 	f.StringVar(&opts.target, "target", "", "extract into this directory")
+	f.StringVar(&opts.composeDir, "compose-dir", "", "write a project's Compose files and .env into this directory instead of where they were")
 	f.StringVar(&opts.as, "as", "", "restore the volume under this name")
 	f.BoolVar(&opts.force, "force", false, "write into a non-empty target, replacing its contents")
 	f.BoolVar(&opts.json, "json", false, "print the result as JSON")
@@ -103,7 +109,7 @@ EXIT STATUS
 // request is the restore the flags ask for: the API's request too.
 func (o restoreOptions) request(ref string) ops.RestoreRequest {
 	return ops.RestoreRequest{Point: ref, Volume: o.volume, Container: o.container, ImageOnly: o.imageOnly, Path: o.path, Target: o.target,
-		As: o.as, Force: o.force, WithUsers: o.withUsers, Dump: o.dump, Into: o.into, DryRun: o.dryRun, NoWait: o.noWait}
+		As: o.as, Force: o.force, WithUsers: o.withUsers, Dump: o.dump, Into: o.into, DryRun: o.dryRun, NoWait: o.noWait, ComposeDir: o.composeDir}
 }
 
 func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {
@@ -160,6 +166,9 @@ func printUnitRestore(cmd *cobra.Command, g *globalOptions, res restore.UnitResu
 	}
 	if !g.quiet {
 		fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%s): containers %v, volumes %v\n", shortID(res.ID), res.Unit, res.Containers, res.Volumes)
+		if len(res.ComposeFiles) > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "compose files written: %s\n", strings.Join(res.ComposeFiles, ", "))
+		}
 	}
 }
 

@@ -30,9 +30,10 @@ type treeParts struct {
 	skip func(string, bool) bool
 	jobs []*scanJob
 
-	volumes, binds, containers, images, dumps []source.Entry
-	volJobs, bindJobs, layerJobs              []*scanJob
-	items                                     []layout.Container
+	volumes, binds, containers, images, dumps, compose []source.Entry
+	volJobs, bindJobs, layerJobs                       []*scanJob
+	items                                              []layout.Container
+	composeInfo                                        *layout.Compose
 }
 
 // add puts a directory of the host in section, and its sidecar's scan in
@@ -128,6 +129,9 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 	if err := t.containerDirs(); err != nil {
 		return nil, nil, err
 	}
+	if c.p.project != "" {
+		t.composeInfo, t.compose = composeSection(c.p.containers, t.now)
+	}
 
 	done := make(chan struct{})
 	var manifest []byte
@@ -138,6 +142,11 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 			return
 		}
 		m := c.fullManifest(t.now, t.volJobs, t.bindJobs, t.layerJobs, t.items)
+		if m.Compose = t.composeInfo; m.Compose != nil {
+			for _, nk := range m.Compose.NotKept {
+				c.notKept = append(c.notKept, layout.ComposeDir+": "+nk)
+			}
+		}
 		manifest, scanErr = m.Marshal()
 	}()
 	wait = func() error { <-done; return scanErr }
@@ -152,7 +161,7 @@ func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() erro
 	for _, sec := range []struct {
 		name    string
 		entries []source.Entry
-	}{{layout.VolumesDir, t.volumes}, {layout.BindsDir, t.binds}, {layout.ContainersDir, t.containers}, {layout.ImagesDir, t.images}, {layout.DumpsDir, t.dumps}} {
+	}{{layout.VolumesDir, t.volumes}, {layout.BindsDir, t.binds}, {layout.ContainersDir, t.containers}, {layout.ImagesDir, t.images}, {layout.DumpsDir, t.dumps}, {layout.ComposeDir, t.compose}} {
 		if len(sec.entries) > 0 {
 			children = append(children, source.Dir(sec.name, t.now, sec.entries...))
 		}

@@ -68,7 +68,8 @@ type Spec struct {
 	// ones a restore starts again.
 	Running bool `json:"running"`
 	// AnonymousVolumes are volumes the engine made for the image's VOLUME
-	// lines: no Binds or Mounts entry names them, so without this a
+	// lines or for Mounts entries without a source (Compose's anonymous
+	// volumes): no Binds or Mounts entry names them, so without this a
 	// recreated container would get new, empty ones and the restored data
 	// would lie unused beside it.
 	AnonymousVolumes []AnonymousVolume `json:"anonymous_volumes,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,12 @@ type CreateOptions struct {
 	// Sandbox, when set, isolates the container for a restore drill (see
 	// Sandbox); nil creates it as recorded.
 	Sandbox *Sandbox
+	// FreshAnonymous leaves the spec's anonymous volumes to the engine,
+	// which makes new ones as it did for the original: anonymous again,
+	// so that `docker rm -v` and `docker compose down -v` remove them. The
+	// caller fills them. Otherwise they are mounted by their recorded
+	// names (renamed), as named volumes.
+	FreshAnonymous bool
 }
 
 // Create creates, without starting, a container from spec: the same config
@@ -63,8 +70,8 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		cfg.Labels[LabelProject] = rename("project", p)
 	}
 	renameMounts(&hc, rename)
-	for _, v := range spec.AnonymousVolumes {
-		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: rename("volume", v.Name), Target: v.Destination, ReadOnly: !v.RW})
+	if !opts.FreshAnonymous {
+		mountAnonymous(&hc, spec.AnonymousVolumes, rename)
 	}
 	hc.ContainerIDFile = ""
 	if opts.Sandbox != nil {
@@ -191,8 +198,25 @@ func (e *missingImageError) Error() string {
 
 func (e *missingImageError) Unwrap() error { return ErrNotFound }
 
+// mountAnonymous mounts anonymous volumes by name: a Mounts entry that
+// asked for one without a source gets it, any other is added.
+func mountAnonymous(hc *container.HostConfig, vols []AnonymousVolume, rename func(kind, old string) string) {
+	for _, v := range vols {
+		m := mount.Mount{Type: mount.TypeVolume, Source: rename("volume", v.Name), Target: v.Destination, ReadOnly: !v.RW}
+		i := slices.IndexFunc(hc.Mounts, func(x mount.Mount) bool {
+			return x.Type == mount.TypeVolume && x.Source == "" && x.Target == v.Destination
+		})
+		if i >= 0 {
+			hc.Mounts[i].Source = m.Source
+			continue
+		}
+		hc.Mounts = append(hc.Mounts, m)
+	}
+}
+
 // anonymousVolumes are the volume mounts that neither Binds nor Mounts of
-// the host config asked for.
+// the host config named: the image's VOLUME lines, and Mounts entries
+// without a source (Compose's anonymous volumes).
 func anonymousVolumes(mounts []container.MountPoint, hc *container.HostConfig) []AnonymousVolume {
 	if len(hc.VolumesFrom) > 0 {
 		// Those volumes arrive with --volumes-from again; which mount came
@@ -207,7 +231,9 @@ func anonymousVolumes(mounts []container.MountPoint, hc *container.HostConfig) [
 		}
 	}
 	for _, m := range hc.Mounts {
-		asked[m.Target] = true
+		if m.Type != mount.TypeVolume || m.Source != "" {
+			asked[m.Target] = true
+		}
 	}
 	var out []AnonymousVolume
 	for _, m := range mounts {

@@ -225,6 +225,16 @@ func (c *Client) RenameContainer(ctx context.Context, id, newName string) error 
 	return nil
 }
 
+// RemoveWithVolumes removes a container, even running, with the anonymous
+// volumes the engine made for it (those mounted by name stay, as docker
+// rm -v does). Nil when it is already gone.
+func (c *Client) RemoveWithVolumes(ctx context.Context, id string) error {
+	if _, err := c.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %q: %w", id, err)
+	}
+	return nil
+}
+
 // RemoveContainer removes a container (force: even running); its anonymous
 // volumes stay. Nil when it is already gone.
 func (c *Client) RemoveContainer(ctx context.Context, id string, force bool) error {

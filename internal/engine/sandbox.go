@@ -131,7 +131,14 @@ func SpecMounts(spec Spec) ([]Mount, error) {
 			out = append(out, Mount{Type: "volume", Name: parts[0], Destination: parts[1], RW: rw})
 		}
 	}
+	anon := map[string]bool{}
+	for _, v := range spec.AnonymousVolumes {
+		anon[v.Destination] = true
+	}
 	for _, m := range hc.Mounts {
+		if m.Type == mount.TypeVolume && m.Source == "" && anon[m.Target] {
+			continue // listed with its name below
+		}
 		mt := Mount{Type: string(m.Type), Destination: m.Target, RW: !m.ReadOnly}
 		if m.Type == mount.TypeVolume {
 			mt.Name = m.Source

@@ -30,6 +30,7 @@ const (
 	LayerDir      = "layer"
 	ImagesDir     = "images"
 	DumpsDir      = "dumps"
+	ComposeDir    = "compose" // a Compose project's files, by host path
 )
 
 // ImagePath is where a `docker save` archive of an image is.
@@ -91,6 +92,33 @@ type Manifest struct {
 	Networks      []engine.NetworkSpec `json:"networks,omitempty"`
 	Images        []Image              `json:"images,omitempty"`
 	Dumps         []Dump               `json:"dumps,omitempty"`
+	Compose       *Compose             `json:"compose,omitempty"`
+}
+
+// ComposeFilePath is where a Compose project's file is, by host path.
+func ComposeFilePath(hostPath string) string { return ComposeDir + "/" + EscapePath(hostPath) }
+
+// Compose is a Compose project's files as its containers' labels name
+// them (com.docker.compose.project.working_dir and config_files), with the
+// project's .env, so that `docker compose` works on the project after a
+// restore onto a host that lacks them.
+type Compose struct {
+	WorkingDir  string        `json:"working_dir"`
+	ConfigFiles []string      `json:"config_files"` // absolute, in the labels' order
+	Files       []ComposeFile `json:"files,omitempty"`
+	// NotKept says why a file the labels name is not in the point.
+	NotKept []string `json:"not_kept,omitempty"`
+}
+
+// ComposeFile is one file of a Compose project.
+type ComposeFile struct {
+	Source string `json:"source"` // absolute host path
+	Path   string `json:"path"`   // in the point
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"` // restore compares an existing file by it
+	Mode   uint32 `json:"mode"`
+	UID    int    `json:"uid"`
+	GID    int    `json:"gid"`
 }
 
 // Data is one tree of files in a restore point and its sidecar.

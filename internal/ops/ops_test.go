@@ -124,3 +124,26 @@ func TestDrillRequestValidate(t *testing.T) {
 	_, err = Drill(t.Context(), env, DrillRequest{Point: "project/shop", SettleSeconds: -1}, Observer{})
 	wantInvalid(t, err, "settle")
 }
+
+func TestRestoreComposeDirValidate(t *testing.T) {
+	confined := &Env{Confined: true, TargetRoots: []string{"/srv/restores"}}
+	for _, tc := range []struct {
+		name     string
+		req      RestoreRequest
+		fragment string
+	}{
+		{"relative when confined", RestoreRequest{Point: "p", ComposeDir: "shop"}, "relative"},
+		{"outside the roots", RestoreRequest{Point: "p", ComposeDir: "/etc/shop"}, "outside restore.target_roots"},
+		{"with target", RestoreRequest{Point: "p", ComposeDir: "/srv/restores/c", Target: "/srv/restores/t"}, "compose-dir goes with"},
+		{"with dump", RestoreRequest{Point: "p", ComposeDir: "/srv/restores/c", Dump: true, Container: "db"}, "dump loads"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.req.Validate(confined)
+			wantInvalid(t, err, tc.fragment)
+		})
+	}
+	req := RestoreRequest{Point: "p", As: "copy", ComposeDir: "/srv/restores/shop/../c"}
+	if kind, err := req.Validate(confined); err != nil || kind != IntoUnit || req.ComposeDir != "/srv/restores/c" {
+		t.Fatalf("compose-dir under a root: %v %v %q", kind, err, req.ComposeDir)
+	}
+}

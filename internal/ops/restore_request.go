@@ -35,6 +35,9 @@ type RestoreRequest struct {
 	Dump      bool   `json:"dump,omitempty"`       // load the dumps of container into a running container
 	Into      string `json:"into,omitempty"`       // with dump: the running container to load into
 	WithUsers bool   `json:"with_users,omitempty"` // with dump: the source's users and grants too
+	// ComposeDir is where a project's Compose files are written instead of
+	// where they were (a host directory, validated as target is).
+	ComposeDir string `json:"compose_dir,omitempty"`
 	// NoWait refuses when another job holds a unit the restore writes.
 	NoWait bool `json:"-"`
 }
@@ -75,6 +78,16 @@ func (r *RestoreRequest) Validate(env *Env) (RestoreKind, error) {
 		}
 		r.Path = "containers/" + r.Container
 	}
+	if r.ComposeDir != "" {
+		if r.Target != "" || r.Volume != "" || r.ImageOnly || r.Container != "" {
+			return "", fmt.Errorf("%w: compose-dir goes with a restore of a whole project into Docker: it takes no target, volume, container or image-only", ErrInvalid)
+		}
+		d, err := checkTarget(env, r.ComposeDir)
+		if err != nil {
+			return "", fmt.Errorf("compose-dir: %w", err)
+		}
+		r.ComposeDir = d
+	}
 	switch {
 	case r.ImageOnly:
 		return ImagesOnly, nil
@@ -95,7 +108,7 @@ func (r *RestoreRequest) validateDump() (RestoreKind, error) {
 	if r.Container == "" {
 		return "", fmt.Errorf("%w: dump needs container NAME: the container whose dumps to load", ErrInvalid)
 	}
-	if r.Target != "" || r.Volume != "" || r.As != "" || r.ImageOnly {
+	if r.Target != "" || r.Volume != "" || r.As != "" || r.ImageOnly || r.ComposeDir != "" {
 		return "", fmt.Errorf("%w: dump loads into a running container: it takes no target, volume, as or image-only (extract dumps as files with path dumps/NAME and target DIR)", ErrInvalid)
 	}
 	if r.DryRun {

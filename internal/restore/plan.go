@@ -112,15 +112,22 @@ func (p *Plan) planUnit(ctx context.Context, u *unitRestore) error {
 		for _, n := range u.m.Networks {
 			p.Create = append(p.Create, "network "+u.rename("network", n.Name)+" (if missing)")
 		}
+		anon := u.anonymousNames()
 		for _, v := range u.m.Volumes {
+			if anon[v.Name] {
+				p.Create = append(p.Create, "anonymous volume (was "+v.Name+"), made with its container")
+				continue
+			}
 			p.Create = append(p.Create, "volume "+u.rename("volume", v.Name))
 		}
 		for _, b := range u.m.Binds {
-			if u.opts.As == "" {
+			if u.opts.As == "" && !u.reuse[b.Source] {
 				p.Create = append(p.Create, "bind source "+b.Source)
 			}
 		}
 	}
+	create, replace := u.composePlan()
+	p.Create, p.Replace = append(p.Create, create...), append(p.Replace, replace...)
 	for _, img := range u.load {
 		p.Create = append(p.Create, "image "+img.Ref+" (loaded from the point)")
 	}

@@ -76,6 +76,7 @@ func (u *unitRestore) problems(ctx context.Context, cs []layout.Container) ([]st
 			return nil, err
 		}
 		problems = append(problems, p...)
+		problems = append(problems, u.planCompose()...)
 	}
 	return problems, nil
 }
@@ -133,7 +134,11 @@ func (u *unitRestore) planImage(ctx context.Context, c layout.Container, queued 
 // swapped away.
 func (u *unitRestore) dataProblems(ctx context.Context, replaced map[string]bool) ([]string, error) {
 	var problems []string
+	anon := u.anonymousNames()
 	for _, v := range u.m.Volumes {
+		if anon[v.Name] {
+			continue // made anew with its container
+		}
 		name := u.rename("volume", v.Name)
 		have, err := u.eng.Volume(ctx, name)
 		if errors.Is(err, engine.ErrNotFound) {
@@ -180,6 +185,7 @@ func (u *unitRestore) dataProblems(ctx context.Context, replaced map[string]bool
 func (u *unitRestore) bindProblems(ctx context.Context, replaced map[string]bool) ([]string, error) {
 	var problems []string
 	var all []engine.Container
+	u.reuse = map[string]bool{}
 	for _, b := range u.m.Binds {
 		if u.opts.As != "" {
 			continue
@@ -188,8 +194,18 @@ func (u *unitRestore) bindProblems(ctx context.Context, replaced map[string]bool
 		if err != nil {
 			continue // missing: created
 		}
-		if !empty && !u.opts.Force {
-			problems = append(problems, fmt.Sprintf("bind source %s exists on this host and is not empty (--force replaces its contents)", b.Source))
+		if !empty {
+			diff, err := sameTree(ctx, u.repo, u.point.ID, b.Path, b.Source)
+			if err != nil {
+				return nil, fmt.Errorf("compare bind source %s with the restore point: %w", b.Source, err)
+			}
+			if diff == "" {
+				u.reuse[b.Source] = true // nothing is written into it
+				continue
+			}
+			if !u.opts.Force {
+				problems = append(problems, fmt.Sprintf("bind source %s exists on this host and differs from the restore point's (%s; --force replaces its contents)", b.Source, diff))
+			}
 		}
 		if all == nil {
 			if all, err = u.eng.Containers(ctx); err != nil {

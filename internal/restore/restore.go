@@ -54,6 +54,9 @@ type Options struct {
 	ImageOnly bool   // only load the point's images
 	Force     bool
 	WithUsers bool // with --dump: load the source's users and grants too, over the server's own
+	// ComposeDir receives a project's Compose files instead of the paths
+	// they had; a copy (As) writes them only there.
+	ComposeDir string
 	// JournalDir is the restore journal (STATE_DIR/restores): every
 	// restore that changes something records its steps there, so a
 	// killed one is rolled back or finished by the next command.

@@ -29,24 +29,29 @@ type UnitResult struct {
 	Networks   []string `json:"networks,omitempty"`
 	Images     []string `json:"images_loaded,omitempty"`
 	NotKept    []string `json:"not_kept,omitempty"`
+	// ComposeFiles are the project's Compose files written (those found
+	// identical in place are not listed).
+	ComposeFiles []string `json:"compose_files,omitempty"`
 }
 
 // unitRestore is one restore of a container or project unit.
 type unitRestore struct {
-	repo   *repository.Repository
-	eng    *engine.Client
-	opts   Options
-	point  repository.Point
-	m      *layout.Manifest
-	rename func(kind, old string) string
-	res    UnitResult
-	tx     *txn.Tx
-	specs  map[string]engine.Spec
-	load   []layout.Image  // images to load from the point before creating containers
-	pull   []string        // timeline images to pull from their registry
-	retag  [][2]string     // pulled image → the reference containers were made from
-	fromTL map[string]bool // containers created from their timeline image
-	box    *sandboxPlan    // set for a drill's sandbox (see NewSandbox)
+	repo    *repository.Repository
+	eng     *engine.Client
+	opts    Options
+	point   repository.Point
+	m       *layout.Manifest
+	rename  func(kind, old string) string
+	res     UnitResult
+	tx      *txn.Tx
+	specs   map[string]engine.Spec
+	load    []layout.Image  // images to load from the point before creating containers
+	pull    []string        // timeline images to pull from their registry
+	retag   [][2]string     // pulled image → the reference containers were made from
+	fromTL  map[string]bool // containers created from their timeline image
+	box     *sandboxPlan    // set for a drill's sandbox (see NewSandbox)
+	compose []composeWrite  // the project's Compose files (planCompose)
+	reuse   map[string]bool // bind sources that equal the point's: kept as they are
 }
 
 // ToUnit recreates a unit on the engine: networks, volumes, bind mounts and
@@ -162,6 +167,9 @@ func (u *unitRestore) run(ctx context.Context, cs []layout.Container) error {
 		if err := u.binds(ctx); err != nil {
 			return err
 		}
+		if err := u.composeFiles(ctx); err != nil {
+			return err
+		}
 	}
 	var started []string
 	for _, c := range cs {
@@ -250,7 +258,11 @@ func (u *unitRestore) networks(ctx context.Context) error {
 }
 
 func (u *unitRestore) volumes(ctx context.Context) error {
+	anon := u.anonymousNames()
 	for _, v := range u.m.Volumes {
+		if anon[v.Name] {
+			continue // made with its container (fillAnonymous)
+		}
 		name := u.rename("volume", v.Name)
 		spec := v.Volume
 		spec.Name = name
@@ -290,6 +302,9 @@ func (u *unitRestore) binds(ctx context.Context) error {
 		// into a bind source the original mounts would touch the original.
 		if _, err := os.Lstat(b.Source); err == nil && u.opts.As != "" {
 			u.res.NotKept = append(u.res.NotKept, "bind source "+b.Source+" exists: the copy mounts it as it is, not the restore point's contents (extract those with --path "+b.Path+" --target DIR)")
+			continue
+		}
+		if u.reuse[b.Source] {
 			continue
 		}
 		if err := u.fill(ctx, b.Source, "bind source "+b.Source, b.Data); err != nil {
@@ -335,6 +350,7 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 	if err != nil {
 		return "", err
 	}
+	copts.FreshAnonymous = u.freshAnonymous()
 	id, upper, err := u.eng.Create(ctx, spec, copts)
 	if err != nil {
 		return "", err
@@ -344,6 +360,11 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 	}
 	failpoint.Hit("restore-container-made")
 	u.res.Containers = append(u.res.Containers, name)
+	if copts.FreshAnonymous {
+		if err := u.fillAnonymous(ctx, i, id, spec); err != nil {
+			return id, err
+		}
+	}
 	if c.Layer != nil {
 		if upper == "" {
 			return id, fmt.Errorf("container %s: this engine's storage driver has no overlay2 upper dir to restore the writable layer into", name)

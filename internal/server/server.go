@@ -235,7 +235,7 @@ func (s *server) submit(w http.ResponseWriter, r *http.Request) {
 // mayRestore lets operators restore into Docker and only admins into a
 // host directory: writing files as root where one chooses is root.
 func (s *server) mayRestore(w http.ResponseWriter, r *http.Request, req RestoreRequest) bool {
-	if req.Target != "" && roleFrom(r.Context()) < Admin {
+	if (req.Target != "" || req.ComposeDir != "") && roleFrom(r.Context()) < Admin {
 		writeError(w, http.StatusForbidden, fmt.Errorf("%w: restoring into a host directory needs the admin role; restore into Docker (volume, container, the unit) instead", ErrForbidden))
 		return false
 	}

@@ -54,6 +54,7 @@ func TestRoles(t *testing.T) {
 		{"cancel", "POST", "/api/v1/jobs/j1/cancel", "", 403, 202, 202},
 		{"restore into Docker", "POST", "/api/v1/jobs", intoDocker, 403, 202, 202},
 		{"restore into a host directory", "POST", "/api/v1/jobs", intoHost, 403, 403, 202},
+		{"compose files into a host directory", "POST", "/api/v1/jobs", `{"kind":"restore","restore":{"point":"p1","compose_dir":"/srv/restore/c"}}`, 403, 403, 202},
 		{"plan into Docker", "POST", "/api/v1/restore/plan", `{"point":"p1","volume":"data"}`, 403, 200, 200},
 		{"plan into a host directory", "POST", "/api/v1/restore/plan", planHost, 403, 403, 200},
 		{"drill", "POST", "/api/v1/jobs", `{"kind":"drill","unit":"project/shop"}`, 403, 202, 202},

@@ -235,9 +235,22 @@ func TestProjectPauseRestoreOnAnotherDaemon(t *testing.T) {
 	t.Cleanup(func() { d2.Stop() })
 
 	os.RemoveAll(bind)
+	composeYML := filepath.Join(dir, "docker-compose.yml")
+	wantYML, _ := os.ReadFile(composeYML)
+	os.Remove(composeYML)
 	r2 := e.run([]string{"DOCKER_HOST=" + d2.Host}, "restore", "project/shop@latest", "--json")
 	if r2.code != 0 {
 		t.Fatalf("restore on the second daemon: exit %d: %s", r2.code, r2.stderr)
+	}
+	// Compose v1 labels its file relative to the working directory: it
+	// comes back, and v1 finds its containers up to date.
+	if b, err := os.ReadFile(composeYML); err != nil || string(b) != string(wantYML) {
+		t.Fatalf("docker-compose.yml after the restore: %v", err)
+	}
+	ids := d2.Docker(t, "ps", "-aq", "--no-trunc")
+	compose(t, d2, dir, "up", "-d")
+	if after := d2.Docker(t, "ps", "-aq", "--no-trunc"); after != ids {
+		t.Fatalf("docker-compose up -d after the restore recreated containers: %s then %s", ids, after)
 	}
 	for c, w := range want {
 		got := inspect(t, d2, c)

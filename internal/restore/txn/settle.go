@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +19,7 @@ type Engine interface {
 	RenameContainer(ctx context.Context, id, newName string) error
 	Start(ctx context.Context, id string) error
 	RemoveContainer(ctx context.Context, id string, force bool) error
+	RemoveWithVolumes(ctx context.Context, id string) error
 	Volume(ctx context.Context, name string) (engine.Volume, error)
 	RemoveVolume(ctx context.Context, name string) error
 	Network(ctx context.Context, name string) (engine.NetworkSpec, error)
@@ -203,7 +205,10 @@ func finishStep(ctx context.Context, s Step, getEngine func() (Engine, error)) (
 		} else if err != nil {
 			return "", err
 		}
-		return "removed the replaced container " + s.Tmp, eng.RemoveContainer(ctx, s.ID, true)
+		// Its anonymous volumes go with it: the restored container has
+		// new ones, filled from the point, as a replaced volume's old
+		// contents go once the restore succeeded.
+		return "removed the replaced container " + s.Tmp, eng.RemoveWithVolumes(ctx, s.ID)
 	}
 	return "", nil
 }
@@ -323,17 +328,35 @@ func removeContainer(ctx context.Context, eng Engine, s Step, originals map[stri
 	if ref == "" {
 		ref = s.Name
 	}
+	msg := ""
 	c, err := eng.Container(ctx, ref)
-	if errors.Is(err, engine.ErrNotFound) {
-		return "", nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		// Gone, perhaps by an earlier undo killed before its volumes went.
+	case err != nil:
 		return "", err
-	}
-	if originals[c.ID] {
+	case originals[c.ID]:
 		return "", nil
+	default:
+		// The engine removes the anonymous volumes it made with it, even
+		// those a kill kept out of the step's record.
+		if err := eng.RemoveWithVolumes(ctx, c.ID); err != nil {
+			return "", err
+		}
+		msg = "removed container " + s.Name
 	}
-	return "removed container " + s.Name, eng.RemoveContainer(ctx, c.ID, true)
+	for _, v := range s.Anonymous {
+		if _, err := eng.Volume(ctx, v); errors.Is(err, engine.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return msg, err
+		}
+		if err := eng.RemoveVolume(ctx, v); err != nil {
+			return msg, err
+		}
+		msg = strings.TrimPrefix(msg+"; removed its volume "+shortID(v), "; ")
+	}
+	return msg, nil
 }
 
 func shortID(id string) string {

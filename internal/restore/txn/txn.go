@@ -40,14 +40,15 @@ const (
 	Swap Kind = "swap"
 	// Aside: container ID, named Name, renamed to Tmp and stopped (it
 	// was running if Running). Undone by renaming it back and starting
-	// it if it ran; finished by removing it.
+	// it if it ran; finished by removing it with its anonymous volumes.
 	Aside Kind = "aside"
 	// MadeVolume, MadeNetwork: Name did not exist and the restore
 	// creates it. Undone by removing it.
 	MadeVolume  Kind = "made_volume"
 	MadeNetwork Kind = "made_network"
-	// MadeContainer: the restore creates container Name (ID once known).
-	// Undone by removing it.
+	// MadeContainer: the restore creates container Name (ID once known),
+	// with the anonymous volumes the engine made for it (Anonymous, once
+	// known). Undone by removing it and them.
 	MadeContainer Kind = "made_container"
 	// Dropped: a step whose action turned out not to be the restore's
 	// (a network someone else created in between). Nothing to undo.
@@ -69,6 +70,8 @@ type Step struct {
 	Name    string `json:"name,omitempty"`
 	Tmp     string `json:"tmp,omitempty"`
 	Running bool   `json:"running,omitempty"`
+	// Anonymous are the volumes the engine made with a MadeContainer.
+	Anonymous []string `json:"anonymous,omitempty"`
 }
 
 // Entry is one restore.

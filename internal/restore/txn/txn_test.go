@@ -57,6 +57,10 @@ func (f *fakeEngine) RemoveContainer(_ context.Context, id string, _ bool) error
 	return nil
 }
 
+func (f *fakeEngine) RemoveWithVolumes(ctx context.Context, id string) error {
+	return f.RemoveContainer(ctx, id, true)
+}
+
 func (f *fakeEngine) Volume(_ context.Context, name string) (engine.Volume, error) {
 	if !f.volumes[name] {
 		return engine.Volume{}, fmt.Errorf("volume %q %w", name, engine.ErrNotFound)
