@@ -47,13 +47,13 @@ EXIT STATUS
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(units)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "UNIT\tCONTAINERS\tVOLUMES\tBINDS\tCONSISTENCY\tWHY")
+			fmt.Fprintln(tw, "UNIT\tCONTAINERS\tVOLUMES\tBINDS\tSCHEDULE\tCONSISTENCY\tWHY")
 			for _, u := range units {
 				why := u.Reason
 				if u.Error != "" {
 					why = "error: " + u.Error
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", u.Unit, dash(strings.Join(u.Containers, ",")), dash(strings.Join(u.Volumes, ",")), len(u.Binds), u.Consistency, why)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", u.Unit, dash(strings.Join(u.Containers, ",")), dash(strings.Join(u.Volumes, ",")), len(u.Binds), schedule(u), u.Consistency, why)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -68,6 +68,18 @@ EXIT STATUS
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON array")
 	return cmd
+}
+
+// schedule is when serve backs the unit up: its label's schedule, or
+// "unscheduled" for a protected unit nothing will back up on its own.
+func schedule(u backup.UnitInfo) string {
+	switch {
+	case !u.Policy.Enabled:
+		return "-"
+	case u.Policy.Schedule == "":
+		return "unscheduled"
+	}
+	return u.Policy.Schedule
 }
 
 func dash(s string) string {

@@ -55,22 +55,30 @@ func (d *Daemon) Units(ctx context.Context) ([]api.UnitStatus, error) {
 		s.LastDrill, s.LastDrillPoint, s.DrillSchedule = u.drill.last, u.drill.point, u.drill.spec
 		s.Suspect = u.suspect
 		s.Overdue = overdue(u, now)
-		switch {
-		case !u.info.Policy.Enabled:
-			s.ProtectionState = "unprotected"
-		case u.lastResult == scheduler.Failed:
-			s.ProtectionState = "failing"
-		case u.lastSuccess.IsZero():
-			s.ProtectionState = "never"
-		case s.Overdue:
-			s.ProtectionState = "overdue"
-		default:
-			s.ProtectionState = "protected"
-		}
+		s.ProtectionState = protection(u, s.Overdue)
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Unit < out[j].Unit })
 	return out, nil
+}
+
+// protection is a unit's state in a word, the most urgent first. A unit
+// the policy protects but no schedule backs up is "unscheduled" whatever
+// points it has: nothing will back it up again.
+func protection(u *unitState, overdue bool) string {
+	switch {
+	case !u.info.Policy.Enabled:
+		return "unprotected"
+	case u.lastResult == scheduler.Failed:
+		return "failing"
+	case u.sched == nil:
+		return "unscheduled"
+	case u.lastSuccess.IsZero():
+		return "never"
+	case overdue:
+		return "overdue"
+	}
+	return "protected"
 }
 
 // overdue: the last success is older than two scheduled intervals allow.

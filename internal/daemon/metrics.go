@@ -27,6 +27,8 @@ var (
 	unitMetrics = []unitMetric{
 		{unitDesc("lifeboat_unit_protected", "1 when the unit's policy protects it"), prometheus.GaugeValue,
 			func(u *unitState) (float64, bool) { return b2f(u.info.Policy.Enabled), true }},
+		{unitDesc("lifeboat_unit_scheduled", "1 when a schedule backs the unit up; a protected unit at 0 is never backed up again"), prometheus.GaugeValue,
+			func(u *unitState) (float64, bool) { return b2f(u.sched != nil), u.info.Policy.Enabled }},
 		{unitDesc("lifeboat_unit_last_success_timestamp_seconds", "time of the unit's newest restore point"), prometheus.GaugeValue,
 			func(u *unitState) (float64, bool) {
 				return float64(u.lastSuccess.UnixNano()) / 1e9, !u.lastSuccess.IsZero()

@@ -70,3 +70,29 @@ func TestOverdue(t *testing.T) {
 		}
 	}
 }
+
+// TestProtection: the dashboard's word for a unit, the most urgent first;
+// points without a schedule are not protection.
+func TestProtection(t *testing.T) {
+	hourly, _ := scheduler.Parse("@every 1h")
+	on := backup.UnitInfo{Policy: policy.Policy{Enabled: true}}
+	now := time.Now()
+	for _, tc := range []struct {
+		name    string
+		u       unitState
+		overdue bool
+		want    string
+	}{
+		{"disabled", unitState{info: backup.UnitInfo{}}, false, "unprotected"},
+		{"failing", unitState{info: on, sched: hourly, lastResult: scheduler.Failed, lastSuccess: now}, false, "failing"},
+		{"old point, no schedule", unitState{info: on, lastSuccess: now}, false, "unscheduled"},
+		{"nothing, no schedule", unitState{info: on}, false, "unscheduled"},
+		{"scheduled, never run", unitState{info: on, sched: hourly}, false, "never"},
+		{"overdue", unitState{info: on, sched: hourly, lastSuccess: now}, true, "overdue"},
+		{"protected", unitState{info: on, sched: hourly, lastSuccess: now}, false, "protected"},
+	} {
+		if got := protection(&tc.u, tc.overdue); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
