@@ -121,7 +121,10 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 			}
 		}
 	}
-	_, err := ops.Backup(ctx, &env.Env, req, obs)
+	results, err := ops.Backup(ctx, &env.Env, req, obs)
+	if err == nil && req.All && len(results) == 0 && !opts.json && !g.quiet {
+		pr.Println(stderr, firstSteps(g))
+	}
 	return err
 }
 

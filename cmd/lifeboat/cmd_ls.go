@@ -9,9 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 )
 
-type lsOptions struct{ json bool }
+type lsOptions struct {
+	json   bool
+	format string
+}
 
 func newLsCommand(g *globalOptions) *cobra.Command {
 	var opts lsOptions
@@ -27,10 +31,14 @@ the consistency mode a backup would use now and why.
 EXIT STATUS
   0 listed; 1 error (the Docker Engine cannot be reached, ...).`,
 		Example: `  lifeboat ls
-  lifeboat ls --json | jq '.[] | select(.policy.enabled)'`,
+  lifeboat ls --json | jq '.[] | select(.policy.enabled)'
+  lifeboat ls --format '{{.Unit}} {{.Consistency}} {{join .Volumes ","}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			g.json = opts.json
+			if err := checkFormat(opts.format); err != nil {
+				return fmt.Errorf("%w: %w", ops.ErrInvalid, err)
+			}
 			eng, err := g.connectEngine(cmd.Context())
 			if err != nil {
 				return err
@@ -45,6 +53,13 @@ EXIT STATUS
 					units = []backup.UnitInfo{}
 				}
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(units)
+			}
+			if opts.format != "" {
+				return printFormatted(cmd.OutOrStdout(), opts.format, units)
+			}
+			if len(units) == 0 {
+				fmt.Fprint(cmd.ErrOrStderr(), firstSteps(g))
+				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "UNIT\tCONTAINERS\tVOLUMES\tBINDS\tSCHEDULE\tCONSISTENCY\tWHY")
@@ -67,6 +82,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON array")
+	cmd.Flags().StringVar(&opts.format, "format", "", formatHelp)
 	return cmd
 }
 
@@ -87,4 +103,17 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// firstSteps says how to start when the engine has nothing to protect.
+func firstSteps(g *globalOptions) string {
+	return `Nothing to protect on this Docker Engine yet: no containers and no volumes.
+Lifeboat backs up what runs there. To start:
+  docker run -d --name web --label lifeboat.schedule=@daily -v webdata:/data IMAGE
+                                     (any container; the label schedules its backups)
+  lifeboat backup --all              back up every unit now
+  lifeboat serve                     the daemon: schedules, retention, drills, the web UI
+                                     on http://127.0.0.1:8420/ (sign in with the token in
+                                     ` + g.stateDir + `/api.token, generated at first start)
+`
 }

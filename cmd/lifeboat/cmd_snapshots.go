@@ -9,11 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-backup/lifeboat/internal/ops"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/ui"
 )
 
-type snapshotsOptions struct{ json bool }
+type snapshotsOptions struct {
+	json   bool
+	format string
+}
 
 func newSnapshotsCommand(g *globalOptions) *cobra.Command {
 	var opts snapshotsOptions
@@ -36,7 +40,8 @@ failed (see lifeboat drill).
 EXIT STATUS
   0 listed; 1 error; 10 no repository; 12 wrong or missing password.`,
 		Example: `  lifeboat snapshots
-  lifeboat snapshots volume/pgdata --json`,
+  lifeboat snapshots volume/pgdata --json
+  lifeboat snapshots --format '{{.ID}} {{.Unit}} {{.Time.Format "2006-01-02"}}'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.json = opts.json
@@ -44,11 +49,15 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print a JSON array")
+	cmd.Flags().StringVar(&opts.format, "format", "", formatHelp)
 	return cmd
 }
 
 func runSnapshots(cmd *cobra.Command, opts snapshotsOptions, g *globalOptions, args []string) error {
 	ctx := cmd.Context()
+	if err := checkFormat(opts.format); err != nil {
+		return fmt.Errorf("%w: %w", ops.ErrInvalid, err)
+	}
 	repo, err := g.openRepository(ctx, true)
 	if err != nil {
 		return err
@@ -70,6 +79,9 @@ func runSnapshots(cmd *cobra.Command, opts snapshotsOptions, g *globalOptions, a
 			points = []repository.Point{}
 		}
 		return json.NewEncoder(cmd.OutOrStdout()).Encode(points)
+	}
+	if opts.format != "" {
+		return printFormatted(cmd.OutOrStdout(), opts.format, points)
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tUNIT\tCONSISTENCY\tDOWNTIME\tFILES\tSIZE\tHOST\tLAST DRILL\tANOMALY")

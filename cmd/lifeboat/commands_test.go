@@ -80,6 +80,9 @@ func TestCommandsInProcess(t *testing.T) {
 	if got := strings.TrimSpace(c.ok("forget", "--keep-last", "1", "--json")); got != "[]" {
 		t.Fatalf("forget --json with no points: %s", got)
 	}
+	if got := c.ok("snapshots", "--format", "{{.ID}}"); got != "" {
+		t.Fatalf("snapshots --format of a new repository: %q", got)
+	}
 	if _, _, err := c.run("ack", "volume/none@latest"); !errors.Is(err, repository.ErrNoSuchPoint) {
 		t.Fatalf("ack of no point: %v", err)
 	}
@@ -106,6 +109,8 @@ func TestCommandsRefuseBadInputFirst(t *testing.T) {
 		{[]string{"replicate"}, "--to"},
 		{[]string{"drill", "project/shop", "--settle", "-1s"}, "settle"},
 		{[]string{"restore", "p", "--path", "volumes/v"}, "path needs target"},
+		{[]string{"snapshots", "--format", "{{.ID"}, "--format"},
+		{[]string{"ls", "--format", "{{end}}"}, "--format"},
 	} {
 		_, _, err := c.run(tc.args...)
 		if !errors.Is(err, ops.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {

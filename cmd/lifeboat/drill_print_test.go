@@ -22,3 +22,29 @@ func TestPrintDrill(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintFormatted(t *testing.T) {
+	type item struct {
+		Unit  string
+		Names []string
+	}
+	items := []item{{"project/shop", []string{"a", "b"}}, {"volume/v", nil}}
+	var b bytes.Buffer
+	if err := printFormatted(&b, `{{.Unit}}: {{join .Names ","}}`, items); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), "project/shop: a,b\nvolume/v: \n"; got != want {
+		t.Fatalf("template: %q, want %q", got, want)
+	}
+	b.Reset()
+	if err := printFormatted(&b, "json", items); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), `{"Unit":"project/shop","Names":["a","b"]}`+"\n"+`{"Unit":"volume/v","Names":null}`+"\n"; got != want {
+		t.Fatalf("json: %q, want %q", got, want)
+	}
+	b.Reset()
+	if err := printFormatted(&b, "{{.Nope}}", items); err == nil || b.Len() != 0 {
+		t.Fatalf("a field the items lack: %v, printed %q", err, b.String())
+	}
+}
