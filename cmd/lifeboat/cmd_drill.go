@@ -15,9 +15,10 @@ import (
 )
 
 type drillOptions struct {
-	json   bool
-	noWait bool
-	settle time.Duration
+	json     bool
+	noWait   bool
+	settle   time.Duration
+	fromHost string
 }
 
 func newDrillCommand(g *globalOptions) *cobra.Command {
@@ -71,12 +72,13 @@ EXIT STATUS
 	f.BoolVar(&opts.json, "json", false, "print the result as JSON")
 	f.BoolVar(&opts.noWait, "no-wait", false, "refuse when another drill of the unit runs, instead of waiting for it")
 	f.DurationVar(&opts.settle, "settle", drill.DefaultSettle, "how long a container without a healthcheck must keep running")
+	f.StringVar(&opts.fromHost, "from-host", "", "drill that host's point of UNIT, not this host's")
 	return cmd
 }
 
 func runDrill(cmd *cobra.Command, opts drillOptions, g *globalOptions, arg string) error {
 	ctx := cmd.Context()
-	req := ops.DrillRequest{Point: arg, SettleSeconds: opts.settle.Seconds(), NoWait: opts.noWait}
+	req := ops.DrillRequest{Point: arg, SettleSeconds: opts.settle.Seconds(), NoWait: opts.noWait, FromHost: opts.fromHost}
 	if err := req.Validate(); err != nil {
 		return err
 	}

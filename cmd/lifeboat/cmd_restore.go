@@ -27,6 +27,7 @@ type restoreOptions struct {
 	withUsers  bool
 	dryRun     bool
 	noWait     bool
+	fromHost   string
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -101,6 +102,7 @@ EXIT STATUS
 	f.BoolVarP(&opts.dryRun, "dry-run", "n", false, "only say what the restore would create, replace or refuse")
 	f.BoolVar(&opts.dump, "dump", false, "load the database dumps of --container into a running container")
 	f.StringVar(&opts.into, "into", "", "with --dump: the running container to load into (default: --container)")
+	f.StringVar(&opts.fromHost, "from-host", "", "with UNIT@latest or UNIT@TIME: that host's points, not this host's (a repository several hosts share)")
 	f.BoolVar(&opts.noWait, "no-wait", false, "refuse when another backup or restore holds the unit, instead of waiting for it")
 	f.BoolVar(&opts.withUsers, "with-users", false, "with --dump: load the source's users and grants too, replacing the server's own")
 	return cmd

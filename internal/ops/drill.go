@@ -18,6 +18,8 @@ type DrillRequest struct {
 	// SettleSeconds is how long a container without a healthcheck must
 	// keep running to count as up; 0: the default.
 	SettleSeconds float64 `json:"settle_seconds,omitempty"`
+	// FromHost drills another host's point of UNIT (this host's otherwise).
+	FromHost string `json:"from_host,omitempty"`
 	// NoWait refuses when another drill of the unit runs.
 	NoWait bool `json:"-"`
 }
@@ -34,7 +36,9 @@ func (r *DrillRequest) Validate() error {
 	if strings.Contains(r.Point, "/") && !strings.Contains(r.Point, "@") {
 		r.Point += "@latest"
 	}
-	return nil
+	p, err := withHost(r.Point, r.FromHost)
+	r.Point = p
+	return err
 }
 
 // Drill restores the point into a sandbox on the engine, starts it,

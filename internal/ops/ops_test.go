@@ -147,3 +147,26 @@ func TestRestoreComposeDirValidate(t *testing.T) {
 		t.Fatalf("compose-dir under a root: %v %v %q", kind, err, req.ComposeDir)
 	}
 }
+
+func TestFromHost(t *testing.T) {
+	env := &Env{}
+	req := RestoreRequest{Point: "project/shop@latest", FromHost: "old"}
+	for range 2 {
+		if _, err := req.Validate(env); err != nil || req.Point != "old:project/shop@latest" {
+			t.Fatalf("from-host: %q %v", req.Point, err)
+		}
+	}
+	for _, tc := range []RestoreRequest{
+		{Point: "3f2a91", FromHost: "old"},
+		{Point: "new:project/shop@latest", FromHost: "old"},
+		{Point: "project/shop@latest", FromHost: "a b"},
+	} {
+		if _, err := tc.Validate(env); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %v, want invalid", tc, err)
+		}
+	}
+	d := DrillRequest{Point: "project/shop", FromHost: "old"}
+	if err := d.Validate(); err != nil || d.Point != "old:project/shop@latest" {
+		t.Fatalf("drill from-host: %q %v", d.Point, err)
+	}
+}

@@ -35,6 +35,9 @@ type RestoreRequest struct {
 	Dump      bool   `json:"dump,omitempty"`       // load the dumps of container into a running container
 	Into      string `json:"into,omitempty"`       // with dump: the running container to load into
 	WithUsers bool   `json:"with_users,omitempty"` // with dump: the source's users and grants too
+	// FromHost picks another host's points for UNIT@latest or UNIT@TIME,
+	// which otherwise mean this host's (HOST:UNIT@latest says the same).
+	FromHost string `json:"from_host,omitempty"`
 	// ComposeDir is where a project's Compose files are written instead of
 	// where they were (a host directory, validated as target is).
 	ComposeDir string `json:"compose_dir,omitempty"`
@@ -52,6 +55,11 @@ func (r *RestoreRequest) Validate(env *Env) (RestoreKind, error) {
 	if strings.TrimSpace(r.Point) == "" {
 		return "", fmt.Errorf("%w: give the restore point (an ID, UNIT@latest or UNIT@TIME)", ErrInvalid)
 	}
+	p, err := withHost(r.Point, r.FromHost)
+	if err != nil {
+		return "", err
+	}
+	r.Point = p
 	if r.Target == "" && r.Path != "" {
 		return "", fmt.Errorf("%w: path needs target DIR: a path is extracted into a directory", ErrInvalid)
 	}
@@ -166,4 +174,21 @@ func resolveExisting(p string) string {
 		}
 		rest = filepath.Join(filepath.Base(cur), rest)
 	}
+}
+
+// withHost names the host of a UNIT@… reference: HOST:UNIT@…. It may run
+// twice on one request.
+func withHost(point, host string) (string, error) {
+	host = strings.TrimSpace(host)
+	switch {
+	case host == "" || strings.HasPrefix(point, host+":"):
+		return point, nil
+	case !strings.Contains(point, "@"):
+		return "", fmt.Errorf("%w: from-host goes with UNIT@latest or UNIT@TIME: an ID names one point of one host already", ErrInvalid)
+	case strings.Contains(strings.SplitN(point, "@", 2)[0], ":"):
+		return "", fmt.Errorf("%w: %s names its host already: drop from-host", ErrInvalid, point)
+	case strings.ContainsAny(host, ":@/ "):
+		return "", fmt.Errorf("%w: from-host %q is not a host name", ErrInvalid, host)
+	}
+	return host + ":" + point, nil
 }

@@ -114,7 +114,10 @@ func (r *Repository) manifests(ctx context.Context, unit string, skipDamaged boo
 
 // Resolve finds one restore point from what a user typed: an ID or a unique
 // prefix of one, UNIT@latest, or UNIT@TIME (the newest point at or before
-// TIME, in RFC 3339 or 2006-01-02T15:04:05 UTC or 2006-01-02).
+// TIME, in RFC 3339 or 2006-01-02T15:04:05 UTC or 2006-01-02). A unit's
+// points are this host's unless a host is named, HOST:UNIT@latest: in a
+// repository several hosts share, a restore must not bring back another
+// host's copy of a unit of the same name unless asked to.
 func (r *Repository) Resolve(ctx context.Context, ref string) (Point, error) {
 	if unit, when, ok := strings.Cut(ref, "@"); ok {
 		return r.resolveUnitRef(ctx, unit, when)
@@ -149,12 +152,20 @@ func (r *Repository) Resolve(ctx context.Context, ref string) (Point, error) {
 }
 
 func (r *Repository) resolveUnitRef(ctx context.Context, unit, when string) (Point, error) {
-	points, err := r.List(ctx, unit)
+	host, named := r.hostname, false
+	if h, u, ok := strings.Cut(unit, ":"); ok {
+		host, unit, named = h, u, true
+	}
+	all, err := r.List(ctx, unit)
 	if err != nil {
 		return Point{}, err
 	}
-	if len(points) == 0 {
+	if len(all) == 0 {
 		return Point{}, fmt.Errorf("%w: unit %q has no restore points (units are written like volume/NAME; see `lifeboat snapshots`)", ErrNoSuchPoint, unit)
+	}
+	points, err := fromHost(all, unit, host, named)
+	if err != nil {
+		return Point{}, err
 	}
 	if when == "latest" {
 		return points[0], nil
@@ -169,6 +180,33 @@ func (r *Repository) resolveUnitRef(ctx context.Context, unit, when string) (Poi
 		}
 	}
 	return Point{}, fmt.Errorf("%w: unit %q has no restore point at or before %s", ErrNoSuchPoint, unit, t.Format(time.RFC3339))
+}
+
+// fromHost keeps the points of unit that host made, or says which hosts
+// have some.
+func fromHost(points []Point, unit, host string, named bool) ([]Point, error) {
+	var out []Point
+	hosts := map[string]bool{}
+	for _, p := range points {
+		hosts[p.Host] = true
+		if p.Host == host {
+			out = append(out, p)
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	others := make([]string, 0, len(hosts))
+	for h := range hosts {
+		others = append(others, h)
+	}
+	sort.Strings(others)
+	which := "this host (" + host + ")"
+	if named {
+		which = "host " + host
+	}
+	return nil, fmt.Errorf("%w: unit %q has no restore points from %s; it has from %s: name one, as %s:%s@latest (or --from-host %s)",
+		ErrNoSuchPoint, unit, which, strings.Join(others, ", "), others[0], unit, others[0])
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -242,3 +242,47 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Fatalf("want 4 points, got %d", len(ps))
 	}
 }
+
+// TestResolveThisHostsPoints: in a repository two hosts share, UNIT@latest
+// is this host's newest point; another host's is named HOST:UNIT@…; a host
+// without points of the unit is told which hosts have some.
+func TestResolveThisHostsPoints(t *testing.T) {
+	opts := newTestOptions(t, "pw")
+	a := mustInit(t, opts)
+	other := opts
+	other.Hostname, other.StateDir = "otherhost", filepath.Join(t.TempDir(), "state")
+	b, err := Open(t.Context(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mine := snapshotDir(t, a, "volume/data", src)
+	theirs := snapshotDir(t, b, "volume/data", src) // newer, from the other host
+	snapshotDir(t, b, "volume/only-there", src)
+	// A new connection sees what the other host wrote, as a new command does.
+	a, err = Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	if got, err := a.Resolve(t.Context(), "volume/data@latest"); err != nil || got.ID != mine.ID {
+		t.Fatalf("this host's latest: %v %v, want %s", got.ID, err, mine.ID)
+	}
+	if got, err := a.Resolve(t.Context(), "otherhost:volume/data@latest"); err != nil || got.ID != theirs.ID {
+		t.Fatalf("the other host's latest: %v %v, want %s", got.ID, err, theirs.ID)
+	}
+	if got, err := a.Resolve(t.Context(), theirs.ID); err != nil || got.ID != theirs.ID {
+		t.Fatalf("an ID names one point whatever its host: %v %v", got.ID, err)
+	}
+	_, err = a.Resolve(t.Context(), "volume/only-there@latest")
+	if !errors.Is(err, ErrNoSuchPoint) || !strings.Contains(err.Error(), "otherhost:volume/only-there@latest") {
+		t.Fatalf("a unit only another host has: %v", err)
+	}
+	if _, err := a.Resolve(t.Context(), "nohost:volume/data@latest"); !errors.Is(err, ErrNoSuchPoint) || !strings.Contains(err.Error(), "host nohost") {
+		t.Fatalf("a host with no points: %v", err)
+	}
+}
