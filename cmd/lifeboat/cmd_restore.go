@@ -20,6 +20,7 @@ type restoreOptions struct {
 	target     string
 	composeDir string
 	as         string
+	ports      string
 	force      bool
 	json       bool
 	dump       bool
@@ -43,6 +44,10 @@ UNIT@latest or UNIT@TIME (the newest point at or before TIME).
                         writable layers, started in dependency order; on this
                         engine or the one DOCKER_HOST names
   --as NAME             a copy beside the original under a new project name
+                        (container_names get NAME_ in front)
+  --ports none|shift=N  publish no host port, or every host port plus N
+                        (engine-chosen ports stay so), so that a copy can
+                        run beside the original that holds them
   --compose-dir DIR     write a project's Compose files and .env into DIR
                         instead of where they were (a copy writes them
                         only there)
@@ -81,6 +86,7 @@ EXIT STATUS
   0 restored; 1 error; 10 no repository; 11 a unit is locked by another
   job (--no-wait); 12 wrong or missing password; 130 interrupted.`,
 		Example: `  lifeboat restore volume/pgdata@latest --volume pgdata --as pgdata-copy
+  lifeboat restore project/shop@latest --as shop-test --ports shift=1000 --dry-run
   lifeboat restore 3f2a --target /tmp/restored
   lifeboat restore volume/web@2026-11-24T15:30:00Z --volume web --target ./web`,
 		Args: cobra.ExactArgs(1),
@@ -97,6 +103,7 @@ EXIT STATUS
 	f.StringVar(&opts.target, "target", "", "extract into this directory")
 	f.StringVar(&opts.composeDir, "compose-dir", "", "write a project's Compose files and .env into this directory instead of where they were")
 	f.StringVar(&opts.as, "as", "", "restore the volume under this name")
+	f.StringVar(&opts.ports, "ports", "", "with a restore into Docker: none (publish no host port) or shift=N (add N to every host port)")
 	f.BoolVar(&opts.force, "force", false, "write into a non-empty target, replacing its contents")
 	f.BoolVar(&opts.json, "json", false, "print the result as JSON")
 	f.BoolVarP(&opts.dryRun, "dry-run", "n", false, "only say what the restore would create, replace or refuse")
@@ -111,7 +118,7 @@ EXIT STATUS
 // request is the restore the flags ask for: the API's request too.
 func (o restoreOptions) request(ref string) ops.RestoreRequest {
 	return ops.RestoreRequest{Point: ref, Volume: o.volume, Container: o.container, ImageOnly: o.imageOnly, Path: o.path, Target: o.target,
-		As: o.as, Force: o.force, WithUsers: o.withUsers, Dump: o.dump, Into: o.into, DryRun: o.dryRun, NoWait: o.noWait, ComposeDir: o.composeDir}
+		As: o.as, Ports: o.ports, Force: o.force, WithUsers: o.withUsers, Dump: o.dump, Into: o.into, DryRun: o.dryRun, NoWait: o.noWait, ComposeDir: o.composeDir}
 }
 
 func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {
@@ -187,6 +194,9 @@ func printRestorePlan(cmd *cobra.Command, opts restoreOptions, p restore.Plan) e
 	}
 	for _, c := range p.Create {
 		fmt.Fprintln(out, "would create: "+c)
+	}
+	for _, l := range p.Ports {
+		fmt.Fprintln(out, l)
 	}
 	for _, r := range p.Replace {
 		fmt.Fprintln(out, "would replace: "+r)

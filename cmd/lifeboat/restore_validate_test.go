@@ -55,6 +55,16 @@ func TestRestoreValidation(t *testing.T) {
 		{name: "dump into another", cli: []string{"--dump", "--container", "c", "--into", "d", "--with-users"}, api: `{"dump":true,"container":"c","into":"d","with_users":true}`},
 		{name: "images only", cli: []string{"--image-only"}, api: `{"image_only":true}`},
 		{name: "dry run of a copy", cli: []string{"--as", "copy", "--dry-run"}, api: `{"as":"copy","dry_run":true}`},
+		{name: "copy with shifted ports", cli: []string{"--as", "copy", "--ports", "shift=1000"}, api: `{"as":"copy","ports":"shift=1000"}`},
+		{name: "in place publishing nothing", cli: []string{"--ports", "none"}, api: `{"ports":"none"}`},
+		{name: "one container with shifted ports", cli: []string{"--container", "web", "--ports", "shift=1"}, api: `{"container":"web","ports":"shift=1"}`},
+		{name: "ports shift zero", cli: []string{"--as", "copy", "--ports", "shift=0"}, api: `{"as":"copy","ports":"shift=0"}`, wantCLI: "shift takes a whole number from 1", wantAPI: "shift takes a whole number from 1"},
+		{name: "ports shift past the last port", cli: []string{"--ports", "shift=70000"}, api: `{"ports":"shift=70000"}`, wantCLI: "shift takes a whole number from 1 to 65534", wantAPI: "shift takes a whole number from 1 to 65534"},
+		{name: "ports unknown", cli: []string{"--ports", "keep"}, api: `{"ports":"keep"}`, wantCLI: "give none", wantAPI: "give none"},
+		{name: "ports with a volume", cli: []string{"--volume", "data", "--ports", "none"}, api: `{"volume":"data","ports":"none"}`, wantCLI: "ports goes with a restore of containers", wantAPI: "ports goes with a restore of containers"},
+		{name: "ports with a target", cli: []string{"--target", in, "--ports", "none"}, api: `{"target":"` + in + `","ports":"none"}`, wantCLI: "ports goes with", wantAPI: "ports goes with"},
+		{name: "ports with image-only", cli: []string{"--image-only", "--ports", "shift=5"}, api: `{"image_only":true,"ports":"shift=5"}`, wantCLI: "ports goes with", wantAPI: "ports goes with"},
+		{name: "ports with dump", cli: []string{"--dump", "--container", "c", "--ports", "none"}, api: `{"dump":true,"container":"c","ports":"none"}`, wantCLI: "as, ports or image-only", wantAPI: "as, ports or image-only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			check := func(front string, err error, want string) {

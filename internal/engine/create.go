@@ -36,6 +36,9 @@ type CreateOptions struct {
 	// caller fills them. Otherwise they are mounted by their recorded
 	// names (renamed), as named volumes.
 	FreshAnonymous bool
+	// Ports changes the host ports published (a copy's, beside the
+	// original that holds them); the zero policy keeps them.
+	Ports PortPolicy
 }
 
 // Create creates, without starting, a container from spec: the same config
@@ -74,6 +77,9 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		mountAnonymous(&hc, spec.AnonymousVolumes, rename)
 	}
 	hc.ContainerIDFile = ""
+	if err := opts.Ports.apply(&hc); err != nil {
+		return "", "", fmt.Errorf("create container %q: %w", name, err)
+	}
 	if opts.Sandbox != nil {
 		if err := opts.Sandbox.apply(&cfg, &hc, &spec); err != nil {
 			return "", "", fmt.Errorf("create container %q in a sandbox: %w", name, err)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
 )
 
 // RestoreKind is what a validated restore does.
@@ -29,6 +31,10 @@ type RestoreRequest struct {
 	Path      string `json:"path,omitempty"`
 	Target    string `json:"target,omitempty"` // a host directory: extract instead of touching Docker
 	As        string `json:"as,omitempty"`
+	// Ports changes the host ports recreated containers publish: "none"
+	// or "shift=N" (N added to each), so a copy can run beside the
+	// original that holds them.
+	Ports     string `json:"ports,omitempty"`
 	Force     bool   `json:"force,omitempty"`
 	DryRun    bool   `json:"dry_run,omitempty"`
 	ImageOnly bool   `json:"image_only,omitempty"`
@@ -96,6 +102,14 @@ func (r *RestoreRequest) Validate(env *Env) (RestoreKind, error) {
 		}
 		r.ComposeDir = d
 	}
+	if r.Ports != "" {
+		if r.Target != "" || r.Volume != "" || r.ImageOnly {
+			return "", fmt.Errorf("%w: ports goes with a restore of containers into Docker: it takes no target, volume or image-only", ErrInvalid)
+		}
+		if _, err := engine.ParsePortPolicy(r.Ports); err != nil {
+			return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
 	switch {
 	case r.ImageOnly:
 		return ImagesOnly, nil
@@ -116,8 +130,8 @@ func (r *RestoreRequest) validateDump() (RestoreKind, error) {
 	if r.Container == "" {
 		return "", fmt.Errorf("%w: dump needs container NAME: the container whose dumps to load", ErrInvalid)
 	}
-	if r.Target != "" || r.Volume != "" || r.As != "" || r.ImageOnly || r.ComposeDir != "" {
-		return "", fmt.Errorf("%w: dump loads into a running container: it takes no target, volume, as or image-only (extract dumps as files with path dumps/NAME and target DIR)", ErrInvalid)
+	if r.Target != "" || r.Volume != "" || r.As != "" || r.ImageOnly || r.ComposeDir != "" || r.Ports != "" {
+		return "", fmt.Errorf("%w: dump loads into a running container: it takes no target, volume, as, ports or image-only (extract dumps as files with path dumps/NAME and target DIR)", ErrInvalid)
 	}
 	if r.DryRun {
 		return "", fmt.Errorf("%w: dump has no dry run: it refuses a database that holds data unless forced", ErrInvalid)

@@ -19,6 +19,9 @@ type Plan struct {
 	Create  []string `json:"create"`            // what would be created or written
 	Replace []string `json:"replace,omitempty"` // what --force would replace
 	Refused []string `json:"refused,omitempty"` // why it would be refused
+	// Ports says what --ports does to each container's published host
+	// ports: "ports of web: 8080→9080/tcp", "ports of web: none published".
+	Ports []string `json:"ports,omitempty"`
 }
 
 // DryRun plans a restore with the same options as ToDirectory, ToVolume or
@@ -136,6 +139,7 @@ func (p *Plan) planUnit(ctx context.Context, u *unitRestore) error {
 	}
 	for _, c := range cs {
 		name := u.rename("container", c.Name)
+		p.Ports = append(p.Ports, u.portPlan(name, u.specs[c.Name])...)
 		p.Create = append(p.Create, "container "+name)
 		if u.opts.Force {
 			if _, err := u.eng.Container(ctx, name); err == nil {
@@ -144,6 +148,23 @@ func (p *Plan) planUnit(ctx context.Context, u *unitRestore) error {
 		}
 	}
 	return nil
+}
+
+// portPlan says what the port policy does to a container's published
+// ports; nothing without a policy or for a container that publishes none.
+// A shift past 65535 is among the refusals (hostProblems), not here.
+func (u *unitRestore) portPlan(name string, spec engine.Spec) []string {
+	if u.opts.Ports.IsZero() {
+		return nil
+	}
+	changes, err := u.opts.Ports.PortChanges(spec)
+	if err != nil || len(changes) == 0 {
+		return nil
+	}
+	if u.opts.Ports.None {
+		return []string{"ports of " + name + ": none published"}
+	}
+	return []string{"ports of " + name + ": " + strings.Join(changes, ", ")}
 }
 
 // prepareCheck is prepareTarget's verdict without creating anything.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
@@ -45,9 +46,9 @@ func (u *unitRestore) problems(ctx context.Context, cs []layout.Container) ([]st
 	replaced := map[string]bool{} // IDs of the containers --force sets aside
 	queued := map[string]bool{}
 	for _, c := range cs {
-		for _, p := range hostProblems(u.specs[c.Name], c.Name, taken, u.rename("container", c.Name), u.opts.Force) {
-			if u.opts.As != "" && strings.HasPrefix(p, "host port") {
-				p += " (a copy cannot publish the original's host ports: stop the holder, or restore the copy on another engine)"
+		for _, p := range hostProblems(u.specs[c.Name], c.Name, taken, u.rename("container", c.Name), u.opts.Force, u.opts.Ports) {
+			if u.opts.As != "" && strings.HasPrefix(p, "host port") && u.opts.Ports.IsZero() {
+				p += " (a copy cannot publish the original's host ports: --ports shift=N or --ports none, stop the holder, or restore the copy on another engine)"
 			}
 			problems = append(problems, p)
 		}
@@ -257,9 +258,10 @@ func (u *unitRestore) loadSpecs(ctx context.Context, cs []layout.Container) erro
 }
 
 // hostProblems lists what this host lacks for a container: devices it
-// maps, host ports another container already publishes. Ports held by the
-// container being replaced (--force) are not in the way.
-func hostProblems(spec engine.Spec, name string, taken map[string]string, newName string, force bool) []string {
+// maps, host ports another container already publishes (after ports, the
+// policy, changed them). Ports held by the container being replaced
+// (--force) are not in the way.
+func hostProblems(spec engine.Spec, name string, taken map[string]string, newName string, force bool, ports engine.PortPolicy) []string {
 	var hc struct {
 		PortBindings map[string][]struct{ HostIP, HostPort string }
 		Devices      []struct{ PathOnHost string }
@@ -273,6 +275,9 @@ func hostProblems(spec engine.Spec, name string, taken map[string]string, newNam
 			out = append(out, fmt.Sprintf("device %s of container %s is missing on this host", d.PathOnHost, name))
 		}
 	}
+	if ports.None {
+		hc.PortBindings = nil
+	}
 	for port, binds := range hc.PortBindings {
 		proto := "tcp"
 		if _, p, ok := strings.Cut(port, "/"); ok {
@@ -282,16 +287,40 @@ func hostProblems(spec engine.Spec, name string, taken map[string]string, newNam
 			if b.HostPort == "" {
 				continue // an ephemeral port: the engine picks a free one
 			}
-			for _, key := range []string{b.HostIP + ":" + b.HostPort + "/" + proto, ":" + b.HostPort + "/" + proto} {
-				if holder, ok := taken[key]; ok && !(force && holder == newName) {
-					out = append(out, fmt.Sprintf("host port %s of container %s is taken by %s", strings.TrimPrefix(key, ":"), name, holder))
-					break
-				}
+			hp, err := ports.HostPort(b.HostPort)
+			if err != nil {
+				out = append(out, fmt.Sprintf("container %s, port %s: %v", name, port, err))
+				continue
+			}
+			if p := portTaken(taken, b.HostIP, hp, proto, name, newName, force); p != "" {
+				out = append(out, p)
 			}
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// portTaken says which host port of hp (a port or a range) another
+// container publishes already, "" when none.
+func portTaken(taken map[string]string, ip, hp, proto, name, newName string, force bool) string {
+	lo, hi := hp, hp
+	if l, h, ok := strings.Cut(hp, "-"); ok {
+		lo, hi = l, h
+	}
+	from, err1 := strconv.Atoi(lo)
+	to, err2 := strconv.Atoi(hi)
+	if err1 != nil || err2 != nil || to-from > 65535 {
+		from, to = 0, -1 // not a port: the engine says what is wrong with it
+	}
+	for n := from; n <= to; n++ {
+		for _, key := range []string{fmt.Sprintf("%s:%d/%s", ip, n, proto), fmt.Sprintf(":%d/%s", n, proto)} {
+			if holder, ok := taken[key]; ok && !(force && holder == newName) {
+				return fmt.Sprintf("host port %s of container %s is taken by %s", strings.TrimPrefix(key, ":"), name, holder)
+			}
+		}
+	}
+	return ""
 }
 
 func imageRefOrID(r engine.ImageRef) string {

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
@@ -52,6 +53,9 @@ type Options struct {
 	As        string // restore the volume (or a copy of the unit) under this name
 	Container string // only this container
 	ImageOnly bool   // only load the point's images
+	// Ports changes the host ports the recreated containers publish, so
+	// that a copy can run beside the original holding them.
+	Ports     engine.PortPolicy
 	Force     bool
 	WithUsers bool // with --dump: load the source's users and grants too, over the server's own
 	// ComposeDir receives a project's Compose files instead of the paths

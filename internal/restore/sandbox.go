@@ -130,7 +130,7 @@ func (u *unitRestore) sandboxPreflight(ctx context.Context) error {
 	queued := map[string]bool{}
 	var problems []string
 	for _, c := range u.m.Containers {
-		problems = append(problems, hostProblems(u.specs[c.Name], c.Name, nil, "", false)...)
+		problems = append(problems, hostProblems(u.specs[c.Name], c.Name, nil, "", false, engine.PortPolicy{})...)
 		p, err := u.planImage(ctx, c, queued)
 		if err != nil {
 			return err
@@ -253,7 +253,7 @@ func (u *unitRestore) freshVolume(ctx context.Context, name string) (engine.Volu
 // createOptions are how container c is created: as recorded, or isolated
 // in the sandbox with its bind mounts on their copies.
 func (u *unitRestore) createOptions(name string, spec engine.Spec) (engine.CreateOptions, error) {
-	opts := engine.CreateOptions{Name: name, Rename: u.rename}
+	opts := engine.CreateOptions{Name: name, Rename: u.rename, Ports: u.opts.Ports}
 	if u.box == nil {
 		return opts, nil
 	}

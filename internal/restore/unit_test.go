@@ -17,15 +17,22 @@ func TestHostProblems(t *testing.T) {
 		taken map[string]string
 		force bool
 		want  []string
+		ports engine.PortPolicy
 	}{
-		{"free", map[string]string{}, false, []string{"device /dev/lifeboat-no-such-device of container web is missing"}},
-		{"ip port taken", map[string]string{"127.0.0.1:8080/tcp": "other"}, false, []string{"device", "host port 127.0.0.1:8080/tcp of container web is taken by other"}},
-		{"all-address port taken", map[string]string{":5353/udp": "dns"}, false, []string{"device", "host port 5353/udp of container web is taken by dns"}},
-		{"held by the container replaced", map[string]string{"127.0.0.1:8080/tcp": "web"}, true, []string{"device"}},
-		{"held by itself without force", map[string]string{"127.0.0.1:8080/tcp": "web"}, false, []string{"device", "taken by web"}},
+		{"free", map[string]string{}, false, []string{"device /dev/lifeboat-no-such-device of container web is missing"}, engine.PortPolicy{}},
+		{"ip port taken", map[string]string{"127.0.0.1:8080/tcp": "other"}, false, []string{"device", "host port 127.0.0.1:8080/tcp of container web is taken by other"}, engine.PortPolicy{}},
+		{"all-address port taken", map[string]string{":5353/udp": "dns"}, false, []string{"device", "host port 5353/udp of container web is taken by dns"}, engine.PortPolicy{}},
+		{"held by the container replaced", map[string]string{"127.0.0.1:8080/tcp": "web"}, true, []string{"device"}, engine.PortPolicy{}},
+		{"held by itself without force", map[string]string{"127.0.0.1:8080/tcp": "web"}, false, []string{"device", "taken by web"}, engine.PortPolicy{}},
+		// A copy beside the original: its shifted ports are free...
+		{"shifted past the original's", map[string]string{"127.0.0.1:8080/tcp": "web", ":5353/udp": "web"}, false, []string{"device"}, engine.PortPolicy{Shift: 1000}},
+		// ...unless another container holds one of them.
+		{"shifted onto a taken port", map[string]string{":6353/udp": "dns2"}, false, []string{"device", "host port 6353/udp of container web is taken by dns2"}, engine.PortPolicy{Shift: 1000}},
+		{"shifted past 65535", map[string]string{}, false, []string{"device", "container web, port 80/tcp: host port 8080 shifted by 60000 is 68080, past 65535"}, engine.PortPolicy{Shift: 60000}},
+		{"none published", map[string]string{"127.0.0.1:8080/tcp": "web", ":5353/udp": "web"}, false, []string{"device"}, engine.PortPolicy{None: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := hostProblems(spec, "web", tc.taken, "web", tc.force)
+			got := hostProblems(spec, "web", tc.taken, "web", tc.force, tc.ports)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %q, want %d problems", got, len(tc.want))
 			}
@@ -35,6 +42,18 @@ func TestHostProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPortTakenRange checks every port of a shifted range against the
+// ports taken.
+func TestPortTakenRange(t *testing.T) {
+	taken := map[string]string{":9005/tcp": "other"}
+	if got := portTaken(taken, "", "9000-9010", "tcp", "web", "copy-web", false); got != "host port 9005/tcp of container web is taken by other" {
+		t.Errorf("range over a taken port: %q", got)
+	}
+	if got := portTaken(taken, "", "9006-9010", "tcp", "web", "copy-web", false); got != "" {
+		t.Errorf("free range: %q", got)
 	}
 }
 
