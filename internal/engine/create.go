@@ -57,13 +57,9 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 	if rename == nil {
 		rename = func(_, old string) string { return old }
 	}
-	var cfg container.Config
-	if err := json.Unmarshal(spec.Config, &cfg); err != nil {
-		return "", "", fmt.Errorf("create container %q: decode config: %w", name, err)
-	}
-	var hc container.HostConfig
-	if err := json.Unmarshal(spec.HostConfig, &hc); err != nil {
-		return "", "", fmt.Errorf("create container %q: decode host config: %w", name, err)
+	cfg, hc, err := decodeSpec(spec)
+	if err != nil {
+		return "", "", fmt.Errorf("create container %q: %w", name, err)
 	}
 	if cfg.Image, err = c.resolveImage(ctx, spec.Image); err != nil {
 		return "", "", fmt.Errorf("create container %q: %w", name, err)
@@ -130,6 +126,20 @@ func (c *Client) Create(ctx context.Context, spec Spec, opts CreateOptions) (id,
 		return undo(fmt.Errorf("create container %q: inspect: %w", name, err))
 	}
 	return res.ID, writableLayer(info.Container), nil
+}
+
+// decodeSpec is a recorded container's configuration, for Create to
+// tailor.
+func decodeSpec(spec Spec) (container.Config, container.HostConfig, error) {
+	var cfg container.Config
+	var hc container.HostConfig
+	if err := json.Unmarshal(spec.Config, &cfg); err != nil {
+		return cfg, hc, fmt.Errorf("decode config: %w", err)
+	}
+	if err := json.Unmarshal(spec.HostConfig, &hc); err != nil {
+		return cfg, hc, fmt.Errorf("decode host config: %w", err)
+	}
+	return cfg, hc, nil
 }
 
 // networksExist checks the networks a container is to join: Engine 20.10
