@@ -243,7 +243,8 @@ func TestServe(t *testing.T) {
 			case "project/sv":
 				found = u.Schedule == "@every 3s" && u.Protection == "protected" && u.LastSuccess != nil && u.NextRun != nil
 			case "container/idle":
-				idle = u.Schedule == "" && u.Protection == "never"
+				// Protected by policy, but no schedule will ever back it up.
+				idle = u.Schedule == "" && u.Protection == "unscheduled"
 			}
 		}
 		if !found || !idle {
