@@ -115,6 +115,13 @@ func (e *env) run(extra []string, args ...string) result {
 	e.t.Helper()
 	cmd := exec.Command(lifeboatBin, args...)
 	cmd.Env = mergeEnv(os.Environ(), append(append([]string{}, e.vars...), extra...))
+	return runResult(e.t, cmd, "run lifeboat", args)
+}
+
+// runResult runs cmd and keeps its output and exit status; a command that
+// could not run at all fails the test.
+func runResult(t *testing.T, cmd *exec.Cmd, what string, args []string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -124,7 +131,7 @@ func (e *env) run(extra []string, args ...string) result {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		e.t.Fatalf("run lifeboat %v: %v", args, err)
+		t.Fatalf("%s %v: %v", what, args, err)
 	}
 	return r
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,15 +252,8 @@ func TestServeOffsiteVerify(t *testing.T) {
 	if err := json.Unmarshal(j.Result, &v); err != nil || j.State != "succeeded" || !v.OK || len(v.Checks) != 4 {
 		t.Fatalf("the daemon's offsite-verify: %+v %v\n%s", j, err, srv.logs())
 	}
-	req, _ := http.NewRequest("GET", srv.url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+srv.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(m), "\nlifeboat_offsite_verify_last_ok 1\n") {
+	m := srv.metrics(t)
+	if !strings.Contains(m, "\nlifeboat_offsite_verify_last_ok 1\n") {
 		t.Fatalf("metrics after a passed offsite-verify:\n%s", m)
 	}
 	for _, s := range []string{o.m.SecretKey, offsitePassword} {

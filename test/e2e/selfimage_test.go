@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,18 +43,7 @@ func (b *boat) run(extra []string, args ...string) result {
 	dargs = append(append(append(dargs, extra...), selfImage), args...)
 	cmd := exec.Command("docker", dargs...)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+filepath.Join(b.d.Dir, "cli"))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		b.t.Fatalf("docker run lifeboat %v: %v", args, err)
-	}
-	return r
+	return runResult(b.t, cmd, "docker run lifeboat", args)
 }
 
 func (b *boat) ok(extra []string, args ...string) result {
