@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type Client struct {
 
 // Info describes the engine a backup was taken from.
 type Info struct {
+	// ID is the engine's own ID (docker info's ID): two engines may
+	// report the same hostname, never the same ID.
+	ID            string `json:"engine_id,omitempty"`
 	Hostname      string `json:"hostname"`
 	EngineVersion string `json:"engine_version"`
 	APIVersion    string `json:"api_version"`
@@ -52,6 +56,30 @@ func Connect(ctx context.Context, log *slog.Logger) (*Client, error) {
 // as recorded in a freeze journal entry.
 func ConnectHost(ctx context.Context, host string, log *slog.Logger) (*Client, error) {
 	return connect(ctx, log, client.FromEnv, client.WithHost(host))
+}
+
+// Endpoint is how to reach one engine: the Docker CLI's DOCKER_HOST,
+// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as one value that a config file
+// can hold for each of several engines.
+type Endpoint struct {
+	Name      string `json:"name,omitempty" yaml:"name"`
+	Host      string `json:"host" yaml:"host"` // unix://, tcp://, ssh://user@host
+	TLSVerify bool   `json:"tls_verify,omitempty" yaml:"tls_verify"`
+	CertPath  string `json:"cert_path,omitempty" yaml:"cert_path"` // ca.pem, cert.pem, key.pem
+}
+
+// ConnectEndpoint opens a client to ep. An empty Host is the environment's
+// engine, as Connect.
+func ConnectEndpoint(ctx context.Context, ep Endpoint, log *slog.Logger) (*Client, error) {
+	if ep.Host == "" {
+		return Connect(ctx, log)
+	}
+	opts := []client.Opt{client.WithHost(ep.Host)}
+	if ep.CertPath != "" {
+		opts = append(opts, client.WithTLSClientConfig(
+			filepath.Join(ep.CertPath, "ca.pem"), filepath.Join(ep.CertPath, "cert.pem"), filepath.Join(ep.CertPath, "key.pem")))
+	}
+	return connect(ctx, log, opts...)
 }
 
 func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client, error) {
@@ -81,7 +109,7 @@ func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client
 	}
 	info := res.Info
 	c.info = Info{
-		Hostname: info.Name, EngineVersion: info.ServerVersion, APIVersion: api.ClientVersion(),
+		ID: info.ID, Hostname: info.Name, EngineVersion: info.ServerVersion, APIVersion: api.ClientVersion(),
 		DataRoot: info.DockerRootDir, StorageDriver: info.Driver,
 	}
 	if c.info.Hostname == "" {
