@@ -59,7 +59,7 @@ func TestWebUI(t *testing.T) {
 	e := newEnvOwnDaemon(t)
 	e.d.EnsureImages(t, "busybox")
 	e.ok("init")
-	e.d.Docker(t, "run", "-d", "--name", "web-app", "--label", "lifeboat.schedule=@daily", "-v", "webdata:/data", "lifeboat-test/busybox:1", "sleep", "100000")
+	e.d.Docker(t, "run", "-d", "--name", "web-app", "--label", "lifeboat.schedule=@daily", "-p", "127.0.0.1:18080:8080", "-v", "webdata:/data", "lifeboat-test/busybox:1", "sleep", "100000")
 	e.d.Docker(t, "run", "-d", "--name", "other", "--label", "lifeboat.enable=false", "lifeboat-test/busybox:1", "sleep", "100000")
 	payload := make([]byte, 10000)
 	rand.Read(payload)
@@ -182,6 +182,18 @@ func TestWebUI(t *testing.T) {
 		chromedp.Click(`[aria-label="View config.json"]`, chromedp.ByQuery), chromedp.WaitVisible("#viewer pre", chromedp.ByQuery))
 	waitText("#viewer pre", "host_config")
 	shot("config")
+
+	// A copy of the whole unit beside the original must move its host
+	// ports: the form's ports choice reaches the plan.
+	run("unit copy plan", chromedp.SetValue("#what", "unit", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector("#what").dispatchEvent(new Event("change"))`, nil),
+		chromedp.SendKeys("#as", "web-copy", chromedp.ByQuery),
+		chromedp.SetValue("#ports", "shift", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector("#ports").dispatchEvent(new Event("change"))`, nil),
+		chromedp.SetValue("#shift", "1000", chromedp.ByQuery), chromedp.Click("#dryrun", chromedp.ByQuery))
+	waitText("#plan", "18080→19080/tcp")
+	shot("restore-ports")
+	run("clear as", chromedp.Evaluate(`document.querySelector("#as").value = ""`, nil))
 
 	// Restore the volume as a copy: dry run first, then for real.
 	run("restore form", chromedp.SetValue("#what", "volume:webdata", chromedp.ByQuery),

@@ -317,7 +317,22 @@ async function restoreForm(p, path) {
   const out = h("div", { id: "plan", "aria-live": "polite" });
   const pathFields = h("div", {}, h("label", { for: "src" }, "Path in the point"), src, h("label", { for: "target" }, "Target directory on the host"), target);
   const asField = h("div", {}, h("label", { for: "as" }, "Restore as (a copy under a new name)"), as);
-  const sync = () => { const isPath = what.value === "path"; pathFields.hidden = !isPath; asField.hidden = isPath; };
+  // A copy beside the original needs other host ports (or none), and a
+  // project's Compose files somewhere else: the same ports and compose_dir
+  // the CLI's --ports and --compose-dir take.
+  const ports = h("select", { id: "ports" },
+    h("option", { value: "" }, "as they were"), h("option", { value: "none" }, "none published"), h("option", { value: "shift" }, "shifted by…"));
+  const shift = h("input", { id: "shift", type: "number", min: "1", max: "65534", value: "1000", "aria-label": "Add this to every host port" });
+  const composeDir = h("input", { id: "compose-dir", placeholder: "where they were" });
+  const unitFields = h("div", {}, h("label", { for: "ports" }, "Host ports of recreated containers"), h("div", { class: "row" }, ports, shift),
+    role === "admin" && manifest.compose ? h("div", {}, h("label", { for: "compose-dir" }, "Directory for the project's Compose files"), composeDir) : null);
+  const sync = () => {
+    const isPath = what.value === "path";
+    pathFields.hidden = !isPath; asField.hidden = isPath;
+    unitFields.hidden = !(what.value === "unit" || what.value.startsWith("container:"));
+    shift.hidden = ports.value !== "shift";
+  };
+  ports.addEventListener("change", sync);
   what.addEventListener("change", sync);
   const request = () => {
     const r = { point: p.id, force: force.checked };
@@ -325,6 +340,11 @@ async function restoreForm(p, path) {
     if (kind === "container") r.container = name;
     if (kind === "volume") r.volume = name;
     if (kind === "path") { r.path = src.value; r.target = target.value; } else if (as.value) r.as = as.value;
+    if (!unitFields.hidden) {
+      if (ports.value === "none") r.ports = "none";
+      if (ports.value === "shift") r.ports = "shift=" + shift.value;
+      if (composeDir.value) r.compose_dir = composeDir.value;
+    }
     return r;
   };
   const dry = h("button", { type: "button", class: "secondary", id: "dryrun", onclick: async () => {
@@ -334,6 +354,7 @@ async function restoreForm(p, path) {
       out.replaceChildren(h("ul", { class: "plan" },
         ...plan.create.map((c) => h("li", { class: "create" }, "create " + c)),
         ...(plan.replace || []).map((c) => h("li", { class: "replace" }, "replace " + c)),
+        ...(plan.ports || []).map((c) => h("li", { class: "ports" }, c)),
         ...(plan.refused || []).map((c) => h("li", { class: "refused" }, "refused: " + c))),
         h("p", {}, plan.refused && plan.refused.length ? "This restore would be refused." : "Nothing is in the way."));
     } catch (err) { out.replaceChildren(h("p", { class: "error", role: "alert" }, err.message)); }
@@ -343,7 +364,7 @@ async function restoreForm(p, path) {
     catch (err) { out.replaceChildren(h("p", { class: "error", role: "alert" }, err.message)); }
   } }, "Restore");
   const form = h("section", { class: "card", "aria-labelledby": "restore-h" }, h("h2", { id: "restore-h" }, "Restore"),
-    h("label", { for: "what" }, "What to bring back"), what, asField, pathFields,
+    h("label", { for: "what" }, "What to bring back"), what, asField, unitFields, pathFields,
     h("label", {}, force, " Replace what exists (otherwise the restore refuses to overwrite)"),
     h("div", { class: "row" }, dry, run), out);
   sync();
