@@ -280,39 +280,10 @@ func TestDrillFailsAndIsKilled(t *testing.T) {
 // blocks there; wait reaps it after the caller killed it.
 func startAtFailpoint(t *testing.T, e *env, point string, args ...string) (*exec.Cmd, func()) {
 	t.Helper()
-	cmd := exec.Command(lifeboatBin, args...)
-	cmd.Env = mergeEnv(os.Environ(), append(append([]string{}, e.vars...), "LIFEBOAT_TEST_FAILPOINT="+point))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	reached := make(chan bool, 1)
-	var lines []string
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if sc.Text() == "failpoint "+point {
-				reached <- true
-				drain(sc)
-				return
-			}
-			lines = append(lines, sc.Text())
-		}
-		reached <- false
-	}()
-	select {
-	case ok := <-reached:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("lifeboat ended before failpoint %s:\n%s", point, strings.Join(lines, "\n"))
-		}
-	case <-time.After(3 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("failpoint %s: not reached in 3 minutes", point)
+	cmd, reached, tail := runToFailpoint(t, e, point, 3*time.Minute, args...)
+	if !reached {
+		cmd.Wait()
+		t.Fatalf("lifeboat ended before failpoint %s:\n%s", point, strings.Join(tail, "\n"))
 	}
 	return cmd, func() { cmd.Wait() }
 }

@@ -26,7 +26,25 @@ var restorePoints = []string{
 // kind of restore has no such step).
 func killIfReached(t *testing.T, e *env, point string, args ...string) bool {
 	t.Helper()
-	cmd := exec.Command(lifeboatBin, args...)
+	cmd, reached, tail := runToFailpoint(t, e, point, 90*time.Second, args...)
+	if !reached {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("restore without reaching %s failed: %v\n%s", point, err, strings.Join(tail, "\n"))
+		}
+		return false
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	return true
+}
+
+// runToFailpoint starts lifeboat with a failpoint armed and returns once
+// it printed that it is there (reached) or ended without (its stderr so
+// far in tail); after the failpoint its stderr is drained so it never
+// blocks. A lifeboat doing neither within limit fails the test.
+func runToFailpoint(t *testing.T, e *env, point string, limit time.Duration, args ...string) (cmd *exec.Cmd, reached bool, tail []string) {
+	t.Helper()
+	cmd = exec.Command(lifeboatBin, args...)
 	cmd.Env = mergeEnv(os.Environ(), append(append([]string{}, e.vars...), "LIFEBOAT_TEST_FAILPOINT="+point))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -35,34 +53,29 @@ func killIfReached(t *testing.T, e *env, point string, args ...string) bool {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	reached := make(chan bool, 1)
-	var tail []string
+	t.Cleanup(func() { cmd.Process.Kill() })
+	done := make(chan bool, 1)
+	var lines []string
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if sc.Text() == "failpoint "+point {
-				reached <- true
+				done <- true
+				drain(sc)
 				return
 			}
-			tail = append(tail, sc.Text())
+			lines = append(lines, sc.Text())
 		}
-		reached <- false
+		done <- false
 	}()
 	select {
-	case ok := <-reached:
-		if !ok {
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("restore without reaching %s failed: %v\n%s", point, err, strings.Join(tail, "\n"))
-			}
-			return false
-		}
-	case <-time.After(90 * time.Second):
+	case reached = <-done:
+		return cmd, reached, lines
+	case <-time.After(limit):
 		cmd.Process.Kill()
-		t.Fatalf("failpoint %s: lifeboat neither got there nor ended in 90 s", point)
+		t.Fatalf("failpoint %s: lifeboat neither got there nor ended in %s", point, limit)
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	return true
+	return cmd, false, nil
 }
 
 // TestKilledRestoreRollsBackOrFinishes kills restores of every kind at
