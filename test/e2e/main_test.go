@@ -23,6 +23,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// scripts/e2e-parallel runs each test in a process of its own and
+	// builds the binaries once for all of them into this directory.
+	if dir := os.Getenv("LIFEBOAT_E2E_BINARIES"); dir != "" {
+		if err := useOrBuildBinaries(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.Exit(1)
+		}
+		testutil.Main(m) // exits
+		return
+	}
 	dir, err := os.MkdirTemp("", "lb-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -35,6 +45,18 @@ func TestMain(m *testing.M) {
 	}
 	defer os.RemoveAll(dir)
 	testutil.Main(m)
+}
+
+// useOrBuildBinaries uses the binaries in dir, building them there first
+// when they are not all there.
+func useOrBuildBinaries(dir string) error {
+	lifeboatBin, benchkitBin = filepath.Join(dir, "lifeboat"), filepath.Join(dir, "benchkit")
+	_, err1 := os.Stat(lifeboatBin)
+	_, err2 := os.Stat(benchkitBin)
+	if err1 == nil && err2 == nil {
+		return nil
+	}
+	return buildBinaries(dir)
 }
 
 func repoRoot() string {
