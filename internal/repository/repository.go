@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
@@ -51,6 +52,10 @@ type Options struct {
 	Logger   *slog.Logger
 	// ReadOnly skips the writability check, for listing and restoring.
 	ReadOnly bool
+	// PointInTime, when set, opens an S3 repository as it was then, from
+	// the bucket's object versions: read-only, for recovery after the
+	// current versions were overwritten or deleted.
+	PointInTime time.Time
 }
 
 // Repository is an open repository.
@@ -82,6 +87,9 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	}
 	path := loc.String()
 	res := InitResult{Path: path}
+	if !opts.PointInTime.IsZero() {
+		return res, fmt.Errorf("%w: a repository is created as it is now: run init without --point-in-time", ErrPointInTime)
+	}
 	if loc.Kind == KindFile {
 		if err := checkCreatable(path); err != nil {
 			return res, err
@@ -175,6 +183,9 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPointInTime(opts, &loc); err != nil {
+		return nil, err
+	}
 	path := loc.String()
 	if loc.Kind == KindFile {
 		if _, err := os.Stat(filepath.Join(path, "kopia.repository.f")); err != nil {
@@ -254,7 +265,8 @@ func connectOnce(ctx context.Context, dir, config string, loc Location, hostname
 		cache.ContentCacheSizeBytes = 2 << 30
 	}
 	copts := &repo.ConnectOptions{
-		ClientOptions: repo.ClientOptions{Hostname: hostname, Username: username},
+		// A point-in-time view's storage refuses writes; kopia must not try.
+		ClientOptions: repo.ClientOptions{Hostname: hostname, Username: username, ReadOnly: loc.pointInTime()},
 		// No data cache: the repository is a local directory, as fast to
 		// read as a cache of it, and filling one cost a quarter of a
 		// restore's time. Metadata (indexes, directories) is still cached.
