@@ -56,6 +56,11 @@ type Options struct {
 	// the bucket's object versions: read-only, for recovery after the
 	// current versions were overwritten or deleted.
 	PointInTime time.Time
+	// LockMode (governance or compliance) and LockPeriod, for Init of a
+	// repository on S3: kopia locks every blob it writes for the period,
+	// and maintenance extends the locks.
+	LockMode   string
+	LockPeriod time.Duration
 }
 
 // Repository is an open repository.
@@ -103,12 +108,16 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 		res.PasswordGenerated, res.PasswordFile = true, PasswordFileFor(path)
 	}
 	ctx = withKopiaLogs(ctx, opts.logger())
+	mode, period, err := repoLock(ctx, opts, loc)
+	if err != nil {
+		return res, err
+	}
 	st, err := loc.storage(ctx, true)
 	if err != nil {
 		return res, fmt.Errorf("create repository: %w", err)
 	}
 	defer st.Close(ctx)
-	if err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{}, pw.Reveal()); err != nil {
+	if err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{RetentionMode: mode, RetentionPeriod: period}, pw.Reveal()); err != nil {
 		if errors.Is(err, repo.ErrAlreadyInitialized) {
 			return res, fmt.Errorf("%w at %s", ErrExists, path)
 		}
@@ -124,7 +133,7 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 		return res, err
 	}
 	defer r.Close(ctx)
-	return res, r.setDefaults(ctx)
+	return res, r.setDefaults(ctx, mode != "")
 }
 
 // checkCreatable refuses a path that holds anything but an empty directory,
@@ -160,7 +169,7 @@ func checkCreatable(path string) error {
 
 // setDefaults does what kopia's CLI does at creation and Initialize does
 // not: compression in the global policy, and a maintenance owner.
-func (r *Repository) setDefaults(ctx context.Context) error {
+func (r *Repository) setDefaults(ctx context.Context, locked bool) error {
 	return repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{Purpose: "lifeboat:init"},
 		func(ctx context.Context, w repo.RepositoryWriter) error {
 			pol := *policy.DefaultPolicy
@@ -170,6 +179,8 @@ func (r *Repository) setDefaults(ctx context.Context) error {
 			}
 			p := maintenance.DefaultParams()
 			p.Owner = w.ClientOptions().UsernameAtHost()
+			// A locked repository's full maintenance extends the locks.
+			p.ExtendObjectLocks = locked
 			if err := maintenance.SetParams(ctx, w, &p); err != nil {
 				return fmt.Errorf("set maintenance owner: %w", err)
 			}
