@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,7 +15,9 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/testutil"
 )
 
-// TestOffsitePointInTime: an attacker with the host's keys overwrites
+// TestOffsitePointInTime: listings and the API show until when each
+// replicated point's offsite copy is locked, and no date for a point made
+// after the copy. Then an attacker with the host's keys overwrites
 // the current versions of a locked copy's packs and format blob with
 // garbage and hides its indexes behind delete markers. The copy no
 // longer opens; opened with --point-in-time before the attack, it lists
@@ -34,6 +38,23 @@ func TestOffsitePointInTime(t *testing.T) {
 	want := testutil.Manifest(t, mp)
 	const to = "s3://locked/host1"
 	st := o.replicateLocked(to)
+	third := e.backup("volume/pit_data") // not replicated yet
+	t.Run("each point's offsite lock date", func(t *testing.T) {
+		replicated := map[string]bool{first.ID: true, second.ID: true}
+		o.checkOffsiteLocks("snapshots --json", o.ok(nil, "snapshots", "--json").stdout, replicated, third.ID)
+		tokenFile := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(tokenFile, []byte("pit-test-token-0123456789abcdef\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		srv := e.serve(t, freePort(t), tokenFile)
+		var raw json.RawMessage
+		if code := srv.api("GET", "/api/v1/points?unit=volume/pit_data", nil, &raw); code != 200 {
+			t.Fatalf("GET /api/v1/points: %d %s", code, raw)
+		}
+		o.checkOffsiteLocks("GET /api/v1/points", string(raw), replicated, third.ID)
+		srv.cmd.Process.Signal(syscall.SIGTERM)
+		srv.cmd.Wait()
+	})
 
 	// The moment to go back to: after the copy, before the attack.
 	time.Sleep(1100 * time.Millisecond)
@@ -102,8 +123,8 @@ func TestOffsitePointInTime(t *testing.T) {
 			}
 			t.Logf("%s: %s", c.name, lines[0])
 		}
-		if n := o.points(e.repo, "volume/pit_data"); n != 2 {
-			t.Fatalf("the local repository lists %d points after the refusals, want 2", n)
+		if n := o.points(e.repo, "volume/pit_data"); n != 3 {
+			t.Fatalf("the local repository lists %d points after the refusals, want 3", n)
 		}
 	})
 }
@@ -142,4 +163,35 @@ func attackCopy(t *testing.T, cli *minio.Client, bucket, prefix string) (overwri
 		t.Fatalf("the attack found nothing to overwrite (%d) or hide (%d) in %v", overwritten, hidden, keys)
 	}
 	return overwritten, hidden
+}
+
+// checkOffsiteLocks checks a listing of points: the replicated ones are
+// locked offsite for the day replicateLocked asks, at least; notYet has
+// no date.
+func (o offsite) checkOffsiteLocks(what, out string, replicated map[string]bool, notYet string) {
+	o.t.Helper()
+	var points []struct {
+		ID    string     `json:"id"`
+		Until *time.Time `json:"offsite_locked_until"`
+	}
+	if err := json.Unmarshal([]byte(out), &points); err != nil {
+		o.t.Fatalf("%s: %q: %v", what, out, err)
+	}
+	floor := time.Now().Add(24*time.Hour - time.Minute)
+	seen := 0
+	for _, p := range points {
+		switch {
+		case replicated[p.ID] && (p.Until == nil || p.Until.Before(floor)):
+			o.t.Errorf("%s: replicated point %s is offsite-locked until %v, want %v or later", what, p.ID, p.Until, floor)
+		case p.ID == notYet && p.Until != nil:
+			o.t.Errorf("%s: point %s, made after the copy, is offsite-locked until %v", what, p.ID, p.Until)
+		}
+		if replicated[p.ID] || p.ID == notYet {
+			seen++
+		}
+		o.t.Logf("%s: %s offsite_locked_until %v", what, p.ID, p.Until)
+	}
+	if seen != len(replicated)+1 {
+		o.t.Fatalf("%s lists %d of the %d points", what, seen, len(replicated)+1)
+	}
 }
