@@ -130,7 +130,8 @@ func TestOffsitePointInTime(t *testing.T) {
 }
 
 // attackCopy does what an attacker with the host's keys can to the copy
-// under prefix: overwrite the packs and the format blob with garbage and
+// under prefix: overwrite the packs and the format, blob-config and
+// maintenance blobs with garbage and
 // put delete markers on the indexes. Locked versions stay; every current
 // one is the attacker's.
 func attackCopy(t *testing.T, cli *minio.Client, bucket, prefix string) (overwritten, hidden int) {
@@ -146,7 +147,7 @@ func attackCopy(t *testing.T, cli *minio.Client, bucket, prefix string) (overwri
 	for _, k := range keys {
 		name := strings.TrimPrefix(k, prefix)
 		switch {
-		case strings.HasPrefix(name, "p"), strings.HasPrefix(name, "q"), name == "kopia.repository":
+		case strings.HasPrefix(name, "p"), strings.HasPrefix(name, "q"), strings.HasPrefix(name, "kopia."):
 			garbage := "encrypted by the attacker " + name
 			if _, err := cli.PutObject(ctx, bucket, k, strings.NewReader(garbage), int64(len(garbage)), minio.PutObjectOptions{}); err != nil {
 				t.Fatalf("overwrite %s: %v", k, err)
