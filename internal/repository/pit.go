@@ -3,6 +3,8 @@ package repository
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -73,4 +75,21 @@ func checkPointInTime(opts Options, loc *Location) error {
 	t := opts.PointInTime.UTC()
 	loc.S3.PointInTime = &t
 	return nil
+}
+
+// viewStateDir makes a point-in-time view's connection state and cache
+// directory beside the location's, for this process alone: a view is
+// opened for one recovery, a relative moment (2h-ago) is a new one at
+// every run, and the S3 content cache may grow to gigabytes; Close
+// removes it. Only a killed process leaves one behind.
+func viewStateDir(dir string) (string, error) {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", fmt.Errorf("create repository state dir: %w", err)
+	}
+	d, err := os.MkdirTemp(parent, filepath.Base(dir)+"-view-")
+	if err != nil {
+		return "", fmt.Errorf("create repository state dir: %w", err)
+	}
+	return d, nil
 }

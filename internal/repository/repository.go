@@ -73,6 +73,9 @@ type Repository struct {
 	// damaged names the unreadable index blob a read-only open went past
 	// (see openPermissive); "" when the index is whole.
 	damaged string
+	// viewState is a point-in-time view's own state directory, removed
+	// at Close (see viewStateDir).
+	viewState string
 }
 
 // InitResult says what Init did.
@@ -225,10 +228,31 @@ func open(ctx context.Context, opts Options, loc Location, pw secret.Value) (*Re
 		hostname, _ = os.Hostname()
 	}
 	dir := stateDir(opts.StateDir, loc.stateKey())
+	view := ""
+	if loc.pointInTime() {
+		var err error
+		if dir, err = viewStateDir(dir); err != nil {
+			return nil, err
+		}
+		view = dir
+	}
 	config := filepath.Join(dir, "repository.config")
 	if err := connectOnce(ctx, dir, config, loc, hostname, pw); err != nil {
+		os.RemoveAll(view)
 		return nil, err
 	}
+	r, err := openConfig(ctx, opts, path, config, pw)
+	if err != nil {
+		os.RemoveAll(view)
+		return nil, err
+	}
+	r.loc, r.path, r.hostname, r.viewState = loc, path, hostname, view
+	return r, nil
+}
+
+// openConfig opens a connection config, past a damaged index when opts
+// are read-only.
+func openConfig(ctx context.Context, opts Options, path, config string, pw secret.Value) (*Repository, error) {
 	log := opts.logger()
 	rep, err := repo.Open(ctx, config, pw.Reveal(), &repo.Options{
 		// kopia's default is os.Exit(1); a daemon must survive and report.
@@ -243,10 +267,9 @@ func open(ctx context.Context, opts Options, loc Location, pw secret.Value) (*Re
 		if perr != nil {
 			return nil, errors.Join(err, perr)
 		}
-		r.loc, r.path, r.hostname = loc, path, hostname
 		return r, nil
 	}
-	return &Repository{rep: rep, log: log, loc: loc, path: path, hostname: hostname}, nil
+	return &Repository{rep: rep, log: log}, nil
 }
 
 // connectOnce writes the kopia connection config the first time a
@@ -355,7 +378,11 @@ func (r *Repository) Path() string { return r.path }
 
 // Close releases the repository.
 func (r *Repository) Close(ctx context.Context) error {
-	if err := r.rep.Close(ctx); err != nil {
+	err := r.rep.Close(ctx)
+	if r.viewState != "" {
+		os.RemoveAll(r.viewState)
+	}
+	if err != nil {
 		return fmt.Errorf("close repository: %w", err)
 	}
 	return nil
