@@ -97,6 +97,8 @@ func TestOffsitePointInTime(t *testing.T) {
 		t.Fatalf("the volume restored from the view differs (-want +got):\n%s", firstLines(cmp.Diff(want, got), 40))
 	}
 	t.Logf("the view as of %s lists %d points; volume/pit_data@latest restored equal to the original in %v", pit, len(points), time.Since(start).Round(time.Millisecond))
+	// The view is whole: every point's every file reads back.
+	o.ok(viewEnv, "check", "--read-data", "100%", "--point-in-time", pit)
 	// Each view's connection state and cache go with its command.
 	cache := strings.TrimPrefix(viewEnv[1], "LIFEBOAT_CACHE_DIR=")
 	if left, _ := filepath.Glob(filepath.Join(cache, "*")); len(left) != 0 {
