@@ -127,11 +127,7 @@ func Replicate(ctx context.Context, env *Env, req ReplicateRequest, obs Observer
 		return res, err
 	}
 	if st.LockedUntil != nil {
-		rec := repository.ReplicationRecord{To: loc.Long(), Time: time.Now().UTC(), LockedUntil: *st.LockedUntil, Points: points}
-		if err := repo.RecordReplication(ctx, rec); err != nil {
-			// The copy is whole and locked; only the dates shown lag.
-			obs.log(env).Warn("offsite lock dates not recorded", "to", loc.Long(), "err", err)
-		}
+		recordLock(ctx, env, obs, repo, repository.ReplicationRecord{To: loc.Long(), Time: time.Now().UTC(), LockedUntil: *st.LockedUntil, Points: points})
 	}
 	obs.log(env).Info("replicated", "to", loc.Long(), "blobs_sent", st.BlobsSent, "bytes_sent", st.BytesSent,
 		"blobs_already_there", st.BlobsPresent, "blobs_deleted", st.BlobsDeleted, "blobs_lock_extended", st.BlobsExtended,
@@ -150,4 +146,13 @@ func pointIDs(ctx context.Context, repo *repository.Repository) ([]string, error
 		ids[i] = p.ID
 	}
 	return ids, nil
+}
+
+// recordLock records a locked run's date for its points. The copy is
+// whole and locked either way: a record that cannot be written only
+// leaves the dates shown behind, so it is a warning.
+func recordLock(ctx context.Context, env *Env, obs Observer, repo *repository.Repository, rec repository.ReplicationRecord) {
+	if err := repo.RecordReplication(ctx, rec); err != nil {
+		obs.log(env).Warn("offsite lock dates not recorded", "to", rec.To, "err", err)
+	}
 }
