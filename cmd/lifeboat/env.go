@@ -28,6 +28,11 @@ func (g *globalOptions) env(cmd *cobra.Command, create bool) *cliEnv {
 	e.Env = ops.Env{StateDir: g.stateDir, Version: version, Log: g.log,
 		Fresh: func() repository.Options { return g.repoOptions(true) },
 		Repository: func(ctx context.Context, write bool) (*repository.Repository, error) {
+			if write && !g.pit.IsZero() {
+				// Refused before anything starts, also when a read
+				// opened the view first.
+				return nil, repository.CheckPointInTime(g.repoOptions(false))
+			}
 			if e.repo != nil {
 				return e.repo, nil
 			}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -31,7 +32,9 @@ type globalOptions struct {
 	verbose      bool
 	quiet        bool
 	cpuProfile   string
-	json         bool // set by the commands that take --json, read by main for errors
+	pointInTime  string    // as given
+	pit          time.Time // resolved in setup; zero without --point-in-time
+	json         bool      // set by the commands that take --json, read by main for errors
 	log          *slog.Logger
 }
 
@@ -62,6 +65,7 @@ Start with:
 	f.StringVar(&g.logLevel, "log-level", envOr("LIFEBOAT_LOG_LEVEL", "warn"), "log level: debug, info, warn or error (env LIFEBOAT_LOG_LEVEL)")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log at info level")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "no progress, errors only")
+	f.StringVar(&g.pointInTime, "point-in-time", os.Getenv("LIFEBOAT_POINT_IN_TIME"), "open the S3 repository read-only as it was then: RFC3339 or DURATION-ago, as 2h-ago (env LIFEBOAT_POINT_IN_TIME)")
 	f.StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile to this file (for developers)")
 	_ = f.MarkHidden("cpu-profile")
 	root.AddCommand(newInitCommand(g), newLsCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g), newForgetCommand(g), newServeCommand(g), newCheckCommand(g), newReplicateCommand(g), newMaintenanceCommand(g), newRepairCommand(g), newDrillCommand(g))
@@ -87,6 +91,14 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	g.log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: l}))
+	if g.pointInTime != "" {
+		// Resolved once, so every open in this command sees one moment.
+		t, err := repository.ParsePointInTime(g.pointInTime, time.Now())
+		if err != nil {
+			return fmt.Errorf("--point-in-time: %w", err)
+		}
+		g.pit = t
+	}
 	if g.cpuProfile != "" {
 		f, err := os.Create(g.cpuProfile)
 		if err != nil {
@@ -153,6 +165,9 @@ func (g *globalOptions) repoOptions(readOnly bool) repository.Options {
 		StateDir: g.cacheDir,
 		Logger:   g.log,
 		ReadOnly: readOnly,
+		// Every command gets the view through here; repository.Open
+		// refuses it where it cannot hold (a write, a local directory).
+		PointInTime: g.pit,
 		Password: repository.PasswordSource{
 			File:     g.passwordFile,
 			Value:    secret.New(os.Getenv("LIFEBOAT_PASSWORD")),

@@ -108,9 +108,14 @@ func (res *VerifyOffsiteResult) checkBlobs(ctx context.Context, probe *repositor
 	now := time.Now()
 	var bad []string
 	seen := ""
+	unlockable := 0
 	err := probe.Retentions(ctx, 8, func(r repository.Retention) {
 		res.Blobs++
 		switch {
+		case r.Err == nil && r.Mode == "" && !repository.KopiaLocks(r.Key):
+			// A repository made on S3 with a lock: kopia locks what
+			// points need, never its logs or maintenance schedule.
+			unlockable++
 		case r.Err != nil:
 			bad = append(bad, r.Key+": "+r.Err.Error())
 		case r.Mode == "" || !r.Until.After(now):
@@ -138,6 +143,11 @@ func (res *VerifyOffsiteResult) checkBlobs(ctx context.Context, probe *repositor
 		res.add("blob-retention", false, "the copy holds no blobs: run lifeboat replicate first")
 	case len(bad) > 0:
 		res.add("blob-retention", false, fmt.Sprintf("%d of %d blobs not %s, as %s", len(bad), res.Blobs, want, strings.Join(bad[:min(3, len(bad))], "; ")))
+	case res.BlobsLocked == 0:
+		res.add("blob-retention", false, fmt.Sprintf("none of %d blobs is locked", res.Blobs))
+	case unlockable > 0:
+		res.add("blob-retention", true, fmt.Sprintf("all %d blobs of points %s, until %s or later (%d log and maintenance blobs, which kopia never locks, not)",
+			res.BlobsLocked, want, res.LockedUntil.UTC().Format(time.RFC3339), unlockable))
 	default:
 		res.add("blob-retention", true, fmt.Sprintf("all %d blobs %s, until %s or later", res.Blobs, want, res.LockedUntil.UTC().Format(time.RFC3339)))
 	}

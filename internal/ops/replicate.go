@@ -70,7 +70,9 @@ func Replicate(ctx context.Context, env *Env, req ReplicateRequest, obs Observer
 		return res, err
 	}
 	lock, _ := req.lock()
-	repo, err := env.Repository(ctx, false)
+	// A locked run records its lock in the repository (a point-in-time
+	// view cannot take that write, and is refused here).
+	repo, err := env.Repository(ctx, lock.On())
 	if err != nil {
 		return res, err
 	}
@@ -97,6 +99,14 @@ func Replicate(ctx context.Context, env *Env, req ReplicateRequest, obs Observer
 			return res, fmt.Errorf("replicate with --lock-mode: %w", err)
 		}
 	}
+	var points []string
+	if lock.On() {
+		// Listed before the copy lists the blobs: every point known here
+		// is then in the copy, and locked with it.
+		if points, err = pointIDs(ctx, repo); err != nil {
+			return res, fmt.Errorf("replicate: %w", err)
+		}
+	}
 	c := obs.progress("replicate to " + req.To)
 	st, err := replicate.Copy(ctx, src, dst, replicate.Options{Delete: req.Delete, Lock: lock, Progress: func(p replicate.Progress) {
 		// Lets the end-to-end test cut the server in the middle of a copy.
@@ -116,8 +126,33 @@ func Replicate(ctx context.Context, env *Env, req ReplicateRequest, obs Observer
 	case err != nil:
 		return res, err
 	}
+	if st.LockedUntil != nil {
+		recordLock(ctx, env, obs, repo, repository.ReplicationRecord{To: loc.Long(), Time: time.Now().UTC(), LockedUntil: *st.LockedUntil, Points: points})
+	}
 	obs.log(env).Info("replicated", "to", loc.Long(), "blobs_sent", st.BlobsSent, "bytes_sent", st.BytesSent,
 		"blobs_already_there", st.BlobsPresent, "blobs_deleted", st.BlobsDeleted, "blobs_lock_extended", st.BlobsExtended,
 		"duration_ms", st.Duration.Milliseconds())
 	return res, nil
+}
+
+// pointIDs are the IDs of every point the repository holds.
+func pointIDs(ctx context.Context, repo *repository.Repository) ([]string, error) {
+	points, err := repo.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(points))
+	for i, p := range points {
+		ids[i] = p.ID
+	}
+	return ids, nil
+}
+
+// recordLock records a locked run's date for its points. The copy is
+// whole and locked either way: a record that cannot be written only
+// leaves the dates shown behind, so it is a warning.
+func recordLock(ctx context.Context, env *Env, obs Observer, repo *repository.Repository, rec repository.ReplicationRecord) {
+	if err := repo.RecordReplication(ctx, rec); err != nil {
+		obs.log(env).Warn("offsite lock dates not recorded", "to", rec.To, "err", err)
+	}
 }

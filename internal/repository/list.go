@@ -60,6 +60,7 @@ func (r *Repository) list(ctx context.Context, unit string, skipDamaged bool) ([
 			points[i].LastDrill = &d
 		}
 	}
+	r.markOffsiteLocks(ctx, points)
 	return points, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/blob/filesystem"
@@ -65,8 +66,17 @@ func (l Location) Long() string {
 // stateKey names the location's connection state. An S3 location's
 // includes the endpoint: the same bucket name on two servers is two
 // repositories, and must not share a connection config or a cache.
+// A point-in-time view's is apart from the current one's: kopia caches
+// indexes and the format blob, and one view must never see another's.
 func (l Location) stateKey() string {
+	if l.pointInTime() {
+		return l.Long() + " as of " + l.S3.PointInTime.UTC().Format(time.RFC3339Nano)
+	}
 	return l.Long()
+}
+
+func (l Location) pointInTime() bool {
+	return l.Kind == KindS3 && l.S3.PointInTime != nil && !l.S3.PointInTime.IsZero()
 }
 
 func (l Location) storage(ctx context.Context, create bool) (blob.Storage, error) {

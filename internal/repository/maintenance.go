@@ -60,7 +60,11 @@ func (r *Repository) Maintain(ctx context.Context, full bool) (MaintenanceResult
 		if err != nil {
 			return fmt.Errorf("read maintenance parameters: %w", err)
 		}
-		if me := w.ClientOptions().UsernameAtHost(); p.Owner != me {
+		extend, err := extendLocks(ctx, w, p)
+		if err != nil {
+			return err
+		}
+		if me := w.ClientOptions().UsernameAtHost(); p.Owner != me || extend {
 			p.Owner = me
 			if err := maintenance.SetParams(ctx, w, p); err != nil {
 				return fmt.Errorf("take maintenance ownership: %w", err)

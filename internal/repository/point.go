@@ -44,6 +44,10 @@ type Point struct {
 	// LastDrill is the newest restore drill of the point; nil if never
 	// drilled.
 	LastDrill *DrillSummary `json:"last_drill,omitempty"`
+	// OffsiteLockedUntil is when the point's offsite copy can first be
+	// removed: the lock the newest locked replicate run that copied it
+	// set on all its blobs. nil when no locked run copied it yet.
+	OffsiteLockedUntil *time.Time `json:"offsite_locked_until,omitempty"`
 }
 
 // Good says whether p counts as normal: not suspect, or acknowledged.

@@ -79,6 +79,9 @@ func Repair(ctx context.Context, opts Options, ropts RepairOptions) (RepairResul
 	if err != nil {
 		return res, err
 	}
+	if err := checkPointInTime(opts, &loc); err != nil {
+		return res, err
+	}
 	pw, _, err := resolvePassword(opts.Password, loc, false)
 	if err != nil {
 		return res, err

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
@@ -51,6 +52,15 @@ type Options struct {
 	Logger   *slog.Logger
 	// ReadOnly skips the writability check, for listing and restoring.
 	ReadOnly bool
+	// PointInTime, when set, opens an S3 repository as it was then, from
+	// the bucket's object versions: read-only, for recovery after the
+	// current versions were overwritten or deleted.
+	PointInTime time.Time
+	// LockMode (governance or compliance) and LockPeriod, for Init of a
+	// repository on S3: kopia locks every blob it writes for the period,
+	// and maintenance extends the locks.
+	LockMode   string
+	LockPeriod time.Duration
 }
 
 // Repository is an open repository.
@@ -63,6 +73,9 @@ type Repository struct {
 	// damaged names the unreadable index blob a read-only open went past
 	// (see openPermissive); "" when the index is whole.
 	damaged string
+	// viewState is a point-in-time view's own state directory, removed
+	// at Close (see viewStateDir).
+	viewState string
 }
 
 // InitResult says what Init did.
@@ -82,6 +95,9 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	}
 	path := loc.String()
 	res := InitResult{Path: path}
+	if !opts.PointInTime.IsZero() {
+		return res, fmt.Errorf("%w: a repository is created as it is now: run init without --point-in-time", ErrPointInTime)
+	}
 	if loc.Kind == KindFile {
 		if err := checkCreatable(path); err != nil {
 			return res, err
@@ -95,12 +111,16 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 		res.PasswordGenerated, res.PasswordFile = true, PasswordFileFor(path)
 	}
 	ctx = withKopiaLogs(ctx, opts.logger())
+	mode, period, err := repoLock(ctx, opts, loc)
+	if err != nil {
+		return res, err
+	}
 	st, err := loc.storage(ctx, true)
 	if err != nil {
 		return res, fmt.Errorf("create repository: %w", err)
 	}
 	defer st.Close(ctx)
-	if err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{}, pw.Reveal()); err != nil {
+	if err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{RetentionMode: mode, RetentionPeriod: period}, pw.Reveal()); err != nil {
 		if errors.Is(err, repo.ErrAlreadyInitialized) {
 			return res, fmt.Errorf("%w at %s", ErrExists, path)
 		}
@@ -116,7 +136,7 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 		return res, err
 	}
 	defer r.Close(ctx)
-	return res, r.setDefaults(ctx)
+	return res, r.setDefaults(ctx, mode != "")
 }
 
 // checkCreatable refuses a path that holds anything but an empty directory,
@@ -152,7 +172,7 @@ func checkCreatable(path string) error {
 
 // setDefaults does what kopia's CLI does at creation and Initialize does
 // not: compression in the global policy, and a maintenance owner.
-func (r *Repository) setDefaults(ctx context.Context) error {
+func (r *Repository) setDefaults(ctx context.Context, locked bool) error {
 	return repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{Purpose: "lifeboat:init"},
 		func(ctx context.Context, w repo.RepositoryWriter) error {
 			pol := *policy.DefaultPolicy
@@ -162,6 +182,8 @@ func (r *Repository) setDefaults(ctx context.Context) error {
 			}
 			p := maintenance.DefaultParams()
 			p.Owner = w.ClientOptions().UsernameAtHost()
+			// A locked repository's full maintenance extends the locks.
+			p.ExtendObjectLocks = locked
 			if err := maintenance.SetParams(ctx, w, &p); err != nil {
 				return fmt.Errorf("set maintenance owner: %w", err)
 			}
@@ -173,6 +195,9 @@ func (r *Repository) setDefaults(ctx context.Context) error {
 func Open(ctx context.Context, opts Options) (*Repository, error) {
 	loc, err := ParseLocation(opts.Location)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPointInTime(opts, &loc); err != nil {
 		return nil, err
 	}
 	path := loc.String()
@@ -203,10 +228,31 @@ func open(ctx context.Context, opts Options, loc Location, pw secret.Value) (*Re
 		hostname, _ = os.Hostname()
 	}
 	dir := stateDir(opts.StateDir, loc.stateKey())
+	view := ""
+	if loc.pointInTime() {
+		var err error
+		if dir, err = viewStateDir(dir); err != nil {
+			return nil, err
+		}
+		view = dir
+	}
 	config := filepath.Join(dir, "repository.config")
 	if err := connectOnce(ctx, dir, config, loc, hostname, pw); err != nil {
+		os.RemoveAll(view)
 		return nil, err
 	}
+	r, err := openConfig(ctx, opts, path, config, pw)
+	if err != nil {
+		os.RemoveAll(view)
+		return nil, err
+	}
+	r.loc, r.path, r.hostname, r.viewState = loc, path, hostname, view
+	return r, nil
+}
+
+// openConfig opens a connection config, past a damaged index when opts
+// are read-only.
+func openConfig(ctx context.Context, opts Options, path, config string, pw secret.Value) (*Repository, error) {
 	log := opts.logger()
 	rep, err := repo.Open(ctx, config, pw.Reveal(), &repo.Options{
 		// kopia's default is os.Exit(1); a daemon must survive and report.
@@ -221,10 +267,9 @@ func open(ctx context.Context, opts Options, loc Location, pw secret.Value) (*Re
 		if perr != nil {
 			return nil, errors.Join(err, perr)
 		}
-		r.loc, r.path, r.hostname = loc, path, hostname
 		return r, nil
 	}
-	return &Repository{rep: rep, log: log, loc: loc, path: path, hostname: hostname}, nil
+	return &Repository{rep: rep, log: log}, nil
 }
 
 // connectOnce writes the kopia connection config the first time a
@@ -254,7 +299,8 @@ func connectOnce(ctx context.Context, dir, config string, loc Location, hostname
 		cache.ContentCacheSizeBytes = 2 << 30
 	}
 	copts := &repo.ConnectOptions{
-		ClientOptions: repo.ClientOptions{Hostname: hostname, Username: username},
+		// A point-in-time view's storage refuses writes; kopia must not try.
+		ClientOptions: repo.ClientOptions{Hostname: hostname, Username: username, ReadOnly: loc.pointInTime()},
 		// No data cache: the repository is a local directory, as fast to
 		// read as a cache of it, and filling one cost a quarter of a
 		// restore's time. Metadata (indexes, directories) is still cached.
@@ -332,7 +378,11 @@ func (r *Repository) Path() string { return r.path }
 
 // Close releases the repository.
 func (r *Repository) Close(ctx context.Context) error {
-	if err := r.rep.Close(ctx); err != nil {
+	err := r.rep.Close(ctx)
+	if r.viewState != "" {
+		os.RemoveAll(r.viewState)
+	}
+	if err != nil {
 		return fmt.Errorf("close repository: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/blob/s3"
@@ -32,6 +33,9 @@ type S3Location struct {
 	NoTLS    bool   `json:"no_tls,omitempty"`
 	Insecure bool   `json:"insecure,omitempty"` // TLS without verifying the certificate
 	Region   string `json:"region,omitempty"`
+	// PointInTime, when set, is a read-only view of the bucket's object
+	// versions as they were then (kopia's s3 point-in-time storage).
+	PointInTime *time.Time `json:"point_in_time,omitempty"`
 }
 
 func init() {
@@ -131,7 +135,7 @@ func (l *S3Location) Storage(ctx context.Context, isCreate bool) (blob.Storage, 
 	}
 	st, err := s3.New(ctx, &s3.Options{
 		BucketName: l.Bucket, Prefix: l.Prefix, Endpoint: l.Endpoint, DoNotUseTLS: l.NoTLS, DoNotVerifyTLS: l.Insecure,
-		AccessKeyID: id, SecretAccessKey: key, SessionToken: token, Region: l.Region,
+		AccessKeyID: id, SecretAccessKey: key, SessionToken: token, Region: l.Region, PointInTime: l.PointInTime,
 	}, isCreate)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", l, err)

@@ -51,7 +51,10 @@ var secrets = []string{"hunter2", "tok-123", "sk-456", "key-789", "label-pw", "/
 
 func (f *fakeBackend) Units(context.Context) ([]UnitStatus, error) { return []UnitStatus{}, nil }
 func (f *fakeBackend) Points(context.Context, string) ([]repository.Point, error) {
-	return []repository.Point{{ID: "p1", Unit: "project/app"}}, nil
+	// A replicated point carries its offsite lock date; the contract
+	// test checks the field is in the schema.
+	until := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	return []repository.Point{{ID: "p1", Unit: "project/app", OffsiteLockedUntil: &until}, {ID: "p2", Unit: "project/app"}}, nil
 }
 func (f *fakeBackend) Point(_ context.Context, id string) (repository.Point, error) {
 	return repository.Point{ID: id}, nil

@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/lifeboat-backup/lifeboat/internal/testutil"
 )
 
 // artifacts is where the browser tests leave their screenshots: CI keeps
@@ -71,7 +73,11 @@ func TestWebUI(t *testing.T) {
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	token := "webui-token-7f3a9c2e5b1d4f6a"
 	os.WriteFile(tokenFile, []byte(token), 0o600)
-	p := e.serve(t, freePort(t), tokenFile)
+	m := testutil.StartMinIO(t)
+	m.LockedBucket("locked")
+	cfg := filepath.Join(t.TempDir(), "lifeboat.yaml")
+	os.WriteFile(cfg, []byte("offsite:\n  to: s3://locked/web\n  schedule: never\n  lock: {mode: compliance, period: 7d}\n"), 0o600)
+	p := e.serve(t, freePort(t), tokenFile, append(m.Env(), "LIFEBOAT_CONFIG="+cfg)...)
 	shots := artifacts(t)
 
 	ctx := newBrowser(t, chromium, 3*time.Minute)
@@ -157,7 +163,18 @@ func TestWebUI(t *testing.T) {
 	waitText("main", "succeeded")
 	shot("job")
 
+	// A locked offsite copy of the point: the timeline says until when.
+	var rj apiJob
+	if code := p.api("POST", "/api/v1/jobs", map[string]string{"kind": "replicate"}, &rj); code != 202 {
+		t.Fatalf("POST replicate job: %d %+v", code, rj)
+	}
+	if rj = p.waitJob(rj.ID, 2*time.Minute); rj.State != "succeeded" {
+		t.Fatalf("the daemon's locked replicate: %+v\n%s", rj, p.logs())
+	}
 	run("unit page", chromedp.Navigate(p.url+"/#/unit/"+strings.ReplaceAll("container/web-app", "/", "%2F")), chromedp.WaitVisible("main table", chromedp.ByQuery))
+	if until := textOf("main table tbody"); !strings.Contains(until, "locked until") {
+		t.Fatalf("the timeline does not show the offsite lock of the replicated point: %s", until)
+	}
 	shot("timeline")
 	var pointURL string
 	run("open the point", chromedp.Click("main table a", chromedp.ByQuery), chromedp.WaitVisible("#files", chromedp.ByQuery), chromedp.Location(&pointURL))

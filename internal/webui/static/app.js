@@ -168,6 +168,14 @@ function proof(p) {
     : h("span", { class: "badge failed", title: "drilled " + fmtTime(d.time) }, "drill failed");
 }
 
+// offsiteLock is until when a point's offsite copy cannot be removed, or
+// that no locked copy holds it yet.
+function offsiteLock(p) {
+  if (!p.offsite_locked_until) return h("span", { class: "muted" }, "not locked offsite");
+  return h("span", { class: "badge proven", "data-offsite-locked-until": p.offsite_locked_until,
+    title: "its offsite copy cannot be removed before then" }, "locked until " + fmtTime(p.offsite_locked_until));
+}
+
 // suspicion is the anomaly guard's mark on a point, with a button that
 // acknowledges it (retention then treats the point as any other).
 function suspicion(p) {
@@ -192,6 +200,7 @@ async function unitPage(unit) {
   const rows = points.map((p) => h("tr", { "data-point": p.id },
     cell("Time", h("a", { href: pointHref(p.id) }, fmtTime(p.time)), " ", suspicion(p)),
     cell("Proof", proof(p)),
+    cell("Offsite", offsiteLock(p)),
     cell("Consistency", h("span", {}, p.consistency)),
     cell("Downtime", h("span", {}, fmtMs(p.downtime_ms))),
     cell("Files", h("span", {}, p.files)),
@@ -206,7 +215,7 @@ async function unitPage(unit) {
     h("h2", {}, "Timeline"), timeline(points),
     h("h2", {}, "Backup duration and size"), chart(points),
     h("h2", {}, "Restore points"),
-    points.length ? h("table", {}, h("thead", {}, h("tr", {}, ...["Time", "Proof", "Consistency", "Downtime", "Files", "Size", "Duration", "Trigger"].map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows))
+    points.length ? h("table", {}, h("thead", {}, h("tr", {}, ...["Time", "Proof", "Offsite", "Consistency", "Downtime", "Files", "Size", "Duration", "Trigger"].map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows))
       : h("p", { class: "muted" }, "No restore points yet."));
 }
 
@@ -288,6 +297,7 @@ async function pointPage(id, path) {
   });
   show(p.unit + " at " + fmtTime(p.time),
     h("p", { class: "muted" }, p.consistency + " · downtime " + fmtMs(p.downtime_ms) + " · " + p.files + " files, " + fmtBytes(p.bytes) + " · ID " + p.id),
+    h("p", {}, "Offsite: ", offsiteLock(p)),
     h("div", { class: "row" }, h("a", { href: unitHref(p.unit) }, "Timeline of " + p.unit)),
     h("h2", {}, "Browse"), crumbs,
     h("table", { id: "files" }, h("thead", {}, h("tr", {}, ...["Name", "Size", "Modified", ""].map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows)),
