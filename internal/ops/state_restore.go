@@ -105,7 +105,9 @@ type StateRestore struct {
 
 // restoreState writes a state point's config file and job history into
 // dir. A file that exists already is not replaced: the state of a host
-// that is not fresh is its own.
+// that is not fresh is its own; one equal to the point's is left as it
+// is, so recover can run again. Every file is checked before any is
+// written.
 func restoreState(ctx context.Context, repo *repository.Repository, p repository.Point, dir string) (StateRestore, error) {
 	res := StateRestore{Point: p.ID}
 	b, err := repo.ReadFile(ctx, p.ID, stateManifest)
@@ -126,17 +128,26 @@ func restoreState(ctx context.Context, repo *repository.Repository, p repository
 	if ok, _ := repo.Has(ctx, p.ID, stateJobs); ok {
 		files = append(files, file{stateJobs, filepath.Join(dir, jobsFile)})
 	}
-	for _, f := range files {
-		if _, err := os.Lstat(f.to); err == nil {
-			return res, fmt.Errorf("%w: %s exists: this state directory is not fresh; move it away or recover with --no-state", ErrInvalid, f.to)
-		}
-	}
-	for _, f := range files {
-		b, err := repo.ReadFile(ctx, p.ID, f.from)
-		if err != nil {
+	data, same := make([][]byte, len(files)), make([]bool, len(files))
+	for i, f := range files {
+		if data[i], err = repo.ReadFile(ctx, p.ID, f.from); err != nil {
 			return res, fmt.Errorf("read %s: %w", f.from, err)
 		}
-		if err := writeNew(f.to, b); err != nil {
+		// The same file is a recover run again (after units failed):
+		// done already. Another one is this host's own state.
+		if have, err := os.ReadFile(f.to); err == nil && !bytes.Equal(have, data[i]) {
+			return res, fmt.Errorf("%w: %s exists and differs from the copy's: this state directory is not fresh; move it away or recover with --no-state", ErrInvalid, f.to)
+		} else if err == nil {
+			same[i] = true
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return res, fmt.Errorf("state: %w", err)
+		}
+	}
+	for i, f := range files {
+		if same[i] {
+			continue
+		}
+		if err := writeNew(f.to, data[i]); err != nil {
 			return res, err
 		}
 	}
