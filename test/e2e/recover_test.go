@@ -126,6 +126,9 @@ func TestRecoverFromNothing(t *testing.T) {
 	jobs := writeJobHistory(t, stateDir)
 	o.ok(nil, "init")
 	o.ok(nil, "backup", "project/"+proj, "--json")
+	// A volume no container uses is a unit of its own.
+	os.WriteFile(filepath.Join(e.volume("rcv_extra"), "note"), []byte("extra"), 0o640)
+	o.ok(nil, "backup", "volume/rcv_extra", "--json")
 	st := o.ok([]string{"LIFEBOAT_CONFIG=" + cfgPath}, "backup", "--state", "--json").stdout
 	if !strings.Contains(st, `"unit":"lifeboat/state"`) || !strings.Contains(st, "offsite.secret_access_key") {
 		t.Fatalf("backup --state --json: %s", st)
@@ -164,10 +167,10 @@ func TestRecoverFromNothing(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("recover --json: %v: %s", err, r.stdout)
 	}
-	if res.Restored != 1 || res.Failed != 0 || len(res.Units) != 1 || res.Units[0].Status != "restored" {
-		t.Fatalf("recover: %s", r.stdout)
+	if res.Restored != 2 || res.Failed != 0 || len(res.Units) != 2 || res.Units[0].Unit != "volume/rcv_extra" || res.Units[1].Unit != "project/"+proj {
+		t.Fatalf("recover, volumes first: %s", r.stdout)
 	}
-	u := res.Units[0]
+	u := res.Units[1]
 	t.Logf("FIGURE recover from S3 to every container running: %s (wall %s); images %s (%v), data and start %s; replicated copy %d MB",
 		msDur(res.ToRunningMS), wall.Round(100*time.Millisecond), msDur(u.ImagesMS), u.Images, msDur(u.RestoreMS), repl.BytesSent>>20)
 	if res.ToRunningMS > 120_000 {
@@ -193,7 +196,21 @@ func TestRecoverFromNothing(t *testing.T) {
 	if out, err := d2.DockerErr("exec", proj+"_web_1", "wget", "-qO-", "http://127.0.0.1:8080/index.html"); err != nil || out != "recovered" {
 		t.Errorf("web serves %q, %v", out, err)
 	}
+	if got := d2.Docker(t, "run", "--rm", "-v", "rcv_extra:/x", "lifeboat-test/busybox:1", "cat", "/x/note"); got != "extra" {
+		t.Errorf("volume/rcv_extra after recover: %q", got)
+	}
 	checkRecoveredState(t, res, filepath.Join(fresh, "state"), jobs)
+
+	// Again, after the volume was lost: its state is there already and
+	// equal, the volume comes back, the project (which exists) is
+	// refused and reported, and the exit status says some failed.
+	d2.Docker(t, "volume", "rm", "rcv_extra")
+	r = o.run(bEnv, "recover", "--from", to)
+	if r.code != 3 || !strings.Contains(r.stdout, "volume/rcv_extra: restored") || !strings.Contains(r.stderr, "project/"+proj+": FAILED") ||
+		!strings.Contains(r.stdout, "recovered 1 of 2 units") {
+		t.Fatalf("recover again: exit %d, want 3\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("recover again:\n%s%s", r.stdout, r.stderr)
 }
 
 // fillAppData writes about 700 MiB of incompressible files, a page for
