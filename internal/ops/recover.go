@@ -139,24 +139,29 @@ func Recover(ctx context.Context, env *Env, req RecoverRequest, obs Observer) (R
 	}
 	res.Units = recoverUnits(ctx, env, repo, chosen, obs, start)
 	res.ToRunningMS = time.Since(start).Milliseconds()
-	var errs []error
+	var failed []string
 	for _, u := range res.Units {
 		switch u.Status {
 		case "restored":
 			res.Restored++
 		case "failed":
 			res.Failed++
-			errs = append(errs, fmt.Errorf("%s: %s", u.Unit, u.Error))
+			failed = append(failed, u.Unit)
 		}
 	}
+	// Each unit's error is in the result, which every front end shows:
+	// the error only names the units.
 	switch {
 	case res.Failed > 0 && res.Restored > 0:
-		return res, fmt.Errorf("%w: %w", backup.ErrPartial, errors.Join(errs...))
+		return res, fmt.Errorf("%w: %d of %d units not recovered: %s", backup.ErrPartial, res.Failed, res.Failed+res.Restored, strings.Join(failed, ", "))
 	case res.Failed > 0:
-		return res, errors.Join(errs...)
+		return res, fmt.Errorf("%w: %s", errNoneRecovered, strings.Join(failed, ", "))
 	}
 	return res, nil
 }
+
+// errNoneRecovered says that every unit recover tried failed.
+var errNoneRecovered = errors.New("no unit recovered")
 
 // newestByHost is each host's units with their newest point.
 func newestByHost(points []repository.Point) []RecoverHost {
