@@ -41,15 +41,17 @@ points. Otherwise recover restores, from the newest points of the host
      daily and by backup --state): the config file, written as
      lifeboat.yaml into the state directory (--state-dir), without the
      secrets it held (they are named: give them again), and the job
-     history; --no-state skips it, and a state directory that holds
-     them already is refused;
+     history; --no-state skips it; a state directory that holds other
+     ones is refused before anything is written (the same ones, from a
+     run before, are kept);
   2. every unit (or the UNITs named), each through restore with its
      images, in dependency order: volumes, then units whose networks,
      volumes or containers others use before those others; each
      project's containers start in their depends_on order.
 
-A unit that fails is reported and the others go on. The time from the
-start to each unit's containers running, and to the last, is printed.
+A unit that fails is reported and the others go on; run recover again
+naming the failed units. The time from the start to each unit's
+containers running, and to the last, is printed.
 
 EXIT STATUS
   0 every unit recovered; 1 error (nothing recovered); 3 some units
