@@ -89,11 +89,12 @@ func runRecover(cmd *cobra.Command, opts recoverOptions, g *globalOptions, args 
 	obs, pr := g.observer(cmd)
 	res, err := ops.Recover(ctx, &env.Env, req, obs)
 	pr.Done()
+	if err != nil && len(res.Units) == 0 {
+		return err // refused, or failed before any unit: one line
+	}
 	if opts.json {
-		if len(res.Hosts) > 0 || res.Host != "" {
-			if werr := writeSummary(cmd.OutOrStdout(), res); werr != nil {
-				return werr
-			}
+		if werr := writeSummary(cmd.OutOrStdout(), res); werr != nil {
+			return werr
 		}
 		return err
 	}
