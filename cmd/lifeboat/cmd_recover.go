@@ -99,8 +99,10 @@ func runRecover(cmd *cobra.Command, opts recoverOptions, g *globalOptions, args 
 		return err
 	}
 	out := cmd.OutOrStdout()
-	if opts.list {
+	if opts.list || !g.quiet {
 		printCopy(out, res)
+	}
+	if opts.list {
 		return err
 	}
 	if res.State != nil {
