@@ -20,6 +20,8 @@ type backupOptions struct {
 	registry    string
 	json        bool
 	noWait      bool
+	state       bool
+	config      string
 }
 
 func newBackupCommand(g *globalOptions) *cobra.Command {
@@ -46,6 +48,13 @@ One job per unit at a time on this host: a unit that another backup or
 restore (from the CLI or lifeboat serve) holds is waited for, with a
 message naming the holder; --no-wait refuses it instead (exit status 11).
 
+--state backs up lifeboat's own state as unit lifeboat/state instead:
+the config file (--config, env LIFEBOAT_CONFIG) without the secrets it
+holds (S3 keys, webhook secret, notification and ping URLs; API tokens
+stay as the hashes the file holds) and the daemon's job history. The API
+token, the repository password and S3 keys are never stored. lifeboat
+serve does it daily; lifeboat recover restores it first.
+
 The first backup of a unit reads everything; later ones read only files
 whose metadata changed and store only new chunks. With the default
 repository, the first backup creates it.
@@ -67,7 +76,8 @@ EXIT STATUS
   12 wrong or missing password; 130 interrupted.`,
 		Example: `  lifeboat backup --all
   lifeboat backup project/shop --consistency pause
-  lifeboat backup volume/pgdata --json`,
+  lifeboat backup volume/pgdata --json
+  lifeboat backup --state --config /etc/lifeboat/lifeboat.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.json = opts.json
 			return runBackup(cmd, opts, g, args)
@@ -80,11 +90,16 @@ EXIT STATUS
 	f.StringVar(&opts.registry, "registry", os.Getenv("LIFEBOAT_REGISTRY"), "HOST:PORT to push timeline images to, with --images commit,push (env LIFEBOAT_REGISTRY)")
 	f.BoolVar(&opts.json, "json", false, "print JSON lines")
 	f.BoolVar(&opts.noWait, "no-wait", false, "refuse a unit another backup or restore holds, instead of waiting for it")
+	f.BoolVar(&opts.state, "state", false, "back up lifeboat's own state (config without secrets, job history) as unit lifeboat/state")
+	f.StringVar(&opts.config, "config", os.Getenv("LIFEBOAT_CONFIG"), "with --state: the daemon's config file (env LIFEBOAT_CONFIG)")
 	return cmd
 }
 
 func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []string) error {
 	ctx := cmd.Context()
+	if opts.state {
+		return runBackupState(cmd, opts, g, args)
+	}
 	req := ops.BackupRequest{Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual", NoWait: opts.noWait}
 	if err := req.Validate(); err != nil {
 		return err
@@ -133,4 +148,30 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 func suspectWarning(r backup.Result) string {
 	return fmt.Sprintf("warning: restore point %s of %s is suspect: %s; older good points are kept until you run `lifeboat ack %s`",
 		r.ID, r.Unit, strings.Join(r.Anomalies, "; "), r.ID)
+}
+
+// runBackupState makes a restore point of lifeboat's own state.
+func runBackupState(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []string) error {
+	if len(args) > 0 || opts.all {
+		return fmt.Errorf("%w: --state backs up lifeboat's own state alone: give no units or --all with it", ops.ErrInvalid)
+	}
+	ctx := cmd.Context()
+	env := g.env(cmd, true)
+	defer env.Close(ctx)
+	obs, pr := g.observer(cmd)
+	res, err := ops.BackupState(ctx, &env.Env, ops.StateBackupRequest{ConfigPath: opts.config, Trigger: "manual", NoWait: opts.noWait}, obs)
+	pr.Done()
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		return writeSummary(cmd.OutOrStdout(), res)
+	}
+	if !g.quiet {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  config %t, %d jobs\n", res.ID, res.Unit, res.HasConfig, res.Jobs)
+		if len(res.SecretsLeftOut) > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "left out (secrets): %s\n", strings.Join(res.SecretsLeftOut, ", "))
+		}
+	}
+	return nil
 }

@@ -94,7 +94,7 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 		return err
 	}
 	defer repo.Close(context.WithoutCancel(ctx))
-	d, err := daemon.New(daemon.Options{Config: cfg, Repo: repo, Engine: eng, StateDir: g.stateDir, Version: version, Log: g.log,
+	d, err := daemon.New(daemon.Options{Config: cfg, ConfigPath: opts.config, Repo: repo, Engine: eng, StateDir: g.stateDir, Version: version, Log: g.log,
 		// Checks read the storage through a connection of their own, with
 		// an empty cache; a password that can only be typed is not asked
 		// again (the check then goes through the daemon's connection).

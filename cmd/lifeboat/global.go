@@ -71,6 +71,7 @@ Start with:
 	root.AddCommand(newInitCommand(g), newLsCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g), newForgetCommand(g), newServeCommand(g), newCheckCommand(g), newReplicateCommand(g), newMaintenanceCommand(g), newRepairCommand(g), newDrillCommand(g))
 	root.AddCommand(newAckCommand(g))
 	root.AddCommand(newOffsiteCommand(g))
+	root.AddCommand(newRecoverCommand(g))
 	return root
 }
 

@@ -194,7 +194,7 @@ func (d *Daemon) Submit(ctx context.Context, req api.JobRequest) (api.Job, error
 		}
 		dr.NoWait = false
 		j, err = d.submitDrill(ctx, dr, "api")
-	case "replicate", "offsite-verify", "check", "forget", "maintenance":
+	case "replicate", "offsite-verify", "check", "forget", "maintenance", stateKind:
 		j, err = d.submitUpkeep(req.Kind, "api")
 	default:
 		return api.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, drill, %s", api.ErrBadRequest, req.Kind, upkeepNames)

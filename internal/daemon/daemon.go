@@ -40,6 +40,9 @@ type Options struct {
 	// ShutdownGrace is how long running jobs may finish on SIGTERM before
 	// they are cancelled (and thaw what they froze); 10s when zero.
 	ShutdownGrace time.Duration
+	// ConfigPath is the config file, backed up (without its secrets)
+	// with lifeboat's state; "" without one.
+	ConfigPath string
 }
 
 // Daemon is one running lifeboat serve.
@@ -385,6 +388,8 @@ func (d *Daemon) seedUpkeep() {
 		}
 	}
 	add("maintenance", d.cfg.Maintenance.Schedule)
+	add(stateKind, stateSchedule)
+	d.stateAtStart(now)
 	add("check", d.cfg.Check.Schedule)
 	if d.cfg.Offsite.To != "" {
 		add("replicate", d.cfg.Offsite.Schedule)

@@ -128,7 +128,7 @@ func resultOf(ctx context.Context) string {
 }
 
 // upkeepNames are the repository-wide jobs, for messages.
-const upkeepNames = "replicate, offsite-verify, check, forget or maintenance"
+const upkeepNames = "replicate, offsite-verify, check, forget, maintenance or state"
 
 // submitUpkeep queues a repository-wide job.
 func (d *Daemon) submitUpkeep(kind, trigger string) (scheduler.Job, error) {
@@ -172,6 +172,8 @@ func (d *Daemon) submitUpkeep(kind, trigger string) (scheduler.Job, error) {
 		}
 	case "forget":
 		fn = d.forgetAll
+	case stateKind:
+		fn = func(ctx context.Context, r *scheduler.Run) error { return d.runState(ctx, r, trigger) }
 	default:
 		return scheduler.Job{}, fmt.Errorf("%w: unknown job kind %q: use backup, restore, drill, %s", api.ErrBadRequest, kind, upkeepNames)
 	}

@@ -72,6 +72,9 @@ func TestBadInput(t *testing.T) {
 		{"engine unreachable", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"backup", "volume/data"}, 1, []string{"cannot reach the Docker Engine", "DOCKER_HOST"}},
 		{"engine unreachable for volume restore", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"restore", first.ID, "--volume", "data", "--as", "x2"}, 1, []string{"cannot reach the Docker Engine"}},
 		{"unknown consistency", nil, []string{"backup", "volume/data", "--consistency", "bogus"}, 1, []string{"unknown consistency"}},
+		{"recover from nowhere", nil, []string{"recover"}, 1, []string{"--from s3://"}},
+		{"recover an unknown unit", nil, []string{"recover", "--from", e.repo, "project/none"}, 1, []string{"no unit project/none", "recover --list"}},
+		{"recover another host", nil, []string{"recover", "--from", e.repo, "--from-host", "elsewhere"}, 1, []string{"no points of host", "recover --list"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.run(tc.env, tc.args...)
