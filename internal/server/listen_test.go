@@ -261,6 +261,15 @@ func TestSlowClients(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// The same polls before the flood: what this machine's load alone
+	// costs a request, so that the flood's cost is judged against it.
+	for range 20 {
+		ask()
+		time.Sleep(50 * time.Millisecond)
+	}
+	slices.Sort(took)
+	calm := took[len(took)*95/100]
+	took, slowest, polls = nil, 0, 0
 	stop := make(chan struct{})
 	var pollers sync.WaitGroup
 	pollers.Go(func() {
@@ -335,10 +344,14 @@ func TestSlowClients(t *testing.T) {
 		t.Fatalf("only %d of %d slow clients connected", opened, total)
 	}
 	// Starvation shows as failures and timeouts; one poll past a second
-	// while this 2-core machine runs other test packages does not. So:
-	// none fails, 95 in 100 answer within a second, and the job too.
-	if bad > 0 || p95 > time.Second || jobTime > time.Second {
-		t.Fatalf("authenticated requests: %d failed, 95th percentile %v (slowest %v), job %v; want none failed, under 1s", bad, p95, slowest, jobTime)
+	// while this 2-core machine runs other tests does not. So: none fails,
+	// and 95 in 100 answer, as does the job, within a second or within
+	// four times what the same polls took before the flood, whichever is
+	// longer (under a load of 20 a calm poll already takes hundreds of ms).
+	budget := max(time.Second, 4*calm)
+	t.Logf("before the flood: 95th percentile %v; budget %v", calm.Round(time.Millisecond), budget)
+	if bad > 0 || p95 > budget || jobTime > budget {
+		t.Fatalf("authenticated requests: %d failed, 95th percentile %v (slowest %v), job %v; want none failed, under %v", bad, p95, slowest, jobTime, budget)
 	}
 	if fds > baseFDs+1024+64 {
 		t.Fatalf("the server holds %d descriptors: the cap did not hold", fds)
