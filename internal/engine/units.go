@@ -96,7 +96,7 @@ func containerOf(info container.InspectResponse) Container {
 	ct.ID, ct.Name, ct.ImageID = info.ID, strings.TrimPrefix(info.Name, "/"), info.Image
 	if st := info.State; st != nil {
 		ct.State = string(st.Status)
-		if st.Health != nil && st.Health.Status != container.NoHealthcheck {
+		if !noHealthcheck(st.Health) {
 			ct.Health = string(st.Health.Status)
 		}
 	}

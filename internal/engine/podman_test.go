@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/system"
+
+	"github.com/lifeboat-backup/lifeboat/internal/testutil"
+)
+
+func TestIsPodman(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		comps []system.ComponentVersion
+		want  bool
+	}{
+		{"podman 4.3", []system.ComponentVersion{{Name: "Podman Engine", Version: "4.3.1"}, {Name: "Conmon"}}, true},
+		{"docker", []system.ComponentVersion{{Name: "Engine", Version: "20.10.24"}, {Name: "containerd"}, {Name: "runc"}}, false},
+		{"no components", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isPodman(tc.comps); got != tc.want {
+				t.Errorf("isPodman = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPodmanNetworkMode(t *testing.T) {
+	for _, tc := range []struct {
+		name, mode string
+		nets       []string
+		want       string
+	}{
+		{"default network", "bridge", []string{"bridge"}, "bridge"},
+		{"default and another", "bridge", []string{"n2", "bridge"}, "bridge"},
+		{"created on another network", "bridge", []string{"n3", "n2"}, "n2"},
+		{"default mode word", "default", []string{"n2"}, "n2"},
+		{"host", "host", nil, "host"},
+		{"another container's", "container:db", nil, "container:db"},
+		{"named mode kept", "n3", []string{"n2", "n3"}, "n3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := podmanNetworkMode(tc.mode, tc.nets); got != tc.want {
+				t.Errorf("podmanNetworkMode(%q, %v) = %q, want %q", tc.mode, tc.nets, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPodmanPortable(t *testing.T) {
+	cfg := rawObject{}
+	hc := rawObject{}
+	must := func(o rawObject, s string) {
+		if err := json.Unmarshal([]byte(s), &o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(cfg, `{"Env":["PATH=/bin","TERM=xterm","container=podman","FOO=bar","HOME=/root","HOSTNAME=d103dd61f319","LANG=C"]}`)
+	must(hc, `{"Binds":["data:/data:rw,rprivate,nosuid,nodev,rbind","/srv:/srv:ro,rbind","cache:/c:nosuid,nodev,rbind"],
+		"Ulimits":[{"Name":"RLIMIT_NOFILE","Hard":20000,"Soft":1024}],"Runtime":"oci","PidMode":"private","UTSMode":"private","IpcMode":"shareable"}`)
+	podmanPortable(cfg, hc, "d103dd61f319", []string{"PATH=/bin", "LANG=C"})
+
+	var env, binds []string
+	var ulimits []container.Ulimit
+	var runtime, pid, uts, ipc string
+	for key, v := range map[string]any{"Binds": &binds, "Ulimits": &ulimits, "Runtime": &runtime, "PidMode": &pid, "UTSMode": &uts, "IpcMode": &ipc} {
+		if err := hc.get(key, v); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+	}
+	if err := cfg.get("Env", &env); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"PATH=/bin", "FOO=bar", "LANG=C"}; !cmp.Equal(want, env) {
+		t.Errorf("env: %s", cmp.Diff(want, env))
+	}
+	if want := []string{"data:/data:rw,rprivate", "/srv:/srv:ro", "cache:/c"}; !cmp.Equal(want, binds) {
+		t.Errorf("binds: %s", cmp.Diff(want, binds))
+	}
+	if want := []container.Ulimit{{Name: "nofile", Hard: 20000, Soft: 1024}}; !cmp.Equal(want, ulimits) {
+		t.Errorf("ulimits: %s", cmp.Diff(want, ulimits))
+	}
+	if runtime != "" || pid != "" || uts != "" || ipc != "shareable" {
+		t.Errorf("runtime %q, pid mode %q, uts mode %q, ipc mode %q: want Podman's defaults cleared, ipc kept", runtime, pid, uts, ipc)
+	}
+}
+
+func TestNoHealthcheck(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    *container.Health
+		want bool
+	}{
+		{"docker without", nil, true},
+		{"docker none", &container.Health{Status: container.NoHealthcheck}, true},
+		{"podman without", &container.Health{}, true},
+		{"starting", &container.Health{Status: container.Starting}, false},
+		{"healthy", &container.Health{Status: container.Healthy}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := noHealthcheck(tc.h); got != tc.want {
+				t.Errorf("noHealthcheck = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestConnectPodman connects to a real Podman service and to dockerd:
+// only the former is taken for Podman.
+func TestConnectPodman(t *testing.T) {
+	p, err := testutil.NewPodman()
+	if err != nil {
+		t.Fatalf("start a private Podman service: %v", err)
+	}
+	t.Cleanup(func() { p.Stop() })
+	d := testutil.StartDaemon(t)
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	for _, tc := range []struct {
+		host string
+		want bool
+	}{{p.Host, true}, {d.Host, false}} {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		c, err := ConnectHost(ctx, tc.host, log)
+		cancel()
+		if err != nil {
+			t.Fatalf("connect %s: %v", tc.host, err)
+		}
+		if got := c.Info().Podman; got != tc.want {
+			t.Errorf("%s: Info().Podman = %v, want %v", tc.host, got, tc.want)
+		}
+		c.Close()
+	}
+}
