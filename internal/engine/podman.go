@@ -126,8 +126,9 @@ func podmanAddsEnv(e, hostname string, imageEnv []string) bool {
 }
 
 // podmanBindOptions are the options Podman spells out in every volume
-// bind; it adds them again on create, and dockerd rejects them.
-var podmanBindOptions = map[string]bool{"rbind": true, "nosuid": true, "nodev": true}
+// bind; it adds them again on create, and dockerd rejects them (rprivate,
+// the default propagation of both, on a named volume).
+var podmanBindOptions = map[string]bool{"rbind": true, "nosuid": true, "nodev": true, "rprivate": true}
 
 // podmanPortable rewrites a Podman container's inspect data into what
 // both engines accept on create: Docker's ulimit names ("nofile", not
@@ -168,7 +169,7 @@ func podmanPortable(cfg, hc rawObject, hostname string, imageEnv []string) {
 }
 
 // dockerBind drops Podman's implied options from a bind
-// ("vol:/data:rw,rprivate,nosuid,nodev,rbind" becomes "vol:/data:rw,rprivate").
+// ("vol:/data:rw,rprivate,nosuid,nodev,rbind" becomes "vol:/data:rw").
 func dockerBind(b string) string {
 	parts := strings.Split(b, ":")
 	if len(parts) < 3 {

@@ -63,7 +63,7 @@ func TestPodmanPortable(t *testing.T) {
 		}
 	}
 	must(cfg, `{"Env":["PATH=/bin","TERM=xterm","container=podman","FOO=bar","HOME=/root","HOSTNAME=d103dd61f319","LANG=C"]}`)
-	must(hc, `{"Binds":["data:/data:rw,rprivate,nosuid,nodev,rbind","/srv:/srv:ro,rbind","cache:/c:nosuid,nodev,rbind"],
+	must(hc, `{"Binds":["data:/data:rw,rprivate,nosuid,nodev,rbind","/srv:/srv:ro,rshared,rbind","cache:/c:nosuid,nodev,rbind"],
 		"Ulimits":[{"Name":"RLIMIT_NOFILE","Hard":20000,"Soft":1024}],"Runtime":"oci","PidMode":"private","UTSMode":"private","IpcMode":"shareable"}`)
 	podmanPortable(cfg, hc, "d103dd61f319", []string{"PATH=/bin", "LANG=C"})
 
@@ -81,7 +81,7 @@ func TestPodmanPortable(t *testing.T) {
 	if want := []string{"PATH=/bin", "FOO=bar", "LANG=C"}; !cmp.Equal(want, env) {
 		t.Errorf("env: %s", cmp.Diff(want, env))
 	}
-	if want := []string{"data:/data:rw,rprivate", "/srv:/srv:ro", "cache:/c"}; !cmp.Equal(want, binds) {
+	if want := []string{"data:/data:rw", "/srv:/srv:ro,rshared", "cache:/c"}; !cmp.Equal(want, binds) {
 		t.Errorf("binds: %s", cmp.Diff(want, binds))
 	}
 	if want := []container.Ulimit{{Name: "nofile", Hard: 20000, Soft: 1024}}; !cmp.Equal(want, ulimits) {
