@@ -163,14 +163,24 @@ func (d *Daemon) Podman(t testing.TB, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// stopPodmanHelpers ends what the service leaves running on its own:
-// aardvark-dns, started for networks with DNS, outlives the service.
+// stopPodmanHelpers ends what the service leaves running on its own,
+// all of it in the service's network namespace: conmon of exec sessions
+// (they linger five minutes after the exec ends) and aardvark-dns,
+// started for networks with DNS. Only processes in this instance's
+// namespace are signalled.
 func (d *Daemon) stopPodmanHelpers() {
-	b, err := os.ReadFile(filepath.Join(d.ExecRoot, "networks", "aardvark-dns", "aardvark.pid"))
-	if err != nil {
+	var ns syscall.Stat_t
+	if err := syscall.Stat("/run/netns/"+d.NetNS, &ns); err != nil {
 		return
 	}
-	if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
-		syscall.Kill(pid, syscall.SIGTERM)
+	procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
+	for _, p := range procs {
+		var st syscall.Stat_t
+		if syscall.Stat(p, &st) != nil || st.Ino != ns.Ino || st.Dev != ns.Dev {
+			continue
+		}
+		if pid, _ := strconv.Atoi(strings.Split(p, "/")[2]); pid > 1 && pid != os.Getpid() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
