@@ -167,7 +167,7 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 		}
 	}
 	if c.info.Podman {
-		if err := c.podmanNetworks(ctx, &spec); err != nil {
+		if err := c.podmanSpec(ctx, info.ID, &spec); err != nil {
 			return Spec{}, fmt.Errorf("inspect container %q: %w", nameOrID, err)
 		}
 	}

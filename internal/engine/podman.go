@@ -72,6 +72,9 @@ func (c *Client) podmanNetworks(ctx context.Context, spec *Spec) error {
 			return fmt.Errorf("inspect network %q: %w", name, err)
 		}
 		if n.Network.ID == def.Network.ID {
+			// No aliases: neither engine's default network has DNS, and
+			// dockerd refuses them there.
+			ep.Aliases = nil
 			delete(spec.Networks, name)
 			spec.Networks[network.NetworkBridge] = ep
 		}
@@ -187,4 +190,19 @@ func dockerBind(b string) string {
 // reports no health or "none", Podman a health with an empty status.
 func noHealthcheck(h *container.Health) bool {
 	return h == nil || h.Status == container.NoHealthcheck || h.Status == ""
+}
+
+// podmanSpec rewrites a Podman container's recorded networks, and a pod
+// member's namespaces, into what both engines create.
+func (c *Client) podmanSpec(ctx context.Context, id string, spec *Spec) error {
+	pod, err := c.podOf(ctx, id)
+	if err != nil {
+		return err
+	}
+	if pod.Pod != "" {
+		if err := c.leavePod(ctx, spec, pod.Pod); err != nil {
+			return err
+		}
+	}
+	return c.podmanNetworks(ctx, spec)
 }

@@ -73,6 +73,11 @@ func (c *Client) Containers(ctx context.Context) ([]Container, error) {
 		if err != nil {
 			return nil, err
 		}
+		if pod, err := c.podOf(ctx, s.ID); err != nil {
+			return nil, fmt.Errorf("list containers: %w", err)
+		} else if pod.IsInfra {
+			continue // a Podman pod's plumbing, no data: not a unit
+		}
 		out = append(out, ct)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

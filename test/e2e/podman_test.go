@@ -219,3 +219,38 @@ func TestPodmanDockerCrossRestore(t *testing.T) {
 		}
 	})
 }
+
+// TestPodmanPodMember backs up a container of a Podman pod and restores
+// it after the whole pod is gone: pods are not units, their infra
+// container is not listed, and a member comes back as a standalone
+// container with its volume, layer and configuration, running.
+func TestPodmanPodMember(t *testing.T) {
+	e := newPodmanEnv(t)
+	e.d.Podman(t, "pod", "create", "--name", "shop")
+	e.d.Docker(t, "volume", "create", "shopdata")
+	testutil.MakeEdgeTree(t, filepath.Join(e.d.Docker(t, "volume", "inspect", "-f", "{{.Mountpoint}}", "shopdata"), "edge"))
+	e.d.Podman(t, "run", "-d", "--pod", "shop", "--name", "shop-web", "-e", "GREETING=hello podman", "--label", "app=web",
+		"--restart", "unless-stopped", "-v", "shopdata:/data", "lifeboat-test/busybox:1",
+		"sh", "-c", "mkdir -p /srv/site && echo layer >/srv/site/index.html && rm -f /etc/group && exec sleep 100000")
+	for i := 0; i < 100 && !strings.Contains(e.d.Docker(t, "diff", "shop-web"), "/srv/site/index.html"); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.ok("init")
+	var units []struct{ Unit string }
+	if err := json.Unmarshal([]byte(e.ok("ls", "--json").stdout), &units); err != nil {
+		t.Fatal(err)
+	}
+	if len(units) != 1 || units[0].Unit != "container/shop-web" {
+		t.Fatalf("ls: want only container/shop-web (no infra container), got %+v", units)
+	}
+	want := restored{volumeTree(t, e.d, "shopdata"), layerOf(t, e.d, "shop-web"), inspectRun(t, e.d, "shop-web", nil)}
+	e.ok("backup", "container/shop-web", "--consistency", "pause")
+
+	e.d.Podman(t, "pod", "rm", "-f", "shop")
+	e.d.Docker(t, "volume", "rm", "shopdata")
+	e.ok("restore", "container/shop-web@latest")
+	want.check(t, e.d, "shop-web", "shopdata", nil)
+	if mode := e.d.Docker(t, "inspect", "-f", "{{.HostConfig.NetworkMode}}", "shop-web"); mode != "bridge" {
+		t.Errorf("restored pod member's network mode %q, want bridge (its own namespace)", mode)
+	}
+}
