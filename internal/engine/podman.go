@@ -206,3 +206,14 @@ func (c *Client) podmanSpec(ctx context.Context, id string, spec *Spec) error {
 	}
 	return c.podmanNetworks(ctx, spec)
 }
+
+// commitConfig is the body of a commit request: none for dockerd, which
+// keeps the container's configuration, and an empty one for Podman,
+// which fails to decode a request without a body ("Decode(): EOF") and
+// keeps the container's configuration too.
+func (c *Client) commitConfig() *container.Config {
+	if c.info.Podman {
+		return &container.Config{}
+	}
+	return nil
+}

@@ -142,6 +142,12 @@ func TestPodmanContainerRoundTrip(t *testing.T) {
 		e.ok("restore", "container/pweb@latest")
 		want.check(t, e.d, "pweb", "pdata", nil)
 	})
+	t.Run("a timeline image by commit", func(t *testing.T) {
+		e.ok("backup", "container/pweb", "--images", "commit")
+		if imgs := e.d.Docker(t, "images", "--format", "{{.Repository}}"); !strings.Contains(imgs, "lifeboat/pweb/pweb") {
+			t.Errorf("no timeline image committed on Podman; images:\n%s", imgs)
+		}
+	})
 	t.Run("a volume unit", func(t *testing.T) {
 		e.backup("volume/pdata")
 		e.ok("restore", "volume/pdata@latest", "--volume", "pdata", "--as", "pdata-copy")
