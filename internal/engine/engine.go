@@ -117,7 +117,7 @@ func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client
 	if c.info.Hostname == "" {
 		c.info.Hostname, _ = os.Hostname()
 	}
-	c.info.Podman = c.detectPodman(pctx)
+	c.detectPodman(pctx)
 	return c, nil
 }
 

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -37,16 +39,29 @@ func isPodman(components []system.ComponentVersion) bool {
 	return false
 }
 
-// detectPodman asks the engine what it is. Info alone cannot tell: Podman
-// fills it as dockerd does, with its own version number. An engine that
-// does not answer is taken for dockerd, whose paths need no check.
-func (c *Client) detectPodman(ctx context.Context) bool {
+// detectPodman asks the engine what it is and sets Info.Podman. Info
+// alone cannot tell: Podman fills it as dockerd does, with its own
+// version number. An engine that does not answer is taken for dockerd,
+// whose paths need no check. Podman's Info.ID is a new random UUID at
+// every call, so it is replaced by one derived from what stays.
+func (c *Client) detectPodman(ctx context.Context) {
 	v, err := c.api.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
 		c.log.Debug("engine version unreadable; taken for dockerd", "host", c.host, "err", err)
-		return false
+		return
 	}
-	return isPodman(v.Components)
+	if c.info.Podman = isPodman(v.Components); c.info.Podman {
+		c.info.ID = podmanEngineID(c.info.Hostname, c.info.DataRoot)
+	}
+}
+
+// podmanEngineID names a Podman engine by its host name and storage
+// root, the only stable facts its API gives: two Podman hosts with the
+// same name and root share it (Podman has no engine ID to tell them
+// apart).
+func podmanEngineID(hostname, root string) string {
+	sum := sha256.Sum256([]byte(hostname + "\x00" + root))
+	return "podman-" + hex.EncodeToString(sum[:8])
 }
 
 // podmanNetworks makes a Podman container's networks read as Docker's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,16 @@ func TestIsPodman(t *testing.T) {
 				t.Errorf("isPodman = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPodmanEngineID(t *testing.T) {
+	a := podmanEngineID("vm", "/var/lib/containers/storage")
+	if a != podmanEngineID("vm", "/var/lib/containers/storage") || !strings.HasPrefix(a, "podman-") {
+		t.Errorf("engine ID %q is not stable", a)
+	}
+	if a == podmanEngineID("vm", "/srv/containers") || a == podmanEngineID("vm2", "/var/lib/containers/storage") {
+		t.Errorf("engine ID %q names another engine too", a)
 	}
 }
 
@@ -134,6 +145,9 @@ func TestConnectPodman(t *testing.T) {
 		}
 		if got := c.Info().Podman; got != tc.want {
 			t.Errorf("%s: Info().Podman = %v, want %v", tc.host, got, tc.want)
+		}
+		if id := c.Info().ID; tc.want && !strings.HasPrefix(id, "podman-") {
+			t.Errorf("%s: engine ID %q, want one derived for Podman", tc.host, id)
 		}
 		c.Close()
 	}
