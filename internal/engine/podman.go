@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -231,4 +232,12 @@ func (c *Client) commitConfig() *container.Config {
 		return &container.Config{}
 	}
 	return nil
+}
+
+// podmanEvents adds to an event filter what Podman says instead of
+// dockerd: a container or volume removed is "remove", not "destroy".
+func (c *Client) podmanEvents(f client.Filters) {
+	if c.info.Podman {
+		f.Add("event", string(events.ActionRemove))
+	}
 }

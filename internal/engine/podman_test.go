@@ -152,3 +152,37 @@ func TestConnectPodman(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestPodmanChanges follows a real Podman service's events: a volume
+// created and then removed are two changes (Podman says "remove" where
+// dockerd says "destroy").
+func TestPodmanChanges(t *testing.T) {
+	p, err := testutil.NewPodman()
+	if err != nil {
+		t.Fatalf("start a private Podman service: %v", err)
+	}
+	t.Cleanup(func() { p.Stop() })
+	c, err := ConnectHost(t.Context(), p.Host, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	changed := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() { defer close(done); c.Changes(ctx, func() { changed <- struct{}{} }) }()
+	defer func() { cancel(); <-done }()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no change reported for %s", what)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the stream is open
+	p.Docker(t, "volume", "create", "evvol")
+	wait("a volume created")
+	p.Docker(t, "volume", "rm", "evvol")
+	wait("a volume removed")
+}
