@@ -260,3 +260,34 @@ func TestPodmanPodMember(t *testing.T) {
 		t.Errorf("restored pod member's network mode %q, want bridge (its own namespace)", mode)
 	}
 }
+
+// TestPodmanPostgres dumps a PostgreSQL server on Podman through exec
+// (auto: its dump plus a paused copy of its anonymous volume) and
+// restores it beside the original: the copy serves the same rows.
+func TestPodmanPostgres(t *testing.T) {
+	e := newPodmanEnv(t)
+	e.d.EnsureImages(t, "all")
+	e.d.Docker(t, "run", "-d", "--name", "ppg", "-e", "POSTGRES_DB=shop", "lifeboat-test/postgres:15")
+	psql := func(name, sql string) (string, error) {
+		return e.d.DockerErr("exec", name, "psql", "-XAtq", "-d", "shop", "-c", sql)
+	}
+	waitForLong(t, func() bool { _, err := psql("ppg", "select 1"); return err == nil })
+	if _, err := psql("ppg", "create table t(x int); insert into t values (42)"); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("init")
+	r := e.ok("backup", "container/ppg", "--json")
+	var s struct {
+		Consistency string           `json:"consistency"`
+		Dumps       map[string]int64 `json:"dumps"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s.Consistency != "dump+pause" || s.Dumps["ppg/shop.dump"] == 0 {
+		t.Fatalf("backup of PostgreSQL on Podman: want dump+pause with ppg/shop.dump: %s (%v)", r.stdout, err)
+	}
+	e.ok("restore", "container/ppg@latest", "--as", "ppgc")
+	var got string
+	waitForLong(t, func() bool { out, err := psql("ppgc", "select x from t"); got = out; return err == nil })
+	if got != "42" {
+		t.Errorf("restored copy serves %q, want 42", got)
+	}
+}
