@@ -218,7 +218,11 @@ func TestPodmanDockerCrossRestore(t *testing.T) {
 		if r := e.run(onDocker, "restore", "container/xpweb@latest", "--as", "xpcopy"); r.code != 0 {
 			t.Fatalf("restore onto dockerd: exit %d: %s", r.code, r.stderr)
 		}
-		t.Cleanup(func() { d.DockerErr("rm", "-f", "xpcopy"); d.DockerErr("volume", "rm", "xpcopy_xpdata") })
+		t.Cleanup(func() {
+			d.DockerErr("rm", "-f", "xpcopy")
+			d.DockerErr("volume", "rm", "xpcopy_xpdata")
+			d.DockerErr("rmi", "-f", want.run.Image) // dockerd is shared with other tests
+		})
 		want.check(t, d, "xpcopy", "xpcopy_xpdata", map[string]string{"xpcopy_xpdata": "xpdata"})
 		if got := d.Docker(t, "exec", "xpcopy", "cat", "/built"); got != "built" {
 			t.Errorf("the image loaded on dockerd lacks its committed file: %q", got)
