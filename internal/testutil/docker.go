@@ -169,6 +169,9 @@ func (d *Daemon) waitReady(timeout time.Duration) error {
 // network namespace and directory.
 func (d *Daemon) Stop() error {
 	if d.pid > 0 {
+		if d.podman {
+			d.removeAllPodman()
+		}
 		if ids, err := d.docker("ps", "-aq"); err == nil && ids != "" {
 			d.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
 		}

@@ -184,3 +184,15 @@ func (d *Daemon) stopPodmanHelpers() {
 		}
 	}
 }
+
+// removeAllPodman removes every pod and container at once: Podman's
+// compat `rm -f` first waits out each container's stop timeout, ten
+// seconds for a PID 1 that ignores SIGTERM.
+func (d *Daemon) removeAllPodman() {
+	for _, args := range [][]string{{"pod", "rm", "-a", "-f", "-t", "0"}, {"rm", "-a", "-f", "-t", "0"}} {
+		cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.NetNS, "podman",
+			"--root", d.DataRoot, "--runroot", d.ExecRoot}, args...)...)
+		cmd.Env = d.podmanEnv()
+		cmd.Run()
+	}
+}
