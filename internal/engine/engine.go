@@ -117,7 +117,10 @@ func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client
 	if c.info.Hostname == "" {
 		c.info.Hostname, _ = os.Hostname()
 	}
-	c.detectPodman(pctx)
+	if err := c.detectPodman(pctx); err != nil {
+		api.Close()
+		return nil, err
+	}
 	return c, nil
 }
 

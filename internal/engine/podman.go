@@ -44,16 +44,28 @@ func isPodman(components []system.ComponentVersion) bool {
 // alone cannot tell: Podman fills it as dockerd does, with its own
 // version number. An engine that does not answer is taken for dockerd,
 // whose paths need no check. Podman's Info.ID is a new random UUID at
-// every call, so it is replaced by one derived from what stays.
-func (c *Client) detectPodman(ctx context.Context) {
+// every call, so it is replaced by one derived from what stays. Rootless
+// Podman is refused (see docs/podman.md).
+func (c *Client) detectPodman(ctx context.Context) error {
 	v, err := c.api.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
 		c.log.Debug("engine version unreadable; taken for dockerd", "host", c.host, "err", err)
-		return
+		return nil
 	}
-	if c.info.Podman = isPodman(v.Components); c.info.Podman {
-		c.info.ID = podmanEngineID(c.info.Hostname, c.info.DataRoot)
+	if c.info.Podman = isPodman(v.Components); !c.info.Podman {
+		return nil
 	}
+	c.info.ID = podmanEngineID(c.info.Hostname, c.info.DataRoot)
+	var info struct {
+		Host struct{ Security struct{ Rootless bool } }
+	}
+	if err := c.libpodGet(ctx, "info", &info); err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.host, err)
+	}
+	if info.Host.Security.Rootless {
+		return fmt.Errorf("engine at %s is rootless Podman, which lifeboat does not support: use the rootful service (podman.socket as root)", c.host)
+	}
+	return nil
 }
 
 // podmanEngineID names a Podman engine by its host name and storage

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +188,37 @@ func TestPodmanChanges(t *testing.T) {
 	wait("a volume created")
 	p.Docker(t, "volume", "rm", "evvol")
 	wait("a volume removed")
+}
+
+// TestConnectRefusesRootlessPodman answers as a rootless Podman service
+// would (a fake: this test host runs none) and expects one line that
+// says what to use instead.
+func TestConnectRefusesRootlessPodman(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "podman.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/_ping"):
+			_, _ = w.Write([]byte("OK"))
+		case strings.HasSuffix(r.URL.Path, "/libpod/info"):
+			_, _ = w.Write([]byte(`{"host":{"security":{"rootless":true}}}`))
+		case strings.HasSuffix(r.URL.Path, "/info"):
+			_, _ = w.Write([]byte(`{"Name":"vm","ServerVersion":"4.3.1","DockerRootDir":"/home/u/.local/share/containers/storage"}`))
+		case strings.HasSuffix(r.URL.Path, "/version"):
+			_, _ = w.Write([]byte(`{"Version":"4.3.1","ApiVersion":"1.41","Components":[{"Name":"Podman Engine","Version":"4.3.1"}]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	_, err = ConnectHost(t.Context(), "unix://"+sock, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "rootless Podman") || !strings.Contains(err.Error(), "rootful") {
+		t.Fatalf("connect to rootless Podman: %v, want a refusal naming the rootful service", err)
+	}
 }
