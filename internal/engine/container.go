@@ -138,8 +138,12 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 	}
 	spec.WritableLayer = writableLayer(info)
 	spec.AnonymousVolumes = anonymousVolumes(info.Mounts, info.HostConfig)
+	var imageEnv []string
 	if img, err := c.api.ImageInspect(ctx, info.Image); err == nil {
 		spec.Image.RepoDigests = img.RepoDigests
+		if img.Config != nil {
+			imageEnv = img.Config.Env
+		}
 	} else {
 		// Only `docker rmi -f` of an image in use gets here; the ID is
 		// still recorded, digests are a convenience.
@@ -148,6 +152,9 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 
 	hostname := info.Config.Hostname
 	c.portable(ctx, info, doc.Config, doc.HostConfig)
+	if c.info.Podman {
+		podmanPortable(doc.Config, doc.HostConfig, hostname, imageEnv)
+	}
 	if spec.Config, err = json.Marshal(doc.Config); err != nil {
 		return Spec{}, fmt.Errorf("inspect container %q: encode config: %w", nameOrID, err)
 	}
@@ -157,6 +164,11 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (Spec, error) {
 	if info.NetworkSettings != nil {
 		for name, ep := range info.NetworkSettings.Networks {
 			spec.Networks[name] = endpointSpec(ep, info.ID, hostname)
+		}
+	}
+	if c.info.Podman {
+		if err := c.podmanSpec(ctx, info.ID, &spec); err != nil {
+			return Spec{}, fmt.Errorf("inspect container %q: %w", nameOrID, err)
 		}
 	}
 	return spec, nil
@@ -246,10 +258,10 @@ func createLinks(links []string) []string {
 	return out
 }
 
-// writableLayer is the container's overlay2 writable layer, "" with other
-// storage drivers.
+// writableLayer is the container's overlay upper dir (Docker's overlay2,
+// Podman's overlay), "" with other storage drivers.
 func writableLayer(info container.InspectResponse) string {
-	if info.GraphDriver == nil || info.GraphDriver.Name != "overlay2" {
+	if info.GraphDriver == nil || !upperDirDrivers[info.GraphDriver.Name] {
 		return ""
 	}
 	return info.GraphDriver.Data["UpperDir"]

@@ -44,6 +44,8 @@ type Info struct {
 	APIVersion    string `json:"api_version"`
 	DataRoot      string `json:"data_root"`
 	StorageDriver string `json:"storage_driver"`
+	// Podman is true for Podman's Docker-compatible API service.
+	Podman bool `json:"podman,omitempty"`
 }
 
 // Connect opens a client from DOCKER_HOST (or the default socket) and
@@ -114,6 +116,10 @@ func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client
 	}
 	if c.info.Hostname == "" {
 		c.info.Hostname, _ = os.Hostname()
+	}
+	if err := c.detectPodman(pctx); err != nil {
+		api.Close()
+		return nil, err
 	}
 	return c, nil
 }

@@ -16,6 +16,7 @@ func (c *Client) Changes(ctx context.Context, changed func()) {
 	f := make(client.Filters).
 		Add("type", string(events.ContainerEventType), string(events.VolumeEventType)).
 		Add("event", string(events.ActionCreate), string(events.ActionDestroy), string(events.ActionRename))
+	c.podmanEvents(f)
 	backoff := time.Second
 	for ctx.Err() == nil {
 		res := c.api.Events(ctx, client.EventsListOptions{Filters: f})

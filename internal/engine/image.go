@@ -95,7 +95,7 @@ func (c *Client) LoadImage(ctx context.Context, r io.Reader) error {
 // engine pauses the container for the commit and resumes it after.
 func (c *Client) Commit(ctx context.Context, id, ref string) (ImageRef, error) {
 	// The engine pauses by default; NoPause stays false.
-	resp, err := c.api.ContainerCommit(ctx, id, client.ContainerCommitOptions{Reference: ref, Comment: "lifeboat timeline image"})
+	resp, err := c.api.ContainerCommit(ctx, id, client.ContainerCommitOptions{Reference: ref, Comment: "lifeboat timeline image", Config: c.commitConfig()})
 	if err != nil {
 		return ImageRef{}, fmt.Errorf("commit container %s to %s: %w", id, ref, notFound(id, err))
 	}

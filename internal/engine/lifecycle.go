@@ -180,7 +180,7 @@ func (c *Client) WaitHealthy(ctx context.Context, id string, timeout time.Durati
 			last = "restarting"
 		case !st.Running:
 			return fmt.Errorf("wait for container %q: it is %s (exit code %d)%s", id, st.Status, st.ExitCode, errorSuffix(st.Error))
-		case st.Health == nil || st.Health.Status == container.NoHealthcheck || st.Health.Status == container.Healthy:
+		case noHealthcheck(st.Health) || st.Health.Status == container.Healthy:
 			return nil
 		case st.Health.Status == container.Unhealthy:
 			return fmt.Errorf("wait for container %q: it is unhealthy%s", id, lastProbe(st.Health))

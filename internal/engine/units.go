@@ -73,6 +73,11 @@ func (c *Client) Containers(ctx context.Context) ([]Container, error) {
 		if err != nil {
 			return nil, err
 		}
+		if pod, err := c.podOf(ctx, s.ID); err != nil {
+			return nil, fmt.Errorf("list containers: %w", err)
+		} else if pod.IsInfra {
+			continue // a Podman pod's plumbing, no data: not a unit
+		}
 		out = append(out, ct)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -96,7 +101,7 @@ func containerOf(info container.InspectResponse) Container {
 	ct.ID, ct.Name, ct.ImageID = info.ID, strings.TrimPrefix(info.Name, "/"), info.Image
 	if st := info.State; st != nil {
 		ct.State = string(st.Status)
-		if st.Health != nil && st.Health.Status != container.NoHealthcheck {
+		if !noHealthcheck(st.Health) {
 			ct.Health = string(st.Health.Status)
 		}
 	}

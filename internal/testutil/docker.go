@@ -35,6 +35,7 @@ type Daemon struct {
 	NetNS    string
 	pid      int
 	sharesNS bool // the netns belongs to another daemon
+	podman   bool // a Podman API service (see NewPodman), not dockerd
 }
 
 var (
@@ -168,6 +169,9 @@ func (d *Daemon) waitReady(timeout time.Duration) error {
 // network namespace and directory.
 func (d *Daemon) Stop() error {
 	if d.pid > 0 {
+		if d.podman {
+			d.removeAllPodman()
+		}
 		if ids, err := d.docker("ps", "-aq"); err == nil && ids != "" {
 			d.docker(append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
 		}
@@ -177,6 +181,9 @@ func (d *Daemon) Stop() error {
 		}
 		syscall.Kill(d.pid, syscall.SIGKILL)
 		d.pid = 0 // never signal a PID that may since belong to another process
+	}
+	if d.podman {
+		d.stopPodmanHelpers()
 	}
 	unmountUnder(d.Dir)
 	if !strings.HasPrefix(d.DataRoot, d.Dir+"/") {
