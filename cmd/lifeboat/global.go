@@ -120,6 +120,7 @@ func (g *globalOptions) journalDir() string { return filepath.Join(g.stateDir, "
 // when there is nothing to do.
 func (g *globalOptions) replayJournal(ctx context.Context, stderr io.Writer) error {
 	g.replayRestores(ctx, stderr)
+	g.replayHelpers(ctx, stderr)
 	if _, err := os.Stat(g.journalDir()); err != nil {
 		return nil
 	}
