@@ -32,41 +32,67 @@ type Stats struct {
 // Names are taken relative to the stream's root ("./a" and "a" alike);
 // one that leaves it is an error, not a write outside dir.
 func Extract(r io.Reader, dir string) (Stats, error) {
-	var st Stats
-	tr := tar.NewReader(r)
-	type dirTimes struct {
-		path string
-		hdr  *tar.Header
+	var x Extractor
+	if _, err := x.Extract(r, dir, false); err != nil {
+		return x.Stats, err
 	}
-	var dirs []dirTimes
+	return x.Stats, x.Finish()
+}
+
+// Extractor unpacks several streams into one tree (a writable layer read
+// path by path), setting directory times once all are in.
+type Extractor struct {
+	Stats
+	dirs []dirTimes
+}
+
+type dirTimes struct {
+	path string
+	hdr  *tar.Header
+}
+
+// Extract unpacks r into dir. With firstOnly, a stream that starts with
+// a directory yields only that directory (its own metadata, not its
+// contents); first is the stream's first header.
+func (x *Extractor) Extract(r io.Reader, dir string, firstOnly bool) (first *tar.Header, err error) {
+	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return first, nil
 		}
 		if err != nil {
-			return st, fmt.Errorf("read archive: %w", err)
+			return first, fmt.Errorf("read archive: %w", err)
 		}
 		rel, err := cleanName(hdr.Name)
 		if err != nil {
-			return st, err
+			return first, err
 		}
 		p := filepath.Join(dir, rel)
-		if err := extractOne(tr, hdr, dir, p, &st); err != nil {
-			return st, fmt.Errorf("extract %s: %w", rel, err)
+		if err := extractOne(tr, hdr, dir, p, &x.Stats); err != nil {
+			return first, fmt.Errorf("extract %s: %w", rel, err)
 		}
 		if hdr.Typeflag == tar.TypeDir {
-			dirs = append(dirs, dirTimes{p, hdr})
+			x.dirs = append(x.dirs, dirTimes{p, hdr})
+		}
+		if first == nil {
+			first = hdr
+			if firstOnly && hdr.Typeflag == tar.TypeDir {
+				return first, nil
+			}
 		}
 	}
-	// Directory times last, deepest first: writing into a directory
-	// changes its time.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := setTimes(dirs[i].path, dirs[i].hdr); err != nil {
-			return st, err
+}
+
+// Finish sets the directories' times, deepest first: writing into a
+// directory changes its time.
+func (x *Extractor) Finish() error {
+	for i := len(x.dirs) - 1; i >= 0; i-- {
+		if err := setTimes(x.dirs[i].path, x.dirs[i].hdr); err != nil {
+			return err
 		}
 	}
-	return st, nil
+	return nil
 }
 
 // cleanName is a header's name relative to the stream's root; "." is the

@@ -101,6 +101,7 @@ func (c *Client) ArchiveTo(ctx context.Context, id, dir string, r io.Reader) err
 // its image.
 type Change struct {
 	Path    string
+	Added   bool // new in the layer: none of it is the image's
 	Deleted bool
 }
 
@@ -114,7 +115,7 @@ func (c *Client) LayerChanges(ctx context.Context, id string) ([]Change, error) 
 	}
 	out := make([]Change, 0, len(res.Changes))
 	for _, ch := range res.Changes {
-		out = append(out, Change{Path: ch.Path, Deleted: ch.Kind == container.ChangeDelete})
+		out = append(out, Change{Path: ch.Path, Added: ch.Kind == container.ChangeAdd, Deleted: ch.Kind == container.ChangeDelete})
 	}
 	return out, nil
 }
@@ -139,4 +140,29 @@ func (c *Client) Helpers(ctx context.Context, owner string) ([]ContainerRef, err
 		out = append(out, ContainerRef{ID: s.ID, Name: n, State: string(s.State)})
 	}
 	return out, nil
+}
+
+// HelperImage is an image the engine already has to create a helper
+// from: the image of a container that mounts volume, else any image of
+// the engine. Lifeboat never pulls or builds one onto a remote host.
+func (c *Client) HelperImage(ctx context.Context, volume string) (string, error) {
+	if volume != "" {
+		users, err := c.VolumeUsers(ctx, volume)
+		if err != nil {
+			return "", err
+		}
+		for _, u := range users {
+			if ct, err := c.Container(ctx, u.ID); err == nil && ct.ImageID != "" {
+				return ct.ImageID, nil
+			}
+		}
+	}
+	res, err := c.api.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("list images: %w", err)
+	}
+	for _, img := range res.Items {
+		return img.ID, nil
+	}
+	return "", fmt.Errorf("the engine at %s has no image to create a helper container from, and lifeboat adds none: load or pull any small image there (busybox)", c.host)
 }
