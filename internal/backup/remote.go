@@ -156,8 +156,12 @@ func stageLayer(ctx context.Context, eng *engine.Client, ct engine.Container, ds
 	var x archive.Extractor
 	covered := "" // an added directory already copied whole
 	for _, ch := range changes {
-		if covered != "" && strings.HasPrefix(ch.Path, covered+"/") {
+		if covered != "" && strings.HasPrefix(ch.Path, covered+"/") || underMount(ct, ch.Path) {
 			continue
+		}
+		if isMount(ct, ch.Path) {
+			// The layer holds the mount point, the mount its contents.
+			ch.Added = false
 		}
 		rel := strings.TrimPrefix(filepath.Clean(ch.Path), "/")
 		if rel == "" || strings.HasPrefix(rel, "..") {
@@ -179,6 +183,27 @@ func stageLayer(ctx context.Context, eng *engine.Client, ct engine.Container, ds
 		}
 	}
 	return x.Finish()
+}
+
+// underMount reports whether path lies beneath one of the container's
+// mounts: the engine lists a running container's changes through its
+// mounts too, though they are not in its writable layer.
+func underMount(ct engine.Container, path string) bool {
+	for _, m := range ct.Mounts {
+		if d := filepath.Clean(m.Destination); d != "/" && strings.HasPrefix(path, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func isMount(ct engine.Container, path string) bool {
+	for _, m := range ct.Mounts {
+		if filepath.Clean(m.Destination) == filepath.Clean(path) {
+			return true
+		}
+	}
+	return false
 }
 
 // stageLayerPath copies one changed path; it reports whether it was a

@@ -159,9 +159,11 @@ var sparseRE = regexp.MustCompile(` sparse=(true|false)`)
 // whole.
 func holesFilled(l string) string { return sparseRE.ReplaceAllString(l, "") }
 
-// whiteoutTimes drops the times of whiteouts: a deletion has none.
+// whiteoutTimes drops the times of whiteouts, which a deletion does not
+// have, and of the mount point /data, which the engine shows with its
+// mount's (docs/remote.md).
 func whiteoutTimes(l string) string {
-	if strings.Contains(l, " type=2 ") && strings.Contains(l, " rdev=0") {
+	if strings.Contains(l, " type=2 ") && strings.Contains(l, " rdev=0") || strings.HasPrefix(l, `"data" `) {
 		return mtimeRE.ReplaceAllString(l, "")
 	}
 	return l
