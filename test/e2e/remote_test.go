@@ -37,6 +37,7 @@ func TestRemoteEngines(t *testing.T) {
 			before := engineState(t, r.Daemon)
 			remoteVolume(t, rem, loc, r, tc.name)
 			remoteContainer(t, rem, loc, r, tc.name)
+			remoteKill(t, rem, r, tc.name)
 			after := engineState(t, r.Daemon)
 			if diff := cmp.Diff(before, after); diff != "" {
 				t.Errorf("the remote engine holds containers or images it did not before (-before +after):\n%s", diff)
@@ -130,6 +131,35 @@ func remoteContainer(t *testing.T, rem, loc *env, r *testutil.Remote, tag string
 		t.Errorf("restored container sees %q", out)
 	}
 	loc.d.Docker(t, "rm", "-f", name)
+}
+
+// remoteKill kills lifeboat while a helper container exists, in a backup
+// and in a restore: the next command removes the helper, and the restore's
+// volume with it.
+func remoteKill(t *testing.T, rem *env, r *testutil.Remote, tag string) {
+	helpers := func() string {
+		return rem.d.Docker(t, "ps", "-a", "-q", "--filter", "label=lifeboat.helper")
+	}
+	name := "rv" + tag
+	killAt(t, rem, "helper-created", "backup", "volume/"+name)
+	if helpers() == "" {
+		t.Fatal("no helper container while the backup was stopped at helper-created")
+	}
+	res := rem.ok("snapshots")
+	if helpers() != "" || !strings.Contains(res.stderr, "removed helper container") {
+		t.Fatalf("after a killed backup, the next command left helpers %q (stderr %q)", helpers(), res.stderr)
+	}
+	killAt(t, rem, "helper-created", "restore", "volume/"+name+"@latest", "--volume", name, "--as", name+"-killed")
+	if helpers() == "" {
+		t.Fatal("no helper container while the restore was stopped at helper-created")
+	}
+	rem.ok("snapshots")
+	if helpers() != "" {
+		t.Fatalf("after a killed restore, helpers are left: %q", helpers())
+	}
+	if out, _ := rem.d.DockerErr("volume", "ls", "-q", "--filter", "name="+name+"-killed"); out != "" {
+		t.Errorf("a killed restore's volume was kept: %q", out)
+	}
 }
 
 var (
