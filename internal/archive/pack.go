@@ -18,6 +18,45 @@ import (
 // (ACLs included), hard links, symlinks, FIFOs and device nodes. Sockets
 // are left out; sparse files are written whole.
 func Pack(dir, prefix string, w io.Writer) (Stats, error) {
+	name := func(rel string) string {
+		if rel == "." {
+			return prefix
+		}
+		return prefix + "/" + rel
+	}
+	return pack(dir, w, name, nil, nil)
+}
+
+// PackLayer writes a writable layer's tree (as overlay2 keeps it) with
+// names relative to the container's root and without the root itself,
+// for unpacking at "/" of a container made from the same image. Whiteouts
+// (0/0 character devices) are not packed but returned: a deletion has no
+// archive entry of its own. skip leaves out a path and what is beneath.
+func PackLayer(dir string, w io.Writer, skip func(rel string) bool) (deleted []string, st Stats, err error) {
+	// overlayfs's own bookkeeping (origin, impure, opaque) is not the
+	// layer's data: written through a container's root, overlayfs would
+	// keep it as data, escaped.
+	overlay := func(name string) bool { return strings.HasPrefix(name, "trusted.overlay.") }
+	st, err = pack(dir, w, func(rel string) string { return rel }, overlay, func(rel string, s *unix.Stat_t) (bool, error) {
+		if rel == "." {
+			return true, nil
+		}
+		if skip != nil && skip(rel) {
+			if s.Mode&unix.S_IFMT == unix.S_IFDIR {
+				return true, filepath.SkipDir
+			}
+			return true, nil
+		}
+		if s.Mode&unix.S_IFMT == unix.S_IFCHR && s.Rdev == 0 {
+			deleted = append(deleted, rel)
+			return true, nil
+		}
+		return false, nil
+	})
+	return deleted, st, err
+}
+
+func pack(dir string, w io.Writer, name func(rel string) string, dropXattr func(string) bool, skip func(string, *unix.Stat_t) (bool, error)) (Stats, error) {
 	var st Stats
 	tw := tar.NewWriter(w)
 	seen := map[[2]uint64]string{}
@@ -29,11 +68,17 @@ func Pack(dir, prefix string, w io.Writer) (Stats, error) {
 		if err != nil {
 			return err
 		}
-		name := prefix
-		if rel != "." {
-			name = prefix + "/" + filepath.ToSlash(rel)
+		rel = filepath.ToSlash(rel)
+		if skip != nil {
+			var s unix.Stat_t
+			if err := unix.Lstat(p, &s); err != nil {
+				return err
+			}
+			if ok, err := skip(rel, &s); ok || err != nil {
+				return err
+			}
 		}
-		return packOne(tw, p, name, seen, &st)
+		return packOne(tw, p, name(rel), seen, &st, dropXattr)
 	})
 	if err != nil {
 		return st, fmt.Errorf("pack %s: %w", dir, err)
@@ -41,7 +86,7 @@ func Pack(dir, prefix string, w io.Writer) (Stats, error) {
 	return st, tw.Close()
 }
 
-func packOne(tw *tar.Writer, p, name string, seen map[[2]uint64]string, st *Stats) error {
+func packOne(tw *tar.Writer, p, name string, seen map[[2]uint64]string, st *Stats, dropXattr func(string) bool) error {
 	var s unix.Stat_t
 	if err := unix.Lstat(p, &s); err != nil {
 		return err
@@ -83,7 +128,7 @@ func packOne(tw *tar.Writer, p, name string, seen map[[2]uint64]string, st *Stat
 	default:
 		return nil // a socket: its listener made it and makes it again
 	}
-	if err := addXattrs(hdr, p); err != nil {
+	if err := addXattrs(hdr, p, dropXattr); err != nil {
 		return err
 	}
 	if err := tw.WriteHeader(hdr); err != nil {
@@ -102,7 +147,7 @@ func packOne(tw *tar.Writer, p, name string, seen map[[2]uint64]string, st *Stat
 	return err
 }
 
-func addXattrs(hdr *tar.Header, p string) error {
+func addXattrs(hdr *tar.Header, p string, drop func(string) bool) error {
 	buf := make([]byte, 64<<10)
 	n, err := unix.Llistxattr(p, buf)
 	if err != nil {
@@ -112,7 +157,7 @@ func addXattrs(hdr *tar.Header, p string) error {
 		return fmt.Errorf("list xattrs of %s: %w", p, err)
 	}
 	for _, name := range strings.Split(string(buf[:n]), "\x00") {
-		if name == "" {
+		if name == "" || drop != nil && drop(name) {
 			continue
 		}
 		v := make([]byte, 64<<10)

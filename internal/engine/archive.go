@@ -41,7 +41,12 @@ type HelperSpec struct {
 // nothing runs. It has no network and no restart policy.
 func (c *Client) CreateHelper(ctx context.Context, spec HelperSpec) (string, error) {
 	m := mount.Mount{Target: HelperMountPath, ReadOnly: spec.ReadOnly}
+	hc := container.HostConfig{NetworkMode: "none"}
 	switch {
+	case spec.Bind != "" && !spec.ReadOnly:
+		// The -v form: a restore's missing bind source is created, as
+		// the engine creates it for the container that mounts it.
+		hc.Binds = []string{spec.Bind + ":" + HelperMountPath}
 	case spec.Volume != "":
 		m.Type, m.Source = mount.TypeVolume, spec.Volume
 		// Mounting an empty volume copies the image's files at the mount
@@ -57,7 +62,9 @@ func (c *Client) CreateHelper(ctx context.Context, spec HelperSpec) (string, err
 		Labels:          map[string]string{HelperLabel: spec.Owner, "lifeboat.enable": "false"},
 		NetworkDisabled: true,
 	}
-	hc := container.HostConfig{Mounts: []mount.Mount{m}, NetworkMode: "none"}
+	if hc.Binds == nil {
+		hc.Mounts = []mount.Mount{m}
+	}
 	res, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &cfg, HostConfig: &hc, Name: spec.Name})
 	if err != nil {
 		return "", fmt.Errorf("create helper container %s from %s: %w", spec.Name, spec.Image, err)
@@ -88,13 +95,27 @@ func (c *Client) ArchiveFrom(ctx context.Context, id, path string) (io.ReadClose
 
 // ArchiveTo unpacks a tar stream at dir in container id (PUT
 // /containers/{id}/archive). The engine, as root, keeps the owners,
-// modes, times and xattrs of the headers.
+// modes, times and xattrs of the headers. An entry replaces what is at
+// its path, a directory too: a writable layer may replace an image's
+// directory by a file.
 func (c *Client) ArchiveTo(ctx context.Context, id, dir string, r io.Reader) error {
-	_, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: dir, Content: r})
+	_, err := c.api.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: dir, Content: r, AllowOverwriteDirWithFile: true})
 	if err != nil {
 		return fmt.Errorf("write archive at %s in %s: %w", dir, shortID(id), err)
 	}
 	return nil
+}
+
+// PathExists reports whether path exists in container id (HEAD archive).
+func (c *Client) PathExists(ctx context.Context, id, path string) (bool, error) {
+	_, err := c.api.ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: path})
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat %s in %s: %w", path, shortID(id), err)
+	}
+	return true, nil
 }
 
 // Change is one path of a container's writable layer that differs from

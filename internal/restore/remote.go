@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/archive"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
@@ -36,7 +37,7 @@ func toRemoteVolume(ctx context.Context, repo *repository.Repository, eng *engin
 		if err := checkUnused(ctx, eng, name); err != nil {
 			return err
 		}
-		empty, err := remoteEmpty(ctx, eng, opts, name)
+		empty, err := remoteEmpty(ctx, eng, opts, helper.Spec{Volume: name, What: "volume " + name})
 		if err != nil {
 			return err
 		}
@@ -118,13 +119,17 @@ func putRemote(ctx context.Context, eng *engine.Client, opts Options, spec helpe
 	return nil
 }
 
-// remoteEmpty reports whether a volume holds nothing, asking the engine.
-func remoteEmpty(ctx context.Context, eng *engine.Client, opts Options, name string) (empty bool, err error) {
-	image, err := eng.HelperImage(ctx, name)
-	if err != nil {
+// remoteEmpty reports whether a volume or host directory of a remote
+// engine holds nothing, asking the engine; a missing directory is empty.
+func remoteEmpty(ctx context.Context, eng *engine.Client, opts Options, spec helper.Spec) (empty bool, err error) {
+	if spec.Image, err = eng.HelperImage(ctx, spec.Volume); err != nil {
 		return false, err
 	}
-	h, err := helper.New(ctx, eng, opts.HelperDir, helper.Spec{Image: image, Volume: name, ReadOnly: true, What: "volume " + name}, opts.Log)
+	spec.ReadOnly = true
+	h, err := helper.New(ctx, eng, opts.HelperDir, spec, opts.Log)
+	if spec.Bind != "" && err != nil && strings.Contains(err.Error(), "does not exist") {
+		return true, nil // the engine refuses to mount a missing bind source read-only
+	}
 	if err != nil {
 		return false, err
 	}
@@ -145,7 +150,7 @@ func remoteEmpty(ctx context.Context, eng *engine.Client, opts Options, name str
 			return true, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("read volume %q: %w", name, err)
+			return false, fmt.Errorf("read %s: %w", spec.What, err)
 		}
 		if i == 1 { // the first entry is the volume's root
 			return false, nil

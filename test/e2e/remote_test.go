@@ -123,14 +123,43 @@ func remoteContainer(t *testing.T, rem, loc *env, r *testutil.Remote, tag string
 	}
 	wantLayer := testutil.Manifest(t, upperDir(t, rem.d, name))
 	rem.d.Docker(t, "rm", "-f", name)
+	const seen = "hello\nv\n2\nadded"
+	look := "cat /srv/app/sub/g /data/v; ls /bin/vi /root 2>&1 | wc -l; tail -1 /etc/passwd"
 
 	loc.ok("restore", "container/"+name+"@latest")
 	gotLayer := testutil.Manifest(t, upperDir(t, loc.d, name))
-	requireSame(t, "writable layer", archiveRead(wantLayer), archiveRead(gotLayer), whiteoutTimes)
-	if out := loc.d.Docker(t, "exec", name, "sh", "-c", "cat /srv/app/sub/g /data/v; ls /bin/vi /root 2>&1 | wc -l; tail -1 /etc/passwd"); out != "hello\nv\n2\nadded" {
-		t.Errorf("restored container sees %q", out)
+	requireSame(t, "writable layer restored on the local engine", archiveRead(wantLayer), archiveRead(gotLayer), whiteoutTimes)
+	if out := loc.d.Docker(t, "exec", name, "sh", "-c", look); out != seen {
+		t.Errorf("container restored on the local engine sees %q", out)
 	}
 	loc.d.Docker(t, "rm", "-f", name)
+
+	// Back onto the remote engine, as a copy beside the volume it kept.
+	rem.ok("restore", "container/"+name+"@latest", "--as", name+"-copy")
+	gotLayer = testutil.Manifest(t, upperDir(t, rem.d, name+"-copy"))
+	requireSame(t, "writable layer restored on the remote engine", archiveRead(wantLayer), archiveRead(gotLayer), whiteoutTimes)
+	if out := rem.d.Docker(t, "exec", name+"-copy", "sh", "-c", look); out != seen {
+		t.Errorf("container restored on the remote engine sees %q", out)
+	}
+	rem.d.Docker(t, "rm", "-f", name+"-copy")
+
+	// A local unit onto the remote engine: nanosecond times come through.
+	lname := "lc" + tag
+	loc.d.Docker(t, "run", "-d", "--name", lname, "-v", lname+"-data:/data", "lifeboat-test/busybox:1", "sleep", "86400")
+	loc.d.Docker(t, "exec", lname, "sh", "-c",
+		"mkdir -p /srv/app/sub && echo hello > /srv/app/f && ln /srv/app/f /srv/app/sub/g && chown 1000:1000 /srv/app/f && "+
+			"chmod 4750 /srv/app/f && echo added >> /etc/passwd && rm /bin/vi && rm -r /root && echo v > /data/v")
+	lwant := testutil.Manifest(t, upperDir(t, loc.d, lname))
+	lp := loc.backup("container/" + lname)
+	rem.ok("restore", lp.ID)
+	requireSame(t, "local container restored on the remote engine", lwant, testutil.Manifest(t, upperDir(t, rem.d, lname)), func(l string) string {
+		return whiteoutTimes(overlayRE.ReplaceAllString(l, ""))
+	})
+	if out := rem.d.Docker(t, "exec", lname, "sh", "-c", look); out != seen {
+		t.Errorf("local container restored on the remote engine sees %q", out)
+	}
+	rem.d.Docker(t, "rm", "-f", lname)
+	loc.d.Docker(t, "rm", "-f", lname)
 }
 
 // remoteKill kills lifeboat while a helper container exists, in a backup
@@ -165,6 +194,8 @@ func remoteKill(t *testing.T, rem *env, r *testutil.Remote, tag string) {
 var (
 	mtimeRE = regexp.MustCompile(` mtime=(\d+)`)
 	xattrRE = regexp.MustCompile(` xattr:[^ ]+`)
+	// overlayfs's bookkeeping in an upper directory: not the layer's data.
+	overlayRE = regexp.MustCompile(` xattr:trusted\.overlay\.[^ ]+`)
 )
 
 // archiveRead is a manifest as the engine's archive endpoint reads a
