@@ -30,4 +30,7 @@ func (g *globalOptions) replayHelpers(ctx context.Context, stderr io.Writer) {
 	if err != nil {
 		fmt.Fprintf(stderr, "lifeboat: helper journal: %v\n", err)
 	}
+	if err := helper.SweepStages(filepath.Join(g.stateDir, "stage")); err != nil {
+		fmt.Fprintf(stderr, "lifeboat: staging area of an interrupted job: %v\n", err)
+	}
 }

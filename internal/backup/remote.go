@@ -28,7 +28,8 @@ import (
 // unchanged files by their metadata as locally, but every pass moves the
 // whole data set over the network.
 type remoteStage struct {
-	root      string            // this backup's staging area
+	stage     *helper.Stage // this backup's staging area
+	root      string
 	helperDir string            // the helper journal
 	dir       string            // the current pass's copy
 	paths     map[string]string // engine path → staged copy
@@ -39,18 +40,15 @@ func newRemoteStage(dir, helperDir string) (*remoteStage, error) {
 	if dir == "" || helperDir == "" {
 		return nil, fmt.Errorf("remote engine: staging and helper directories not set")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create staging area: %w", err)
-	}
-	root, err := os.MkdirTemp(dir, "backup-")
+	st, err := helper.NewStage(dir, "backup")
 	if err != nil {
-		return nil, fmt.Errorf("create staging area: %w", err)
+		return nil, err
 	}
-	return &remoteStage{root: root, helperDir: helperDir}, nil
+	return &remoteStage{stage: st, root: st.Dir, helperDir: helperDir}, nil
 }
 
 // remove deletes the staging area.
-func (s *remoteStage) remove() error { return os.RemoveAll(s.root) }
+func (s *remoteStage) remove() error { return s.stage.Remove() }
 
 // stage copies the unit's data as it is now, replacing the previous
 // pass's copy, and points c.at at it.

@@ -114,7 +114,7 @@ func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client
 // connectAt is connect with the address to show and record; "" is the
 // client's own (an ssh:// engine's client talks to a placeholder URL).
 func connectAt(ctx context.Context, log *slog.Logger, shown string, opts ...client.Opt) (*Client, error) {
-	api, err := client.New(opts...)
+	api, err := client.New(append(opts, identity())...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}

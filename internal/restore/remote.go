@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/archive"
@@ -56,11 +55,11 @@ func toRemoteVolume(ctx context.Context, repo *repository.Repository, eng *engin
 				return err
 			}
 		}
-		stage, err := stageDir(opts)
+		stage, remove, err := stageDir(opts)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(stage)
+		defer remove()
 		if err := extract(ctx, repo, point.ID, v.Path, stage, map[string]metaSpec{".": whole(v.Meta)}, opts.Progress, res); err != nil {
 			return err
 		}
@@ -69,19 +68,17 @@ func toRemoteVolume(ctx context.Context, repo *repository.Repository, eng *engin
 	return conclude(ctx, tx, eng, opts.Log, err)
 }
 
-// stageDir is a fresh directory for one restore's files on this host.
-func stageDir(opts Options) (string, error) {
+// stageDir is a fresh directory for one restore's files on this host;
+// remove deletes it.
+func stageDir(opts Options) (dir string, remove func(), err error) {
 	if opts.StageDir == "" || opts.HelperDir == "" {
-		return "", errors.New("remote engine: staging and helper directories not set")
+		return "", nil, errors.New("remote engine: staging and helper directories not set")
 	}
-	if err := os.MkdirAll(opts.StageDir, 0o700); err != nil {
-		return "", fmt.Errorf("create staging area: %w", err)
-	}
-	d, err := os.MkdirTemp(opts.StageDir, "restore-")
+	st, err := helper.NewStage(opts.StageDir, "restore")
 	if err != nil {
-		return "", fmt.Errorf("create staging area: %w", err)
+		return "", nil, err
 	}
-	return d, nil
+	return st.Dir, func() { st.Remove() }, nil
 }
 
 // putRemote packs dir into the volume or host directory of spec through

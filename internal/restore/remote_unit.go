@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 
@@ -56,11 +55,11 @@ func (u *unitRestore) fillRemote(ctx context.Context, spec helper.Spec, d layout
 			return fmt.Errorf("%w: %s on the remote engine %s already holds data, and remote data is only restored into when new or empty: use --as NEW", ErrNotEmpty, spec.What, u.eng.Host())
 		}
 	}
-	stage, err := stageDir(u.opts)
+	stage, remove, err := stageDir(u.opts)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(stage)
+	defer remove()
 	var r Result
 	err = extract(ctx, u.repo, u.point.ID, d.Path, stage, map[string]metaSpec{".": whole(d.Meta)}, u.opts.Progress, &r)
 	u.res.NotKept = append(u.res.NotKept, prefixed(d.Path, r.NotKept)...)
@@ -78,11 +77,11 @@ func (u *unitRestore) fillRemote(ctx context.Context, spec helper.Spec, d layout
 // a 0/0 device (which overlayfs records as a whiteout); each is then
 // checked. Mount points are left to their mounts.
 func (u *unitRestore) remoteLayer(ctx context.Context, id, name string, l *layout.Data) error {
-	stage, err := stageDir(u.opts)
+	stage, remove, err := stageDir(u.opts)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(stage)
+	defer remove()
 	var r Result
 	eo := repository.ExtractOptions{ID: u.point.ID, Path: l.Path, Target: stage, Progress: u.opts.Progress}
 	if err := extractInto(ctx, u.repo, eo, map[string]metaSpec{".": whole(l.Meta)}, &r); err != nil {

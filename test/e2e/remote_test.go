@@ -178,6 +178,9 @@ func remoteKill(t *testing.T, rem *env, r *testutil.Remote, tag string) {
 	if helpers() != "" || !strings.Contains(res.stderr, "removed helper container") {
 		t.Fatalf("after a killed backup, the next command left helpers %q (stderr %q)", helpers(), res.stderr)
 	}
+	if left, _ := filepath.Glob(filepath.Join(stateDir(rem), "stage", "*")); len(left) > 0 {
+		t.Errorf("after a killed backup, the next command left its staging area: %v", left)
+	}
 	killAt(t, rem, "helper-created", "restore", "volume/"+name+"@latest", "--volume", name, "--as", name+"-killed")
 	if helpers() == "" {
 		t.Fatal("no helper container while the restore was stopped at helper-created")
@@ -189,6 +192,16 @@ func remoteKill(t *testing.T, rem *env, r *testutil.Remote, tag string) {
 	if out, _ := rem.d.DockerErr("volume", "ls", "-q", "--filter", "name="+name+"-killed"); out != "" {
 		t.Errorf("a killed restore's volume was kept: %q", out)
 	}
+}
+
+func stateDir(e *env) string {
+	for _, v := range e.vars {
+		if d, ok := strings.CutPrefix(v, "LIFEBOAT_STATE_DIR="); ok {
+			return d
+		}
+	}
+	e.t.Fatal("no LIFEBOAT_STATE_DIR")
+	return ""
 }
 
 var (
