@@ -363,10 +363,10 @@ func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string
 // mounts it (as in stop mode); an unmounted mount of another kind is an
 // error rather than an empty point.
 func (p *plan) addVolume(check func(string) error, v engine.Volume) error {
+	// A remote engine's path is only a name here: its helper mounts the
+	// volume by name, mounted or not.
 	dir, err := v.Mountpoint, error(nil)
 	if !p.remote {
-		// The engine's own path: a remote engine's helper mounts the
-		// volume by name, mounted or not.
 		dir, err = v.DataDir()
 	}
 	if err != nil {
