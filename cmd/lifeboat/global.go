@@ -132,6 +132,9 @@ func (g *globalOptions) journalDir() string { return filepath.Join(g.stateDir, "
 // paused or stopped. It runs before every command, and costs one ReadDir
 // when there is nothing to do.
 func (g *globalOptions) replayJournal(ctx context.Context, stderr io.Writer) error {
+	// Helpers first: a killed restore's volume is removed only once no
+	// helper mounts it.
+	g.replayHelpers(ctx, stderr)
 	g.replayRestores(ctx, stderr)
 	if _, err := os.Stat(g.journalDir()); err != nil {
 		return nil

@@ -42,6 +42,9 @@ type Options struct {
 	Defaults   policy.Defaults
 	Version    string // of lifeboat, for the manifest
 	JournalDir string // where freezes are journalled until thawed
+	// HelperDir journals the helper containers of a remote engine, and
+	// StageDir holds its data while a backup reads it (remote.go).
+	HelperDir, StageDir string
 	// LockDir holds the units' locks: each unit's backup holds its lock,
 	// so that no other backup, restore or drill of it interleaves.
 	LockDir string

@@ -40,6 +40,9 @@ type plan struct {
 	pushed     map[string]string          // container → its timeline image in the registry
 	dumps      []plannedDump
 	dumpTime   time.Time
+	// remote: the engine's host is not this one, and its data moves
+	// through the Engine API (remote.go); its paths are the engine's.
+	remote bool
 }
 
 type plannedDump struct {
@@ -92,7 +95,7 @@ func planUnit(ctx context.Context, eng *engine.Client, u Unit, flagMode string, 
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{unit: u, specs: map[string]engine.Spec{}}
+	p := &plan{unit: u, specs: map[string]engine.Spec{}, remote: !eng.IsLocal()}
 	for _, c := range all {
 		switch {
 		case u.Kind == "project" && c.Project == u.Name:
@@ -151,6 +154,9 @@ func (p *plan) dataPaths() []string {
 // it can: every directory must be on btrfs, or the point would mix one
 // instant with later ones.
 func (p *plan) snapshotBlocked() string {
+	if p.remote {
+		return "the engine is remote, and its btrfs is out of reach of the Engine API"
+	}
 	return storageBlocked(p.dataPaths())
 }
 
@@ -348,8 +354,8 @@ func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{unit: u, policy: pol, mode: ModeNone, decision: decision{files: ModeNone}, specs: map[string]engine.Spec{}}
-	return p, p.addVolume(func(path string) error { return eng.CheckHostPath(ctx, path) }, v)
+	p := &plan{unit: u, policy: pol, mode: ModeNone, decision: decision{files: ModeNone}, specs: map[string]engine.Spec{}, remote: !eng.IsLocal()}
+	return p, p.addVolume(p.hostCheck(ctx, eng), v)
 }
 
 // addVolume adds a volume and where its files are: for a bind-type local
@@ -357,14 +363,19 @@ func planVolume(ctx context.Context, eng *engine.Client, u Unit, flagMode string
 // mounts it (as in stop mode); an unmounted mount of another kind is an
 // error rather than an empty point.
 func (p *plan) addVolume(check func(string) error, v engine.Volume) error {
-	dir, err := v.DataDir()
+	// A remote engine's path is only a name here: its helper mounts the
+	// volume by name, mounted or not.
+	dir, err := v.Mountpoint, error(nil)
+	if !p.remote {
+		dir, err = v.DataDir()
+	}
 	if err != nil {
 		return err
 	}
 	if err := visible(check, fmt.Sprintf("volume %q", v.Name), dir); err != nil {
 		return err
 	}
-	if _, err := os.Stat(dir); err != nil {
+	if _, err := os.Stat(dir); !p.remote && err != nil {
 		return fmt.Errorf("volume %q: read its data at %s: %w (lifeboat reads volumes as root on the Docker host)", v.Name, dir, err)
 	}
 	if p.volDirs == nil {
@@ -377,7 +388,7 @@ func (p *plan) addVolume(check func(string) error, v engine.Volume) error {
 
 func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 	seenVol, seenBind, seenNet := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	check := func(path string) error { return eng.CheckHostPath(ctx, path) }
+	check := p.hostCheck(ctx, eng)
 	for _, c := range p.containers {
 		spec, err := eng.Inspect(ctx, c.ID)
 		if err != nil {
@@ -422,6 +433,15 @@ func (p *plan) gather(ctx context.Context, eng *engine.Client) error {
 	sort.Strings(p.binds)
 	sort.Slice(p.networks, func(i, j int) bool { return p.networks[i].Name < p.networks[j].Name })
 	return nil
+}
+
+// hostCheck checks that a host path of the engine is visible here; nil
+// for a remote engine, whose paths are read through the Engine API.
+func (p *plan) hostCheck(ctx context.Context, eng *engine.Client) func(string) error {
+	if p.remote {
+		return nil
+	}
+	return func(path string) error { return eng.CheckHostPath(ctx, path) }
 }
 
 // startOrder sorts containers so that each comes after the services it

@@ -25,10 +25,6 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	if opts.OnStart != nil {
 		opts.OnStart(u.String(), counters)
 	}
-	if !eng.IsLocal() {
-		res.Err = fmt.Errorf("the engine at %s is remote; reading data through the Engine API is not supported yet: run lifeboat on that host", eng.Host())
-		return res
-	}
 	p, err := planUnit(ctx, eng, u, opts.Consistency, opts.Defaults)
 	if err == nil {
 		err = p.planImages(ctx, eng, opts.Images)
@@ -70,6 +66,17 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		return res
 	}
 	c := &capture{p: p, eng: eng, opts: opts, counters: counters}
+	if p.remote {
+		if c.remote, err = newRemoteStage(opts.StageDir, opts.HelperDir); err != nil {
+			res.Err = err
+			return res
+		}
+		defer func() {
+			if err := c.remote.remove(); err != nil {
+				opts.Log.Warn("staging area not removed", "unit", u.String(), "err", err)
+			}
+		}()
+	}
 	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters,
 		Judge: judge(ctx, repo, u.String(), p.policy.Anomaly, opts.Log, c.imageBytes.Load)}, c.run)
 	if err != nil {
@@ -123,6 +130,7 @@ type capture struct {
 
 	postErr error
 	at      func(string) string // data directory → where it is read, in snapshot mode
+	remote  *remoteStage        // the engine is remote: its data is staged here
 
 	mu         sync.Mutex
 	streamErrs []error
@@ -198,6 +206,11 @@ func (c *capture) path(p string) string {
 // scans run beside kopia's walk: on a frozen unit that halves the walking
 // time, which is the downtime.
 func (c *capture) pass(ctx context.Context, up repository.Uploader) error {
+	if c.remote != nil {
+		if err := c.stage(ctx); err != nil {
+			return err
+		}
+	}
 	root, wait, err := c.tree(ctx)
 	if err != nil {
 		return err

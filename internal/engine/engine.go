@@ -51,12 +51,24 @@ type Info struct {
 // Connect opens a client from DOCKER_HOST (or the default socket) and
 // negotiates the API version, so Engine 20.10 (API 1.41) and newer work.
 func Connect(ctx context.Context, log *slog.Logger) (*Client, error) {
-	return connect(ctx, log, client.FromEnv)
+	return ConnectHost(ctx, envHost(), log)
 }
 
 // ConnectHost opens a client to the engine at host (a DOCKER_HOST value),
 // as recorded in a freeze journal entry.
 func ConnectHost(ctx context.Context, host string, log *slog.Logger) (*Client, error) {
+	ssh, err := sshOpts(host, os.Getenv(EnvSSHConfig))
+	if err != nil {
+		return nil, err
+	}
+	if ssh != nil {
+		// After FromEnv: its TLS option replaces the transport the dialer
+		// is set on.
+		return connectAt(ctx, log, host, append([]client.Opt{client.FromEnv}, ssh...)...)
+	}
+	if host == "" {
+		return connect(ctx, log, client.FromEnv)
+	}
 	return connect(ctx, log, client.FromEnv, client.WithHost(host))
 }
 
@@ -68,6 +80,9 @@ type Endpoint struct {
 	Host      string `json:"host" yaml:"host"` // unix://, tcp://, ssh://user@host
 	TLSVerify bool   `json:"tls_verify,omitempty" yaml:"tls_verify"`
 	CertPath  string `json:"cert_path,omitempty" yaml:"cert_path"` // ca.pem, cert.pem, key.pem
+	// SSHConfig is an ssh_config file for an ssh:// Host (ssh -F), as
+	// LIFEBOAT_SSH_CONFIG.
+	SSHConfig string `json:"ssh_config,omitempty" yaml:"ssh_config"`
 }
 
 // ConnectEndpoint opens a client to ep. An empty Host is the environment's
@@ -75,6 +90,16 @@ type Endpoint struct {
 func ConnectEndpoint(ctx context.Context, ep Endpoint, log *slog.Logger) (*Client, error) {
 	if ep.Host == "" {
 		return Connect(ctx, log)
+	}
+	ssh, err := sshOpts(ep.Host, ep.SSHConfig)
+	if err != nil {
+		return nil, err
+	}
+	if ssh != nil {
+		return connectAt(ctx, log, ep.Host, ssh...)
+	}
+	if ep.TLSVerify && ep.CertPath == "" {
+		return nil, fmt.Errorf("engine %s: tls_verify needs cert_path, a directory with ca.pem, cert.pem and key.pem", ep.Host)
 	}
 	opts := []client.Opt{client.WithHost(ep.Host)}
 	if ep.CertPath != "" {
@@ -85,11 +110,20 @@ func ConnectEndpoint(ctx context.Context, ep Endpoint, log *slog.Logger) (*Clien
 }
 
 func connect(ctx context.Context, log *slog.Logger, opts ...client.Opt) (*Client, error) {
-	api, err := client.New(opts...)
+	return connectAt(ctx, log, "", opts...)
+}
+
+// connectAt is connect with the address to show and record; "" is the
+// client's own (an ssh:// engine's client talks to a placeholder URL).
+func connectAt(ctx context.Context, log *slog.Logger, shown string, opts ...client.Opt) (*Client, error) {
+	api, err := client.New(append(opts, identity())...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	c := &Client{api: api, host: api.DaemonHost(), log: log}
+	if shown == "" {
+		shown = api.DaemonHost()
+	}
+	c := &Client{api: api, host: shown, log: log}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	// Negotiate now, not lazily on the first call: the client swallows a

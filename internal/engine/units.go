@@ -63,6 +63,9 @@ func (c *Client) Containers(ctx context.Context) ([]Container, error) {
 	}
 	out := make([]Container, 0, len(list.Items))
 	for _, s := range list.Items {
+		if _, ok := s.Labels[HelperLabel]; ok {
+			continue // lifeboat's own helper, gone in a moment
+		}
 		// The list lacks health, tmpfs mounts and the image reference as
 		// given, so each container is inspected; one that vanished in
 		// between is simply no longer there.

@@ -56,7 +56,7 @@ func Restore(ctx context.Context, env *Env, req RestoreRequest, obs Observer) (R
 	res := RestoreResult{Kind: kind, Point: req.Point}
 	ro := restore.Options{Ref: req.Point, Volume: req.Volume, Container: req.Container, ImageOnly: req.ImageOnly, Path: req.Path,
 		Target: req.Target, As: req.As, Force: req.Force, WithUsers: req.WithUsers,
-		ComposeDir: req.ComposeDir, JournalDir: env.RestoreJournalDir(), Log: obs.log(env)}
+		ComposeDir: req.ComposeDir, JournalDir: env.RestoreJournalDir(), HelperDir: env.HelperDir(), StageDir: env.StageDir(), Log: obs.log(env)}
 	ro.Ports, _ = engine.ParsePortPolicy(req.Ports) // validated above
 	if kind == IntoDirectory && !req.DryRun {
 		ro.Progress = obs.progress("restore " + req.Point)

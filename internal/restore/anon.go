@@ -74,11 +74,7 @@ func (u *unitRestore) fillAnonymous(ctx context.Context, i int, id string, spec 
 		if err != nil {
 			return err
 		}
-		dir, err := vol.DataDir()
-		if err != nil {
-			return err
-		}
-		if err := u.fill(ctx, dir, "volume "+name, lv.Data); err != nil {
+		if err := u.fillVolume(ctx, vol, "volume "+name, lv.Data); err != nil {
 			return fmt.Errorf("anonymous volume %s of %s at %s: %w", name, ct.Name, v.Destination, err)
 		}
 		u.res.Volumes = append(u.res.Volumes, name)

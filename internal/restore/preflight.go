@@ -151,11 +151,7 @@ func (u *unitRestore) dataProblems(ctx context.Context, replaced map[string]bool
 		if err != nil {
 			return nil, err
 		}
-		dir, err := have.DataDir()
-		if err != nil {
-			return nil, err
-		}
-		empty, err := isEmptyDir(dir)
+		empty, err := u.volumeEmpty(ctx, have)
 		if err != nil {
 			return nil, err
 		}

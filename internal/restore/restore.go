@@ -67,6 +67,10 @@ type Options struct {
 	JournalDir string
 	Log        *slog.Logger
 	Progress   *progress.Counters
+
+	// HelperDir journals the helper containers of a remote engine, and
+	// StageDir holds the files a remote restore sends (remote.go).
+	HelperDir, StageDir string
 }
 
 // ToDirectory extracts a restore point, one volume of it (its files directly

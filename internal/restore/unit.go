@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
+	"github.com/lifeboat-backup/lifeboat/internal/helper"
 	"github.com/lifeboat-backup/lifeboat/internal/layout"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/restore/txn"
@@ -66,9 +67,6 @@ func ToUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client
 	}
 	if len(m.Containers) == 0 && !opts.ImageOnly {
 		return UnitResult{}, fmt.Errorf("%s holds no containers: restore its volume with --volume NAME", point.Unit)
-	}
-	if !eng.IsLocal() {
-		return UnitResult{}, fmt.Errorf("the engine at %s is remote; restoring containers through the Engine API is not supported yet: run lifeboat on that host", eng.Host())
 	}
 	u := &unitRestore{repo: repo, eng: eng, opts: opts, point: point, m: m, rename: renamer(m, opts.As)}
 	u.res = UnitResult{ID: point.ID, Unit: point.Unit}
@@ -281,11 +279,7 @@ func (u *unitRestore) volumes(ctx context.Context) error {
 				return err
 			}
 		}
-		dir, err := dst.DataDir()
-		if err != nil {
-			return err
-		}
-		if err := u.fill(ctx, dir, "volume "+name, v.Data); err != nil {
+		if err := u.fillVolume(ctx, dst, "volume "+name, v.Data); err != nil {
 			return fmt.Errorf("volume %s: %w", name, err)
 		}
 		u.res.Volumes = append(u.res.Volumes, name)
@@ -295,6 +289,13 @@ func (u *unitRestore) volumes(ctx context.Context) error {
 
 func (u *unitRestore) binds(ctx context.Context) error {
 	for _, b := range u.m.Binds {
+		if !u.eng.IsLocal() {
+			if err := u.fillRemote(ctx, helper.Spec{Bind: b.Source, What: "bind source " + b.Source}, b.Data); err != nil {
+				return fmt.Errorf("bind source %s: %w", b.Source, err)
+			}
+			u.res.Binds = append(u.res.Binds, b.Source)
+			continue
+		}
 		if err := u.eng.CheckHostPath(ctx, b.Source); err != nil {
 			return fmt.Errorf("restore a bind source: %w", err)
 		}
@@ -364,6 +365,9 @@ func (u *unitRestore) container(ctx context.Context, c layout.Container) (string
 		if err := u.fillAnonymous(ctx, i, id, spec); err != nil {
 			return id, err
 		}
+	}
+	if c.Layer != nil && !u.eng.IsLocal() {
+		return id, u.remoteLayer(ctx, id, name, c.Layer)
 	}
 	if c.Layer != nil {
 		if upper == "" {

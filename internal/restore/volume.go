@@ -39,7 +39,7 @@ func ToVolume(ctx context.Context, repo *repository.Repository, eng *engine.Clie
 	}
 	res := Result{ID: point.ID, Unit: point.Unit, Volume: name}
 	if !eng.IsLocal() {
-		return res, fmt.Errorf("the engine at %s is remote; restoring volumes through the Engine API is not supported yet: run lifeboat on that host, or use --target DIR", eng.Host())
+		return res, toRemoteVolume(ctx, repo, eng, opts, point, *v, name, &res)
 	}
 	have, found, err := existingVolume(ctx, eng, v.Volume, name)
 	if err != nil {
