@@ -53,7 +53,10 @@ type Options struct {
 	OnWait func(unitlock.Holder)
 	// Job names the daemon job, for the messages of jobs that wait.
 	Job string
-	Log *slog.Logger
+	// Shared, when set, makes each unit's lock hold across the hosts
+	// that share the repository too (a lease in it).
+	Shared *unitlock.Shared
+	Log    *slog.Logger
 	// OnStart is called before each unit with fresh counters, so a printer
 	// can show its progress.
 	OnStart func(unit string, c *progress.Counters)
@@ -121,7 +124,7 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 // would see its containers paused and freeze nothing.
 func lockedBackup(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
 	l, err := unitlock.Acquire(ctx, opts.LockDir, u.String(), unitlock.Options{
-		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: opts.OnWait})
+		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: opts.OnWait, Shared: opts.Shared})
 	if err != nil {
 		return Result{Err: err}
 	}
