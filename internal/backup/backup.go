@@ -53,6 +53,9 @@ type Options struct {
 	OnWait func(unitlock.Holder)
 	// Job names the daemon job, for the messages of jobs that wait.
 	Job string
+	// Host names the host the points are recorded under ("" the
+	// repository's hostname); EngineName the engine in serve's config.
+	Host, EngineName string
 	// Shared, when set, makes each unit's lock hold across the hosts
 	// that share the repository too (a lease in it).
 	Shared *unitlock.Shared

@@ -49,8 +49,13 @@ type Env struct {
 	// Defaults are what labels override (the daemon's config file); the
 	// zero value means policy.DefaultDefaults.
 	Defaults policy.Defaults
-	Version  string
-	Log      *slog.Logger
+	// EngineName is the engine's name in the config file; with more than
+	// one engine, Host is too: points are recorded under it, so each
+	// engine's units have their own history (and --from-host names it).
+	// Both "" for the one engine of DOCKER_HOST.
+	EngineName, Host string
+	Version          string
+	Log              *slog.Logger
 }
 
 // JournalDir is the freeze journal.
