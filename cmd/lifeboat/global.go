@@ -31,7 +31,8 @@ type globalOptions struct {
 	verbose      bool
 	quiet        bool
 	cpuProfile   string
-	json         bool // set by the commands that take --json, read by main for errors
+	engine       string // --engine: one of the config file's engines
+	json         bool   // set by the commands that take --json, read by main for errors
 	log          *slog.Logger
 }
 
@@ -62,11 +63,13 @@ Start with:
 	f.StringVar(&g.logLevel, "log-level", envOr("LIFEBOAT_LOG_LEVEL", "warn"), "log level: debug, info, warn or error (env LIFEBOAT_LOG_LEVEL)")
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log at info level")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "no progress, errors only")
+	f.StringVar(&g.engine, "engine", os.Getenv("LIFEBOAT_ENGINE"), "act on this engine of the config file's engines: (env LIFEBOAT_ENGINE; file from LIFEBOAT_CONFIG)")
 	f.StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile to this file (for developers)")
 	_ = f.MarkHidden("cpu-profile")
 	root.AddCommand(newInitCommand(g), newLsCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g), newForgetCommand(g), newServeCommand(g), newCheckCommand(g), newReplicateCommand(g), newMaintenanceCommand(g), newRepairCommand(g), newDrillCommand(g))
 	root.AddCommand(newAckCommand(g))
 	root.AddCommand(newOffsiteCommand(g))
+	root.AddCommand(newEnginesCommand(g))
 	return root
 }
 
@@ -187,10 +190,6 @@ func announceInit(w io.Writer, res repository.InitResult) {
 		fmt.Fprintf(w, "its password was generated into %s (mode 0600).\n"+
 			"Keep a copy of that file somewhere safe: without it no backup in this repository can be read.\n", res.PasswordFile)
 	}
-}
-
-func (g *globalOptions) connectEngine(ctx context.Context) (*engine.Client, error) {
-	return engine.Connect(ctx, g.log)
 }
 
 // promptPassword asks on the terminal, and twice for a new repository.

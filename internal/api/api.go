@@ -21,7 +21,7 @@ type UnitStatus struct {
 	// Engine is the name of the engine the unit is on (serve's
 	// engines:, "local" for DOCKER_HOST's); its units are named
 	// ENGINE/KIND/NAME when there is more than one.
-	Engine string `json:"engine"`
+	Engine         string     `json:"engine"`
 	Schedule       string     `json:"schedule,omitempty"`
 	NextRun        *time.Time `json:"next_run,omitempty"`
 	LastSuccess    *time.Time `json:"last_success,omitempty"`
@@ -105,18 +105,6 @@ var (
 	ErrForbidden  = errors.New("forbidden")
 )
 
-// EngineStatus is one engine serve protects, and its health.
-type EngineStatus struct {
-	Name      string `json:"name"`
-	Host      string `json:"host"` // DOCKER_HOST form; "" for the environment's
-	Reachable bool   `json:"reachable"`
-	// Version and EngineID are what the engine said when last reached;
-	// the ID tells engines apart whose hostnames are the same.
-	Version       string     `json:"version,omitempty"`
-	EngineID      string     `json:"engine_id,omitempty"`
-	Hostname      string     `json:"hostname,omitempty"`
-	Units         int        `json:"units"`
-	Concurrency   int        `json:"concurrency"`
-	LastDiscovery *time.Time `json:"last_discovery,omitempty"`
-	Error         string     `json:"error,omitempty"`
-}
+// EngineStatus is one engine serve protects, and its health; the CLI's
+// `lifeboat engines` reports the same.
+type EngineStatus = ops.EngineStatus
