@@ -294,7 +294,8 @@ func (d *Daemon) submitRestore(ctx context.Context, req ops.RestoreRequest, onto
 	if onto == "" && d.multi() {
 		es = d.engineOfPoint(p)
 	}
-	req.Point = p.ID
+	// The point is pinned: its host was only how to find it.
+	req.Point, req.FromHost = p.ID, ""
 	unit := d.qualify(es, p.Unit)
 	if req.DryRun || kind == ops.IntoDirectory || kind == ops.ImagesOnly {
 		// These hold no unit: they may run beside the unit's backup.

@@ -64,8 +64,14 @@ func (e *Env) JournalDir() string { return filepath.Join(e.StateDir, "journal") 
 // RestoreJournalDir is the restore journal.
 func (e *Env) RestoreJournalDir() string { return filepath.Join(e.StateDir, "restores") }
 
-// LockDir holds the units' locks.
-func (e *Env) LockDir() string { return filepath.Join(e.StateDir, "locks") }
+// LockDir holds the units' locks; with many engines, each engine's in a
+// directory of its own, as two engines' units of one name are two units.
+func (e *Env) LockDir() string {
+	if e.Host != "" {
+		return filepath.Join(e.StateDir, "locks", "engine-"+e.Host)
+	}
+	return filepath.Join(e.StateDir, "locks")
+}
 
 // Observer is how a front end follows an operation while it runs. Every
 // field may be nil.
