@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,13 +52,16 @@ type fleetPoint struct {
 // restores engine alpha's unit onto engine beta.
 func TestFleet(t *testing.T) {
 	alpha, beta := fleetDaemon(t), fleetDaemon(t)
+	// beta is reached through a socket the test can cut, as a network
+	// can, while its engine and containers go on.
+	cable := newCable(t, strings.TrimPrefix(beta.Host, "unix://"))
 	e := newEnvOn(t, alpha)
 	idA, idB := alpha.Docker(t, "info", "-f", "{{.ID}}"), beta.Docker(t, "info", "-f", "{{.ID}}")
 	if idA == idB || idA == "" {
 		t.Fatalf("engine IDs %q and %q", idA, idB)
 	}
 	cfg := filepath.Join(t.TempDir(), "lifeboat.yaml")
-	body := fmt.Sprintf("engines:\n  - {name: alpha, host: %q}\n  - {name: beta, host: %q, concurrency: 2}\n  - {name: gone, host: \"unix:///nonexistent/docker.sock\"}\n", alpha.Host, beta.Host)
+	body := fmt.Sprintf("engines:\n  - {name: alpha, host: %q}\n  - {name: beta, host: %q, concurrency: 2}\n  - {name: gone, host: \"unix:///nonexistent/docker.sock\"}\n", alpha.Host, "unix://"+cable.path)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +203,91 @@ func TestFleet(t *testing.T) {
 			t.Fatalf("alpha's fleetapp on beta holds %q", out)
 		}
 	})
+
+	t.Run("an engine cut off marks its own units", func(t *testing.T) {
+		cable.cut()
+		cutAt := time.Now()
+		var units []fleetUnit
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			srv.api("GET", "/api/v1/units", nil, &units)
+			unreachable, ofBeta, alphaFresh := 0, 0, false
+			for _, u := range units {
+				if u.Engine == "beta" {
+					ofBeta++
+				}
+				if u.Engine == "beta" && u.Protection == "unreachable" && strings.Contains(u.LastError, "engine beta unreachable") {
+					unreachable++
+				}
+				if u.Unit == "alpha/container/fleetweb" && u.LastSuccess != nil && u.LastSuccess.After(cutAt) && u.Protection == "protected" {
+					alphaFresh = true
+				}
+			}
+			if unreachable == ofBeta && unreachable >= 2 && alphaFresh {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("60 s after beta was cut off: %+v", units)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		var engines []fleetEngine
+		srv.api("GET", "/api/v1/engines", nil, &engines)
+		for _, g := range engines {
+			if g.Name == "beta" && (g.Reachable || g.Error == "") {
+				t.Errorf("beta cut off: %+v", g)
+			}
+		}
+		t.Logf("beta cut off: all its units unreachable %v later, alpha's still backed up on schedule", time.Since(cutAt).Round(100*time.Millisecond))
+	})
+}
+
+// cable forwards a unix socket to another until cut.
+type cable struct {
+	path  string
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCable(t *testing.T, to string) *cable {
+	t.Helper()
+	c := &cable{path: filepath.Join(t.TempDir(), "beta.sock")}
+	ln, err := net.Listen("unix", c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ln = ln
+	t.Cleanup(c.cut)
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("unix", to)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return c
+}
+
+func (c *cable) cut() {
+	c.ln.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
 }
 
 // fleetDaemon is a private engine of the test's own.
