@@ -136,6 +136,17 @@ func lockedBackup(ctx context.Context, repo *repository.Repository, eng *engine.
 			opts.Log.Warn("unit lock not released cleanly", "unit", u.String(), "err", err)
 		}
 	}()
+	// Another host took the unit over (our lease could not be renewed in
+	// time): stop, thawing what was frozen, rather than overlap with it.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-l.LostC():
+			cancel(fmt.Errorf("lock of %s lost: %w", u, l.Lost()))
+		case <-ctx.Done():
+		}
+	}()
 	return backupUnit(ctx, repo, eng, u, opts)
 }
 

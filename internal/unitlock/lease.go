@@ -78,6 +78,7 @@ type lease struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	lostAt error
+	lost   chan struct{} // closed when lostAt is set
 }
 
 func (s *Shared) ttl() time.Duration {
@@ -135,7 +136,7 @@ func (s *Shared) takeLease(ctx context.Context, unit string, h Holder, opts Opti
 			return nil, fmt.Errorf("take the lease of %s: %w", unit, err)
 		}
 		if won {
-			l := &lease{sh: s, name: name, rec: me, done: make(chan struct{})}
+			l := &lease{sh: s, name: name, rec: me, done: make(chan struct{}), lost: make(chan struct{})}
 			var rctx context.Context
 			rctx, l.stop = context.WithCancel(context.WithoutCancel(ctx))
 			go l.renew(rctx)
@@ -205,6 +206,7 @@ func (l *lease) renew(ctx context.Context) {
 			l.mu.Lock()
 			l.lostAt = err
 			l.mu.Unlock()
+			close(l.lost)
 			l.sh.log().Error("lease of a unit lost", "unit", l.rec.Unit, "err", err)
 			return
 		}

@@ -97,3 +97,34 @@ func TestLeaseExpiresAndIsTakenOver(t *testing.T) {
 		t.Errorf("lost: %v", lost)
 	}
 }
+
+// A holder whose lease was taken over is told so, and lets go without
+// removing the new holder's record.
+func TestLeaseLost(t *testing.T) {
+	store := DirStore(t.TempDir())
+	sh := &Shared{Store: store, EngineID: "E", TTL: 600 * time.Millisecond}
+	l, err := Acquire(context.Background(), t.TempDir(), "volume/v", Options{Shared: sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another host writes its own record over ours, as after our lease
+	// expired unrenewed.
+	other := leaseRecord{Holder: Holder{Unit: "volume/v", PID: 4242, Operation: Backup}, Token: "theirs", Expires: time.Now().Add(time.Hour)}
+	if err := sh.write(context.Background(), LeaseName("E", "volume/v"), other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.LostC():
+	case <-time.After(3 * time.Second):
+		t.Fatal("not told the lease was lost")
+	}
+	if err := l.Lost(); err == nil || !strings.Contains(err.Error(), "pid 4242") {
+		t.Errorf("lost: %v", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := sh.read(context.Background(), LeaseName("E", "volume/v")); cur == nil || cur.Token != "theirs" {
+		t.Errorf("release removed the new holder's lease: %+v", cur)
+	}
+}

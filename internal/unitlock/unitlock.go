@@ -326,6 +326,15 @@ func (l *Lock) Release() error {
 	return lerr
 }
 
+// LostC is closed when the lock's shared lease is lost (see Lost); nil,
+// which never fires, without a lease.
+func (l *Lock) LostC() <-chan struct{} {
+	if l == nil || l.lease == nil {
+		return nil
+	}
+	return l.lease.lost
+}
+
 // Lost says why the lock's shared lease was lost while held (another
 // host took it over after it could not be renewed), or nil.
 func (l *Lock) Lost() error {
