@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -84,6 +85,9 @@ func TestFleetLockAcrossHosts(t *testing.T) {
 		if !strings.Contains(errB.String(), told) {
 			t.Fatalf("the other host does not say it waits for %q: %s", told, errB)
 		}
+		if held := leaseFiles(e.repo); len(held) != 1 {
+			t.Fatalf("lease records in the repository while held: %v", held)
+		}
 		time.Sleep(ttl) // renewed all along: still waiting
 		if b.ProcessState != nil || outB.String() != "" {
 			t.Fatalf("the other host did not wait for a renewed lease: %s %s", outB, errB)
@@ -103,6 +107,12 @@ func TestFleetLockAcrossHosts(t *testing.T) {
 		}
 		if s := parseSummaries(t, outB.String()); len(s) != 1 {
 			t.Fatalf("points after take-over: %+v", s)
+		}
+	})
+
+	t.Run("no lease left behind", func(t *testing.T) {
+		if left := leaseFiles(e.repo); len(left) > 0 {
+			t.Fatalf("leases left in the repository after every job ended: %v", left)
 		}
 	})
 }
@@ -126,4 +136,16 @@ func fleetConsistent(e *env, t *testing.T, id string) error {
 		return fmt.Errorf("a ends at record %d, b at %d: not one instant", a, b)
 	}
 	return nil
+}
+
+// leaseFiles are the lease records in a filesystem repository.
+func leaseFiles(repo string) []string {
+	var out []string
+	_ = filepath.WalkDir(repo, func(path string, _ fs.DirEntry, err error) error {
+		if err == nil && strings.Contains(path, "lease-") {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out
 }
