@@ -118,7 +118,7 @@ EXIT STATUS
 // request is the restore the flags ask for: the API's request too.
 func (o restoreOptions) request(ref string) ops.RestoreRequest {
 	return ops.RestoreRequest{Point: ref, Volume: o.volume, Container: o.container, ImageOnly: o.imageOnly, Path: o.path, Target: o.target,
-		As: o.as, Ports: o.ports, Force: o.force, WithUsers: o.withUsers, Dump: o.dump, Into: o.into, DryRun: o.dryRun, NoWait: o.noWait, ComposeDir: o.composeDir}
+		As: o.as, Ports: o.ports, Force: o.force, WithUsers: o.withUsers, Dump: o.dump, Into: o.into, DryRun: o.dryRun, NoWait: o.noWait, ComposeDir: o.composeDir, FromHost: o.fromHost}
 }
 
 func runRestore(cmd *cobra.Command, opts restoreOptions, g *globalOptions, ref string) error {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/config"
 	"github.com/lifeboat-backup/lifeboat/internal/daemon"
+	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/secret"
 	"github.com/lifeboat-backup/lifeboat/internal/server"
@@ -84,11 +85,17 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 		return err
 	}
 	sessionTTL, _ := time.ParseDuration(cfg.API.SessionTTL) // checked at load
-	eng, err := g.connectEngine(ctx)
-	if err != nil {
-		return err
+	// With engines: in the file, the daemon connects to each itself, so
+	// that one not answering does not keep it from the others.
+	var eng *engine.Client
+	engineHost := fmt.Sprintf("%d engines", len(cfg.Engines))
+	if len(cfg.Engines) == 0 {
+		if eng, err = g.connectEngine(ctx); err != nil {
+			return err
+		}
+		defer eng.Close()
+		engineHost = eng.Host()
 	}
-	defer eng.Close()
 	repo, err := g.openOrCreateRepository(ctx, cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -111,7 +118,7 @@ func runServe(cmd *cobra.Command, opts serveOptions, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
-	g.log.Info("lifeboat serve started", "listen", ln.Addr().String(), "tls", cfg.API.TLSCert != "", "tokens", len(creds), "repository", repo.Path(), "engine", eng.Host())
+	g.log.Info("lifeboat serve started", "listen", ln.Addr().String(), "tls", cfg.API.TLSCert != "", "tokens", len(creds), "repository", repo.Path(), "engine", engineHost)
 	err = d.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

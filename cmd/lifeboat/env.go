@@ -26,6 +26,9 @@ type cliEnv struct {
 func (g *globalOptions) env(cmd *cobra.Command, create bool) *cliEnv {
 	e := &cliEnv{}
 	e.Env = ops.Env{StateDir: g.stateDir, Version: version, Log: g.log,
+		// Commands on one of many engines record and find points as
+		// serve does: under the engine's name.
+		EngineName: g.engineHost(), Host: g.engineHost(),
 		Fresh: func() repository.Options { return g.repoOptions(true) },
 		Repository: func(ctx context.Context, write bool) (*repository.Repository, error) {
 			if write && !g.pit.IsZero() {

@@ -34,6 +34,7 @@ type globalOptions struct {
 	cpuProfile   string
 	pointInTime  string    // as given
 	pit          time.Time // resolved in setup; zero without --point-in-time
+	engine       string    // --engine: one of the config file's engines
 	json         bool      // set by the commands that take --json, read by main for errors
 	log          *slog.Logger
 }
@@ -66,12 +67,14 @@ Start with:
 	f.BoolVarP(&g.verbose, "verbose", "v", false, "log at info level")
 	f.BoolVarP(&g.quiet, "quiet", "q", false, "no progress, errors only")
 	f.StringVar(&g.pointInTime, "point-in-time", os.Getenv("LIFEBOAT_POINT_IN_TIME"), "open the S3 repository read-only as it was then: RFC3339 or DURATION-ago, as 2h-ago (env LIFEBOAT_POINT_IN_TIME)")
+	f.StringVar(&g.engine, "engine", os.Getenv("LIFEBOAT_ENGINE"), "act on this engine of the config file's engines: (env LIFEBOAT_ENGINE; file from LIFEBOAT_CONFIG)")
 	f.StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile to this file (for developers)")
 	_ = f.MarkHidden("cpu-profile")
 	root.AddCommand(newInitCommand(g), newLsCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g), newForgetCommand(g), newServeCommand(g), newCheckCommand(g), newReplicateCommand(g), newMaintenanceCommand(g), newRepairCommand(g), newDrillCommand(g))
 	root.AddCommand(newAckCommand(g))
 	root.AddCommand(newOffsiteCommand(g))
 	root.AddCommand(newRecoverCommand(g))
+	root.AddCommand(newEnginesCommand(g))
 	return root
 }
 
@@ -206,10 +209,6 @@ func announceInit(w io.Writer, res repository.InitResult) {
 		fmt.Fprintf(w, "its password was generated into %s (mode 0600).\n"+
 			"Keep a copy of that file somewhere safe: without it no backup in this repository can be read.\n", res.PasswordFile)
 	}
-}
-
-func (g *globalOptions) connectEngine(ctx context.Context) (*engine.Client, error) {
-	return engine.Connect(ctx, g.log)
 }
 
 // promptPassword asks on the terminal, and twice for a new repository.

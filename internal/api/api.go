@@ -18,6 +18,10 @@ import (
 // UnitStatus is a unit as the dashboard shows it.
 type UnitStatus struct {
 	backup.UnitInfo
+	// Engine is the name of the engine the unit is on (serve's
+	// engines:, "local" for DOCKER_HOST's); its units are named
+	// ENGINE/KIND/NAME when there is more than one.
+	Engine         string     `json:"engine"`
 	Schedule       string     `json:"schedule,omitempty"`
 	NextRun        *time.Time `json:"next_run,omitempty"`
 	LastSuccess    *time.Time `json:"last_success,omitempty"`
@@ -58,6 +62,9 @@ type JobRequest struct {
 	// Drill names the point of a drill job; without it, a drill of unit
 	// drills the unit's newest point.
 	Drill *ops.DrillRequest `json:"drill,omitempty"`
+	// Engine is the engine a restore or drill acts on, with more than
+	// one; by default the engine whose units the point holds.
+	Engine string `json:"engine,omitempty"`
 }
 
 // RepoStatus is the repository and its offsite copy.
@@ -97,3 +104,7 @@ var (
 	ErrConflict   = errors.New("conflict")
 	ErrForbidden  = errors.New("forbidden")
 )
+
+// EngineStatus is one engine serve protects, and its health; the CLI's
+// `lifeboat engines` reports the same.
+type EngineStatus = ops.EngineStatus

@@ -56,7 +56,13 @@ type Options struct {
 	OnWait func(unitlock.Holder)
 	// Job names the daemon job, for the messages of jobs that wait.
 	Job string
-	Log *slog.Logger
+	// Host names the host the points are recorded under ("" the
+	// repository's hostname); EngineName the engine in serve's config.
+	Host, EngineName string
+	// Shared, when set, makes each unit's lock hold across the hosts
+	// that share the repository too (a lease in it).
+	Shared *unitlock.Shared
+	Log    *slog.Logger
 	// OnStart is called before each unit with fresh counters, so a printer
 	// can show its progress.
 	OnStart func(unit string, c *progress.Counters)
@@ -124,13 +130,24 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 // would see its containers paused and freeze nothing.
 func lockedBackup(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
 	l, err := unitlock.Acquire(ctx, opts.LockDir, u.String(), unitlock.Options{
-		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: opts.OnWait})
+		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: opts.OnWait, Shared: opts.Shared})
 	if err != nil {
 		return Result{Err: err}
 	}
 	defer func() {
 		if err := l.Release(); err != nil {
 			opts.Log.Warn("unit lock not released cleanly", "unit", u.String(), "err", err)
+		}
+	}()
+	// Another host took the unit over (our lease could not be renewed in
+	// time): stop, thawing what was frozen, rather than overlap with it.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-l.LostC():
+			cancel(fmt.Errorf("lock of %s lost: %w", u, l.Lost()))
+		case <-ctx.Done():
 		}
 	}()
 	return backupUnit(ctx, repo, eng, u, opts)

@@ -22,7 +22,11 @@ type ForgetOptions struct {
 	// from its lifeboat.retention label; units without one are kept whole.
 	Labelled map[string]policy.Retention
 	DryRun   bool
-	Log      *slog.Logger
+	// Host, when set, limits retention to the points recorded under it:
+	// one engine's, where serve protects many and their units' names
+	// may be the same.
+	Host string
+	Log  *slog.Logger
 	// Engine gives the Docker Engine when forgotten points have timeline
 	// images to untag (nil skips that). The client stays the caller's:
 	// the daemon's is shared by every job.
@@ -52,6 +56,9 @@ func Forget(ctx context.Context, repo *repository.Repository, opts ForgetOptions
 	byUnit := map[string][]repository.Point{}
 	var order []string
 	for _, p := range points {
+		if opts.Host != "" && p.Host != opts.Host {
+			continue
+		}
 		if _, ok := byUnit[p.Unit]; !ok {
 			order = append(order, p.Unit)
 		}

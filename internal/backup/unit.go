@@ -78,6 +78,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		}()
 	}
 	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters,
+		Host: opts.Host, EngineID: eng.Info().ID, Engine: opts.EngineName,
 		Judge: judge(ctx, repo, u.String(), p.policy.Anomaly, opts.Log, c.imageBytes.Load)}, c.run)
 	if err != nil {
 		// No point refers to the timeline images of a failed backup.

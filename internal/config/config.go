@@ -33,6 +33,9 @@ type Config struct {
 	TokenFile    string `yaml:"token_file"`    // bearer token of the API
 	Concurrency  int    `yaml:"concurrency"`   // jobs at once; 1
 
+	// Engines are the Docker Engines serve protects; none: DOCKER_HOST's.
+	Engines []Engine `yaml:"engines"`
+
 	// Defaults apply to every unit; labels override them.
 	Defaults struct {
 		Enable      *bool  `yaml:"enable"`      // protect units without lifeboat.enable; true
@@ -219,6 +222,7 @@ func (c *Config) setDefaults() {
 	if c.Drills.Concurrency == 0 {
 		c.Drills.Concurrency = 1
 	}
+	c.setEngineDefaults()
 }
 
 func (c *Config) validate() error {
@@ -264,6 +268,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("check.read_data %v: a percentage from 0 to 100", c.Check.ReadData))
 	}
 	errs = append(errs, c.API.validate()...)
+	errs = append(errs, c.validateEngines()...)
 	errs = append(errs, c.validateNotify()...)
 	for i, r := range c.Restore.TargetRoots {
 		if !filepath.IsAbs(r) {

@@ -38,7 +38,7 @@ func (d *Daemon) Units(ctx context.Context) ([]api.UnitStatus, error) {
 	defer d.mu.Unlock()
 	out := make([]api.UnitStatus, 0, len(d.units))
 	for name, u := range d.units {
-		s := api.UnitStatus{UnitInfo: u.info, Schedule: u.spec, LastPoint: u.lastPoint, LastDowntimeMS: u.lastDown,
+		s := api.UnitStatus{UnitInfo: u.info, Engine: u.engine, Schedule: u.spec, LastPoint: u.lastPoint, LastDowntimeMS: u.lastDown,
 			LastBytes: u.lastBytes, LastSize: u.lastSize, LastResult: u.lastResult, LastError: u.lastError, Points: u.points, RunningJob: running[name]}
 		if !u.next.IsZero() {
 			n := u.next
@@ -56,6 +56,9 @@ func (d *Daemon) Units(ctx context.Context) ([]api.UnitStatus, error) {
 		s.Suspect = u.suspect
 		s.Overdue = overdue(u, now)
 		s.ProtectionState = protection(u, s.Overdue)
+		if u.unreachable != "" {
+			s.ProtectionState, s.LastError = "unreachable", "engine "+u.engine+" unreachable: "+u.unreachable
+		}
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Unit < out[j].Unit })
@@ -163,37 +166,42 @@ func (d *Daemon) Submit(ctx context.Context, req api.JobRequest) (api.Job, error
 	var err error
 	switch req.Kind {
 	case "backup":
-		u, perr := backup.ParseUnit(req.Unit)
-		if perr != nil || u.Kind == "" {
-			return api.Job{}, fmt.Errorf("%w: unit %q: write project/NAME, container/NAME or volume/NAME", api.ErrBadRequest, req.Unit)
+		es, local, terr := d.target(req.Unit)
+		if terr != nil {
+			return api.Job{}, terr
 		}
+		u, perr := backup.ParseUnit(local)
+		if perr != nil || u.Kind == "" {
+			return api.Job{}, fmt.Errorf("%w: unit %q: write %sproject/NAME, container/NAME or volume/NAME", api.ErrBadRequest, req.Unit, map[bool]string{true: "ENGINE/"}[d.multi()])
+		}
+		key := d.qualify(es, u.String())
 		d.mu.Lock()
-		_, known := d.units[u.String()]
+		_, known := d.units[key]
 		d.mu.Unlock()
 		if !known {
 			if err := d.discover(ctx, false); err != nil {
 				return api.Job{}, err
 			}
 			d.mu.Lock()
-			_, known = d.units[u.String()]
+			_, known = d.units[key]
 			d.mu.Unlock()
 			if !known {
-				return api.Job{}, fmt.Errorf("%w: no unit %s on this host: see GET /api/v1/units", api.ErrNotFound, u)
+				return api.Job{}, fmt.Errorf("%w: no unit %s on this host: see GET /api/v1/units", api.ErrNotFound, key)
 			}
 		}
-		j, err = d.submitBackup(u.String(), "api")
+		j, err = d.submitBackup(key, "api")
 	case "restore":
 		if req.Restore == nil {
 			return api.Job{}, fmt.Errorf("%w: a restore job needs restore.point", api.ErrBadRequest)
 		}
-		j, err = d.submitRestore(ctx, *req.Restore)
+		j, err = d.submitRestore(ctx, *req.Restore, req.Engine)
 	case "drill":
 		dr := ops.DrillRequest{Point: req.Unit}
 		if req.Drill != nil {
 			dr = *req.Drill
 		}
 		dr.NoWait = false
-		j, err = d.submitDrill(ctx, dr, "api")
+		j, err = d.submitDrill(ctx, dr, "api", req.Engine)
 	case "replicate", "offsite-verify", "check", "forget", "maintenance", stateKind:
 		j, err = d.submitUpkeep(req.Kind, "api")
 	default:
@@ -259,9 +267,23 @@ func (d *Daemon) Repository(ctx context.Context) (api.RepoStatus, error) {
 // submitRestore validates a restore as the CLI validates its flags, but
 // confined (host directories only under restore.target_roots), and
 // queues it, or its dry run, which creates nothing.
-func (d *Daemon) submitRestore(ctx context.Context, req ops.RestoreRequest) (scheduler.Job, error) {
+func (d *Daemon) submitRestore(ctx context.Context, req ops.RestoreRequest, onto string) (scheduler.Job, error) {
 	req.NoWait = false
-	kind, err := req.Validate(&d.env)
+	es, err := d.pickEngine(onto)
+	if err != nil {
+		return scheduler.Job{}, err
+	}
+	if es == nil {
+		// The point's own engine: its unit is restored where it was.
+		es = d.engines[0]
+		if d.multi() && req.FromHost == "" {
+			if name, _, ok := strings.Cut(req.Point, "/"); ok && d.engine(name) != nil && strings.Contains(req.Point, "@") {
+				// ENGINE/KIND/NAME@…: the daemon's unit name.
+				es, req.Point = d.engine(name), strings.TrimPrefix(req.Point, name+"/")
+			}
+		}
+	}
+	kind, err := req.Validate(&es.env)
 	if err != nil {
 		return scheduler.Job{}, err
 	}
@@ -269,24 +291,44 @@ func (d *Daemon) submitRestore(ctx context.Context, req ops.RestoreRequest) (sch
 	if err != nil {
 		return scheduler.Job{}, err
 	}
-	req.Point = p.ID
-	unit := p.Unit
+	if onto == "" && d.multi() {
+		es = d.engineOfPoint(p)
+	}
+	// The point is pinned: its host was only how to find it.
+	req.Point, req.FromHost = p.ID, ""
+	unit := d.qualify(es, p.Unit)
 	if req.DryRun || kind == ops.IntoDirectory || kind == ops.ImagesOnly {
 		// These hold no unit: they may run beside the unit's backup.
 		unit = ""
 	}
 	return d.q.Submit("restore", unit, "api", func(ctx context.Context, r *scheduler.Run) error {
-		return d.runRestore(ctx, r, req, p.Unit)
+		release, err := es.slot(ctx, r)
+		if err != nil {
+			return err
+		}
+		defer release()
+		return d.runRestore(ctx, r, es, req, unit)
 	})
+}
+
+// pickEngine is the engine named by a job ("" nil: the caller decides).
+func (d *Daemon) pickEngine(name string) (*engineState, error) {
+	if name == "" {
+		return nil, nil
+	}
+	if es := d.engine(name); es != nil {
+		return es, nil
+	}
+	return nil, fmt.Errorf("%w: no engine %q: use one of %s (GET /api/v1/engines)", api.ErrBadRequest, name, d.engineNames())
 }
 
 // runRestore is a restore job. A dry run's plan is its result, and a plan
 // that would be refused fails the job, as `restore --dry-run` exits 1.
-func (d *Daemon) runRestore(ctx context.Context, r *scheduler.Run, req ops.RestoreRequest, unit string) error {
+func (d *Daemon) runRestore(ctx context.Context, r *scheduler.Run, es *engineState, req ops.RestoreRequest, unit string) error {
 	var c *progress.Counters
 	obs := observer(r, unit)
 	obs.Progress = func(_ string, pc *progress.Counters) { c = pc; r.SetWaiting(""); r.SetProgress(pc) }
-	res, err := ops.Restore(ctx, &d.env, req, obs)
+	res, err := ops.Restore(ctx, &es.env, req, obs)
 	var bytes int64
 	if c != nil {
 		bytes = c.Bytes.Load()

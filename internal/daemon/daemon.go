@@ -7,6 +7,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -66,11 +67,15 @@ type Daemon struct {
 	// drills.concurrency.
 	drillSlots chan struct{}
 	refresh    sync.Mutex // one discovery at a time
+	// engines are the config's engines (engines.go), or the one engine.
+	engines []*engineState
 }
 
 // unitState is what the daemon knows of a unit between backups.
 type unitState struct {
 	info        backup.UnitInfo
+	engine      string // its engine's name
+	unreachable string // why its engine did not answer the last discovery
 	spec        string // the schedule in force
 	sched       scheduler.Schedule
 	next        time.Time
@@ -132,7 +137,18 @@ func New(opts Options) (*Daemon, error) {
 	if d.note, err = newNotifier(opts.Config, d); err != nil {
 		return nil, err
 	}
-	d.q = scheduler.NewQueue(opts.Config.Concurrency, hist, opts.Log, d.onChange)
+	d.setupEngines()
+	conc := opts.Config.Concurrency
+	if d.multi() {
+		// Each engine's own budget bounds its jobs; the queue lets them
+		// all run.
+		sum := 0
+		for _, es := range d.engines {
+			sum += cap(es.slots)
+		}
+		conc = max(conc, sum)
+	}
+	d.q = scheduler.NewQueue(conc, hist, opts.Log, d.onChange)
 	return d, nil
 }
 
@@ -148,7 +164,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Error("discovering units", "err", err)
 	}
 	close(d.ready)
-	go d.opts.Engine.Changes(ctx, d.poke)
+	for _, es := range d.engines {
+		go d.watch(ctx, es)
+	}
 	for {
 		wait := time.Until(d.nextWake())
 		timer := time.NewTimer(max(wait, 0))
@@ -266,10 +284,11 @@ func (d *Daemon) fireDue(ctx context.Context) {
 func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 	d.refresh.Lock()
 	defer d.refresh.Unlock()
-	infos, err := backup.ListWith(ctx, d.opts.Engine, d.cfg.PolicyDefaults())
-	if err != nil {
-		return err
+	infos, engineOf, failed := d.listAll(ctx)
+	if len(failed) == len(d.engines) && !d.multi() {
+		return errors.New(failed[d.engines[0].cfg.Name])
 	}
+	var err error
 	var last, drilled map[string]repository.Point
 	var counts map[string]int
 	if atStart {
@@ -300,7 +319,7 @@ func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 			}
 		}
 		d.warnUnknownRoutes(info.Unit, u.info.Policy.Notify, info.Policy.Notify)
-		u.info = info
+		u.info, u.engine, u.unreachable = info, engineOf[info.Unit], ""
 		d.scheduleDrills(u, now)
 		spec := ""
 		if info.Policy.Enabled && info.Error == "" {
@@ -323,7 +342,13 @@ func (d *Daemon) discover(ctx context.Context, atStart bool) error {
 			missed = append(missed, info.Unit)
 		}
 	}
-	for name := range d.units {
+	for name, u := range d.units {
+		if why, ok := failed[u.engine]; ok {
+			// Its engine did not answer: the unit is not gone, only
+			// out of reach, and says so.
+			u.unreachable = why
+			continue
+		}
 		if !seen[name] {
 			delete(d.units, name)
 		}
@@ -345,15 +370,16 @@ func (d *Daemon) lastPoints(ctx context.Context) (last, drilled map[string]repos
 	}
 	last, counts = map[string]repository.Point{}, map[string]int{}
 	for _, p := range points {
-		counts[p.Unit]++
-		if p.Time.After(last[p.Unit].Time) {
-			last[p.Unit] = p
+		key := d.pointKey(p)
+		counts[key]++
+		if p.Time.After(last[key].Time) {
+			last[key] = p
 		}
 	}
 	d.mu.Lock()
 	d.repo.points = len(points)
 	d.mu.Unlock()
-	return last, newestDrills(points), counts, nil
+	return last, d.newestDrillsByKey(points), counts, nil
 }
 
 // seedUpkeep schedules the repository-wide jobs, and runs once at start

@@ -64,33 +64,52 @@ func (d *Daemon) dueDrills(now time.Time) []string {
 // unit's own jobs (a drill restores a copy from the repository and never
 // delays a backup), one of a unit at a time, and at most
 // drills.concurrency at once.
-func (d *Daemon) submitDrill(ctx context.Context, req ops.DrillRequest, trigger string) (scheduler.Job, error) {
+func (d *Daemon) submitDrill(ctx context.Context, req ops.DrillRequest, trigger, onto string) (scheduler.Job, error) {
 	if err := req.Validate(); err != nil {
+		return scheduler.Job{}, err
+	}
+	es, err := d.pickEngine(onto)
+	if err != nil {
 		return scheduler.Job{}, err
 	}
 	p, err := d.opts.Repo.Resolve(ctx, req.Point)
 	if err != nil {
 		return scheduler.Job{}, err
 	}
+	if es == nil {
+		es = d.engineOfPoint(p)
+	}
 	req.Point = p.ID
-	return d.q.Submit("drill", p.Unit, trigger, func(ctx context.Context, r *scheduler.Run) error {
-		return d.runDrill(ctx, r, req, p.Unit)
+	unit := d.qualify(es, p.Unit)
+	return d.q.Submit("drill", unit, trigger, func(ctx context.Context, r *scheduler.Run) error {
+		return d.runDrill(ctx, r, es, req, unit)
 	})
 }
 
 // submitScheduledDrill drills the newest point of unit.
 func (d *Daemon) submitScheduledDrill(ctx context.Context, unit string) {
-	if _, err := d.submitDrill(ctx, ops.DrillRequest{Point: unit + "@latest"}, "schedule"); err != nil {
+	ref := unit + "@latest"
+	if d.multi() {
+		if es, local, err := d.target(unit); err == nil {
+			ref = es.env.Host + ":" + local + "@latest"
+		}
+	}
+	if _, err := d.submitDrill(ctx, ops.DrillRequest{Point: ref}, "schedule", ""); err != nil {
 		d.log.Warn("drill not queued", "unit", unit, "err", err)
 	}
 }
 
-func (d *Daemon) runDrill(ctx context.Context, r *scheduler.Run, req ops.DrillRequest, unit string) error {
+func (d *Daemon) runDrill(ctx context.Context, r *scheduler.Run, es *engineState, req ops.DrillRequest, unit string) error {
 	if err := d.drillSlot(ctx, r); err != nil {
 		return err
 	}
 	defer func() { <-d.drillSlots }()
-	res, err := ops.Drill(ctx, &d.env, req, observer(r, unit))
+	release, err := es.slot(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	res, err := ops.Drill(ctx, &es.env, req, observer(r, unit))
 	if res.Point != "" {
 		r.Report(res.Point, 0, 0, res)
 		d.recordDrill(ctx, unit, res, err)

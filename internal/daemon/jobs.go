@@ -45,8 +45,17 @@ func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger 
 	// The dead-man check hears of every end, retention's failure included.
 	ping := d.note.PingStart(d.pingOf(unit), r.ID())
 	defer func() { ping.Done(err) }()
+	es, local, err := d.target(unit)
+	if err != nil {
+		return err
+	}
+	release, err := es.slot(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer release()
 	start := time.Now()
-	results, err := ops.Backup(ctx, &d.env, ops.BackupRequest{Units: []string{unit}, Trigger: trigger}, observer(r, unit))
+	results, err := ops.Backup(ctx, &es.env, ops.BackupRequest{Units: []string{local}, Trigger: trigger}, observer(r, unit))
 	var res backup.Result
 	if len(results) == 1 {
 		res = results[0]
@@ -63,7 +72,7 @@ func (d *Daemon) runBackup(ctx context.Context, r *scheduler.Run, unit, trigger 
 	if keep := d.retentionOf(unit); !keep.IsZero() {
 		// Retention runs only after a success, and never drops a unit's
 		// newest point: a failing unit keeps all it has.
-		verdicts, err := ops.Forget(ctx, &d.env, ops.ForgetRequest{Unit: unit, Keep: keep}, observer(r, unit))
+		verdicts, err := ops.Forget(ctx, &es.env, ops.ForgetRequest{Unit: local, Keep: keep}, observer(r, unit))
 		if err != nil {
 			return fmt.Errorf("restore point %s saved, but retention failed: %w", res.ID, err)
 		}
@@ -211,7 +220,20 @@ func (d *Daemon) forgetAll(ctx context.Context, r *scheduler.Run) error {
 		r.Log.Info("no unit has a retention policy: nothing to forget")
 		return nil
 	}
-	res, err := ops.Forget(ctx, &d.env, ops.ForgetRequest{}, observer(r, ""))
+	var res []backup.ForgetResult
+	var errs []error
+	for _, es := range d.engines {
+		// Each engine's units by their own labels, over its own points.
+		one, err := ops.Forget(ctx, &es.env, ops.ForgetRequest{}, observer(r, ""))
+		res = append(res, one...)
+		if err != nil && d.multi() {
+			err = fmt.Errorf("engine %s: %w", es.cfg.Name, err)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	err := errors.Join(errs...)
 	forgotten := 0
 	for _, v := range res {
 		if !v.Keep {

@@ -19,8 +19,14 @@ type unitMetric struct {
 	value func(u *unitState) (float64, bool)
 }
 
+// withEngine is each unit series' twin with an engine label, for a
+// daemon of many engines.
+var withEngine = map[*prometheus.Desc]*prometheus.Desc{}
+
 func unitDesc(name, help string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, []string{"unit"}, nil)
+	d := prometheus.NewDesc(name, help, []string{"unit"}, nil)
+	withEngine[d] = prometheus.NewDesc(name, help, []string{"unit", "engine"}, nil)
+	return d
 }
 
 var (
@@ -92,9 +98,24 @@ func init() {
 
 type collector struct{ d *Daemon }
 
-func (collector) Describe(ch chan<- *prometheus.Desc) {
+var (
+	engineUp    = prometheus.NewDesc("lifeboat_engine_up", "1 when the engine answered the last discovery", []string{"engine"}, nil)
+	engineUnits = prometheus.NewDesc("lifeboat_engine_units", "units the engine's last discovery found", []string{"engine"}, nil)
+)
+
+// Describe names the series; with many engines, unit series carry an
+// engine label and each engine has its own health series.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range unitMetrics {
-		ch <- m.desc
+		if c.d.multi() {
+			ch <- withEngine[m.desc]
+		} else {
+			ch <- m.desc
+		}
+	}
+	if c.d.multi() {
+		ch <- engineUp
+		ch <- engineUnits
 	}
 	for _, desc := range []*prometheus.Desc{jobsQueued, jobsRunning, repoSizeDesc, repoPoints, startTime, replBytes} {
 		ch <- desc
@@ -114,11 +135,25 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(jobsQueued, float64(queued))
 	gauge(jobsRunning, float64(running))
 	gauge(startTime, float64(d.started.Unix()))
+	if d.multi() {
+		for _, es := range d.engines {
+			es.mu.Lock()
+			up, n := es.client != nil && es.err == "", es.units
+			es.mu.Unlock()
+			gauge(engineUp, b2f(up), es.cfg.Name)
+			gauge(engineUnits, float64(n), es.cfg.Name)
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for name, u := range d.units {
 		for _, m := range unitMetrics {
-			if v, ok := m.value(u); ok {
+			v, ok := m.value(u)
+			switch {
+			case !ok:
+			case d.multi():
+				ch <- prometheus.MustNewConstMetric(withEngine[m.desc], m.typ, v, name, u.engine)
+			default:
 				ch <- prometheus.MustNewConstMetric(m.desc, m.typ, v, name)
 			}
 		}

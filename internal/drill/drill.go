@@ -60,7 +60,9 @@ type Options struct {
 	// runs, instead of waiting for it.
 	NoWait bool
 	// OnWait is told when the drill waits for another one.
-	OnWait   func(unitlock.Holder)
+	OnWait func(unitlock.Holder)
+	// Shared makes the drill's lock hold across hosts (see unitlock).
+	Shared   *unitlock.Shared
 	Log      *slog.Logger
 	Progress *progress.Counters
 }
@@ -137,7 +139,7 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 	if err != nil {
 		return Result{}, err
 	}
-	lock, err := unitlock.Acquire(ctx, opts.LockDir, LockName(point.Unit), unitlock.Options{Wait: !opts.NoWait, Operation: unitlock.Drill, OnWait: opts.OnWait})
+	lock, err := unitlock.Acquire(ctx, opts.LockDir, LockName(point.Unit), unitlock.Options{Wait: !opts.NoWait, Operation: unitlock.Drill, OnWait: opts.OnWait, Shared: opts.Shared})
 	if err != nil {
 		return Result{}, err
 	}

@@ -75,6 +75,6 @@ func Backup(ctx context.Context, env *Env, req BackupRequest, obs Observer) ([]b
 				obs.Progress(unit, c)
 			}
 		},
-		OnDone: obs.UnitDone,
+		OnDone: obs.UnitDone, Shared: env.shared(repo, eng, obs), Host: env.Host, EngineName: env.EngineName,
 	})
 }

@@ -60,7 +60,7 @@ func Drill(ctx context.Context, env *Env, req DrillRequest, obs Observer) (drill
 	return drill.Run(ctx, repo, eng, drill.Options{
 		Ref: req.Point, Settle: time.Duration(req.SettleSeconds * float64(time.Second)),
 		LockDir: env.LockDir(), JournalDir: env.RestoreJournalDir(), NoWait: req.NoWait,
-		OnWait: obs.Waiting, Log: obs.log(env), Progress: obs.progress("drill " + req.Point),
+		OnWait: obs.Waiting, Log: obs.log(env), Progress: obs.progress("drill " + req.Point), Shared: env.shared(repo, eng, obs),
 	})
 }
 

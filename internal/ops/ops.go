@@ -49,8 +49,13 @@ type Env struct {
 	// Defaults are what labels override (the daemon's config file); the
 	// zero value means policy.DefaultDefaults.
 	Defaults policy.Defaults
-	Version  string
-	Log      *slog.Logger
+	// EngineName is the engine's name in the config file; with more than
+	// one engine, Host is too: points are recorded under it, so each
+	// engine's units have their own history (and --from-host names it).
+	// Both "" for the one engine of DOCKER_HOST.
+	EngineName, Host string
+	Version          string
+	Log              *slog.Logger
 }
 
 // JournalDir is the freeze journal.
@@ -59,8 +64,14 @@ func (e *Env) JournalDir() string { return filepath.Join(e.StateDir, "journal") 
 // RestoreJournalDir is the restore journal.
 func (e *Env) RestoreJournalDir() string { return filepath.Join(e.StateDir, "restores") }
 
-// LockDir holds the units' locks.
-func (e *Env) LockDir() string { return filepath.Join(e.StateDir, "locks") }
+// LockDir holds the units' locks; with many engines, each engine's in a
+// directory of its own, as two engines' units of one name are two units.
+func (e *Env) LockDir() string {
+	if e.Host != "" {
+		return filepath.Join(e.StateDir, "locks", "engine-"+e.Host)
+	}
+	return filepath.Join(e.StateDir, "locks")
+}
 
 // Observer is how a front end follows an operation while it runs. Every
 // field may be nil.

@@ -122,7 +122,7 @@ func lockRestore(ctx context.Context, env *Env, repo *repository.Repository, eng
 	if err != nil {
 		return nil, err
 	}
-	set, err := unitlock.AcquireAll(ctx, env.LockDir(), units, unitlock.Options{Wait: !req.NoWait, Operation: unitlock.Restore, Job: obs.Job, OnWait: obs.Waiting})
+	set, err := unitlock.AcquireAll(ctx, env.LockDir(), units, unitlock.Options{Wait: !req.NoWait, Operation: unitlock.Restore, Job: obs.Job, OnWait: obs.Waiting, Shared: env.shared(repo, eng, obs)})
 	if err != nil {
 		return nil, err
 	}

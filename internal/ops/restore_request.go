@@ -61,7 +61,13 @@ func (r *RestoreRequest) Validate(env *Env) (RestoreKind, error) {
 	if strings.TrimSpace(r.Point) == "" {
 		return "", fmt.Errorf("%w: give the restore point (an ID, UNIT@latest or UNIT@TIME)", ErrInvalid)
 	}
-	p, err := withHost(r.Point, r.FromHost)
+	host := r.FromHost
+	if host == "" && env != nil && env.Host != "" && strings.Contains(r.Point, "@") && !strings.Contains(strings.SplitN(r.Point, "@", 2)[0], ":") {
+		// UNIT@latest is this host's newest point: with many engines,
+		// this engine's.
+		host = env.Host
+	}
+	p, err := withHost(r.Point, host)
 	if err != nil {
 		return "", err
 	}

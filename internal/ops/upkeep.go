@@ -118,7 +118,7 @@ func Forget(ctx context.Context, env *Env, req ForgetRequest, obs Observer) ([]b
 			}
 		}
 	}
-	return backup.Forget(ctx, repo, backup.ForgetOptions{Unit: req.Unit, Keep: req.Keep, Labelled: labelled, DryRun: req.DryRun, Log: obs.log(env),
+	return backup.Forget(ctx, repo, backup.ForgetOptions{Unit: req.Unit, Keep: req.Keep, Labelled: labelled, DryRun: req.DryRun, Log: obs.log(env), Host: env.Host,
 		Engine: func(ctx context.Context) (*engine.Client, error) { return env.Engine(ctx) }})
 }
 

@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/kopia/kopia/repo/blob"
+
+	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
 )
 
 // DefaultParallel is how many blobs are copied at once when
@@ -243,7 +245,9 @@ func makePlan(ctx context.Context, src, dst blob.Storage) (plan, error) {
 		return nil
 	}
 	if err := src.ListBlobs(ctx, "", func(m blob.Metadata) error {
-		if phase(m.BlobID) == 0 {
+		if phase(m.BlobID) == 0 || strings.HasPrefix(string(m.BlobID), unitlock.LeasePrefix) {
+			// Leases are the source's hosts' locks: live, short, and
+			// no part of a copy.
 			return nil
 		}
 		return add(m)

@@ -14,10 +14,14 @@ const FormatVersion = 1
 // snapshot manifest's labels and stats alone, so listing never reads trees.
 // The CLI's --json output and the API use this type.
 type Point struct {
-	ID          string    `json:"id"`
-	Unit        string    `json:"unit"`
-	Kind        string    `json:"kind"`
-	Host        string    `json:"host"`
+	ID   string `json:"id"`
+	Unit string `json:"unit"`
+	Kind string `json:"kind"`
+	Host string `json:"host"`
+	// EngineID is the engine's own ID, Engine its name in serve's config
+	// (points of older versions have neither).
+	EngineID    string    `json:"engine_id,omitempty"`
+	Engine      string    `json:"engine,omitempty"`
 	Time        time.Time `json:"time"`
 	Consistency string    `json:"consistency"`
 	DowntimeMS  int64     `json:"downtime_ms"`
@@ -58,6 +62,8 @@ const (
 	labelUnit        = "tag:lifeboat.unit"
 	labelKind        = "tag:lifeboat.kind"
 	labelHost        = "tag:lifeboat.host"
+	labelEngineID    = "tag:lifeboat.engine_id"
+	labelEngine      = "tag:lifeboat.engine"
 	labelTrigger     = "tag:lifeboat.trigger"
 	labelConsistency = "tag:lifeboat.consistency"
 	labelDowntime    = "tag:lifeboat.downtime_ms"
@@ -99,6 +105,15 @@ func pointLabels(unit, kind, host, trigger string, l Labels) map[string]string {
 		}
 	}
 	return m
+}
+
+func engineLabels(m map[string]string, id, name string) {
+	if id != "" {
+		m[labelEngineID] = id
+	}
+	if name != "" {
+		m[labelEngine] = name
+	}
 }
 
 // markSuspect records the anomaly guard's reasons in a point's labels.

@@ -18,10 +18,18 @@ import (
 
 // SnapshotOptions describe the restore point about to be made.
 type SnapshotOptions struct {
-	Unit     string // "volume/NAME", "project/NAME", ...
-	Kind     string // "volume", "project", "container"
-	Trigger  string // "manual", "schedule", ...
-	Progress *progress.Counters
+	Unit    string // "volume/NAME", "project/NAME", ...
+	Kind    string // "volume", "project", "container"
+	Trigger string // "manual", "schedule", ...
+	// Host is the host the point is recorded under; "" is the
+	// repository's hostname. A daemon of many engines names each
+	// engine's points after the engine, as hosts are named.
+	Host string
+	// EngineID and Engine record the engine the unit was on: its own
+	// ID, which tells engines apart when their hostnames are the same,
+	// and its name in the config.
+	EngineID, Engine string
+	Progress         *progress.Counters
 	// Judge is shown the new point, its data stored, before the point is
 	// saved; the reasons it returns mark the point suspect in the same
 	// record, so no point is ever saved without its verdict.
@@ -44,7 +52,11 @@ type CaptureFunc func(ctx context.Context, up Uploader) (Labels, error)
 func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture CaptureFunc) (Point, error) {
 	ctx = withKopiaLogs(ctx, r.log)
 	start := time.Now()
-	si := snapshot.SourceInfo{Host: r.hostname, UserName: username, Path: "/" + opts.Unit}
+	host := r.hostname
+	if opts.Host != "" {
+		host = opts.Host
+	}
+	si := snapshot.SourceInfo{Host: host, UserName: username, Path: "/" + opts.Unit}
 	var saved *snapshot.Manifest
 	wopts := repo.WriteSessionOptions{Purpose: "lifeboat:backup"}
 	if c := opts.Progress; c != nil {
@@ -71,7 +83,8 @@ func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture
 				return errors.New("capture uploaded nothing")
 			}
 			m := p.last
-			m.Tags = pointLabels(opts.Unit, opts.Kind, r.hostname, opts.Trigger, labels)
+			m.Tags = pointLabels(opts.Unit, opts.Kind, host, opts.Trigger, labels)
+			engineLabels(m.Tags, opts.EngineID, opts.Engine)
 			m.Description = "lifeboat " + opts.Unit
 			if err := r.judge(ctx, w, m, opts, start); err != nil {
 				return err
@@ -175,6 +188,8 @@ func pointOf(m *snapshot.Manifest) Point {
 		Unit:        m.Tags[labelUnit],
 		Kind:        m.Tags[labelKind],
 		Host:        m.Tags[labelHost],
+		EngineID:    m.Tags[labelEngineID],
+		Engine:      m.Tags[labelEngine],
 		Trigger:     m.Tags[labelTrigger],
 		Consistency: m.Tags[labelConsistency],
 		DowntimeMS:  downtime,

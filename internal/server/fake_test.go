@@ -50,6 +50,9 @@ var files = map[string]string{
 var secrets = []string{"hunter2", "tok-123", "sk-456", "key-789", "label-pw", "/run/secrets/db", "file-content-4242", "dump-secret"}
 
 func (f *fakeBackend) Units(context.Context) ([]UnitStatus, error) { return []UnitStatus{}, nil }
+func (f *fakeBackend) Engines(context.Context) ([]EngineStatus, error) {
+	return []EngineStatus{{Name: "local", Host: "unix:///var/run/docker.sock", Reachable: true, Concurrency: 1}}, nil
+}
 func (f *fakeBackend) Points(context.Context, string) ([]repository.Point, error) {
 	// A replicated point carries its offsite lock date; the contract
 	// test checks the field is in the schema.

@@ -30,6 +30,7 @@ var apiTypes = map[string]any{
 	"RestoreRequest": RestoreRequest{},
 	"Repository":     RepoStatus{},
 	"Unit":           UnitStatus{},
+	"Engine":         EngineStatus{},
 	"Error":          api.Error{},
 	"Plan":           restore.Plan{},
 	"AckResult":      repository.AckResult{},

@@ -100,6 +100,11 @@ func (s *server) units(w http.ResponseWriter, r *http.Request) {
 	respond(w, u, err)
 }
 
+func (s *server) engines(w http.ResponseWriter, r *http.Request) {
+	e, err := s.b.Engines(r.Context())
+	respond(w, e, err)
+}
+
 func (s *server) points(w http.ResponseWriter, r *http.Request) {
 	p, err := s.b.Points(r.Context(), r.URL.Query().Get("unit"))
 	if p == nil {
@@ -334,6 +339,7 @@ func (s *server) routes(metrics http.Handler) []route {
 		{"POST /api/v1/logout", NoRole, s.logout},
 		{"GET /api/v1/session", Viewer, s.whoami},
 		{"GET /api/v1/units", Viewer, s.units},
+		{"GET /api/v1/engines", Viewer, s.engines},
 		{"GET /api/v1/points", Viewer, s.points},
 		{"GET /api/v1/points/{id}", Viewer, s.point},
 		{"GET /api/v1/points/{id}/files", Viewer, s.files},

@@ -73,6 +73,7 @@ var contractCases = map[string]contractCase{
 	"POST /api/v1/logout":              {path: "/api/v1/logout"},
 	"GET /api/v1/session":              {path: "/api/v1/session"},
 	"GET /api/v1/units":                {path: "/api/v1/units"},
+	"GET /api/v1/engines":              {path: "/api/v1/engines"},
 	"GET /api/v1/points":               {path: "/api/v1/points?unit=project/app"},
 	"GET /api/v1/points/{id}":          {path: "/api/v1/points/p1"},
 	"GET /api/v1/points/{id}/files":    {path: "/api/v1/points/p1/files?path=/"},

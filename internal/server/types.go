@@ -15,6 +15,8 @@ import (
 // Backend is what the API exposes.
 type Backend interface {
 	Units(ctx context.Context) ([]UnitStatus, error)
+	// Engines are the engines serve protects and their health.
+	Engines(ctx context.Context) ([]EngineStatus, error)
 	Points(ctx context.Context, unit string) ([]repository.Point, error)
 	Point(ctx context.Context, id string) (repository.Point, error)
 	ReadDir(ctx context.Context, id, path string) ([]repository.DirEntry, error)
@@ -36,6 +38,7 @@ type Backend interface {
 // the daemon implements Backend without importing this package.
 type (
 	UnitStatus     = api.UnitStatus
+	EngineStatus   = api.EngineStatus
 	Job            = api.Job
 	JobRequest     = api.JobRequest
 	RestoreRequest = ops.RestoreRequest

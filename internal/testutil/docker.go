@@ -69,6 +69,9 @@ func StartDaemon(t testing.TB) *Daemon {
 // Main stops every daemon started.
 func NewDaemon() (*Daemon, error) { return newDaemon("") }
 
+// NewDaemonArgs starts a private daemon with extra dockerd arguments.
+func NewDaemonArgs(extra ...string) (*Daemon, error) { return newDaemonOpts("", "", extra...) }
+
 // NewDaemonBeside starts a daemon in other's network namespace: "another
 // host" that reaches the same registry on 127.0.0.1.
 func NewDaemonBeside(other *Daemon) (*Daemon, error) { return newDaemon(other.NetNS) }

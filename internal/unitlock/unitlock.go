@@ -53,6 +53,8 @@ type Holder struct {
 	Since     time.Time `json:"since"`
 	// Job names the daemon job holding it ("" from the CLI).
 	Job string `json:"job,omitempty"`
+	// EngineID is the engine whose unit a shared lease covers.
+	EngineID string `json:"engine_id,omitempty"`
 }
 
 // String reads as "the backup of project/shop by pid 1234 since 21:03:04".
@@ -89,6 +91,9 @@ type Options struct {
 	// OnWait is called when Acquire starts waiting, and again whenever the
 	// holder changes; nil says nothing.
 	OnWait func(Holder)
+	// Shared, when set, also takes a lease that other hosts sharing the
+	// repository honour (see Shared).
+	Shared *Shared
 }
 
 // Lock is a held lock. Release it once the job is done.
@@ -96,8 +101,9 @@ type Lock struct {
 	unit string
 	path string
 
-	mu sync.Mutex
-	f  *os.File // nil once released
+	mu    sync.Mutex
+	f     *os.File // nil once released
+	lease *lease   // the shared lease, if one was asked for
 }
 
 // Unit is the unit the lock is held for.
@@ -141,7 +147,7 @@ func Acquire(ctx context.Context, dir, unit string, opts Options) (*Lock, error)
 		case err != nil:
 			return nil, err
 		case st == locked:
-			return l, nil
+			return l.withLease(ctx, opts)
 		case st == replaced:
 			// The holder let go and removed the file just as we opened
 			// it: the next try finds the new one at once.
@@ -271,6 +277,22 @@ func readSmall(path string) ([]byte, error) {
 	return nil, err
 }
 
+// withLease takes the shared lease while the flock is held, so that
+// only one process of this host contends for it.
+func (l *Lock) withLease(ctx context.Context, opts Options) (*Lock, error) {
+	if opts.Shared == nil {
+		return l, nil
+	}
+	h := Holder{Unit: l.unit, Operation: opts.Operation, PID: os.Getpid(), Since: time.Now(), Job: opts.Job}
+	h.Hostname, _ = os.Hostname()
+	ls, err := opts.Shared.takeLease(ctx, l.unit, h, opts)
+	if err != nil {
+		return nil, errors.Join(err, l.Release())
+	}
+	l.lease = ls
+	return l, nil
+}
+
 // Release removes the lock file and lets go. Calling it again does nothing.
 func (l *Lock) Release() error {
 	if l == nil {
@@ -281,6 +303,14 @@ func (l *Lock) Release() error {
 	if l.f == nil {
 		return nil
 	}
+	var lerr error
+	if l.lease != nil {
+		// Before the flock: the next local job then finds the lease free.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		lerr = l.lease.release(ctx)
+		cancel()
+		l.lease = nil
+	}
 	// Remove while still holding the lock, so that no one locks the file
 	// between the two steps and holds a lock on a file that is gone; a
 	// waiter that opened it before checks and opens the new one.
@@ -288,12 +318,32 @@ func (l *Lock) Release() error {
 	cerr := l.f.Close()
 	l.f = nil
 	if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-		return fmt.Errorf("remove lock file of %s: %w", l.unit, rerr)
+		return errors.Join(lerr, fmt.Errorf("remove lock file of %s: %w", l.unit, rerr))
 	}
 	if cerr != nil {
-		return fmt.Errorf("unlock %s: %w", l.unit, cerr)
+		return errors.Join(lerr, fmt.Errorf("unlock %s: %w", l.unit, cerr))
 	}
-	return nil
+	return lerr
+}
+
+// LostC is closed when the lock's shared lease is lost (see Lost); nil,
+// which never fires, without a lease.
+func (l *Lock) LostC() <-chan struct{} {
+	if l == nil || l.lease == nil {
+		return nil
+	}
+	return l.lease.lost
+}
+
+// Lost says why the lock's shared lease was lost while held (another
+// host took it over after it could not be renewed), or nil.
+func (l *Lock) Lost() error {
+	if l == nil || l.lease == nil {
+		return nil
+	}
+	l.lease.mu.Lock()
+	defer l.lease.mu.Unlock()
+	return l.lease.lostAt
 }
 
 // Set is the locks of several units, taken together.

@@ -119,7 +119,7 @@ function login() {
 }
 
 async function dashboard() {
-  const [units, repo] = await Promise.all([api("GET", "/api/v1/units"), api("GET", "/api/v1/repository")]);
+  const [units, repo, engines] = await Promise.all([api("GET", "/api/v1/units"), api("GET", "/api/v1/repository"), api("GET", "/api/v1/engines")]);
   const rows = units.map((u) => {
     const p = u.policy || {};
     const policy = p.enabled ? [u.consistency, u.schedule || "no schedule", retention(p.retention)].filter(Boolean).join(" · ") : "lifeboat.enable=false";
@@ -147,9 +147,27 @@ async function dashboard() {
       h("div", { class: "card stat" }, h("span", { class: "muted" }, "Repository"), h("b", {}, fmtBytes(repo.size_bytes)), repo.points + " points of " + repo.units + " units"),
       h("div", { class: "card stat" }, h("span", { class: "muted" }, "Check"), h("b", {}, check)),
       h("div", { class: "card stat" }, h("span", { class: "muted" }, "Offsite copy"), h("b", {}, repo.offsite || "–"), offsite)),
+    ...engineCards(engines),
     h("table", { id: "units" }, h("thead", {}, h("tr", {}, ...["Unit", "Protection", "Policy", "Last success", "Downtime", "Size", "Points", "Next run", ""].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, rows)));
+      ...groupByEngine(engines, units, rows)));
   banner();
+}
+
+// With many engines, each engine's health in a card of its own, and its
+// units under its name; with one, the page is as it always was.
+function engineCards(engines) {
+  if (engines.length < 2) return [];
+  return [h("div", { class: "grid", id: "engines" }, ...engines.map((e) =>
+    h("div", { class: "card stat", "data-engine": e.name }, h("span", { class: "muted" }, "Engine " + e.name + " · " + e.host),
+      h("b", { class: e.reachable ? "" : "overdue" }, e.reachable ? "reachable" : "unreachable"),
+      [e.version ? "Docker " + e.version : "", e.units + " units", "discovered " + fmtAge(e.last_discovery), e.error || ""].filter(Boolean).join(" · "))))];
+}
+
+function groupByEngine(engines, units, rows) {
+  if (engines.length < 2) return [h("tbody", {}, rows)];
+  return engines.map((e) => h("tbody", { "data-engine": e.name },
+    h("tr", { class: "engine" }, h("th", { colspan: 9, scope: "rowgroup" }, e.name + (e.reachable ? "" : " — unreachable"))),
+    rows.filter((_, i) => units[i].engine === e.name)));
 }
 
 function retention(r) {

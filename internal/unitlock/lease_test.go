@@ -1,0 +1,130 @@
+package unitlock
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Hosts are separate lock directories sharing one store: the flocks do
+// not see each other, only the lease keeps the jobs apart.
+func TestLeaseExcludesHosts(t *testing.T) {
+	store := DirStore(t.TempDir())
+	sh := &Shared{Store: store, EngineID: "ENGINE-1", TTL: 3 * time.Second}
+	var inside, overlaps, runs atomic.Int32
+	var wg sync.WaitGroup
+	for host := range 3 {
+		dir := t.TempDir()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				l, err := Acquire(context.Background(), dir, "project/shop", Options{Wait: true, Operation: Backup, Shared: sh})
+				if err != nil {
+					t.Errorf("host %d: %v", host, err)
+					return
+				}
+				if inside.Add(1) > 1 {
+					overlaps.Add(1)
+				}
+				runs.Add(1)
+				time.Sleep(30 * time.Millisecond)
+				inside.Add(-1)
+				if err := l.Release(); err != nil {
+					t.Errorf("host %d: release: %v", host, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if runs.Load() != 9 || overlaps.Load() != 0 {
+		t.Fatalf("runs %d, overlaps %d", runs.Load(), overlaps.Load())
+	}
+	// Another engine's unit of the same name is another lease.
+	a, err := Acquire(context.Background(), t.TempDir(), "project/shop", Options{Shared: sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	other := &Shared{Store: store, EngineID: "ENGINE-2"}
+	b, err := Acquire(context.Background(), t.TempDir(), "project/shop", Options{Shared: other})
+	if err != nil {
+		t.Fatalf("other engine's unit: %v", err)
+	}
+	b.Release()
+	_, err = Acquire(context.Background(), t.TempDir(), "project/shop", Options{Shared: sh, Operation: Restore})
+	if err == nil || !strings.Contains(err.Error(), "locked by another job") || !strings.Contains(err.Error(), "project/shop by pid") {
+		t.Fatalf("no-wait while held: %v", err)
+	}
+}
+
+// A holder that stops renewing (it died) keeps the unit only until its
+// lease expires; then a waiting host takes it over.
+func TestLeaseExpiresAndIsTakenOver(t *testing.T) {
+	sh := &Shared{Store: DirStore(t.TempDir()), EngineID: "E", TTL: 900 * time.Millisecond}
+	dead, err := Acquire(context.Background(), t.TempDir(), "container/pg", Options{Operation: Backup, Job: "j1", Shared: sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.lease.stop() // as SIGKILL: no renewal, no release
+	<-dead.lease.done
+	start := time.Now()
+	var told []Holder
+	l, err := Acquire(context.Background(), t.TempDir(), "container/pg", Options{Wait: true, Operation: Backup, Shared: sh,
+		OnWait: func(h Holder) { told = append(told, h) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	waited := time.Since(start)
+	if waited < 500*time.Millisecond || waited > 5*time.Second {
+		t.Errorf("took over after %v, want about the TTL (900ms)", waited)
+	}
+	if len(told) == 0 || told[0].Job != "j1" || told[0].EngineID != "E" {
+		t.Errorf("waiting was told %+v, want the dead holder (job j1)", told)
+	}
+	// The renewing holder keeps it beyond its TTL.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = Acquire(ctx, t.TempDir(), "container/pg", Options{Wait: true, Shared: sh})
+	if err == nil || !strings.Contains(err.Error(), "held by the backup of container/pg") {
+		t.Fatalf("while renewed: %v", err)
+	}
+	if lost := l.Lost(); lost != nil {
+		t.Errorf("lost: %v", lost)
+	}
+}
+
+// A holder whose lease was taken over is told so, and lets go without
+// removing the new holder's record.
+func TestLeaseLost(t *testing.T) {
+	store := DirStore(t.TempDir())
+	sh := &Shared{Store: store, EngineID: "E", TTL: 600 * time.Millisecond}
+	l, err := Acquire(context.Background(), t.TempDir(), "volume/v", Options{Shared: sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another host writes its own record over ours, as after our lease
+	// expired unrenewed.
+	other := leaseRecord{Holder: Holder{Unit: "volume/v", PID: 4242, Operation: Backup}, Token: "theirs", Expires: time.Now().Add(time.Hour)}
+	if err := sh.write(context.Background(), LeaseName("E", "volume/v"), other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.LostC():
+	case <-time.After(3 * time.Second):
+		t.Fatal("not told the lease was lost")
+	}
+	if err := l.Lost(); err == nil || !strings.Contains(err.Error(), "pid 4242") {
+		t.Errorf("lost: %v", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := sh.read(context.Background(), LeaseName("E", "volume/v")); cur == nil || cur.Token != "theirs" {
+		t.Errorf("release removed the new holder's lease: %+v", cur)
+	}
+}

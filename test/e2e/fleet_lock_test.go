@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFleetLockAcrossHosts stands two hosts up as two lifeboat processes
+// with their own state dirs (so their flocks never meet) sharing one
+// repository and one engine. The unit's lease in the repository keeps
+// their jobs apart: the second waits, naming the first; pairs run at
+// once never overlap (every pause point is one instant); and a holder
+// SIGKILLed mid-backup blocks the other only until its lease expires.
+func TestFleetLockAcrossHosts(t *testing.T) {
+	e := newEnv(t)
+	e.d.EnsureImages(t, "busybox")
+	e.d.Docker(t, "run", "-d", "--name", "fleetlk", "-v", "fleetlk_data:/data", "lifeboat-test/busybox:1", "sh", "-c", lockWriter)
+	t.Cleanup(func() {
+		_, _ = e.d.DockerErr("rm", "-f", "fleetlk")
+		_, _ = e.d.DockerErr("volume", "rm", "-f", "fleetlk_data")
+	})
+	e.ok("init")
+	const ttl = 3 * time.Second
+	host := func(name string) []string {
+		dir := t.TempDir()
+		return []string{"LIFEBOAT_STATE_DIR=" + filepath.Join(dir, "state"), "LIFEBOAT_CACHE_DIR=" + filepath.Join(dir, "cache"),
+			"LIFEBOAT_TEST_LEASE_TTL=" + ttl.String()}
+	}
+	hostA, hostB, hostC := host("a"), host("b"), host("c")
+
+	t.Run("pairs never overlap", func(t *testing.T) {
+		const pairs = 5
+		waited := 0
+		var ids []string
+		for i := range pairs {
+			a, outA, errA := e.start(hostA, "backup", "container/fleetlk", "--consistency", "pause", "--json")
+			b, outB, errB := e.start(hostB, "backup", "container/fleetlk", "--consistency", "pause", "--json")
+			for _, p := range []struct {
+				cmd       interface{ Wait() error }
+				out, errb *syncBuffer
+			}{{a, outA, errA}, {b, outB, errB}} {
+				if err := p.cmd.Wait(); err != nil {
+					t.Fatalf("pair %d: %v: %s", i, err, p.errb)
+				}
+				if strings.Contains(p.errb.String(), `"action":"waiting"`) {
+					waited++
+				}
+				for _, s := range parseSummaries(t, p.out.String()) {
+					ids = append(ids, s.ID)
+				}
+			}
+		}
+		for _, id := range ids {
+			if err := fleetConsistent(e, t, id); err != nil {
+				t.Errorf("point %s: %v", id[:12], err)
+			}
+		}
+		t.Logf("%d pairs from two state dirs: %d points, all one instant; %d backups waited for the other host's lease", pairs, len(ids), waited)
+		if len(ids) != 2*pairs || waited == 0 {
+			t.Fatalf("points %d (want %d), waited %d (want at least 1)", len(ids), 2*pairs, waited)
+		}
+	})
+
+	t.Run("killed holder's lease expires", func(t *testing.T) {
+		a, _, errA := e.start(append(hostA, "LIFEBOAT_TEST_FAILPOINT=saving"), "backup", "container/fleetlk", "--consistency", "none")
+		waitForLong(t, func() bool { return strings.Contains(errA.String(), "failpoint saving") || a.ProcessState != nil })
+		if !strings.Contains(errA.String(), "failpoint saving") {
+			t.Fatalf("the holder did not reach its failpoint: %s", errA)
+		}
+		holder := fmt.Sprintf("the backup of container/fleetlk by pid %d since ", a.Process.Pid)
+		r := e.run(hostC, "backup", "container/fleetlk", "--no-wait")
+		if r.code != 11 || !strings.Contains(r.stderr, holder) {
+			t.Fatalf("no-wait on another host while held: exit %d (want 11), stderr %q (want %q)", r.code, r.stderr, holder)
+		}
+		b, outB, errB := e.start(hostB, "backup", "container/fleetlk", "--json")
+		told := fmt.Sprintf(`"action":"waiting","holder":{"unit":"container/fleetlk","operation":"backup","pid":%d`, a.Process.Pid)
+		for i := 0; i < 100 && !strings.Contains(errB.String(), told); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.Contains(errB.String(), told) {
+			t.Fatalf("the other host does not say it waits for %q: %s", told, errB)
+		}
+		if held := leaseFiles(e.repo); len(held) != 1 {
+			t.Fatalf("lease records in the repository while held: %v", held)
+		}
+		time.Sleep(ttl) // renewed all along: still waiting
+		if b.ProcessState != nil || outB.String() != "" {
+			t.Fatalf("the other host did not wait for a renewed lease: %s %s", outB, errB)
+		}
+		killed := time.Now()
+		if err := a.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = a.Wait()
+		if err := b.Wait(); err != nil {
+			t.Fatalf("backup after the holder died: %v: %s", err, errB)
+		}
+		took := time.Since(killed)
+		t.Logf("holder SIGKILLed: the other host's backup ended %v later (lease TTL %v)", took.Round(time.Millisecond), ttl)
+		if took > 4*ttl {
+			t.Fatalf("took over %v after the kill, TTL %v", took, ttl)
+		}
+		if s := parseSummaries(t, outB.String()); len(s) != 1 {
+			t.Fatalf("points after take-over: %+v", s)
+		}
+	})
+
+	t.Run("no lease left behind", func(t *testing.T) {
+		if left := leaseFiles(e.repo); len(left) > 0 {
+			t.Fatalf("leases left in the repository after every job ended: %v", left)
+		}
+	})
+}
+
+// fleetConsistent is crashConsistent for the fleet's volume.
+func fleetConsistent(e *env, t *testing.T, id string) error {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), id[:12])
+	if r := e.run(nil, "restore", id, "--volume", "fleetlk_data", "--target", dir); r.code != 0 {
+		return fmt.Errorf("restore: exit %d: %s", r.code, r.stderr)
+	}
+	a, err := records(filepath.Join(dir, "a"))
+	if err != nil {
+		return err
+	}
+	b, err := records(filepath.Join(dir, "b"))
+	if err != nil {
+		return err
+	}
+	if b != a && b != a-1 {
+		return fmt.Errorf("a ends at record %d, b at %d: not one instant", a, b)
+	}
+	return nil
+}
+
+// leaseFiles are the lease records in a filesystem repository.
+func leaseFiles(repo string) []string {
+	var out []string
+	_ = filepath.WalkDir(repo, func(path string, _ fs.DirEntry, err error) error {
+		if err == nil && strings.Contains(path, "lease-") {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out
+}
