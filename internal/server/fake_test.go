@@ -51,7 +51,7 @@ var secrets = []string{"hunter2", "tok-123", "sk-456", "key-789", "label-pw", "/
 
 func (f *fakeBackend) Units(context.Context) ([]UnitStatus, error) { return []UnitStatus{}, nil }
 func (f *fakeBackend) Points(context.Context, string) ([]repository.Point, error) {
-	return []repository.Point{{ID: "p1", Unit: "project/app"}}, nil
+	return []repository.Point{{ID: "p1", Unit: "project/app", DurationMS: 1200, PhasesMS: map[string]int64{"live_pass": 900, "freeze": 20, "frozen_pass": 40, "store": 100}}}, nil
 }
 func (f *fakeBackend) Point(_ context.Context, id string) (repository.Point, error) {
 	return repository.Point{ID: id}, nil
