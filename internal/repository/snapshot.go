@@ -222,7 +222,11 @@ type uploadProgress struct {
 	c *progress.Counters
 }
 
-func (p *uploadProgress) Enabled() bool { return true }
+// Enabled is false: in kopia it only starts an estimate of the upload's
+// size, a second walk of the whole tree (lstat of every file) whose result
+// we never asked for, since the sidecar scan counts the totals. The other
+// events arrive all the same.
+func (p *uploadProgress) Enabled() bool { return false }
 
 func (p *uploadProgress) CachedFile(_ string, size int64) {
 	p.c.Files.Add(1)
