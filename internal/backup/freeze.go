@@ -67,6 +67,9 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 	defer func() {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), thawTimeout+untilStopped(entries))
 		defer cancel()
+		c.frozen = false
+		thawStart := time.Now()
+		defer c.phases.add("thaw", thawStart)
 		terr := c.thaw(tctx, entries, start, func(left []journal.Container) {
 			// What is resumed leaves the entry: a replay after a kill in
 			// the middle of the thaw neither waits for its stop again nor
@@ -87,9 +90,12 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 		}
 		err = errors.Join(err, terr)
 	}()
+	freezeStart := time.Now()
 	if err := freeze(func() error { return h.Update(ent) }); err != nil {
 		return fmt.Errorf("quiesce %s: %w", c.p.unit, err)
 	}
+	c.phases.add("freeze", freezeStart)
+	c.frozen = true
 	failpoint.Hit("frozen")
 	failpoint.Mark("capturing")
 	if err := capture(ctx); err != nil {

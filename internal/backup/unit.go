@@ -21,10 +21,12 @@ import (
 
 func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
 	res := Result{}
+	start := time.Now()
 	counters := progress.New()
 	if opts.OnStart != nil {
 		opts.OnStart(u.String(), counters)
 	}
+	phases := newPhases()
 	p, err := planUnit(ctx, eng, u, opts.Consistency, opts.Defaults)
 	if err == nil {
 		err = p.planImages(ctx, eng, opts.Images)
@@ -39,6 +41,8 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 			return res
 		}
 	}
+	phases.add("plan", start)
+	imagesStart := time.Now()
 	if p.push && !p.commit {
 		// The unit's own images go to the registry; commit,push sends the
 		// timeline images instead.
@@ -57,6 +61,9 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 			return res
 		}
 	}
+	if p.push || p.commit {
+		phases.add("images", imagesStart)
+	}
 	if !p.policy.Enabled {
 		if opts.All {
 			res.Unit, res.Skipped = u.String(), policy.LabelEnable+"=false"
@@ -65,7 +72,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		res.Err = fmt.Errorf("%s has %s=false: remove the label to back it up", u, policy.LabelEnable)
 		return res
 	}
-	c := &capture{p: p, eng: eng, opts: opts, counters: counters}
+	c := &capture{p: p, eng: eng, opts: opts, counters: counters, phases: phases}
 	if p.remote {
 		if c.remote, err = newRemoteStage(opts.StageDir, opts.HelperDir); err != nil {
 			res.Err = err
@@ -77,7 +84,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 			}
 		}()
 	}
-	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters,
+	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters, Start: start,
 		Host: opts.Host, EngineID: eng.Info().ID, Engine: opts.EngineName,
 		Judge: judge(ctx, repo, u.String(), p.policy.Anomaly, opts.Log, c.imageBytes.Load)}, c.run)
 	if err != nil {
@@ -93,7 +100,9 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	if res.AddedBytes == 0 {
 		res.AddedBytes = counters.StoredBytes.Load()
 	}
-	res.Unchanged = counters.CachedBytes.Load()
+	// Unchanged since the point before: what the first pass found in its
+	// cache (a frozen pass finds nearly everything in the live pass's).
+	res.Unchanged = c.unchanged
 	res.NotKept = c.notKept
 	opts.Log.Info("restore point saved", "unit", u.String(), "id", point.ID, "consistency", point.Consistency, "downtime_ms", point.DowntimeMS)
 	if point.Suspect {
@@ -126,8 +135,14 @@ type capture struct {
 	eng      *engine.Client
 	opts     Options
 	counters *progress.Counters
-	notKept  []string
-	downtime time.Duration
+	phases   *phases
+	passes   int
+	frozen   bool // the unit is paused or stopped
+	// unchanged are the bytes the first pass found unchanged since the
+	// point before.
+	unchanged int64
+	notKept   []string
+	downtime  time.Duration
 
 	postErr error
 	at      func(string) string // data directory → where it is read, in snapshot mode
@@ -164,7 +179,8 @@ func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.L
 		failpoint.Hit("saving")
 	}
 	return repository.Labels{Consistency: c.p.mode, DowntimeMS: c.downtime.Milliseconds(),
-		Counted: true, Files: c.counters.TotalFiles.Load(), Bytes: c.counters.TotalBytes.Load(), Dumps: c.dumpSizes()}, err
+		Counted: true, Files: c.counters.TotalFiles.Load(), Bytes: c.counters.TotalBytes.Load(), Dumps: c.dumpSizes(),
+		PhasesMS: c.phases.ms()}, err
 }
 
 // snapshotted freezes the unit only while read-only btrfs snapshots of its
@@ -207,6 +223,12 @@ func (c *capture) path(p string) string {
 // scans run beside kopia's walk: on a frozen unit that halves the walking
 // time, which is the downtime.
 func (c *capture) pass(ctx context.Context, up repository.Uploader) error {
+	defer c.phases.add(c.passName(), time.Now())
+	c.counters.StartPass()
+	c.passes++
+	if c.passes == 1 {
+		defer func() { c.unchanged = c.counters.CachedBytes.Load() }()
+	}
 	if c.remote != nil {
 		if err := c.stage(ctx); err != nil {
 			return err
@@ -270,9 +292,13 @@ type recordingReader struct {
 	key   string // "" : not measured
 	image bool   // counted in c.imageBytes
 	n     int64
+	start time.Time // of the first read
 }
 
 func (r *recordingReader) Read(p []byte) (int, error) {
+	if r.start.IsZero() {
+		r.start = time.Now()
+	}
 	n, err := r.ReadCloser.Read(p)
 	r.n += int64(n)
 	if r.image {
@@ -281,6 +307,12 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF):
+		switch {
+		case r.image:
+			r.c.phases.add("images", r.start)
+		case r.key != "":
+			r.c.phases.add("dumps", r.start)
+		}
 		if r.key != "" {
 			r.c.mu.Lock()
 			if r.c.sizes == nil {

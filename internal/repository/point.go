@@ -28,10 +28,16 @@ type Point struct {
 	Bytes       int64     `json:"bytes"`
 	Files       int64     `json:"files"`
 	Trigger     string    `json:"trigger"`
-	// DurationMS is the whole backup's, from its start to its last pass
-	// stored; points made before lifeboat kept that give their last
-	// pass's.
+	// DurationMS is the whole backup job's, from its start (planning
+	// included) to its data stored; points made before lifeboat kept
+	// that give their last pass's.
 	DurationMS int64 `json:"duration_ms"`
+	// PhasesMS are the durations of the job's phases (plan, images,
+	// live_pass, freeze, frozen_pass, snapshot_pass, thaw, dumps, store);
+	// phases that ran beside others (dumps and image archives are read
+	// during a pass) overlap, so they need not add up to DurationMS.
+	// Points made before lifeboat kept them have none.
+	PhasesMS map[string]int64 `json:"phases_ms,omitempty"`
 	// AddedBytes is what the repository grew by for this point
 	// (compressed, encrypted); 0 when unknown.
 	AddedBytes int64 `json:"bytes_added,omitempty"`
@@ -73,6 +79,7 @@ const (
 	labelDuration    = "tag:lifeboat.duration_ms"
 	labelAdded       = "tag:lifeboat.bytes_added"
 	labelDumps       = "tag:lifeboat.dumps"     // JSON object: "container/file" → bytes
+	labelPhases      = "tag:lifeboat.phases_ms" // JSON object: phase → milliseconds
 	labelSuspect     = "tag:lifeboat.suspect"   // "true"
 	labelAnomalies   = "tag:lifeboat.anomalies" // JSON array of reasons
 )
@@ -88,6 +95,8 @@ type Labels struct {
 	Files, Bytes int64
 	// Dumps are the sizes of the database dumps by "container/file".
 	Dumps map[string]int64
+	// PhasesMS are the capture's phase durations; Snapshot adds "store".
+	PhasesMS map[string]int64
 }
 
 func pointLabels(unit, kind, host, trigger string, l Labels) map[string]string {
@@ -102,6 +111,11 @@ func pointLabels(unit, kind, host, trigger string, l Labels) map[string]string {
 	if len(l.Dumps) > 0 {
 		if b, err := json.Marshal(l.Dumps); err == nil {
 			m[labelDumps] = string(b)
+		}
+	}
+	if len(l.PhasesMS) > 0 {
+		if b, err := json.Marshal(l.PhasesMS); err == nil {
+			m[labelPhases] = string(b)
 		}
 	}
 	return m
@@ -134,6 +148,10 @@ func verdict(p *Point, tags map[string]string) {
 	if v := tags[labelDumps]; v != "" {
 		// Unreadable sizes are unknown sizes: the guard skips them.
 		_ = json.Unmarshal([]byte(v), &p.Dumps)
+	}
+	if v := tags[labelPhases]; v != "" {
+		// Timings only inform: unreadable ones are left out.
+		_ = json.Unmarshal([]byte(v), &p.PhasesMS)
 	}
 	p.Suspect = tags[labelSuspect] == "true"
 	if p.Suspect {

@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,6 +31,10 @@ type SnapshotOptions struct {
 	// and its name in the config.
 	EngineID, Engine string
 	Progress         *progress.Counters
+	// Start is when the job began (planning, image commits and pushes
+	// included), from which the point's duration is counted; zero means
+	// when Snapshot is called.
+	Start time.Time
 	// Judge is shown the new point, its data stored, before the point is
 	// saved; the reasons it returns mark the point suspect in the same
 	// record, so no point is ever saved without its verdict.
@@ -51,7 +56,10 @@ type CaptureFunc func(ctx context.Context, up Uploader) (Labels, error)
 // point that lists as good.
 func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture CaptureFunc) (Point, error) {
 	ctx = withKopiaLogs(ctx, r.log)
-	start := time.Now()
+	start := opts.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	host := r.hostname
 	if opts.Host != "" {
 		host = opts.Host
@@ -109,16 +117,30 @@ func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture
 // index names, as any killed backup does; maintenance deletes them.
 func (r *Repository) judge(ctx context.Context, w repo.RepositoryWriter, m *snapshot.Manifest, opts SnapshotOptions, start time.Time) error {
 	if c := opts.Progress; c != nil {
+		t0 := time.Now()
 		if err := flushPacks(ctx, w); err != nil {
 			return fmt.Errorf("store restore point data: %w", err)
 		}
 		m.Tags[labelAdded] = strconv.FormatInt(c.StoredBytes.Load(), 10)
+		addPhase(m.Tags, "store", time.Since(t0))
 	}
 	m.Tags[labelDuration] = strconv.FormatInt(time.Since(start).Milliseconds(), 10)
 	if opts.Judge != nil {
 		markSuspect(m.Tags, opts.Judge(pointOf(m)))
 	}
 	return nil
+}
+
+// addPhase adds one phase to the phases recorded in tags.
+func addPhase(tags map[string]string, name string, d time.Duration) {
+	phases := map[string]int64{}
+	if v := tags[labelPhases]; v != "" {
+		_ = json.Unmarshal([]byte(v), &phases)
+	}
+	phases[name] = d.Milliseconds()
+	if b, err := json.Marshal(phases); err == nil {
+		tags[labelPhases] = string(b)
+	}
 }
 
 func flushPacks(ctx context.Context, w repo.RepositoryWriter) error {
@@ -215,7 +237,11 @@ type uploadProgress struct {
 	c *progress.Counters
 }
 
-func (p *uploadProgress) Enabled() bool { return true }
+// Enabled is false: in kopia it only starts an estimate of the upload's
+// size, a second walk of the whole tree (lstat of every file) whose result
+// we never asked for, since the sidecar scan counts the totals. The other
+// events arrive all the same.
+func (p *uploadProgress) Enabled() bool { return false }
 
 func (p *uploadProgress) CachedFile(_ string, size int64) {
 	p.c.Files.Add(1)

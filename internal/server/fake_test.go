@@ -57,7 +57,7 @@ func (f *fakeBackend) Points(context.Context, string) ([]repository.Point, error
 	// A replicated point carries its offsite lock date; the contract
 	// test checks the field is in the schema.
 	until := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	return []repository.Point{{ID: "p1", Unit: "project/app", OffsiteLockedUntil: &until}, {ID: "p2", Unit: "project/app"}}, nil
+	return []repository.Point{{ID: "p1", Unit: "project/app", OffsiteLockedUntil: &until, DurationMS: 1200, PhasesMS: map[string]int64{"live_pass": 900, "freeze": 20, "frozen_pass": 40, "store": 100}}, {ID: "p2", Unit: "project/app"}}, nil
 }
 func (f *fakeBackend) Point(_ context.Context, id string) (repository.Point, error) {
 	return repository.Point{ID: id}, nil

@@ -114,6 +114,11 @@ func (p *Progress) clearLocked() {
 func (p *Progress) lineLocked() string {
 	s := p.c.Read()
 	line := fmt.Sprintf("%s  [%s]", p.label, Duration(s.Elapsed))
+	if s.Pass > 1 {
+		// Counts start again with each pass: say so, or the files
+		// done seem to go backwards.
+		line += fmt.Sprintf("  pass %d", s.Pass)
+	}
 	if s.TotalBytes > 0 {
 		line += fmt.Sprintf("  %3.0f%%", s.PercentDone*100)
 	}

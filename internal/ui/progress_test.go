@@ -1,9 +1,33 @@
 package ui
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/progress"
 )
+
+// TestProgressLineSecondPass: a frozen pass after a live one shows its own
+// counts, never more done than its total.
+func TestProgressLineSecondPass(t *testing.T) {
+	c := progress.New()
+	c.StartPass()
+	c.TotalFiles.Store(1507)
+	c.Files.Store(1507)
+	c.StartPass()
+	c.TotalFiles.Store(1507)
+	c.TotalBytes.Store(345 << 20)
+	c.Files.Add(1510) // the scan leaves the sidecars out
+	c.Bytes.Add(345 << 20)
+	p := &Progress{label: "volume/data", c: c}
+	line := p.lineLocked()
+	for _, want := range []string{"pass 2", "100%", "1510/1510 files", "345.0 MiB/345.0 MiB"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line %q lacks %q", line, want)
+		}
+	}
+}
 
 func TestBytes(t *testing.T) {
 	for _, tc := range []struct {

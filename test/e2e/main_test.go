@@ -204,17 +204,19 @@ func mergeEnv(base, extra []string) []string {
 
 // summary is a line of `backup --json` or `restore --json`.
 type summary struct {
-	MessageType string   `json:"message_type"`
-	ID          string   `json:"id"`
-	Unit        string   `json:"unit"`
-	Consistency string   `json:"consistency"`
-	DowntimeMS  *int64   `json:"downtime_ms"`
-	Bytes       int64    `json:"bytes"`
-	Files       int64    `json:"files"`
-	BytesAdded  int64    `json:"bytes_added"`
-	Unchanged   int64    `json:"bytes_unchanged"`
-	Time        string   `json:"time"`
-	NotKept     []string `json:"not_kept"`
+	MessageType string           `json:"message_type"`
+	ID          string           `json:"id"`
+	Unit        string           `json:"unit"`
+	Consistency string           `json:"consistency"`
+	DowntimeMS  *int64           `json:"downtime_ms"`
+	Bytes       int64            `json:"bytes"`
+	Files       int64            `json:"files"`
+	BytesAdded  int64            `json:"bytes_added"`
+	Unchanged   int64            `json:"bytes_unchanged"`
+	Time        string           `json:"time"`
+	NotKept     []string         `json:"not_kept"`
+	DurationMS  int64            `json:"duration_ms"`
+	PhasesMS    map[string]int64 `json:"phases_ms"`
 }
 
 func parseSummaries(t *testing.T, out string) []summary {

@@ -157,7 +157,15 @@ func TestProjectPauseRestoreOnAnotherDaemon(t *testing.T) {
 	if p.Consistency != "pause" || p.DowntimeMS == nil {
 		t.Fatalf("point %+v", p)
 	}
-	t.Logf("pause downtime: %d ms", *p.DowntimeMS)
+	t.Logf("pause downtime: %d ms, duration %d ms, phases %v", *p.DowntimeMS, p.DurationMS, p.PhasesMS)
+	checkPhases(t, p, "plan", "live_pass", "freeze", "frozen_pass", "thaw", "store")
+	var listed []summary
+	if err := json.Unmarshal([]byte(e.ok("snapshots", "project/shop", "--json").stdout), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("snapshots --json: %v %+v", err, listed)
+	}
+	if listed[0].DurationMS != p.DurationMS || len(listed[0].PhasesMS) != len(p.PhasesMS) {
+		t.Errorf("snapshots lists duration %d ms and phases %v, backup said %d ms and %v", listed[0].DurationMS, listed[0].PhasesMS, p.DurationMS, p.PhasesMS)
+	}
 	for _, c := range []string{"shop_db_1", "shop_web_1", "shop_worker_1"} {
 		if st := e.d.Docker(t, "inspect", "-f", "{{.State.Status}}", c); st != "running" {
 			t.Fatalf("%s is %s after the backup", c, st)
@@ -319,4 +327,22 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("condition not met in 10 s")
+}
+
+// checkPhases asserts that a point records each of the phases named and
+// that its duration covers the phases that ran one after another.
+func checkPhases(t *testing.T, p summary, names ...string) {
+	t.Helper()
+	var sequential int64
+	for _, n := range names {
+		d, ok := p.PhasesMS[n]
+		if !ok {
+			t.Errorf("point records no %s phase: %v", n, p.PhasesMS)
+		}
+		sequential += d
+	}
+	// Each phase is rounded down to a millisecond on its own.
+	if p.DurationMS+int64(len(names)) < sequential || p.DurationMS <= 0 {
+		t.Errorf("duration %d ms is shorter than its phases %v", p.DurationMS, p.PhasesMS)
+	}
 }

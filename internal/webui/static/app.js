@@ -213,6 +213,15 @@ async function startJob(body) {
   location.hash = "#/job/" + j.id;
 }
 
+// fmtPhases lists a point's phases in the order a backup runs them;
+// dumps and image archives are read during a pass, so they overlap it.
+function fmtPhases(p) {
+  const order = ["plan", "images", "live_pass", "freeze", "frozen_pass", "thaw", "snapshot_pass", "dumps", "store"];
+  const ph = p.phases_ms || {};
+  return Object.keys(ph).sort((a, b) => order.indexOf(a) - order.indexOf(b))
+    .map((k) => k.replace("_", " ") + " " + fmtMs(ph[k])).join(", ");
+}
+
 async function unitPage(unit) {
   const points = await api("GET", "/api/v1/points?unit=" + encodeURIComponent(unit));
   const rows = points.map((p) => h("tr", { "data-point": p.id },
@@ -223,7 +232,7 @@ async function unitPage(unit) {
     cell("Downtime", h("span", {}, fmtMs(p.downtime_ms))),
     cell("Files", h("span", {}, p.files)),
     cell("Size", h("span", {}, fmtBytes(p.bytes))),
-    cell("Duration", h("span", {}, fmtMs(p.duration_ms))),
+    cell("Duration", h("span", { title: fmtPhases(p) }, fmtMs(p.duration_ms))),
     cell("Trigger", h("span", {}, p.trigger))));
   show(unit,
     h("div", { class: "row" },
@@ -278,7 +287,7 @@ function chart(points) {
   ps.forEach((p, i) => {
     const bh = (H - 2 * pad) * (p.duration_ms || 0) / maxD;
     const r = s("rect", { x: pad + i * bw + bw * 0.15, y: H - pad - bh, width: bw * 0.7, height: bh, fill: "#9ec5fe" });
-    r.append(s("title", {}, fmtTime(p.time) + ": " + fmtMs(p.duration_ms) + ", " + fmtBytes(p.bytes)));
+    r.append(s("title", {}, fmtTime(p.time) + ": " + fmtMs(p.duration_ms) + ", " + fmtBytes(p.bytes) + (p.phases_ms ? "\n" + fmtPhases(p) : "")));
     svg.append(r);
     const y = H - pad - (H - 2 * pad) * (p.bytes || 0) / maxB;
     path += (i ? " L " : "M ") + (pad + i * bw + bw / 2) + " " + y;
