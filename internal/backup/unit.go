@@ -27,42 +27,15 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		opts.OnStart(u.String(), counters)
 	}
 	phases := newPhases()
-	p, err := planUnit(ctx, eng, u, opts.Consistency, opts.Defaults)
-	if err == nil {
-		err = p.planImages(ctx, eng, opts.Images)
-	}
+	p, err := planAll(ctx, eng, u, opts)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	if p.decision.dump {
-		if err := p.planDumps(ctx, eng); err != nil {
-			res.Err = err
-			return res
-		}
-	}
 	phases.add("plan", start)
-	imagesStart := time.Now()
-	if p.push && !p.commit {
-		// The unit's own images go to the registry; commit,push sends the
-		// timeline images instead.
-		if err := p.pushImages(ctx, eng, opts.Registry); err != nil {
-			res.Err = err
-			return res
-		}
-	}
-	if p.commit {
-		mode := opts.Images
-		if mode == "" {
-			mode = p.policy.Images
-		}
-		if err := p.commitTimeline(ctx, eng, strings.Contains(mode, "save"), opts.Registry, time.Now()); err != nil {
-			res.Err = err
-			return res
-		}
-	}
-	if p.push || p.commit {
-		phases.add("images", imagesStart)
+	if err := p.storeImages(ctx, eng, opts, phases); err != nil {
+		res.Err = err
+		return res
 	}
 	if !p.policy.Enabled {
 		if opts.All {
@@ -109,6 +82,37 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		opts.Log.Info("restore point suspect: unlike the unit's history", "unit", u.String(), "id", point.ID, "anomalies", point.Anomalies)
 	}
 	return res
+}
+
+// planAll plans the unit, its images and, when it is dumped, its dumps.
+func planAll(ctx context.Context, eng *engine.Client, u Unit, opts Options) (*plan, error) {
+	p, err := planUnit(ctx, eng, u, opts.Consistency, opts.Defaults)
+	if err == nil {
+		err = p.planImages(ctx, eng, opts.Images)
+	}
+	if err == nil && p.decision.dump {
+		err = p.planDumps(ctx, eng)
+	}
+	return p, err
+}
+
+// storeImages pushes the unit's images or commits its timeline images,
+// as planned, before any data is read.
+func (p *plan) storeImages(ctx context.Context, eng *engine.Client, opts Options, phases *phases) error {
+	if !p.push && !p.commit {
+		return nil
+	}
+	defer phases.add("images", time.Now())
+	if p.push && !p.commit {
+		// The unit's own images go to the registry; commit,push sends the
+		// timeline images instead.
+		return p.pushImages(ctx, eng, opts.Registry)
+	}
+	mode := opts.Images
+	if mode == "" {
+		mode = p.policy.Images
+	}
+	return p.commitTimeline(ctx, eng, strings.Contains(mode, "save"), opts.Registry, time.Now())
 }
 
 // excluder compiles lifeboat.exclude patterns; nil when there are none.
