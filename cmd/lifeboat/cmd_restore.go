@@ -31,12 +31,8 @@ type restoreOptions struct {
 	fromHost   string
 }
 
-func newRestoreCommand(g *globalOptions) *cobra.Command {
-	var opts restoreOptions
-	cmd := &cobra.Command{
-		Use:   "restore SNAPSHOT",
-		Short: "Bring a restore point back",
-		Long: `Restore a restore point. SNAPSHOT is an ID, a unique prefix of one,
+// restoreLong is restore's help: what each way of restoring does.
+const restoreLong = `Restore a restore point. SNAPSHOT is an ID, a unique prefix of one,
 UNIT@latest or UNIT@TIME (the newest point at or before TIME).
 
   (no flag)             recreate the whole unit: networks, volumes, bind
@@ -84,7 +80,14 @@ it, or with --no-wait refuses (exit status 11). --target takes no lock.
 
 EXIT STATUS
   0 restored; 1 error; 10 no repository; 11 a unit is locked by another
-  job (--no-wait); 12 wrong or missing password; 130 interrupted.`,
+  job (--no-wait); 12 wrong or missing password; 130 interrupted.`
+
+func newRestoreCommand(g *globalOptions) *cobra.Command {
+	var opts restoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore SNAPSHOT",
+		Short: "Bring a restore point back",
+		Long:  restoreLong,
 		Example: `  lifeboat restore volume/pgdata@latest --volume pgdata --as pgdata-copy
   lifeboat restore project/shop@latest --as shop-test --ports shift=1000 --dry-run
   lifeboat restore 3f2a --target /tmp/restored
