@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -152,15 +151,7 @@ func (c *Client) Helpers(ctx context.Context, owner string) ([]ContainerRef, err
 	if err != nil {
 		return nil, fmt.Errorf("list helper containers: %w", err)
 	}
-	out := make([]ContainerRef, 0, len(list.Items))
-	for _, s := range list.Items {
-		n := s.ID[:12]
-		if len(s.Names) > 0 {
-			n = strings.TrimPrefix(s.Names[0], "/")
-		}
-		out = append(out, ContainerRef{ID: s.ID, Name: n, State: string(s.State)})
-	}
-	return out, nil
+	return refsOf(list.Items), nil
 }
 
 // HelperImage is an image the engine already has to create a helper

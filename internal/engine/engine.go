@@ -14,6 +14,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/versions"
@@ -237,15 +238,20 @@ func (c *Client) VolumeUsers(ctx context.Context, name string) ([]ContainerRef, 
 	if err != nil {
 		return nil, fmt.Errorf("list containers using volume %q: %w", name, err)
 	}
-	out := make([]ContainerRef, 0, len(list.Items))
-	for _, s := range list.Items {
+	return refsOf(list.Items), nil
+}
+
+// refsOf names listed containers by their first name, or a short ID.
+func refsOf(items []container.Summary) []ContainerRef {
+	out := make([]ContainerRef, 0, len(items))
+	for _, s := range items {
 		n := s.ID[:12]
 		if len(s.Names) > 0 {
 			n = strings.TrimPrefix(s.Names[0], "/")
 		}
 		out = append(out, ContainerRef{ID: s.ID, Name: n, State: string(s.State)})
 	}
-	return out, nil
+	return out
 }
 
 // RemoveVolume removes a volume, for undoing one that a failed restore

@@ -56,7 +56,7 @@ func TestFleetLockAcrossHosts(t *testing.T) {
 			}
 		}
 		for _, id := range ids {
-			if err := fleetConsistent(e, t, id); err != nil {
+			if err := e.crashConsistentVolume(t, id, "fleetlk_data"); err != nil {
 				t.Errorf("point %s: %v", id[:12], err)
 			}
 		}
@@ -115,27 +115,6 @@ func TestFleetLockAcrossHosts(t *testing.T) {
 			t.Fatalf("leases left in the repository after every job ended: %v", left)
 		}
 	})
-}
-
-// fleetConsistent is crashConsistent for the fleet's volume.
-func fleetConsistent(e *env, t *testing.T, id string) error {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), id[:12])
-	if r := e.run(nil, "restore", id, "--volume", "fleetlk_data", "--target", dir); r.code != 0 {
-		return fmt.Errorf("restore: exit %d: %s", r.code, r.stderr)
-	}
-	a, err := records(filepath.Join(dir, "a"))
-	if err != nil {
-		return err
-	}
-	b, err := records(filepath.Join(dir, "b"))
-	if err != nil {
-		return err
-	}
-	if b != a && b != a-1 {
-		return fmt.Errorf("a ends at record %d, b at %d: not one instant", a, b)
-	}
-	return nil
 }
 
 // leaseFiles are the lease records in a filesystem repository.

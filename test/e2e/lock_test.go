@@ -75,12 +75,18 @@ func records(path string) (int, error) {
 	return strings.Count(s, "\n") + 1, nil
 }
 
-// crashConsistent restores the point's volume into a directory and checks
-// that a and b are gap-free and b is a's last record or one behind.
+// crashConsistent restores the point's volume lockw_data into a directory
+// and checks that a and b are gap-free and b is a's last record or one
+// behind.
 func (e *env) crashConsistent(t *testing.T, id string) error {
+	return e.crashConsistentVolume(t, id, "lockw_data")
+}
+
+// crashConsistentVolume is crashConsistent for a lockWriter's volume.
+func (e *env) crashConsistentVolume(t *testing.T, id, volume string) error {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), id[:12])
-	if r := e.run(nil, "restore", id, "--volume", "lockw_data", "--target", dir); r.code != 0 {
+	if r := e.run(nil, "restore", id, "--volume", volume, "--target", dir); r.code != 0 {
 		return fmt.Errorf("restore: exit %d: %s", r.code, r.stderr)
 	}
 	a, err := records(filepath.Join(dir, "a"))
