@@ -44,7 +44,10 @@ func TestServeThreeEngines(t *testing.T) {
 		d.Docker(t, "run", "-d", "--name", unit, "--label", "lifeboat.schedule=@every 3s", "-v", vol+":/data",
 			"lifeboat-test/busybox:1", "sleep", "100000")
 	}
-	before := map[string][]string{"ssh": engineState(t, sshR.Daemon), "tls": engineState(t, tlsR.Daemon)}
+	before := map[string][]string{}
+	for name, d := range engines {
+		before[name] = engineState(t, d)
+	}
 
 	e := newEnvOn(t, pod)
 	cfg := filepath.Join(t.TempDir(), "lifeboat.yaml")
@@ -118,8 +121,8 @@ func TestServeThreeEngines(t *testing.T) {
 			t.Logf("%s's unit restored on %s by an API job in %v", x.from, x.to, time.Since(began).Round(10*time.Millisecond))
 		}
 		began := time.Now()
-		e.ok("--engine", "ssh", "restore", "container/podmanweb@latest", "--from-host", "podman")
-		t.Logf("podman's unit restored on ssh by the CLI in %v", time.Since(began).Round(10*time.Millisecond))
+		r := e.ok("--engine", "ssh", "restore", "container/podmanweb@latest", "--from-host", "podman")
+		t.Logf("podman's unit restored on ssh by the CLI in %v:\n%s", time.Since(began).Round(10*time.Millisecond), r.stderr)
 
 		// ssh and tls were read through the engine's archive endpoint:
 		// whole-second mtimes, no xattrs or ACLs, holes read as zeros.
@@ -136,7 +139,7 @@ func TestServeThreeEngines(t *testing.T) {
 		}
 	})
 
-	t.Run("nothing left on the remote engines", func(t *testing.T) {
+	t.Run("nothing left on the engines", func(t *testing.T) {
 		// serve goes on backing up every 3 s (the restored containers
 		// too): it stops first, so what it leaves is what it left.
 		srv.cmd.Process.Signal(syscall.SIGTERM)
@@ -147,7 +150,9 @@ func TestServeThreeEngines(t *testing.T) {
 		tlsR.Docker(t, "volume", "rm", "sshdata")
 		sshR.Docker(t, "rm", "-f", "podmanweb")
 		sshR.Docker(t, "volume", "rm", "podmandata")
-		for name, d := range map[string]*testutil.Daemon{"ssh": sshR.Daemon, "tls": tlsR.Daemon} {
+		pod.Podman(t, "rm", "-f", "-t", "0", "tlsweb") // the compat rm waits out sleep's 10 s
+		pod.Docker(t, "volume", "rm", "tlsdata")
+		for name, d := range engines {
 			if diff := cmp.Diff(before[name], engineState(t, d)); diff != "" {
 				t.Errorf("engine %s holds containers or images it did not before (-before +after):\n%s", name, diff)
 			}
@@ -160,6 +165,6 @@ func TestServeThreeEngines(t *testing.T) {
 		for _, p := range points {
 			hosts[p.Host]++
 		}
-		t.Logf("points by engine after %v of serve: %v; remote engines' containers and images as before", time.Since(start).Round(time.Second), hosts)
+		t.Logf("points by engine after %v of serve: %v; every engine's containers and images as before", time.Since(start).Round(time.Second), hosts)
 	})
 }
