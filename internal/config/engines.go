@@ -16,13 +16,17 @@ type Engine struct {
 	Host      string `yaml:"host"` // unix://, tcp://, ssh://user@host; "" is DOCKER_HOST
 	TLSVerify bool   `yaml:"tls_verify"`
 	CertPath  string `yaml:"cert_path"` // ca.pem, cert.pem, key.pem
+	// SSHConfig is an ssh_config file for an ssh:// engine (ssh -F): a
+	// daemon's own keys and known hosts, as LIFEBOAT_SSH_CONFIG is for
+	// DOCKER_HOST.
+	SSHConfig string `yaml:"ssh_config"`
 	// Concurrency is how many of this engine's jobs run at once; 1.
 	Concurrency int `yaml:"concurrency"`
 }
 
 // Endpoint is how package engine connects to e.
 func (e Engine) Endpoint() engine.Endpoint {
-	return engine.Endpoint{Name: e.Name, Host: e.Host, TLSVerify: e.TLSVerify, CertPath: e.CertPath}
+	return engine.Endpoint{Name: e.Name, Host: e.Host, TLSVerify: e.TLSVerify, CertPath: e.CertPath, SSHConfig: e.SSHConfig}
 }
 
 // engineName is what a unit's name may start with (ENGINE/KIND/NAME): no
@@ -92,6 +96,9 @@ func (c *Config) validateEngines() []error {
 		}
 		if e.CertPath != "" && !strings.HasPrefix(e.Host, "tcp://") && !strings.HasPrefix(e.Host, "https://") {
 			errs = append(errs, fmt.Errorf("%s.cert_path: TLS is for tcp:// engines; remove it or use tcp://HOST:2376", at))
+		}
+		if e.SSHConfig != "" && !strings.HasPrefix(e.Host, "ssh://") {
+			errs = append(errs, fmt.Errorf("%s.ssh_config: it is for ssh:// engines; remove it or use ssh://USER@HOST", at))
 		}
 	}
 	if len(errs) > 0 {

@@ -32,8 +32,9 @@ type Remote struct {
 }
 
 // NewRemoteDaemon starts a daemon listening on TCP with --tlsverify,
-// with a CA, server and client certificates made here.
-func NewRemoteDaemon(t testing.TB) *Remote {
+// with a CA, server and client certificates made here; extra are more
+// dockerd flags.
+func NewRemoteDaemon(t testing.TB, extra ...string) *Remote {
 	t.Helper()
 	ns := prefix + "r" + randomID()
 	hostAddr, addr := vethAddrs()
@@ -46,8 +47,8 @@ func NewRemoteDaemon(t testing.TB) *Remote {
 	if err := makeCerts(server, client, addr); err != nil {
 		t.Fatalf("certificates: %v", err)
 	}
-	d, err := newDaemonOpts(ns, "", "-H", "tcp://"+addr+":2376", "--tlsverify",
-		"--tlscacert", filepath.Join(server, "ca.pem"), "--tlscert", filepath.Join(server, "cert.pem"), "--tlskey", filepath.Join(server, "key.pem"))
+	d, err := newDaemonOpts(ns, "", append([]string{"-H", "tcp://" + addr + ":2376", "--tlsverify",
+		"--tlscacert", filepath.Join(server, "ca.pem"), "--tlscert", filepath.Join(server, "cert.pem"), "--tlskey", filepath.Join(server, "key.pem")}, extra...)...)
 	if err != nil {
 		t.Fatalf("start the remote daemon: %v", err)
 	}

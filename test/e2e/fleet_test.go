@@ -293,20 +293,26 @@ func (c *cable) cut() {
 // fleetDaemon is a private engine of the test's own.
 func fleetDaemon(t *testing.T) *testutil.Daemon {
 	t.Helper()
-	// Engine 20.10 derives its ID from /etc/docker/key.json, which every
-	// daemon of one machine shares: each test engine gets its own key, as
-	// two machines have.
-	cfg := filepath.Join(t.TempDir(), "daemon.json")
-	if err := os.WriteFile(cfg, []byte(`{"deprecated-key-path": "`+filepath.Join(filepath.Dir(cfg), "key.json")+`"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := testutil.NewDaemonArgs("--config-file", cfg)
+	d, err := testutil.NewDaemonArgs(ownEngineID(t)...)
 	if err != nil {
 		t.Fatalf("start a private Docker daemon: %v", err)
 	}
 	t.Cleanup(func() { d.Stop() })
 	d.EnsureImages(t, "busybox")
 	return d
+}
+
+// ownEngineID are dockerd flags that give a test engine an ID of its own:
+// Engine 20.10 derives its ID from /etc/docker/key.json, which every
+// daemon of one machine shares, so each gets its own key, as two machines
+// have.
+func ownEngineID(t *testing.T) []string {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "daemon.json")
+	if err := os.WriteFile(cfg, []byte(`{"deprecated-key-path": "`+filepath.Join(filepath.Dir(cfg), "key.json")+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--config-file", cfg}
 }
 
 // writeRandom writes n incompressible bytes, the same for the same seed.
