@@ -103,7 +103,7 @@ func (t *treeParts) containerDirs() error {
 			return err
 		}
 		if dir := c.p.specs[ct.Name].WritableLayer; dir != "" {
-			if t.layerJobs[i], err = t.add(&files, layout.LayerPath(ct.Name), layout.LayerDir, c.path(dir), nil); err != nil {
+			if t.layerJobs[i], err = t.add(&files, layout.LayerPath(ct.Name), layout.LayerDir, c.path(dir), layerSkip(c.eng, c.path(dir))); err != nil {
 				return fmt.Errorf("writable layer of %s: %w", ct.Name, err)
 			}
 		}

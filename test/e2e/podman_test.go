@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,6 +124,7 @@ func TestPodmanContainerRoundTrip(t *testing.T) {
 	wantRun := inspectRun(t, e.d, "pweb", nil)
 
 	r := e.ok("backup", "container/pweb", "--consistency", "pause", "--json")
+	noPodmanPlaceholders(t, e, "pweb")
 	s := parseSummaries(t, r.stdout)
 	if len(s) != 1 || s[0].Consistency != "pause" || s[0].Files == 0 {
 		t.Fatalf("backup on Podman: %s", r.stdout)
@@ -293,5 +295,20 @@ func TestPodmanPostgres(t *testing.T) {
 	waitForLong(t, func() bool { out, err := psql("ppgc", "select x from t"); got = out; return err == nil })
 	if got != "42" {
 		t.Errorf("restored copy serves %q, want 42", got)
+	}
+}
+
+// noPodmanPlaceholders checks that the newest point of container/NAME
+// holds none of the empty files Podman makes in a writable layer as its
+// bind-mount targets: restored on dockerd they would say the container
+// runs on Podman.
+func noPodmanPlaceholders(t *testing.T, e *env, name string) {
+	t.Helper()
+	pt := filepath.Join(t.TempDir(), "point")
+	e.ok("restore", "container/"+name+"@latest", "--target", pt)
+	for _, f := range []string{"run/.containerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf"} {
+		if _, err := os.Lstat(filepath.Join(pt, "containers", name, "layer", f)); err == nil {
+			t.Errorf("the point's writable layer holds Podman's placeholder /%s", f)
+		}
 	}
 }
