@@ -11,7 +11,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -67,6 +69,34 @@ type leaseRecord struct {
 	Holder
 	Token   string    `json:"token"`
 	Expires time.Time `json:"expires"`
+	// Here names the machine boot and PID namespace the holder ran in, so
+	// that a holder's own host can tell it died (see deadHere) and take
+	// over at once, not a TTL later, after a SIGKILL.
+	Here string `json:"here,omitempty"`
+}
+
+// here is this process's boot and PID namespace: where a PID means the
+// same process.
+var here = sync.OnceValue(func() string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(boot)) + "/" + ns
+})
+
+// deadHere reports whether r's holder ran where this process runs and
+// is gone. A PID taken again by another process reads as alive: the
+// lease is then waited out, never taken from a live holder.
+func deadHere(r *leaseRecord) bool {
+	if r.Here == "" || r.Here != here() || r.PID <= 0 {
+		return false
+	}
+	return errors.Is(syscall.Kill(r.PID, 0), syscall.ESRCH)
 }
 
 // lease is a held lease, renewed until released.
@@ -102,7 +132,7 @@ func (s *Shared) takeLease(ctx context.Context, unit string, h Holder, opts Opti
 	h.EngineID = s.EngineID
 	tok := make([]byte, 16)
 	_, _ = rand.Read(tok)
-	me := leaseRecord{Holder: h, Token: hex.EncodeToString(tok)}
+	me := leaseRecord{Holder: h, Token: hex.EncodeToString(tok), Here: here()}
 	poll := firstPoll
 	var last Holder
 	waited := false
@@ -114,7 +144,7 @@ func (s *Shared) takeLease(ctx context.Context, unit string, h Holder, opts Opti
 		if err != nil {
 			return nil, fmt.Errorf("read the lease of %s: %w", unit, err)
 		}
-		if cur != nil && cur.Token != me.Token && time.Now().Before(cur.Expires) {
+		if cur != nil && cur.Token != me.Token && time.Now().Before(cur.Expires) && !deadHere(cur) {
 			if !opts.Wait {
 				return nil, fmt.Errorf("%w: %s", ErrBusy, cur.Holder)
 			}
@@ -129,7 +159,7 @@ func (s *Shared) takeLease(ctx context.Context, unit string, h Holder, opts Opti
 			continue
 		}
 		if cur != nil && cur.Token != me.Token {
-			s.log().Info("taking over an expired lease", "unit", unit, "holder", cur.Holder.String(), "expired", cur.Expires)
+			s.log().Info("taking over an expired lease or one whose holder died", "unit", unit, "holder", cur.Holder.String(), "expired", cur.Expires)
 		}
 		won, err := s.claim(ctx, name, &me)
 		if err != nil {

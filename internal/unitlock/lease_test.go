@@ -2,6 +2,9 @@ package unitlock
 
 import (
 	"context"
+	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,5 +129,45 @@ func TestLeaseLost(t *testing.T) {
 	}
 	if cur, _ := sh.read(context.Background(), LeaseName("E", "volume/v")); cur == nil || cur.Token != "theirs" {
 		t.Errorf("release removed the new holder's lease: %+v", cur)
+	}
+}
+
+// A lease whose holder ran on this machine and is gone is taken at once,
+// not an hour later; one whose holder lives, or ran elsewhere, is not.
+func TestLeaseOfDeadHolderHere(t *testing.T) {
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		rec  leaseRecord
+		busy bool
+	}{
+		{"dead here", leaseRecord{Holder: Holder{PID: gone.Process.Pid}, Here: here()}, false},
+		{"alive here", leaseRecord{Holder: Holder{PID: os.Getppid()}, Here: here()}, true},
+		{"dead elsewhere", leaseRecord{Holder: Holder{PID: gone.Process.Pid}, Here: "another-boot/pid:[1]"}, true},
+		{"an old record", leaseRecord{Holder: Holder{PID: gone.Process.Pid}}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sh := &Shared{Store: DirStore(t.TempDir()), EngineID: "E"}
+			c.rec.Unit, c.rec.Operation, c.rec.Token = "volume/v", Backup, "theirs"
+			c.rec.Expires = time.Now().Add(time.Hour)
+			if err := sh.write(context.Background(), LeaseName("E", "volume/v"), c.rec); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Acquire(context.Background(), t.TempDir(), "volume/v", Options{Shared: sh})
+			if c.busy {
+				if !errors.Is(err, ErrBusy) {
+					t.Fatalf("got %v, want busy", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("a dead holder's lease was not taken: %v", err)
+			}
+			l.Release()
+		})
 	}
 }
