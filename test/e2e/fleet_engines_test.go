@@ -132,8 +132,15 @@ func TestServeThreeEngines(t *testing.T) {
 		// Podman's volume was read on this host (the local fast path) and
 		// written through the archive upload, which keeps all but holes.
 		requireSame(t, "podman's volume restored on ssh", trees["podman"], volumeTree(t, sshR.Daemon, "podmandata"), holesFilled)
+		// The restored containers carry their schedule labels, so serve
+		// backs them up too and may hold one paused for a moment.
 		for unit, d := range map[string]*testutil.Daemon{"sshweb": tlsR.Daemon, "tlsweb": pod, "podmanweb": sshR.Daemon} {
-			if s := d.Docker(t, "inspect", "-f", "{{.State.Status}}", unit); s != "running" {
+			s := d.Docker(t, "inspect", "-f", "{{.State.Status}}", unit)
+			for i := 0; i < 60 && s == "paused"; i++ {
+				time.Sleep(500 * time.Millisecond)
+				s = d.Docker(t, "inspect", "-f", "{{.State.Status}}", unit)
+			}
+			if s != "running" {
 				t.Errorf("restored %s is %s", unit, s)
 			}
 		}
