@@ -189,7 +189,8 @@ func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
 	if p.last != nil {
 		prev = []*snapshot.Manifest{p.last}
 	}
-	m, err := u.Upload(ctx, root, p.policy, p.si, prev...)
+	u.ParallelUploads = uploadParallelism(ctx, root)
+	m, err := u.Upload(ctx, newGate().wrap(root), p.policy, p.si, prev...)
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
