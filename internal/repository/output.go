@@ -267,19 +267,21 @@ func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb rest
 		return err
 	}
 	defer r.Close()
-	if err := w.Truncate(f.Size()); err != nil {
-		return err
-	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	var off int64
+	// end is where the written data ends: a file that ends in skipped
+	// zeros is extended to its size after, so that the common file, with
+	// no hole at its end, costs no truncate.
+	var off, end int64
 	for {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
-			if werr := o.writeSparse(w, buf[:n], off); werr != nil {
+			e, werr := o.writeSparse(w, buf[:n], off)
+			if werr != nil {
 				return werr
 			}
+			end = max(end, e)
 			off += int64(n)
 			if cb != nil {
 				cb(int64(n))
@@ -295,6 +297,9 @@ func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb rest
 	if off != f.Size() {
 		return fmt.Errorf("read %d bytes, want %d", off, f.Size())
 	}
+	if end < off {
+		return w.Truncate(off)
+	}
 	return nil
 }
 
@@ -302,10 +307,12 @@ func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb rest
 // for every thousand files restored.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
-// writeSparse writes b at off, skipping whole blocks of zeros: the file was
-// truncated to its size first, so skipped blocks read back as zeros and take
-// no space.
-func (o *output) writeSparse(w *os.File, b []byte, off int64) error {
+// writeSparse writes b at off, skipping whole blocks of zeros: skipped
+// blocks before data written later, or before the truncate to the file's
+// size, read back as zeros and take no space. It returns where the data it
+// wrote ends, 0 when it wrote none.
+func (o *output) writeSparse(w *os.File, b []byte, off int64) (int64, error) {
+	var written int64
 	bs := o.blockSize
 	for start := 0; start < len(b); {
 		end := min(start+bs, len(b))
@@ -318,11 +325,12 @@ func (o *output) writeSparse(w *os.File, b []byte, off int64) error {
 			end = min(end+bs, len(b))
 		}
 		if _, err := w.WriteAt(b[start:end], off+int64(start)); err != nil {
-			return err
+			return 0, err
 		}
+		written = off + int64(end)
 		start = end
 	}
-	return nil
+	return written, nil
 }
 
 func isZero(b []byte) bool {
