@@ -20,6 +20,7 @@ type backupOptions struct {
 	registry    string
 	json        bool
 	noWait      bool
+	parallel    int
 	state       bool
 	config      string
 }
@@ -43,6 +44,10 @@ stops them in reverse dependency order and starts them again; auto (the
 default) pauses units with running containers. The freeze time is reported
 as downtime_ms. Whatever happens, frozen containers are resumed: a journal
 written before freezing is replayed by the next lifeboat command.
+
+Units are backed up --parallel at a time (default 4; 1: one after
+another). Each restore point is printed as its unit ends, so with more
+than one at once they may come in another order than the units'.
 
 One job per unit at a time on this host: a unit that another backup or
 restore (from the CLI or lifeboat serve) holds is waited for, with a
@@ -90,6 +95,7 @@ EXIT STATUS
 	f.StringVar(&opts.registry, "registry", os.Getenv("LIFEBOAT_REGISTRY"), "HOST:PORT to push timeline images to, with --images commit,push (env LIFEBOAT_REGISTRY)")
 	f.BoolVar(&opts.json, "json", false, "print JSON lines")
 	f.BoolVar(&opts.noWait, "no-wait", false, "refuse a unit another backup or restore holds, instead of waiting for it")
+	f.IntVar(&opts.parallel, "parallel", backup.DefaultParallel, "how many units to back up at once (1: one after another)")
 	f.BoolVar(&opts.state, "state", false, "back up lifeboat's own state (config without secrets, job history) as unit lifeboat/state")
 	f.StringVar(&opts.config, "config", os.Getenv("LIFEBOAT_CONFIG"), "with --state: the daemon's config file (env LIFEBOAT_CONFIG)")
 	return cmd
@@ -100,7 +106,7 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 	if opts.state {
 		return runBackupState(cmd, opts, g, args)
 	}
-	req := ops.BackupRequest{Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual", NoWait: opts.noWait}
+	req := ops.BackupRequest{Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual", NoWait: opts.noWait, Parallel: opts.parallel}
 	if err := req.Validate(); err != nil {
 		return err
 	}

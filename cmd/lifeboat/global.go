@@ -32,6 +32,7 @@ type globalOptions struct {
 	verbose      bool
 	quiet        bool
 	cpuProfile   string
+	memProfile   string
 	pointInTime  string    // as given
 	pit          time.Time // resolved in setup; zero without --point-in-time
 	engine       string    // --engine: one of the config file's engines
@@ -70,6 +71,8 @@ Start with:
 	f.StringVar(&g.engine, "engine", os.Getenv("LIFEBOAT_ENGINE"), "act on this engine of the config file's engines: (env LIFEBOAT_ENGINE; file from LIFEBOAT_CONFIG)")
 	f.StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile to this file (for developers)")
 	_ = f.MarkHidden("cpu-profile")
+	f.StringVar(&g.memProfile, "mem-profile", "", "write the heap profile of the largest heap to this file (for developers)")
+	_ = f.MarkHidden("mem-profile")
 	root.AddCommand(newInitCommand(g), newLsCommand(g), newBackupCommand(g), newSnapshotsCommand(g), newRestoreCommand(g), newForgetCommand(g), newServeCommand(g), newCheckCommand(g), newReplicateCommand(g), newMaintenanceCommand(g), newRepairCommand(g), newDrillCommand(g))
 	root.AddCommand(newAckCommand(g))
 	root.AddCommand(newOffsiteCommand(g))
@@ -112,6 +115,13 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 			return fmt.Errorf("--cpu-profile: %w", err)
 		}
 		cobra.OnFinalize(pprof.StopCPUProfile)
+	}
+	if g.memProfile != "" {
+		h, err := startHeapProfile(g.memProfile)
+		if err != nil {
+			return err
+		}
+		cobra.OnFinalize(h.Stop)
 	}
 	return g.replayJournal(cmd.Context(), cmd.ErrOrStderr())
 }

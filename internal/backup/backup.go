@@ -1,6 +1,6 @@
 // Package backup runs backup jobs: resolve units, plan, capture each one
-// into a restore point, and report. Units are handled one after another;
-// a failure of one does not stop the others, and only real successes are
+// into a restore point, and report. Units are handled a few at a time
+// (Options.Parallel); a failure of one does not stop the others, and only real successes are
 // reported as such.
 package backup
 
@@ -66,8 +66,12 @@ type Options struct {
 	// OnStart is called before each unit with fresh counters, so a printer
 	// can show its progress.
 	OnStart func(unit string, c *progress.Counters)
-	// OnDone is called after each unit, successful or not.
+	// OnDone is called after each unit, successful or not, and never
+	// for two units at once.
 	OnDone func(Result)
+	// Parallel is how many units are backed up at once; 0 means
+	// DefaultParallel, 1 one after another.
+	Parallel int
 }
 
 // Result is one unit's outcome. The embedded Point is what `backup --json`
@@ -102,22 +106,9 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 	if len(units) == 0 {
 		opts.Log.Warn("no units on this host: no containers and no volumes, nothing to back up", "engine", eng.Host())
 	}
-	var results []Result
-	var errs []error
-	for _, u := range units {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
-			break
-		}
-		res := lockedBackup(ctx, repo, eng, u, opts)
-		if res.Err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", u.String(), res.Err))
-		}
-		if opts.OnDone != nil {
-			opts.OnDone(res)
-		}
-		results = append(results, res)
-	}
+	results, errs := runUnits(ctx, units, opts, func(ctx context.Context, u Unit) Result {
+		return lockedBackup(ctx, repo, eng, u, opts)
+	})
 	err = errors.Join(errs...)
 	if err != nil && len(errs) < len(units) {
 		err = fmt.Errorf("%w: %w", ErrPartial, err)

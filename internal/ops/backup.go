@@ -20,6 +20,9 @@ type BackupRequest struct {
 	Trigger string `json:"-"`
 	// NoWait refuses a unit whose lock another job holds.
 	NoWait bool `json:"-"`
+	// Parallel is how many units are backed up at once: 0 the default
+	// (backup.DefaultParallel), 1 one after another.
+	Parallel int `json:"parallel,omitempty"`
 }
 
 // Validate checks the request without touching anything.
@@ -45,14 +48,17 @@ func (r *BackupRequest) Validate() error {
 			return fmt.Errorf("%w: images: %w", ErrInvalid, err)
 		}
 	}
+	if r.Parallel < 0 || r.Parallel > backup.MaxParallel {
+		return fmt.Errorf("%w: parallel %d: give 1 to %d units at once (0: the default, %d)", ErrInvalid, r.Parallel, backup.MaxParallel, backup.DefaultParallel)
+	}
 	if r.Trigger == "" {
 		r.Trigger = "manual"
 	}
 	return nil
 }
 
-// Backup makes a restore point of each unit asked for, one after another;
-// a unit that fails does not stop the others. The error joins every
+// Backup makes a restore point of each unit asked for, req.Parallel at
+// once; a unit that fails does not stop the others. The error joins every
 // unit's failure (backup.ErrPartial when some succeeded).
 func Backup(ctx context.Context, env *Env, req BackupRequest, obs Observer) ([]backup.Result, error) {
 	if err := req.Validate(); err != nil {
@@ -75,6 +81,6 @@ func Backup(ctx context.Context, env *Env, req BackupRequest, obs Observer) ([]b
 				obs.Progress(unit, c)
 			}
 		},
-		OnDone: obs.UnitDone, Shared: env.shared(repo, eng, obs), Host: env.Host, EngineName: env.EngineName,
+		OnDone: obs.UnitDone, Parallel: req.Parallel, Shared: env.shared(repo, eng, obs), Host: env.Host, EngineName: env.EngineName,
 	})
 }

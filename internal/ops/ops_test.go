@@ -49,6 +49,9 @@ func TestBackupRequestValidate(t *testing.T) {
 		{"no name", BackupRequest{Units: []string{"volume/"}}, "has no name"},
 		{"bad mode", BackupRequest{Units: []string{"volume/v"}, Consistency: "freeze"}, "consistency"},
 		{"bad images", BackupRequest{Units: []string{"volume/v"}, Images: "everything"}, "images"},
+		{"one at a time", BackupRequest{All: true, Parallel: 1}, ""},
+		{"negative parallel", BackupRequest{All: true, Parallel: -1}, "give 1 to 64 units at once"},
+		{"too parallel", BackupRequest{All: true, Parallel: 65}, "give 1 to 64 units at once"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.req.Validate()

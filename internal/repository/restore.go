@@ -57,19 +57,20 @@ func (r *Repository) Extract(ctx context.Context, opts ExtractOptions) (RestoreS
 	if _, isFile := entry.(fs.File); isFile {
 		out.rootName = entry.Name() // a single file lands inside the target directory
 	}
-	ropts := restore.Options{Parallel: 8, RestoreDirEntryAtDepth: math.MaxInt32}
+	defer out.Close(ctx)
+	cr := &chunkedRestore{rep: r.rep, out: out, ropts: restore.Options{Parallel: 8, RestoreDirEntryAtDepth: math.MaxInt32}}
 	if c := opts.Progress; c != nil {
-		ropts.ProgressCallback = func(_ context.Context, s restore.Stats) {
+		cr.onSt = func(s restore.Stats) {
 			c.Files.Store(int64(s.RestoredFileCount))
 			c.Bytes.Store(s.RestoredTotalFileSize)
 			c.TotalFiles.Store(int64(s.EnqueuedFileCount))
 			c.TotalBytes.Store(s.EnqueuedTotalFileSize)
 		}
 	}
-	st, err := restore.Entry(ctx, r.rep, out, entry, ropts)
-	if err != nil {
+	if err := cr.extract(ctx, entry, ""); err != nil {
 		return RestoreStats{}, fmt.Errorf("restore %s to %s: %w", displayPath(opts.Path), opts.Target, err)
 	}
+	st := cr.done
 	return RestoreStats{
 		Files: int64(st.RestoredFileCount), Dirs: int64(st.RestoredDirCount),
 		Symlinks: int64(st.RestoredSymlinkCount), Bytes: st.RestoredTotalFileSize,

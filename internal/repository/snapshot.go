@@ -182,15 +182,17 @@ func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
 	// Docker volumes are users' data: a .kopiaignore or CACHEDIR.TAG inside
 	// one must not make files disappear from the backup.
 	u.DisableIgnoreRules = true
-	if p.counters != nil {
-		u.Progress = &uploadProgress{c: p.counters}
-	}
+	fl := startFlusher(ctx, p.w, flushEvery)
+	u.Progress = &uploadProgress{c: p.counters, flush: fl}
 	prev := p.prev
 	if p.last != nil {
 		prev = []*snapshot.Manifest{p.last}
 	}
 	u.ParallelUploads = uploadParallelism(ctx, root)
 	m, err := u.Upload(ctx, newGate().wrap(root), p.policy, p.si, prev...)
+	if ferr := fl.stop(); err == nil && ferr != nil {
+		err = ferr
+	}
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
@@ -232,10 +234,12 @@ func labelOr(v string, def int64) int64 {
 	return def
 }
 
-// uploadProgress feeds kopia's upload events into our counters.
+// uploadProgress feeds kopia's upload events into our counters (when
+// there are any) and the flusher.
 type uploadProgress struct {
 	upload.NullUploadProgress
-	c *progress.Counters
+	c     *progress.Counters
+	flush *flusher
 }
 
 // Enabled is false: in kopia it only starts an estimate of the upload's
@@ -245,13 +249,28 @@ type uploadProgress struct {
 func (p *uploadProgress) Enabled() bool { return false }
 
 func (p *uploadProgress) CachedFile(_ string, size int64) {
-	p.c.Files.Add(1)
-	p.c.Bytes.Add(size)
-	p.c.CachedBytes.Add(size)
+	if p.c != nil {
+		p.c.Files.Add(1)
+		p.c.Bytes.Add(size)
+		p.c.CachedBytes.Add(size)
+	}
 }
 
-func (p *uploadProgress) HashedBytes(n int64) { p.c.Bytes.Add(n) }
+func (p *uploadProgress) HashedBytes(n int64) {
+	if p.c != nil {
+		p.c.Bytes.Add(n)
+	}
+}
 
-func (p *uploadProgress) FinishedHashingFile(string, int64) { p.c.Files.Add(1) }
+func (p *uploadProgress) FinishedHashingFile(string, int64) {
+	p.flush.hashed()
+	if p.c != nil {
+		p.c.Files.Add(1)
+	}
+}
 
-func (p *uploadProgress) Error(string, error, bool) { p.c.Errors.Add(1) }
+func (p *uploadProgress) Error(string, error, bool) {
+	if p.c != nil {
+		p.c.Errors.Add(1)
+	}
+}
