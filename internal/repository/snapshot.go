@@ -189,7 +189,9 @@ func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
 		prev = []*snapshot.Manifest{p.last}
 	}
 	u.ParallelUploads = uploadParallelism(ctx, root)
-	m, err := u.Upload(ctx, newGate().wrap(root), p.policy, p.si, prev...)
+	g := newGate()
+	defer g.close()
+	m, err := u.Upload(ctx, g.wrap(root), p.policy, p.si, prev...)
 	if ferr := fl.stop(); err == nil && ferr != nil {
 		err = ferr
 	}
