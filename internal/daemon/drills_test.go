@@ -83,15 +83,19 @@ func TestDrillBudget(t *testing.T) {
 	// Two job slots, one drill slot: the budget, not the queue, holds the
 	// second drill back.
 	d := newTestDaemon(t, func(c *config.Config) { c.Concurrency = 2 })
-	release := make(chan struct{})
+	release, held := make(chan struct{}), make(chan struct{})
 	first, _ := d.q.Submit("drill", "container/a", "manual", func(ctx context.Context, r *scheduler.Run) error {
 		if err := d.drillSlot(ctx, r); err != nil {
 			return err
 		}
 		defer func() { <-d.drillSlots }()
+		close(held)
 		<-release
 		return nil
 	})
+	// Both jobs may start at once: the second is submitted only once the
+	// first holds the slot, or the second could take it and never wait.
+	<-held
 	second, _ := d.q.Submit("drill", "container/b", "manual", func(ctx context.Context, r *scheduler.Run) error {
 		if err := d.drillSlot(ctx, r); err != nil {
 			return err
