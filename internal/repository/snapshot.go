@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kopia/kopia/fs"
@@ -82,7 +86,7 @@ func (r *Repository) Snapshot(ctx context.Context, opts SnapshotOptions, capture
 			if err != nil {
 				return fmt.Errorf("find previous restore points: %w", recordsDamaged(err))
 			}
-			p := &pass{w: w, si: si, policy: policyTree, prev: complete(prev), counters: opts.Progress}
+			p := &pass{w: w, si: si, policy: errorsToUs(policyTree), prev: complete(prev), counters: opts.Progress, log: r.log}
 			labels, err := capture(ctx, p)
 			if err != nil {
 				return err
@@ -174,16 +178,29 @@ type pass struct {
 	prev     []*snapshot.Manifest
 	last     *snapshot.Manifest
 	counters *progress.Counters
+	log      *slog.Logger
+}
+
+// errorsToUs is the policy with every file and directory error marked
+// ignored, so that kopia hands each to uploadProgress.Error instead of
+// cancelling: there, one that vanished while the unit ran is told apart
+// from one that could not be read, which still fails the pass at once.
+// Lifeboat defines no policy below a source's root, so one node holds it.
+func errorsToUs(t *policy.Tree) *policy.Tree {
+	eff := *t.EffectivePolicy()
+	eff.ErrorHandlingPolicy.IgnoreFileErrors = policy.NewOptionalBool(true)
+	eff.ErrorHandlingPolicy.IgnoreDirectoryErrors = policy.NewOptionalBool(true)
+	return policy.BuildTree(map[string]*policy.Policy{".": &eff}, policy.DefaultPolicy)
 }
 
 func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
 	u := upload.NewUploader(p.w)
-	u.FailFast = true
 	// Docker volumes are users' data: a .kopiaignore or CACHEDIR.TAG inside
 	// one must not make files disappear from the backup.
 	u.DisableIgnoreRules = true
 	fl := startFlusher(ctx, p.w, flushEvery)
-	u.Progress = &uploadProgress{c: p.counters, flush: fl}
+	up := newUploadProgress(p.counters, fl, u.Cancel)
+	u.Progress = up
 	prev := p.prev
 	if p.last != nil {
 		prev = []*snapshot.Manifest{p.last}
@@ -195,6 +212,12 @@ func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
 	if ferr := fl.stop(); err == nil && ferr != nil {
 		err = ferr
 	}
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	if err == nil {
+		err = up.err()
+	}
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
@@ -203,6 +226,10 @@ func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
 	}
 	if n := m.Stats.ErrorCount; n > 0 {
 		return fmt.Errorf("upload: %d files could not be read", n)
+	}
+	if n := up.vanished.Load(); n > 0 {
+		p.log.Info("files deleted while the backup read them are not in the point",
+			"source", p.si.Path, "files", n, "first", up.firstVanished.Load())
 	}
 	p.last = m
 	return nil
@@ -236,12 +263,30 @@ func labelOr(v string, def int64) int64 {
 	return def
 }
 
-// uploadProgress feeds kopia's upload events into our counters (when
-// there are any) and the flusher.
+// uploadProgress feeds kopia's upload events into our counters and the
+// flusher, and decides on errors (see errorsToUs): a file or directory
+// that no longer exists when kopia opens it was deleted by its container
+// after the listing, and the point simply does not hold it, as a point
+// taken a moment later would not; any other error cancels the upload and
+// is kept, since kopia's manifest would say only "canceled".
 type uploadProgress struct {
 	upload.NullUploadProgress
-	c     *progress.Counters
-	flush *flusher
+	c      *progress.Counters
+	flush  *flusher
+	cancel func()
+
+	vanished      atomic.Int64
+	firstVanished atomic.Value // string
+
+	mu       sync.Mutex
+	firstErr error
+}
+
+func newUploadProgress(c *progress.Counters, fl *flusher, cancel func()) *uploadProgress {
+	if c == nil {
+		c = &progress.Counters{}
+	}
+	return &uploadProgress{c: c, flush: fl, cancel: cancel}
 }
 
 // Enabled is false: in kopia it only starts an estimate of the upload's
@@ -251,28 +296,37 @@ type uploadProgress struct {
 func (p *uploadProgress) Enabled() bool { return false }
 
 func (p *uploadProgress) CachedFile(_ string, size int64) {
-	if p.c != nil {
-		p.c.Files.Add(1)
-		p.c.Bytes.Add(size)
-		p.c.CachedBytes.Add(size)
-	}
+	p.c.Files.Add(1)
+	p.c.Bytes.Add(size)
+	p.c.CachedBytes.Add(size)
 }
 
-func (p *uploadProgress) HashedBytes(n int64) {
-	if p.c != nil {
-		p.c.Bytes.Add(n)
-	}
-}
+func (p *uploadProgress) HashedBytes(n int64) { p.c.Bytes.Add(n) }
 
 func (p *uploadProgress) FinishedHashingFile(string, int64) {
 	p.flush.hashed()
-	if p.c != nil {
-		p.c.Files.Add(1)
-	}
+	p.c.Files.Add(1)
 }
 
-func (p *uploadProgress) Error(string, error, bool) {
-	if p.c != nil {
-		p.c.Errors.Add(1)
+func (p *uploadProgress) Error(path string, err error, _ bool) {
+	if errors.Is(err, os.ErrNotExist) {
+		if p.vanished.Add(1) == 1 {
+			p.firstVanished.Store(path)
+		}
+		return
 	}
+	p.c.Errors.Add(1)
+	p.mu.Lock()
+	if p.firstErr == nil {
+		p.firstErr = fmt.Errorf("read %s: %w", path, err)
+	}
+	p.mu.Unlock()
+	p.cancel()
+}
+
+// err is the first file kopia could not read, if any.
+func (p *uploadProgress) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.firstErr
 }
