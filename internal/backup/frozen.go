@@ -30,7 +30,7 @@ func (c *capture) staging() (bool, func(), error) {
 		return false, nil, err
 	}
 	c.frozenStage = &source.Stage{Dir: st.Dir}
-	c.seen = map[string]*source.Seen{}
+	c.seen = map[string]liveDir{}
 	return true, func() {
 		if err := st.Remove(); err != nil {
 			c.opts.Log.Warn("frozen copies not removed: the next command removes them", "unit", c.p.unit.String(), "err", err)
@@ -46,12 +46,30 @@ func (c *capture) dirEntry(ctx context.Context, dir, name string, skip func(stri
 	case c.seen == nil:
 		return source.Filtered(dir, name, skip)
 	case c.frozen:
-		return source.Capture(ctx, dir, name, skip, c.seen[dir], c.frozenStage)
+		return source.Capture(ctx, dir, name, skip, c.seen[dir].seen, c.frozenStage)
 	default:
 		s := source.NewSeen()
-		c.seen[dir] = s
+		c.seen[dir] = liveDir{seen: s, skip: skip}
 		return source.Recorded(dir, name, skip, s)
 	}
+}
+
+// liveDir is what the live pass handed kopia of one data directory.
+type liveDir struct {
+	seen *source.Seen
+	skip func(string, bool) bool
+}
+
+// prestage copies what changed since the live pass, the unit running,
+// so that the frozen pass only brings those copies up to date.
+func (c *capture) prestage(ctx context.Context) error {
+	defer c.phases.add("prestage", time.Now())
+	for dir, l := range c.seen {
+		if err := source.Prestage(ctx, dir, l.skip, l.seen, c.frozenStage); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // captureFrozen takes the frozen unit's tree, sidecars included, so that
@@ -69,7 +87,7 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 		return nil, err
 	}
 	c.opts.Log.Debug("frozen tree captured", "unit", c.p.unit.String(), "staged_files", c.frozenStage.Files.Load(),
-		"staged_bytes", c.frozenStage.Bytes.Load(), "cloned", c.frozenStage.Cloned.Load(), "ms", time.Since(start).Milliseconds())
+		"staged_bytes", c.frozenStage.Bytes.Load(), "cloned", c.frozenStage.Cloned.Load(), "synced", c.frozenStage.Synced.Load(), "ms", time.Since(start).Milliseconds())
 	return root, nil
 }
 

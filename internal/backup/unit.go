@@ -156,7 +156,7 @@ type capture struct {
 	// seen is what the live pass handed kopia, by data directory, and
 	// frozenStage where the frozen pass copies the rest (frozen.go); nil when
 	// the frozen pass reads the files itself.
-	seen        map[string]*source.Seen
+	seen        map[string]liveDir
 	frozenStage *source.Stage
 
 	mu         sync.Mutex
@@ -354,6 +354,11 @@ func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 		return err
 	}
 	c.checkStill(ctx)
+	if staged {
+		if err := c.prestage(ctx); err != nil {
+			return err
+		}
+	}
 	var entries []journal.Container
 	for _, ct := range c.p.containers {
 		if ct.State == "running" {

@@ -72,8 +72,48 @@ type Stage struct {
 	Dir    string
 	n      atomic.Int64
 	Files  atomic.Int64
-	Bytes  atomic.Int64
+	Bytes  atomic.Int64 // copied, or rewritten in a copy brought up to date
 	Cloned atomic.Int64 // files copied by reflink, sharing their blocks
+	Synced atomic.Int64 // files whose copy from Prestage was brought up to date
+
+	mu  sync.Mutex
+	pre map[string]string // file → its copy by Prestage, not yet taken
+}
+
+// Prestage copies into stage, the unit still running, the files under
+// path that changed since the live walk: a database's files go on
+// changing, and a Capture that follows only has to bring these copies up
+// to date, comparing them block by block without copying what is the same.
+func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage) error {
+	root, err := localfs.Directory(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	w := &walker{skip: skip, seen: seen, stage: stage}
+	if _, err := w.dir(ctx, root, path, ""); err != nil {
+		return err
+	}
+	if err := w.copyAll(ctx); err != nil {
+		return err
+	}
+	stage.mu.Lock()
+	defer stage.mu.Unlock()
+	if stage.pre == nil {
+		stage.pre = map[string]string{}
+	}
+	for _, f := range w.jobs {
+		stage.pre[f.src] = f.staged
+	}
+	return nil
+}
+
+// taken is the copy Prestage made of src, which the caller now owns.
+func (s *Stage) taken(src string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pre[src]
+	delete(s.pre, src)
+	return p
 }
 
 // Capture takes the tree at path as it is now, with skip's entries left
@@ -192,6 +232,18 @@ func (w *walker) copyAll(ctx context.Context) error {
 }
 
 func (s *Stage) copy(f *capturedFile) error {
+	if pre := s.taken(f.src); pre != "" {
+		n, err := syncCopy(pre, f.src)
+		if err == nil {
+			f.staged = pre
+			s.Files.Add(1)
+			s.Synced.Add(1)
+			s.Bytes.Add(n)
+			return nil
+		}
+		// Copied whole instead: the copy is only a shortcut.
+		os.Remove(pre)
+	}
 	src, err := os.Open(f.src)
 	if err != nil {
 		return fmt.Errorf("copy %s to the staging area: %w", f.src, err)
