@@ -61,12 +61,17 @@ type liveDir struct {
 }
 
 // prestage copies what changed since the live pass, the unit running,
-// so that the frozen pass only brings those copies up to date.
+// so that the frozen pass only brings those copies up to date. A second
+// round brings them up to date once: what the frozen pass has left to
+// rewrite is then what changed during that round alone, not during the
+// first whole copy.
 func (c *capture) prestage(ctx context.Context) error {
 	defer c.phases.add("prestage", time.Now())
-	for dir, l := range c.seen {
-		if err := source.Prestage(ctx, dir, l.skip, l.seen, c.frozenStage); err != nil {
-			return err
+	for range 2 {
+		for dir, l := range c.seen {
+			if err := source.Prestage(ctx, dir, l.skip, l.seen, c.frozenStage); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -79,6 +84,11 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	defer c.phases.add("frozen_pass", start)
 	c.counters.StartPass()
 	c.passes++
+	st := c.frozenStage // what the prestage counted is not the freeze's
+	st.Files.Store(0)
+	st.Bytes.Store(0)
+	st.Synced.Store(0)
+	st.Cloned.Store(0)
 	root, wait, err := c.tree(ctx)
 	if err == nil {
 		err = wait()

@@ -107,7 +107,7 @@ func TestCaptureCopiesWhatChangedSinceTheLiveWalk(t *testing.T) {
 func TestPrestagedCopyBroughtUpToDate(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "ibdata")
-	big := make([]byte, 5*syncBlock+100)
+	big := make([]byte, 40*syncBlock+100)
 	for i := range big {
 		big[i] = byte(i * 7)
 	}
@@ -126,8 +126,9 @@ func TestPrestagedCopyBroughtUpToDate(t *testing.T) {
 		wrote int64
 	}{
 		{"one block rewritten", func(b []byte) []byte { b[2*syncBlock+5] ^= 0xff; return b }, syncBlock},
+		{"a run rewritten", func(b []byte) []byte { b[10*syncBlock] ^= 1; b[12*syncBlock-1] ^= 1; return b }, 2 * syncBlock},
 		{"grown", func(b []byte) []byte { return append(b, make([]byte, syncBlock)...) }, 2 * syncBlock},
-		{"shrunk", func(b []byte) []byte { return b[:syncBlock+1] }, 1},
+		{"shrunk", func(b []byte) []byte { return b[:syncBlock+1] }, 0},
 	} {
 		big = step.edit(big)
 		os.WriteFile(p, big, 0o644)
@@ -140,14 +141,14 @@ func TestPrestagedCopyBroughtUpToDate(t *testing.T) {
 		if got, err := read(t, root, "ibdata"); err != nil || got != string(big) {
 			t.Fatalf("%s: copy differs (%d bytes, %v), want %d bytes", step.name, len(got), err, len(big))
 		}
-		if n := stage.Bytes.Load(); step.name == "one block rewritten" && n != step.wrote {
+		if n := stage.Bytes.Load(); step.name != "grown" && n != step.wrote {
 			t.Errorf("%s: wrote %d bytes, want %d", step.name, n, step.wrote)
 		}
 		// The next step starts from the captured copy, as a new prestage would.
 		f, _ := root.(fs.Directory).Child(context.Background(), "ibdata")
 		stage.pre = map[string]string{p: f.(*capturedFile).staged}
 	}
-	if n := stage.Synced.Load(); n != 3 {
-		t.Errorf("synced %d copies, want 3", n)
+	if n := stage.Synced.Load(); n != 4 {
+		t.Errorf("synced %d copies, want 4", n)
 	}
 }
