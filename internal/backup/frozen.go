@@ -2,12 +2,14 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/helper"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/source"
+	"golang.org/x/sys/unix"
 )
 
 // The frozen pass of pause mode reads nothing while the unit is frozen
@@ -29,7 +31,7 @@ func (c *capture) staging() (bool, func(), error) {
 	if err != nil {
 		return false, nil, err
 	}
-	c.frozenStage = &source.Stage{Dir: st.Dir}
+	c.frozenStage = &source.Stage{Dir: st.Dir, Budget: stageBudget(st.Dir)}
 	c.seen = map[string]liveDir{}
 	return true, func() {
 		if err := st.Remove(); err != nil {
@@ -65,16 +67,36 @@ type liveDir struct {
 // round brings them up to date once: what the frozen pass has left to
 // rewrite is then what changed during that round alone, not during the
 // first whole copy.
-func (c *capture) prestage(ctx context.Context) error {
+// It returns false when the copies would not fit in the staging area:
+// the frozen pass then reads the files in place, as it did before.
+func (c *capture) prestage(ctx context.Context) (bool, error) {
 	defer c.phases.add("prestage", time.Now())
 	for range 2 {
 		for dir, l := range c.seen {
-			if err := source.Prestage(ctx, dir, l.skip, l.seen, c.frozenStage); err != nil {
-				return err
+			err := source.Prestage(ctx, dir, l.skip, l.seen, c.frozenStage)
+			if errors.Is(err, source.ErrStageFull) {
+				c.opts.Log.Info("frozen pass reads the files in place: their copies would not fit the staging area",
+					"unit", c.p.unit.String(), "budget", c.frozenStage.Budget)
+				c.seen = nil
+				return false, nil
+			}
+			if err != nil {
+				return false, err
 			}
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// stageBudget is half the free space where the copies go: they must
+// leave room for everything else, and for the repository when it is on
+// the same disk.
+func stageBudget(dir string) int64 {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 1 // nothing staged: an unknown disk is not filled
+	}
+	return int64(st.Bavail) * st.Bsize / 2
 }
 
 // captureFrozen takes the frozen unit's tree, sidecars included, so that

@@ -356,7 +356,7 @@ func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 	}
 	c.checkStill(ctx)
 	if staged {
-		if err := c.prestage(ctx); err != nil {
+		if staged, err = c.prestage(ctx); err != nil {
 			return err
 		}
 	}

@@ -75,10 +75,17 @@ type Stage struct {
 	Bytes  atomic.Int64 // copied, or rewritten in a copy brought up to date
 	Cloned atomic.Int64 // files copied by reflink, sharing their blocks
 	Synced atomic.Int64 // files whose copy from Prestage was brought up to date
+	// Budget caps the bytes copied whole, so that a large database does
+	// not fill the disk with its copy; 0: no cap.
+	Budget int64
+	whole  atomic.Int64
 
 	mu  sync.Mutex
 	pre map[string]string // file → its copy by Prestage, not yet taken
 }
+
+// ErrStageFull is returned when the files to copy exceed Stage.Budget.
+var ErrStageFull = errors.New("staging area budget exceeded")
 
 // Prestage copies into stage, the unit still running, the files under
 // path that changed since the live walk: a database's files go on
@@ -89,7 +96,7 @@ func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	w := &walker{skip: skip, seen: seen, stage: stage}
+	w := &walker{skip: skip, seen: seen, stage: stage, capped: true}
 	if _, err := w.dir(ctx, root, path, ""); err != nil {
 		return err
 	}
@@ -150,6 +157,8 @@ type walker struct {
 	seen  *Seen
 	stage *Stage
 	jobs  []*capturedFile
+	// capped: copies count against the stage's budget (before a freeze).
+	capped bool
 }
 
 func (w *walker) dir(ctx context.Context, d fs.Directory, abs, rel string) (*capturedDir, error) {
@@ -220,7 +229,7 @@ func (w *walker) copyAll(ctx context.Context) error {
 					errs[i] = ctx.Err()
 					return
 				}
-				if err := w.stage.copy(w.jobs[j]); err != nil {
+				if err := w.stage.copy(w.jobs[j], w.capped); err != nil {
 					errs[i] = err
 					return
 				}
@@ -231,7 +240,7 @@ func (w *walker) copyAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Stage) copy(f *capturedFile) error {
+func (s *Stage) copy(f *capturedFile, capped bool) error {
 	if pre := s.taken(f.src); pre != "" {
 		n, err := syncCopy(pre, f.src)
 		if err == nil {
@@ -243,6 +252,11 @@ func (s *Stage) copy(f *capturedFile) error {
 		}
 		// Copied whole instead: the copy is only a shortcut.
 		os.Remove(pre)
+	}
+	// Frozen, a file is copied whatever the budget: failing there would
+	// fail every backup of a busy unit; half the disk was left free.
+	if capped && s.Budget > 0 && s.whole.Add(f.meta.size) > s.Budget {
+		return fmt.Errorf("copy %s: %w", f.src, ErrStageFull)
 	}
 	src, err := os.Open(f.src)
 	if err != nil {

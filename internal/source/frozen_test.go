@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -150,5 +151,20 @@ func TestPrestagedCopyBroughtUpToDate(t *testing.T) {
 	}
 	if n := stage.Synced.Load(); n != 4 {
 		t.Errorf("synced %d copies, want 4", n)
+	}
+}
+
+// TestPrestageKeepsToItsBudget: copies that would pass the budget are
+// refused before the freeze, when the caller can still read in place.
+func TestPrestageKeepsToItsBudget(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a"), make([]byte, 1000), 0o644)
+	stage := &Stage{Dir: t.TempDir(), Budget: 999}
+	if err := Prestage(context.Background(), dir, nil, NewSeen(), stage); !errors.Is(err, ErrStageFull) {
+		t.Fatalf("prestage of 1000 bytes with a budget of 999: %v", err)
+	}
+	stage = &Stage{Dir: t.TempDir(), Budget: 1000}
+	if err := Prestage(context.Background(), dir, nil, NewSeen(), stage); err != nil {
+		t.Fatalf("prestage of 1000 bytes with a budget of 1000: %v", err)
 	}
 }
