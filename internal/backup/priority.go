@@ -13,10 +13,14 @@ import (
 // stream, a live pass. On a small host lifeboat's threads, each weighted
 // as much as the whole container's group by the scheduler, took a
 // quarter to two fifths of a database's throughput while it dumped. So
-// lifeboat runs at a lower CPU priority while a job runs, and at its
-// normal one while a unit is frozen: then the freeze is the downtime,
-// and nothing of the unit runs to yield to.
-const backgroundNice = 10
+// lifeboat runs at a lower CPU priority while a job runs, and at a
+// higher one while a unit is frozen: then the freeze is the downtime,
+// nothing of the unit runs to yield to, and on a busy host the frozen
+// pass's comparisons would otherwise wait behind every other process.
+const (
+	backgroundNice = 10
+	frozenNice     = -10
+)
 
 var prio struct {
 	mu           sync.Mutex
@@ -56,7 +60,10 @@ func adjustPriority(log *slog.Logger, jobs, frozen int) func() {
 
 func setNiceLocked() {
 	want := 0
-	if prio.jobs > 0 && prio.frozen == 0 {
+	switch {
+	case prio.frozen > 0:
+		want = frozenNice
+	case prio.jobs > 0:
 		want = backgroundNice
 	}
 	if want == prio.nice {

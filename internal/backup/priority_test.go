@@ -29,11 +29,11 @@ func nices(t *testing.T) map[int]bool {
 	return out
 }
 
-// TestPriorityLowWhileAJobRunsNormalWhileFrozen: every thread runs at
-// nice 10 while a job runs, at 0 while a unit is frozen and after the
-// last job, whichever order two jobs end in. Raising the priority back
-// needs root, as lifeboat runs.
-func TestPriorityLowWhileAJobRunsNormalWhileFrozen(t *testing.T) {
+// TestPriorityLowWhileAJobRunsHighWhileFrozen: every thread runs at nice
+// 10 while a job runs, at -10 while a unit is frozen, and at 0 after the
+// last job, whichever order two jobs end in. Raising a priority needs
+// root, as lifeboat runs.
+func TestPriorityLowWhileAJobRunsHighWhileFrozen(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root, as lifeboat runs (raising a priority back needs CAP_SYS_NICE)")
 	}
@@ -49,7 +49,7 @@ func TestPriorityLowWhileAJobRunsNormalWhileFrozen(t *testing.T) {
 	want("job", backgroundNice)
 	job2 := jobPriority(log)
 	thaw := frozenPriority(log)
-	want("frozen", 0)
+	want("frozen", frozenNice)
 	thaw()
 	thaw()
 	want("thawed", backgroundNice)

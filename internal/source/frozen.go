@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -213,11 +214,11 @@ func (w *walker) entry(ctx context.Context, e fs.Entry, abs, rel string) (fs.Ent
 	}
 }
 
-// copyAll copies the changed files into the stage, two at a time: the
-// copies are memory-bound, and one more keeps both cores of a small host
-// busy while the first waits on the disk.
+// copyAll copies the changed files into the stage, or brings their
+// copies up to date, several at a time: on a busy host each thread gets
+// its share of the CPU, and a freeze lasts as long as the slowest.
 func (w *walker) copyAll(ctx context.Context) error {
-	const workers = 2
+	workers := min(len(w.jobs), 2*runtime.NumCPU())
 	var next atomic.Int64
 	errs := make([]error, workers)
 	var wg sync.WaitGroup

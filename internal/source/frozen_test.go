@@ -168,3 +168,31 @@ func TestPrestageKeepsToItsBudget(t *testing.T) {
 		t.Fatalf("prestage of 1000 bytes with a budget of 1000: %v", err)
 	}
 }
+
+// TestSyncCopyInParts: a file larger than one part is compared part by
+// part at once; blocks changed in several parts, and across a part's
+// end, are all rewritten, nothing else.
+func TestSyncCopyInParts(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	b := make([]byte, 2*syncPart+3*syncBlock)
+	for i := range b {
+		b[i] = byte(i % 251)
+	}
+	os.WriteFile(dst, b, 0o600)
+	b[5] ^= 1          // block 0 of part 0
+	b[syncPart-1] ^= 1 // last block of part 0 …
+	b[syncPart] ^= 1   // … and first of part 1: two runs, one per part
+	b[2*syncPart+syncBlock] ^= 1
+	os.WriteFile(src, b, 0o600)
+	n, err := syncCopy(dst, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(4 * syncBlock); n != want {
+		t.Errorf("wrote %d bytes, want %d", n, want)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != string(b) {
+		t.Error("copy differs from the file")
+	}
+}

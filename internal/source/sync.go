@@ -2,9 +2,13 @@ package source
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,12 +54,44 @@ func syncCopy(dst, src string) (written int64, err error) {
 		return 0, fmt.Errorf("map copy of %s: %w", src, err)
 	}
 	defer unix.Munmap(b)
+	// A large file is compared in parts at once: the freeze lasts as long
+	// as the largest file takes otherwise.
+	parts := (n + syncPart - 1) / syncPart
+	var next, total atomic.Int64
+	errs := make([]error, min(parts, int64(2*runtime.NumCPU())))
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			for {
+				p := next.Add(1) - 1
+				if p >= parts {
+					return
+				}
+				w, err := syncRange(out, a, b, p*syncPart, min((p+1)*syncPart, n))
+				total.Add(w)
+				if err != nil {
+					errs[i] = fmt.Errorf("update copy of %s: %w", src, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return total.Load(), errors.Join(errs...)
+}
+
+// syncPart is how much of a file one goroutine compares at a time.
+const syncPart = 16 << 20
+
+// syncRange rewrites the blocks of out in [from, to) where b, its
+// mapping, differs from a, the file's.
+func syncRange(out *os.File, a, b []byte, from, to int64) (written int64, err error) {
 	// A file cut short under the mapping (by a process outside the unit)
 	// faults: that is an error here, not a crash.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("compare %s with its copy: %v", src, r)
+			err = fmt.Errorf("compare with the copy: %v", r)
 		}
 	}()
 	run := int64(-1) // start of the run of differing blocks being gathered
@@ -64,14 +100,14 @@ func syncCopy(dst, src string) (written int64, err error) {
 			return nil
 		}
 		if _, err := out.WriteAt(a[run:end], run); err != nil {
-			return fmt.Errorf("update copy of %s: %w", src, err)
+			return err
 		}
 		written += end - run
 		run = -1
 		return nil
 	}
-	for off := int64(0); off < n; off += syncBlock {
-		end := min(off+syncBlock, n)
+	for off := from; off < to; off += syncBlock {
+		end := min(off+syncBlock, to)
 		if !bytes.Equal(a[off:end], b[off:end]) {
 			if run < 0 {
 				run = off
@@ -82,8 +118,5 @@ func syncCopy(dst, src string) (written int64, err error) {
 			return written, err
 		}
 	}
-	if err := flush(n); err != nil {
-		return written, err
-	}
-	return written, nil
+	return written, flush(to)
 }
