@@ -12,13 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The frozen pass of pause mode reads nothing while the unit is frozen
-// beyond what it must: it takes the tree's metadata and copies the files
-// the live pass did not see as they are now into a staging area (by
-// reflink, or in the kernel), scans the sidecars, and thaws; kopia then
-// hashes and uploads that captured tree. Before, kopia read and hashed
-// every changed file whole while the unit was frozen — a database's files
-// change between the passes, so the freeze lasted seconds under load.
+// The frozen pass of pause mode does as little as it can while the unit
+// is frozen. The live pass records what it hands kopia; the files that
+// changed since are copied into a staging area with the unit running
+// (prestage, twice); frozen, the tree's metadata is taken into memory,
+// those copies are brought up to date block by block (the files the
+// prestage missed are copied whole), the sidecars are scanned, and the
+// unit is thawed; kopia then hashes and uploads that captured tree.
+// Before, kopia read and hashed every changed file whole while the unit
+// was frozen — a database's files change between the passes, so the
+// freeze lasted seconds under load.
 
 // staging prepares the live pass to record what it saw and the frozen
 // pass to copy the rest; false when the unit is read through a remote

@@ -342,9 +342,10 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 }
 
 // paused uploads the bulk live, then freezes every running container of the
-// unit at one instant and uploads only what changed meanwhile: the point is
-// crash-consistent across the unit and the freeze lasts as long as the
-// change takes to read, not the data set.
+// unit at one instant and captures only what changed meanwhile, uploaded
+// once the unit is thawed (frozen.go): the point is crash-consistent
+// across the unit and the freeze lasts as long as the changed files take
+// to compare with their copies, not the data set.
 func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 	staged, done, err := c.staging()
 	if err != nil {
