@@ -64,7 +64,6 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 		return fmt.Errorf("record freeze journal: %w", err)
 	}
 	failpoint.Hit("journalled")
-	normal := frozenPriority(c.opts.Log)
 	defer func() {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), thawTimeout+untilStopped(entries))
 		defer cancel()
@@ -81,7 +80,6 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 			}
 		})
 		c.downtime = time.Since(start)
-		normal()
 		if terr == nil {
 			failpoint.Hit("thawed")
 			terr = h.Done()

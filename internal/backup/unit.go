@@ -23,7 +23,6 @@ import (
 func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
 	res := Result{}
 	start := time.Now()
-	defer jobPriority(opts.Log)()
 	counters := progress.New()
 	if opts.OnStart != nil {
 		opts.OnStart(u.String(), counters)
