@@ -37,6 +37,7 @@ func (c *capture) staging() (bool, func(), error) {
 	c.frozenStage = &source.Stage{Dir: st.Dir, Budget: stageBudget(st.Dir)}
 	c.seen = map[string]liveDir{}
 	return true, func() {
+		c.frozenStage.Close()
 		if err := st.Remove(); err != nil {
 			c.opts.Log.Warn("frozen copies not removed: the next command removes them", "unit", c.p.unit.String(), "err", err)
 		}

@@ -17,6 +17,8 @@ import (
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/fs/localfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/beneath"
 )
 
 // Seen holds the metadata of the files a live walk handed to kopia, by
@@ -81,8 +83,48 @@ type Stage struct {
 	Budget int64
 	whole  atomic.Int64
 
-	mu  sync.Mutex
-	pre map[string]string // file → its copy by Prestage, not yet taken
+	mu    sync.Mutex
+	pre   map[string]string        // file → its copy by Prestage, not yet taken
+	roots map[string]*beneath.Root // data directories, opened once
+}
+
+// root is the data directory at path, opened once: every file under it
+// is opened beneath it, through no symlink, since the unit's containers
+// may swap a file for a symlink to a host file between a walk and a copy.
+func (s *Stage) root(path string) (*beneath.Root, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.roots[path]; r != nil {
+		return r, nil
+	}
+	r, err := beneath.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if s.roots == nil {
+		s.roots = map[string]*beneath.Root{}
+	}
+	s.roots[path] = r
+	return r, nil
+}
+
+// Close closes the data directories the stage opened.
+func (s *Stage) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.roots {
+		r.Close()
+	}
+	s.roots = nil
+}
+
+// openSrc opens f's file beneath its data directory.
+func (s *Stage) openSrc(f *capturedFile) (*os.File, error) {
+	r, err := s.root(f.base)
+	if err != nil {
+		return nil, err
+	}
+	return r.OpenRegular(f.rel)
 }
 
 // ErrStageFull is returned when the files to copy exceed Stage.Budget.
@@ -97,7 +139,7 @@ func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	w := &walker{skip: skip, seen: seen, stage: stage, capped: true}
+	w := &walker{base: path, skip: skip, seen: seen, stage: stage, capped: true}
 	if _, err := w.dir(ctx, root, path, ""); err != nil {
 		return err
 	}
@@ -110,7 +152,9 @@ func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool
 		stage.pre = map[string]string{}
 	}
 	for _, f := range w.jobs {
-		stage.pre[f.src] = f.staged
+		if f.staged != "" {
+			stage.pre[f.src] = f.staged
+		}
 	}
 	return nil
 }
@@ -141,7 +185,7 @@ func Capture(ctx context.Context, path, name string, skip func(rel string, isDir
 	if !ok {
 		return nil, fmt.Errorf("read %s: not a directory", path)
 	}
-	w := &walker{skip: skip, seen: seen, stage: stage}
+	w := &walker{base: path, skip: skip, seen: seen, stage: stage}
 	d, err := w.dir(ctx, dir, path, "")
 	if err != nil {
 		return nil, err
@@ -154,6 +198,7 @@ func Capture(ctx context.Context, path, name string, skip func(rel string, isDir
 }
 
 type walker struct {
+	base  string // the data directory walked
 	skip  func(string, bool) bool
 	seen  *Seen
 	stage *Stage
@@ -196,15 +241,25 @@ func (w *walker) entry(ctx context.Context, e fs.Entry, abs, rel string) (fs.Ent
 	case fs.ErrorEntry:
 		return &capturedError{meta: metaOf(e), err: e.ErrorInfo()}, nil
 	case fs.Directory:
-		return w.dir(ctx, e, abs, rel)
+		d, err := w.dir(ctx, e, abs, rel)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil // deleted since it was listed
+		}
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
 	case fs.Symlink:
-		target, err := os.Readlink(abs)
+		target, err := w.readlink(rel)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read link %s: %w", abs, err)
 		}
 		return &capturedSymlink{meta: metaOf(e), target: target}, nil
 	case fs.File:
-		f := &capturedFile{meta: metaOf(e), src: abs}
+		f := &capturedFile{meta: metaOf(e), src: abs, base: w.base, rel: rel, stage: w.stage}
 		if !w.seen.same(rel, e) {
 			w.jobs = append(w.jobs, f)
 		}
@@ -212,6 +267,26 @@ func (w *walker) entry(ctx context.Context, e fs.Entry, abs, rel string) (fs.Ent
 	default:
 		return &capturedError{meta: metaOf(e), err: fs.ErrUnknown}, nil
 	}
+}
+
+// readlink reads the symlink rel beneath the data directory: a path
+// through a directory swapped for a symlink would read a host's link.
+func (w *walker) readlink(rel string) (string, error) {
+	r, err := w.stage.root(w.base)
+	if err != nil {
+		return "", err
+	}
+	dir, name, err := r.Parent(rel)
+	if err != nil {
+		return "", err
+	}
+	defer dir.Close()
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(int(dir.Fd()), name, buf)
+	if err != nil {
+		return "", &os.PathError{Op: "readlink", Path: r.Join(rel), Err: err}
+	}
+	return string(buf[:n]), nil
 }
 
 // copyAll copies the changed files into the stage, or brings their
@@ -241,9 +316,25 @@ func (w *walker) copyAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// copy copies f into the stage, or brings Prestage's copy of it up to
+// date. A file deleted since the walk is left out: before the freeze it
+// is simply not prestaged; frozen, it is gone from the point, as kopia
+// leaves out a file that vanished.
 func (s *Stage) copy(f *capturedFile, capped bool) error {
+	src, err := s.openSrc(f)
+	if errors.Is(err, os.ErrNotExist) {
+		f.gone = true
+		if pre := s.taken(f.src); pre != "" {
+			os.Remove(pre)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s to the staging area: %w", f.src, err)
+	}
+	defer src.Close()
 	if pre := s.taken(f.src); pre != "" {
-		n, err := syncCopy(pre, f.src)
+		n, err := syncCopy(pre, src)
 		if err == nil {
 			f.staged = pre
 			s.Files.Add(1)
@@ -259,11 +350,6 @@ func (s *Stage) copy(f *capturedFile, capped bool) error {
 	if capped && s.Budget > 0 && s.whole.Add(f.meta.size) > s.Budget {
 		return fmt.Errorf("copy %s: %w", f.src, ErrStageFull)
 	}
-	src, err := os.Open(f.src)
-	if err != nil {
-		return fmt.Errorf("copy %s to the staging area: %w", f.src, err)
-	}
-	defer src.Close()
 	dst := filepath.Join(s.Dir, strconv.FormatInt(s.n.Add(1), 10))
 	out, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -361,14 +447,21 @@ func (e *capturedError) ErrorInfo() error { return e.err }
 // capturedFile reads its staged copy, or — not staged, because the live
 // pass saw it as it is — the file itself, and then only if it still has
 // the metadata captured: kopia finds such a file in its cache and never
-// opens it, so this is a guard, not a path taken.
+// opens it, so this is a guard, not a path taken. One deleted before its
+// copy was made reads as not existing, and kopia leaves it out.
 type capturedFile struct {
 	meta
-	src    string
-	staged string
+	src       string // for messages
+	base, rel string // its data directory, and its path there
+	stage     *Stage
+	staged    string
+	gone      bool
 }
 
 func (f *capturedFile) Open(context.Context) (fs.Reader, error) {
+	if f.gone {
+		return nil, &os.PathError{Op: "open", Path: f.src, Err: os.ErrNotExist}
+	}
 	if f.staged != "" {
 		r, err := os.Open(f.staged)
 		if err != nil {
@@ -376,7 +469,7 @@ func (f *capturedFile) Open(context.Context) (fs.Reader, error) {
 		}
 		return &capturedReader{File: r, e: f}, nil
 	}
-	r, err := os.Open(f.src)
+	r, err := f.stage.openSrc(f)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", f.src, err)
 	}

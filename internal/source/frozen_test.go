@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kopia/kopia/fs"
+	"golang.org/x/sys/unix"
 )
 
 // read returns the content the captured tree gives for rel.
@@ -185,7 +186,12 @@ func TestSyncCopyInParts(t *testing.T) {
 	b[syncPart] ^= 1   // … and first of part 1: two runs, one per part
 	b[2*syncPart+syncBlock] ^= 1
 	os.WriteFile(src, b, 0o600)
-	n, err := syncCopy(dst, src)
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	n, err := syncCopy(dst, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,3 +202,63 @@ func TestSyncCopyInParts(t *testing.T) {
 		t.Error("copy differs from the file")
 	}
 }
+
+// TestStageCopyOfDeletedOrSwappedFile: a file its container deleted
+// between the walk and the copy reads as not existing (kopia leaves it
+// out) and drops its prestaged copy; one swapped for a symlink to a host
+// file, or for a FIFO, is refused, never followed nor waited on.
+func TestStageCopyOfDeletedOrSwappedFile(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "host-secret")
+	os.WriteFile(secret, []byte("host data"), 0o600)
+	stage := &Stage{Dir: t.TempDir()}
+	defer stage.Close()
+	file := func(rel string) *capturedFile {
+		return &capturedFile{meta: meta{name: rel, size: 9}, src: filepath.Join(dir, rel), base: dir, rel: rel, stage: stage}
+	}
+
+	gone := file("gone")
+	pre := filepath.Join(stage.Dir, "pre")
+	os.WriteFile(pre, []byte("old copy"), 0o600)
+	stage.pre = map[string]string{gone.src: pre}
+	if err := stage.copy(gone, false); err != nil {
+		t.Fatalf("a deleted file failed the copy: %v", err)
+	}
+	if _, err := gone.Open(context.Background()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a deleted file opens: %v", err)
+	}
+	if _, err := os.Stat(pre); !os.IsNotExist(err) {
+		t.Errorf("its prestaged copy was kept: %v", err)
+	}
+
+	os.Symlink(secret, filepath.Join(dir, "swapped"))
+	if err := stage.copy(file("swapped"), false); err == nil {
+		t.Error("a file swapped for a symlink to a host file was copied")
+	}
+	if err := syscallMkfifo(filepath.Join(dir, "fifo")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- stage.copy(file("fifo"), false) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a FIFO was copied")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the copy waited on a FIFO")
+	}
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	os.Symlink(filepath.Dir(secret), filepath.Join(dir, "sub", "up"))
+	if err := stage.copy(file("sub/up/host-secret"), false); err == nil {
+		t.Error("a file reached through a symlinked directory was copied")
+	}
+	entries, _ := os.ReadDir(stage.Dir)
+	for _, e := range entries {
+		if b, _ := os.ReadFile(filepath.Join(stage.Dir, e.Name())); strings.Contains(string(b), "host data") {
+			t.Fatalf("the host file reached the stage as %s", e.Name())
+		}
+	}
+}
+
+func syscallMkfifo(p string) error { return unix.Mkfifo(p, 0o644) }

@@ -18,16 +18,12 @@ import (
 // more than themselves. Runs of differing blocks are written at once.
 const syncBlock = 8 << 10
 
-// syncCopy makes the file at dst hold what src holds, rewriting only the
+// syncCopy makes the file at dst hold what in holds, rewriting only the
 // blocks that differ, and returns how many bytes it wrote. Both files are
-// mapped, not read, so the comparison copies nothing: reading src costs
+// mapped, not read, so the comparison copies nothing: reading in costs
 // what looking at its pages costs.
-func syncCopy(dst, src string) (written int64, err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, fmt.Errorf("open %s: %w", src, err)
-	}
-	defer in.Close()
+func syncCopy(dst string, in *os.File) (written int64, err error) {
+	src := in.Name()
 	out, err := os.OpenFile(dst, os.O_RDWR, 0)
 	if err != nil {
 		return 0, fmt.Errorf("open copy of %s: %w", src, err)
