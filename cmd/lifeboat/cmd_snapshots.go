@@ -33,8 +33,8 @@ below it.
 
 With --json, prints one array of objects: id, unit, kind, host, time,
 consistency, downtime_ms, bytes, files, trigger, duration_ms (the whole
-job's), phases_ms (plan, images, live_pass, freeze, frozen_pass, thaw,
-snapshot_pass, dumps, store; dumps and images overlap the passes),
+job's), phases_ms (plan, images, live_pass, prestage, freeze, frozen_pass,
+thaw, upload, snapshot_pass, dumps, store; dumps and images overlap the passes),
 bytes_added, dumps (sizes by container/file), suspect, anomalies, acked, and
 last_drill (time, passed, rto_ms) for a point a restore drill proved or
 failed (see lifeboat drill).

@@ -25,6 +25,7 @@ type scanJob struct {
 // treeParts are the sections of a restore point's tree as they are
 // gathered, with the scan jobs of their sidecars.
 type treeParts struct {
+	ctx  context.Context
 	c    *capture
 	now  time.Time
 	skip func(string, bool) bool
@@ -39,7 +40,7 @@ type treeParts struct {
 // add puts a directory of the host in section, and its sidecar's scan in
 // the jobs.
 func (t *treeParts) add(section *[]source.Entry, path, name, dir string, skip func(string, bool) bool) (*scanJob, error) {
-	e, err := source.Filtered(dir, name, skip)
+	e, err := t.c.dirEntry(t.ctx, dir, name, skip)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (t *treeParts) containerDirs() error {
 // sidecars are lazy files that wait for it and come last in the walk.
 // wait returns the scans' error once they are done.
 func (c *capture) tree(ctx context.Context) (root source.Entry, wait func() error, err error) {
-	t := &treeParts{c: c, now: time.Now().UTC()}
+	t := &treeParts{ctx: ctx, c: c, now: time.Now().UTC()}
 	if t.skip, err = excluder(c.p.policy.Exclude); err != nil {
 		return nil, nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
+	"github.com/lifeboat-backup/lifeboat/internal/source"
 )
 
 func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
@@ -151,6 +152,12 @@ type capture struct {
 	postErr error
 	at      func(string) string // data directory → where it is read, in snapshot mode
 	remote  *remoteStage        // the engine is remote: its data is staged here
+
+	// seen is what the live pass handed kopia, by data directory, and
+	// frozenStage where the frozen pass copies the rest (frozen.go); nil when
+	// the frozen pass reads the files itself.
+	seen        map[string]liveDir
+	frozenStage *source.Stage
 
 	mu         sync.Mutex
 	streamErrs []error
@@ -334,27 +341,46 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 }
 
 // paused uploads the bulk live, then freezes every running container of the
-// unit at one instant and uploads only what changed meanwhile: the point is
-// crash-consistent across the unit and the freeze lasts as long as the
-// change takes to read, not the data set.
+// unit at one instant and captures only what changed meanwhile, uploaded
+// once the unit is thawed (frozen.go): the point is crash-consistent
+// across the unit and the freeze lasts as long as the changed files take
+// to compare with their copies, not the data set.
 func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
+	staged, done, err := c.staging()
+	if err != nil {
+		return err
+	}
+	defer done()
 	if err := c.pass(ctx, up); err != nil {
 		return err
 	}
 	c.checkStill(ctx)
+	if staged {
+		if staged, err = c.prestage(ctx); err != nil {
+			return err
+		}
+	}
 	var entries []journal.Container
 	for _, ct := range c.p.containers {
 		if ct.State == "running" {
 			entries = append(entries, journal.Container{ID: ct.ID, Name: ct.Name, Action: journal.Paused})
 		}
 	}
-	err := c.quiesced(ctx, entries, func(func() error) error {
+	var root source.Entry
+	err = c.quiesced(ctx, entries, func(func() error) error {
 		// All at once: the closer together the freezes, the closer the
 		// point is to one instant for the whole unit.
 		return each(entries, func(e journal.Container) error { return c.eng.Pause(ctx, e.ID) })
-	}, func(ctx context.Context) error {
-		return c.pass(ctx, up)
+	}, func(ctx context.Context) (err error) {
+		if !staged || len(entries) == 0 {
+			return c.pass(ctx, up)
+		}
+		root, err = c.captureFrozen(ctx)
+		return err
 	})
+	if err == nil && root != nil {
+		err = c.uploadCaptured(ctx, up, root)
+	}
 	if err == nil {
 		c.checkStill(ctx) // started during the frozen pass?
 	}

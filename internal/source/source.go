@@ -169,8 +169,9 @@ type filteredDir struct {
 	fs.Directory
 	name string
 	rel  string
-	skip func(rel string, isDir bool) bool
-	root bool // ours to keep; nested ones are kopia's pooled entries
+	skip func(rel string, isDir bool) bool // nil: nothing skipped
+	seen *Seen                             // nil: nothing recorded
+	root bool                              // ours to keep; nested ones are kopia's pooled entries
 }
 
 func (d *filteredDir) Name() string {
@@ -191,9 +192,12 @@ func (d *filteredDir) Close() {
 func (d *filteredDir) child(e fs.Entry) fs.Entry {
 	sub, ok := e.(fs.Directory)
 	if !ok {
+		if _, file := e.(fs.File); file && d.seen != nil {
+			d.seen.add(d.join(e.Name()), e)
+		}
 		return e
 	}
-	return &filteredDir{Directory: sub, rel: d.join(e.Name()), skip: d.skip}
+	return &filteredDir{Directory: sub, rel: d.join(e.Name()), skip: d.skip, seen: d.seen}
 }
 
 func (d *filteredDir) join(name string) string {
@@ -208,7 +212,7 @@ func (d *filteredDir) Child(ctx context.Context, name string) (fs.Entry, error) 
 	if err != nil {
 		return nil, err
 	}
-	if d.skip(d.join(name), e.IsDir()) {
+	if d.skip != nil && d.skip(d.join(name), e.IsDir()) {
 		e.Close()
 		return nil, fs.ErrEntryNotFound
 	}
@@ -234,7 +238,7 @@ func (f *filterIter) Next(ctx context.Context) (fs.Entry, error) {
 		if e == nil || err != nil {
 			return e, err
 		}
-		if f.d.skip(f.d.join(e.Name()), e.IsDir()) {
+		if f.d.skip != nil && f.d.skip(f.d.join(e.Name()), e.IsDir()) {
 			e.Close()
 			continue
 		}

@@ -1,0 +1,503 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/fs/localfs"
+	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/beneath"
+)
+
+// Seen holds the metadata of the files a live walk handed to kopia, by
+// path relative to the walk's root: what kopia's cache compares (size,
+// time, mode, owner). A file that still matches it while the unit is
+// frozen is one the frozen pass would find in the live pass's cache.
+type Seen struct {
+	mu sync.Mutex
+	m  map[string]fileKey
+}
+
+type fileKey struct {
+	size, mtime int64
+	mode        os.FileMode
+	owner       fs.OwnerInfo
+}
+
+func keyOf(e fs.Entry) fileKey {
+	return fileKey{size: e.Size(), mtime: e.ModTime().UnixNano(), mode: e.Mode(), owner: e.Owner()}
+}
+
+// NewSeen is an empty record.
+func NewSeen() *Seen { return &Seen{m: map[string]fileKey{}} }
+
+func (s *Seen) add(rel string, e fs.Entry) {
+	s.mu.Lock()
+	s.m[rel] = keyOf(e)
+	s.mu.Unlock()
+}
+
+func (s *Seen) same(rel string, e fs.Entry) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	k, ok := s.m[rel]
+	s.mu.Unlock()
+	return ok && k == keyOf(e)
+}
+
+// Recorded is Filtered that also records in seen every regular file the
+// walk hands out.
+func Recorded(path, name string, skip func(rel string, isDir bool) bool, seen *Seen) (Entry, error) {
+	d, err := localfs.Directory(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return &filteredDir{Directory: d, name: name, skip: skip, seen: seen, root: true}, nil
+}
+
+// Stage is where Capture copies the files that changed since the live
+// walk, and what it copied.
+type Stage struct {
+	Dir    string
+	n      atomic.Int64
+	Files  atomic.Int64
+	Bytes  atomic.Int64 // copied, or rewritten in a copy brought up to date
+	Cloned atomic.Int64 // files copied by reflink, sharing their blocks
+	Synced atomic.Int64 // files whose copy from Prestage was brought up to date
+	// Budget caps the bytes copied whole, so that a large database does
+	// not fill the disk with its copy; 0: no cap.
+	Budget int64
+	whole  atomic.Int64
+
+	mu    sync.Mutex
+	pre   map[string]string        // file → its copy by Prestage, not yet taken
+	roots map[string]*beneath.Root // data directories, opened once
+}
+
+// root is the data directory at path, opened once: every file under it
+// is opened beneath it, through no symlink, since the unit's containers
+// may swap a file for a symlink to a host file between a walk and a copy.
+func (s *Stage) root(path string) (*beneath.Root, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.roots[path]; r != nil {
+		return r, nil
+	}
+	r, err := beneath.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if s.roots == nil {
+		s.roots = map[string]*beneath.Root{}
+	}
+	s.roots[path] = r
+	return r, nil
+}
+
+// Close closes the data directories the stage opened.
+func (s *Stage) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.roots {
+		r.Close()
+	}
+	s.roots = nil
+}
+
+// openSrc opens f's file beneath its data directory.
+func (s *Stage) openSrc(f *capturedFile) (*os.File, error) {
+	r, err := s.root(f.base)
+	if err != nil {
+		return nil, err
+	}
+	return r.OpenRegular(f.rel)
+}
+
+// ErrStageFull is returned when the files to copy exceed Stage.Budget.
+var ErrStageFull = errors.New("staging area budget exceeded")
+
+// Prestage copies into stage, the unit still running, the files under
+// path that changed since the live walk: a database's files go on
+// changing, and a Capture that follows only has to bring these copies up
+// to date, comparing them block by block without copying what is the same.
+func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage) error {
+	root, err := localfs.Directory(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	w := &walker{base: path, skip: skip, seen: seen, stage: stage, capped: true}
+	if _, err := w.dir(ctx, root, path, ""); err != nil {
+		return err
+	}
+	if err := w.copyAll(ctx); err != nil {
+		return err
+	}
+	stage.mu.Lock()
+	defer stage.mu.Unlock()
+	if stage.pre == nil {
+		stage.pre = map[string]string{}
+	}
+	for _, f := range w.jobs {
+		if f.staged != "" {
+			stage.pre[f.src] = f.staged
+		}
+	}
+	return nil
+}
+
+// taken is the copy Prestage made of src, which the caller now owns.
+func (s *Stage) taken(src string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pre[src]
+	delete(s.pre, src)
+	return p
+}
+
+// Capture takes the tree at path as it is now, with skip's entries left
+// out, into memory: every entry's metadata, every symlink's target, and a
+// copy in stage of every regular file that seen does not hold unchanged.
+// The tree it returns reads nothing of path but files seen unchanged —
+// those kopia finds in the live pass's cache and does not open — so it can
+// be uploaded after the unit is thawed and still be the frozen state.
+// Copies run in parallel, by reflink where the file system shares blocks,
+// else in the kernel (copy_file_range): no hashing while frozen.
+func Capture(ctx context.Context, path, name string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage) (Entry, error) {
+	root, err := localfs.NewEntry(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	dir, ok := root.(fs.Directory)
+	if !ok {
+		return nil, fmt.Errorf("read %s: not a directory", path)
+	}
+	w := &walker{base: path, skip: skip, seen: seen, stage: stage}
+	d, err := w.dir(ctx, dir, path, "")
+	if err != nil {
+		return nil, err
+	}
+	d.meta.name = name
+	if err := w.copyAll(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+type walker struct {
+	base  string // the data directory walked
+	skip  func(string, bool) bool
+	seen  *Seen
+	stage *Stage
+	jobs  []*capturedFile
+	// capped: copies count against the stage's budget (before a freeze).
+	capped bool
+}
+
+func (w *walker) dir(ctx context.Context, d fs.Directory, abs, rel string) (*capturedDir, error) {
+	out := &capturedDir{meta: metaOf(d)}
+	it, err := d.Iterate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", abs, err)
+	}
+	defer it.Close()
+	for {
+		e, err := it.Next(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", abs, err)
+		}
+		if e == nil {
+			return out, nil
+		}
+		c, err := w.entry(ctx, e, filepath.Join(abs, e.Name()), join(rel, e.Name()))
+		e.Close()
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			out.children = append(out.children, c)
+		}
+	}
+}
+
+func (w *walker) entry(ctx context.Context, e fs.Entry, abs, rel string) (fs.Entry, error) {
+	if w.skip != nil && w.skip(rel, e.IsDir()) {
+		return nil, nil
+	}
+	switch e := e.(type) {
+	case fs.ErrorEntry:
+		return &capturedError{meta: metaOf(e), err: e.ErrorInfo()}, nil
+	case fs.Directory:
+		d, err := w.dir(ctx, e, abs, rel)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil // deleted since it was listed
+		}
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	case fs.Symlink:
+		target, err := w.readlink(rel)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read link %s: %w", abs, err)
+		}
+		return &capturedSymlink{meta: metaOf(e), target: target}, nil
+	case fs.File:
+		f := &capturedFile{meta: metaOf(e), src: abs, base: w.base, rel: rel, stage: w.stage}
+		if !w.seen.same(rel, e) {
+			w.jobs = append(w.jobs, f)
+		}
+		return f, nil
+	default:
+		return &capturedError{meta: metaOf(e), err: fs.ErrUnknown}, nil
+	}
+}
+
+// readlink reads the symlink rel beneath the data directory: a path
+// through a directory swapped for a symlink would read a host's link.
+func (w *walker) readlink(rel string) (string, error) {
+	r, err := w.stage.root(w.base)
+	if err != nil {
+		return "", err
+	}
+	dir, name, err := r.Parent(rel)
+	if err != nil {
+		return "", err
+	}
+	defer dir.Close()
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(int(dir.Fd()), name, buf)
+	if err != nil {
+		return "", &os.PathError{Op: "readlink", Path: r.Join(rel), Err: err}
+	}
+	return string(buf[:n]), nil
+}
+
+// copyAll copies the changed files into the stage, or brings their
+// copies up to date, several at a time: on a busy host each thread gets
+// its share of the CPU, and a freeze lasts as long as the slowest.
+func (w *walker) copyAll(ctx context.Context) error {
+	workers := min(len(w.jobs), 2*runtime.NumCPU())
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			for {
+				j := next.Add(1) - 1
+				if j >= int64(len(w.jobs)) || ctx.Err() != nil {
+					errs[i] = ctx.Err()
+					return
+				}
+				if err := w.stage.copy(w.jobs[j], w.capped); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// copy copies f into the stage, or brings Prestage's copy of it up to
+// date. A file deleted since the walk is left out: before the freeze it
+// is simply not prestaged; frozen, it is gone from the point, as kopia
+// leaves out a file that vanished.
+func (s *Stage) copy(f *capturedFile, capped bool) error {
+	src, err := s.openSrc(f)
+	if errors.Is(err, os.ErrNotExist) {
+		f.gone = true
+		if pre := s.taken(f.src); pre != "" {
+			os.Remove(pre)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s to the staging area: %w", f.src, err)
+	}
+	defer src.Close()
+	if pre := s.taken(f.src); pre != "" {
+		n, err := syncCopy(pre, src)
+		if err == nil {
+			f.staged = pre
+			s.Files.Add(1)
+			s.Synced.Add(1)
+			s.Bytes.Add(n)
+			return nil
+		}
+		// Copied whole instead: the copy is only a shortcut.
+		os.Remove(pre)
+	}
+	// Frozen, a file is copied whatever the budget: failing there would
+	// fail every backup of a busy unit; half the disk was left free.
+	if capped && s.Budget > 0 && s.whole.Add(f.meta.size) > s.Budget {
+		return fmt.Errorf("copy %s: %w", f.src, ErrStageFull)
+	}
+	dst := filepath.Join(s.Dir, strconv.FormatInt(s.n.Add(1), 10))
+	out, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("copy %s to the staging area: %w", f.src, err)
+	}
+	n, err := cloneOrCopy(out, src)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s to the staging area: %w", f.src, err)
+	}
+	if n < 0 {
+		s.Cloned.Add(1)
+		n = f.meta.size
+	}
+	f.staged = dst
+	s.Files.Add(1)
+	s.Bytes.Add(n)
+	return nil
+}
+
+// cloneOrCopy shares src's blocks with dst where the file system can
+// (n = -1), else copies them in the kernel.
+func cloneOrCopy(dst, src *os.File) (int64, error) {
+	if err := unix.IoctlFileClone(int(dst.Fd()), int(src.Fd())); err == nil {
+		return -1, nil
+	}
+	return io.Copy(dst, src)
+}
+
+// meta is an entry's metadata as it was when captured.
+type meta struct {
+	name   string
+	size   int64
+	mode   os.FileMode
+	mtime  time.Time
+	owner  fs.OwnerInfo
+	device fs.DeviceInfo
+}
+
+func metaOf(e fs.Entry) meta {
+	return meta{name: e.Name(), size: e.Size(), mode: e.Mode(), mtime: e.ModTime(), owner: e.Owner(), device: e.Device()}
+}
+
+func (m *meta) Name() string                { return m.name }
+func (m *meta) Size() int64                 { return m.size }
+func (m *meta) Mode() os.FileMode           { return m.mode }
+func (m *meta) ModTime() time.Time          { return m.mtime }
+func (m *meta) IsDir() bool                 { return m.mode.IsDir() }
+func (m *meta) Sys() any                    { return nil }
+func (m *meta) Owner() fs.OwnerInfo         { return m.owner }
+func (m *meta) Device() fs.DeviceInfo       { return m.device }
+func (m *meta) LocalFilesystemPath() string { return "" }
+func (m *meta) Close()                      {}
+
+type capturedDir struct {
+	meta
+	children []fs.Entry
+}
+
+func (d *capturedDir) SupportsMultipleIterations() bool { return true }
+
+func (d *capturedDir) Child(_ context.Context, name string) (fs.Entry, error) {
+	for _, c := range d.children {
+		if c.Name() == name {
+			return c, nil
+		}
+	}
+	return nil, fs.ErrEntryNotFound
+}
+
+func (d *capturedDir) Iterate(context.Context) (fs.DirectoryIterator, error) {
+	return fs.StaticIterator(d.children, nil), nil
+}
+
+type capturedSymlink struct {
+	meta
+	target string
+}
+
+func (s *capturedSymlink) Readlink(context.Context) (string, error) { return s.target, nil }
+
+func (s *capturedSymlink) Resolve(context.Context) (fs.Entry, error) {
+	return nil, fmt.Errorf("resolve %s: not followed in a captured tree", s.name)
+}
+
+type capturedError struct {
+	meta
+	err error
+}
+
+func (e *capturedError) ErrorInfo() error { return e.err }
+
+// capturedFile reads its staged copy, or — not staged, because the live
+// pass saw it as it is — the file itself, and then only if it still has
+// the metadata captured: kopia finds such a file in its cache and never
+// opens it, so this is a guard, not a path taken. One deleted before its
+// copy was made reads as not existing, and kopia leaves it out.
+type capturedFile struct {
+	meta
+	src       string // for messages
+	base, rel string // its data directory, and its path there
+	stage     *Stage
+	staged    string
+	gone      bool
+}
+
+func (f *capturedFile) Open(context.Context) (fs.Reader, error) {
+	if f.gone {
+		return nil, &os.PathError{Op: "open", Path: f.src, Err: os.ErrNotExist}
+	}
+	if f.staged != "" {
+		r, err := os.Open(f.staged)
+		if err != nil {
+			return nil, fmt.Errorf("open staged copy of %s: %w", f.src, err)
+		}
+		return &capturedReader{File: r, e: f}, nil
+	}
+	r, err := f.stage.openSrc(f)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", f.src, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(r.Fd()), &st); err != nil || st.Size != f.size || time.Unix(st.Mtim.Unix()).UnixNano() != f.mtime.UnixNano() {
+		r.Close()
+		return nil, fmt.Errorf("%s changed after the freeze and was not staged: back up again", f.src)
+	}
+	return &capturedReader{File: r, e: f}, nil
+}
+
+type capturedReader struct {
+	*os.File
+	e fs.Entry
+}
+
+func (r *capturedReader) Entry() (fs.Entry, error) { return r.e, nil }
+
+var (
+	_ fs.Directory  = (*capturedDir)(nil)
+	_ fs.File       = (*capturedFile)(nil)
+	_ fs.Symlink    = (*capturedSymlink)(nil)
+	_ fs.ErrorEntry = (*capturedError)(nil)
+)
+
+func join(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
