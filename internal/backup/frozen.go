@@ -116,6 +116,7 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	st.Synced.Store(0)
 	st.Cloned.Store(0)
 	root, wait, err := c.tree(ctx)
+	treeMS := time.Since(start).Milliseconds()
 	if err == nil {
 		err = wait()
 	}
@@ -123,7 +124,8 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 		return nil, err
 	}
 	c.opts.Log.Debug("frozen tree captured", "unit", c.p.unit.String(), "staged_files", c.frozenStage.Files.Load(),
-		"staged_bytes", c.frozenStage.Bytes.Load(), "cloned", c.frozenStage.Cloned.Load(), "synced", c.frozenStage.Synced.Load(), "ms", time.Since(start).Milliseconds())
+		"staged_bytes", c.frozenStage.Bytes.Load(), "cloned", c.frozenStage.Cloned.Load(), "synced", c.frozenStage.Synced.Load(),
+		"tree_ms", treeMS, "ms", time.Since(start).Milliseconds())
 	return root, nil
 }
 
