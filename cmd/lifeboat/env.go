@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,11 +41,13 @@ func (g *globalOptions) env(cmd *cobra.Command, create bool) *cliEnv {
 				return e.repo, nil
 			}
 			var err error
+			start := time.Now()
 			if write && create {
 				e.repo, err = g.openOrCreateRepository(ctx, cmd.ErrOrStderr())
 			} else {
 				e.repo, err = g.openRepository(ctx, !write)
 			}
+			g.log.Debug("repository opened", "ms", time.Since(start).Milliseconds(), "err", err)
 			return e.repo, err
 		},
 		Engine: func(ctx context.Context) (*engine.Client, error) {
@@ -52,7 +55,9 @@ func (g *globalOptions) env(cmd *cobra.Command, create bool) *cliEnv {
 				return e.eng, nil
 			}
 			var err error
+			start := time.Now()
 			e.eng, err = g.connectEngine(ctx)
+			g.log.Debug("engine connected", "ms", time.Since(start).Milliseconds(), "err", err)
 			return e.eng, err
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
@@ -120,11 +121,13 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 // the unit is planned: a plan made while another job has the unit frozen
 // would see its containers paused and freeze nothing.
 func lockedBackup(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
+	start := time.Now()
 	l, err := unitlock.Acquire(ctx, opts.LockDir, u.String(), unitlock.Options{
 		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: opts.OnWait, Shared: opts.Shared})
 	if err != nil {
 		return Result{Err: err}
 	}
+	opts.Log.Debug("unit locked", "unit", u.String(), "ms", time.Since(start).Milliseconds())
 	defer func() {
 		if err := l.Release(); err != nil {
 			opts.Log.Warn("unit lock not released cleanly", "unit", u.String(), "err", err)
