@@ -90,7 +90,11 @@ var ErrPartial = errors.New("some units failed")
 
 // Run backs up the units asked for and returns a result per unit. The error
 // joins every unit's failure.
-func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, opts Options) ([]Result, error) {
+//
+// repo gives the repository, opening it on first call or waiting for an
+// open under way: a unit's lock is taken first, so that its lease settles
+// while the repository opens.
+func Run(ctx context.Context, repo func() (*repository.Repository, error), eng *engine.Client, opts Options) ([]Result, error) {
 	if err := checkMode(opts.Consistency); err != nil {
 		return nil, err
 	}
@@ -120,7 +124,7 @@ func Run(ctx context.Context, repo *repository.Repository, eng *engine.Client, o
 // lockedBackup backs up u while holding its lock. The lock is taken before
 // the unit is planned: a plan made while another job has the unit frozen
 // would see its containers paused and freeze nothing.
-func lockedBackup(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
+func lockedBackup(ctx context.Context, repo func() (*repository.Repository, error), eng *engine.Client, u Unit, opts Options) Result {
 	start := time.Now()
 	l, err := unitlock.Acquire(ctx, opts.LockDir, u.String(), unitlock.Options{
 		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: opts.OnWait, Shared: opts.Shared})
@@ -144,7 +148,11 @@ func lockedBackup(ctx context.Context, repo *repository.Repository, eng *engine.
 		case <-ctx.Done():
 		}
 	}()
-	return backupUnit(ctx, repo, eng, u, opts)
+	r, err := repo()
+	if err != nil {
+		return Result{Err: err}
+	}
+	return backupUnit(ctx, r, eng, u, opts)
 }
 
 func checkImages(v string) error {

@@ -68,11 +68,10 @@ func Backup(ctx context.Context, env *Env, req BackupRequest, obs Observer) ([]b
 	if err != nil {
 		return nil, err
 	}
-	repo, err := env.Repository(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	return backup.Run(ctx, repo, eng, backup.Options{
+	repo := env.opening(ctx)
+	shared, closeLeases := env.earlyShared(ctx, repo, eng, obs)
+	defer closeLeases()
+	res, err := backup.Run(ctx, repo, eng, backup.Options{
 		Units: req.Units, All: req.All, Consistency: req.Consistency, Images: req.Images, Registry: req.Registry,
 		Trigger: req.Trigger, Defaults: env.Defaults, Version: env.Version, Log: obs.log(env),
 		JournalDir: env.JournalDir(), HelperDir: env.HelperDir(), StageDir: env.StageDir(), LockDir: env.LockDir(), NoWait: req.NoWait, Job: obs.Job, OnWait: obs.Waiting,
@@ -81,6 +80,11 @@ func Backup(ctx context.Context, env *Env, req BackupRequest, obs Observer) ([]b
 				obs.Progress(unit, c)
 			}
 		},
-		OnDone: obs.UnitDone, Parallel: req.Parallel, Shared: env.shared(repo, eng, obs), Host: env.Host, EngineName: env.EngineName,
+		OnDone: obs.UnitDone, Parallel: req.Parallel, Shared: shared, Host: env.Host, EngineName: env.EngineName,
 	})
+	if _, rerr := repo(); rerr != nil {
+		// Every unit failed on it: said once.
+		return nil, rerr
+	}
+	return res, err
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/kopia/kopia/repo/blob"
+	"github.com/kopia/kopia/repo/format"
 )
 
 // LeaseStore is the repository's storage as the place where hosts that
@@ -59,4 +62,57 @@ func (s LeaseStore) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("delete lease %s: %w", name, err)
 	}
 	return nil
+}
+
+// OpenLeases opens the lease store of the repository opts names without
+// opening the repository: no password, no key derivation (kopia's scrypt
+// takes a third of a second), so that a job takes its unit's lease while
+// the repository opens beside it. It fails where there is no repository
+// yet, and for a view of the past; close releases the storage.
+func OpenLeases(ctx context.Context, opts Options) (st LeaseStore, close func(), err error) {
+	if !opts.PointInTime.IsZero() {
+		return LeaseStore{}, nil, fmt.Errorf("lease store: %w", ErrPointInTime)
+	}
+	loc, err := ParseLocation(opts.Location)
+	if err != nil {
+		return LeaseStore{}, nil, err
+	}
+	if loc.Kind == KindFile {
+		// kopia's filesystem storage writes its sharding file on open:
+		// only where a repository already is.
+		if _, err := os.Stat(filepath.Join(loc.Path, "kopia.repository.f")); err != nil {
+			return LeaseStore{}, nil, fmt.Errorf("lease store: no repository at %s: %w", loc, err)
+		}
+	}
+	bs, err := loc.storage(ctx, false)
+	if err != nil {
+		return LeaseStore{}, nil, fmt.Errorf("lease store: %w", err)
+	}
+	closeIt := func() { _ = bs.Close(context.WithoutCancel(ctx)) }
+	// Leases go only where a repository is: never into a mistyped path.
+	if _, err := bs.GetMetadata(ctx, format.KopiaRepositoryBlobID); err != nil {
+		closeIt()
+		return LeaseStore{}, nil, fmt.Errorf("lease store: no repository at %s: %w", loc, err)
+	}
+	return LeaseStore{st: bs}, closeIt, nil
+}
+
+// MayPrompt reports whether opening the repository may ask for its
+// password on the terminal: no password file nor value given, none beside
+// a local repository, and a prompt to ask with.
+func (o Options) MayPrompt() bool {
+	p := o.Password
+	if p.File != "" || !p.Value.IsZero() || p.Prompt == nil {
+		return false
+	}
+	loc, err := ParseLocation(o.Location)
+	if err != nil {
+		return true
+	}
+	if loc.Kind == KindFile {
+		if _, err := os.Stat(PasswordFileFor(loc.Path)); err == nil {
+			return false
+		}
+	}
+	return true
 }
