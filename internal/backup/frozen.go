@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kopia/kopia/fs"
 	"github.com/lifeboat-backup/lifeboat/internal/helper"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/source"
@@ -52,13 +53,56 @@ func (c *capture) dirEntry(ctx context.Context, dir, name string, skip func(stri
 	case c.seen == nil:
 		return source.Filtered(dir, name, skip)
 	case c.frozen:
-		return source.Capture(ctx, dir, name, skip, c.seen[dir].seen, c.frozenStage)
+		return c.captureAside(ctx, dir, name, skip), nil
 	default:
 		s := source.NewSeen()
 		c.seen[dir] = liveDir{seen: s, skip: skip}
 		return source.Recorded(dir, name, skip, s)
 	}
 }
+
+// captureAside captures dir in a goroutine of its own and returns its
+// entry at once: the data directories are captured while the sidecars
+// are scanned, both frozen, on every core. captureFrozen waits for them
+// all (capturesDone) before the tree is used.
+func (c *capture) captureAside(ctx context.Context, dir, name string, skip func(string, bool) bool) source.Entry {
+	p := &pendingDir{name: name, done: make(chan struct{})}
+	c.captures = append(c.captures, p)
+	seen := c.seen[dir].seen
+	go func() {
+		defer close(p.done)
+		e, err := source.Capture(ctx, dir, name, skip, seen, c.frozenStage)
+		if err != nil {
+			p.err = err
+			return
+		}
+		p.Directory = e.(fs.Directory)
+	}()
+	return p
+}
+
+// capturesDone waits for every captureAside and returns their errors.
+func (c *capture) capturesDone() error {
+	var errs []error
+	for _, p := range c.captures {
+		<-p.done
+		errs = append(errs, p.err)
+	}
+	c.captures = nil
+	return errors.Join(errs...)
+}
+
+// pendingDir is a captured directory being taken: its name is known at
+// once; everything else only once done is closed, which the tree's user
+// waits for (capturesDone).
+type pendingDir struct {
+	fs.Directory
+	name string
+	done chan struct{}
+	err  error
+}
+
+func (p *pendingDir) Name() string { return p.name }
 
 // liveDir is what the live pass handed kopia of one data directory.
 type liveDir struct {
@@ -116,9 +160,12 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	st.Synced.Store(0)
 	st.Cloned.Store(0)
 	root, wait, err := c.tree(ctx)
+	// Captures already started are waited for whatever happens: none may
+	// go on copying once the unit is thawed.
+	cerr := c.capturesDone()
 	treeMS := time.Since(start).Milliseconds()
 	if err == nil {
-		err = wait()
+		err = errors.Join(cerr, wait())
 	}
 	if err != nil {
 		return nil, err

@@ -158,6 +158,7 @@ type capture struct {
 	// the frozen pass reads the files itself.
 	seen        map[string]liveDir
 	frozenStage *source.Stage
+	captures    []*pendingDir // data directories being captured, frozen
 
 	mu         sync.Mutex
 	streamErrs []error
