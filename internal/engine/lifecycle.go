@@ -79,7 +79,7 @@ const pauseAttempts = 3
 // so a container found paused again is unpaused again.
 func (c *Client) Unpause(ctx context.Context, id string) error {
 	for attempt := 1; ; attempt++ {
-		_, err := c.api.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{})
+		err := c.unpauseOnce(ctx, id)
 		st, serr := c.state(ctx, id)
 		switch {
 		case errors.Is(serr, ErrNotFound):
