@@ -345,10 +345,11 @@ func TestSlowClients(t *testing.T) {
 	}
 	// Starvation shows as failures and timeouts; one poll past a second
 	// while this 2-core machine runs other tests does not. So: none fails,
-	// and 95 in 100 answer, as does the job, within a second or within
+	// and 95 in 100 answer, as does the job, within two seconds or within
 	// four times what the same polls took before the flood, whichever is
-	// longer (under a load of 20 a calm poll already takes hundreds of ms).
-	budget := max(time.Second, 4*calm)
+	// longer (under a load of 20 a calm poll already takes hundreds of ms;
+	// in CI, beside two end-to-end tests, one of few polls took 1.16 s).
+	budget := max(2*time.Second, 4*calm)
 	t.Logf("before the flood: 95th percentile %v; budget %v", calm.Round(time.Millisecond), budget)
 	if bad > 0 || p95 > budget || jobTime > budget {
 		t.Fatalf("authenticated requests: %d failed, 95th percentile %v (slowest %v), job %v; want none failed, under %v", bad, p95, slowest, jobTime, budget)
