@@ -19,6 +19,11 @@ func (e *Env) shared(repo *repository.Repository, eng *engine.Client, obs Observ
 		obs.log(e).Warn("unit locks hold on this host only", "err", err)
 		return nil
 	}
+	return e.sharedIn(st, eng, obs)
+}
+
+// sharedIn is shared with the leases kept in st.
+func (e *Env) sharedIn(st unitlock.Store, eng *engine.Client, obs Observer) *unitlock.Shared {
 	return &unitlock.Shared{Store: st, EngineID: eng.Info().ID, Log: obs.log(e)}
 }
 
@@ -42,7 +47,7 @@ func (e *Env) opening(ctx context.Context) func() (*repository.Repository, error
 func (e *Env) earlyShared(ctx context.Context, repo func() (*repository.Repository, error), eng *engine.Client, obs Observer) (*unitlock.Shared, func()) {
 	if e.Fresh != nil {
 		if st, closeSt, err := repository.OpenLeases(ctx, e.Fresh()); err == nil {
-			return &unitlock.Shared{Store: st, EngineID: eng.Info().ID, Log: obs.log(e)}, closeSt
+			return e.sharedIn(st, eng, obs), closeSt
 		}
 	}
 	r, err := repo()

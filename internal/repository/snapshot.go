@@ -224,9 +224,6 @@ func (p *pass) Upload(ctx context.Context, root fs.Entry) error {
 	if m.IncompleteReason != "" {
 		return fmt.Errorf("upload incomplete: %s", m.IncompleteReason)
 	}
-	if n := m.Stats.ErrorCount; n > 0 {
-		return fmt.Errorf("upload: %d files could not be read", n)
-	}
 	if n := up.vanished.Load(); n > 0 {
 		p.log.Info("files deleted while the backup read them are not in the point",
 			"source", p.si.Path, "files", n, "first", up.firstVanished.Load())
