@@ -81,7 +81,7 @@ func TestThawConfirms(t *testing.T) {
 	state := func(n string) string { return d.Docker(t, "inspect", "-f", "{{.State.Status}}", n) }
 
 	frozenAt := time.Now()
-	d.Docker(t, "pause", name)
+	d.Pause(t, name)
 	if err := c.Thaw(ctx, name, frozenAt); err != nil || state(name) != "running" {
 		t.Fatalf("Thaw of a paused container: %v, state %s", err, state(name))
 	}

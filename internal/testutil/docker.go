@@ -209,6 +209,24 @@ func (d *Daemon) Docker(t testing.TB, args ...string) string {
 	return out
 }
 
+// Pause freezes a container as a user's `docker pause` would, asking
+// again when runc reports "unable to freeze": on a loaded host runc gives
+// up on a cgroup that does not settle in time and leaves it thawed, which
+// says nothing about the code under test.
+func (d *Daemon) Pause(t testing.TB, name string) {
+	t.Helper()
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		if _, err = d.docker("pause", name); err == nil || !strings.Contains(err.Error(), "unable to freeze") {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("docker pause %s: %v", name, err)
+	}
+}
+
 // StartRegistry runs Debian's docker-registry in the daemon's network
 // namespace on 127.0.0.1:5000, with deletes enabled, until the test ends.
 // It returns its address.

@@ -168,7 +168,7 @@ func TestLockOneJobPerUnit(t *testing.T) {
 	})
 
 	t.Run("a pause it did not make is not labelled pause", func(t *testing.T) {
-		e.d.Docker(t, "pause", "lockw")
+		e.d.Pause(t, "lockw")
 		r := e.run(nil, "backup", "container/lockw", "--consistency", "pause", "--json")
 		e.d.Docker(t, "unpause", "lockw")
 		s := parseSummaries(t, r.stdout)
