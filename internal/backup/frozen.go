@@ -71,7 +71,9 @@ func (c *capture) captureAside(ctx context.Context, dir, name string, skip func(
 	seen := c.seen[dir].seen
 	go func() {
 		defer close(p.done)
+		start := time.Now()
 		e, err := source.Capture(ctx, dir, name, skip, seen, c.frozenStage)
+		c.opts.Log.Debug("data directory captured", "unit", c.p.unit.String(), "dir", dir, "ms", time.Since(start).Milliseconds())
 		if err != nil {
 			p.err = err
 			return
@@ -159,6 +161,7 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	st.Bytes.Store(0)
 	st.Synced.Store(0)
 	st.Cloned.Store(0)
+	st.Compared.Store(0)
 	root, wait, err := c.tree(ctx)
 	// Captures already started are waited for whatever happens: none may
 	// go on copying once the unit is thawed.
@@ -172,7 +175,7 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	}
 	c.opts.Log.Debug("frozen tree captured", "unit", c.p.unit.String(), "staged_files", c.frozenStage.Files.Load(),
 		"staged_bytes", c.frozenStage.Bytes.Load(), "cloned", c.frozenStage.Cloned.Load(), "synced", c.frozenStage.Synced.Load(),
-		"tree_ms", treeMS, "ms", time.Since(start).Milliseconds())
+		"compared_bytes", c.frozenStage.Compared.Load(), "tree_ms", treeMS, "ms", time.Since(start).Milliseconds())
 	return root, nil
 }
 

@@ -76,6 +76,8 @@ type Stage struct {
 	Bytes  atomic.Int64 // copied, or rewritten in a copy brought up to date
 	Cloned atomic.Int64 // files copied by reflink, sharing their blocks
 	Synced atomic.Int64 // files whose copy from Prestage was brought up to date
+	// Compared counts the bytes compared with a copy to bring it up to date.
+	Compared atomic.Int64
 	// Budget caps the bytes copied whole, so that a large database does
 	// not fill the disk with its copy; 0: no cap.
 	Budget int64
@@ -334,6 +336,7 @@ func (s *Stage) copy(f *capturedFile, capped bool) error {
 	if pre := s.taken(f.src); pre != "" {
 		n, err := syncCopy(pre, src)
 		if err == nil {
+			s.Compared.Add(f.meta.size)
 			f.staged = pre
 			s.Files.Add(1)
 			s.Synced.Add(1)
