@@ -166,6 +166,7 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	// Captures already started are waited for whatever happens: none may
 	// go on copying once the unit is thawed.
 	cerr := c.capturesDone()
+	st.ReleaseMaps()
 	treeMS := time.Since(start).Milliseconds()
 	if err == nil {
 		err = errors.Join(cerr, wait())

@@ -83,9 +83,57 @@ type Stage struct {
 	Budget int64
 	whole  atomic.Int64
 
-	mu    sync.Mutex
-	pre   map[string]string        // file → its copy by Prestage, not yet taken
-	roots map[string]*beneath.Root // data directories, opened once
+	mu     sync.Mutex
+	pre    map[string]string        // file → its copy by Prestage, not yet taken
+	maps   map[string]*fileMaps     // file → the mappings its last compare used
+	mapped int64                    // the address space they take
+	roots  map[string]*beneath.Root // data directories, opened once
+}
+
+// keepMapsUpTo is the most address space the mappings kept between a
+// prestage and the frozen pass take: they hold no memory of their own,
+// but their pages count as the process's while mapped, and past this a
+// large database's frozen compare faults its pages in as before.
+const keepMapsUpTo = 16 << 30
+
+// keepMaps keeps m for src's next compare, within keepMapsUpTo.
+func (s *Stage) keepMaps(src string, m *fileMaps) {
+	if m == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mapped+m.size() > keepMapsUpTo {
+		m.release()
+		return
+	}
+	if s.maps == nil {
+		s.maps = map[string]*fileMaps{}
+	}
+	s.maps[src].release()
+	s.maps[src] = m
+	s.mapped += m.size()
+}
+
+// takeMaps is the mappings kept for src, which the caller now owns.
+func (s *Stage) takeMaps(src string) *fileMaps {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.maps[src]
+	delete(s.maps, src)
+	s.mapped -= m.size()
+	return m
+}
+
+// ReleaseMaps unmaps what the compares kept: once the frozen pass is
+// done, nothing compares again.
+func (s *Stage) ReleaseMaps() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.maps {
+		m.release()
+	}
+	s.maps, s.mapped = nil, 0
 }
 
 // root is the data directory at path, opened once: every file under it
@@ -108,8 +156,10 @@ func (s *Stage) root(path string) (*beneath.Root, error) {
 	return r, nil
 }
 
-// Close closes the data directories the stage opened.
+// Close closes the data directories the stage opened and releases the
+// mappings it kept.
 func (s *Stage) Close() {
+	s.ReleaseMaps()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.roots {
@@ -324,6 +374,7 @@ func (s *Stage) copy(f *capturedFile, capped bool) error {
 	src, err := s.openSrc(f)
 	if errors.Is(err, os.ErrNotExist) {
 		f.gone = true
+		s.takeMaps(f.src).release()
 		if pre := s.taken(f.src); pre != "" {
 			os.Remove(pre)
 		}
@@ -333,8 +384,15 @@ func (s *Stage) copy(f *capturedFile, capped bool) error {
 		return fmt.Errorf("copy %s to the staging area: %w", f.src, err)
 	}
 	defer src.Close()
+	maps := s.takeMaps(f.src)
 	if pre := s.taken(f.src); pre != "" {
-		n, err := syncCopy(pre, src)
+		n, kept, err := syncCopy(pre, src, maps)
+		maps = nil // syncCopy's now
+		if capped { // before the freeze: the frozen pass compares again
+			s.keepMaps(f.src, kept)
+		} else {
+			kept.release()
+		}
 		if err == nil {
 			s.Compared.Add(f.meta.size)
 			f.staged = pre
@@ -346,6 +404,7 @@ func (s *Stage) copy(f *capturedFile, capped bool) error {
 		// Copied whole instead: the copy is only a shortcut.
 		os.Remove(pre)
 	}
+	maps.release()
 	// Frozen, a file is copied whatever the budget: failing there would
 	// fail every backup of a busy unit; half the disk was left free.
 	if capped && s.Budget > 0 && s.whole.Add(f.meta.size) > s.Budget {

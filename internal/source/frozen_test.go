@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -191,7 +192,8 @@ func TestSyncCopyInParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	n, err := syncCopy(dst, in)
+	n, m, err := syncCopy(dst, in, nil)
+	m.release()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +203,61 @@ func TestSyncCopyInParts(t *testing.T) {
 	if got, _ := os.ReadFile(dst); string(got) != string(b) {
 		t.Error("copy differs from the file")
 	}
+}
+
+// TestSyncCopyReusesKeptMaps: mappings kept from one compare serve the
+// next while they map the same file and copy and cover its size, and see
+// what a writer wrote since; a file grown past them, or replaced, is
+// mapped again. Every round ends with the copy equal to the file.
+func TestSyncCopyReusesKeptMaps(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "f"), filepath.Join(dir, "copy")
+	b := make([]byte, 3*syncBlock+100)
+	for i := range b {
+		b[i] = byte(i % 253)
+	}
+	os.WriteFile(src, b, 0o600)
+	os.WriteFile(dst, nil, 0o600)
+	in, err := os.OpenFile(src, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var m *fileMaps
+	defer func() { m.release() }()
+	round := func(name string, wantReused bool) {
+		t.Helper()
+		before := m
+		var err error
+		if _, m, err = syncCopy(dst, in, m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if reused := before != nil && m == before; reused != wantReused {
+			t.Errorf("%s: mappings reused %v, want %v", name, reused, wantReused)
+		}
+		want, _ := os.ReadFile(src)
+		if got, _ := os.ReadFile(dst); !bytes.Equal(got, want) {
+			t.Errorf("%s: the copy differs from the file", name)
+		}
+	}
+	round("first", false)
+	in.WriteAt([]byte("written since"), syncBlock+7)
+	round("written in place", true)
+	in.WriteAt([]byte("grown a little"), int64(len(b))+syncBlock)
+	round("grown within the mapping", true)
+	in.Truncate(syncBlock / 2)
+	round("cut short", true)
+	in.WriteAt(bytes.Repeat([]byte{7}, 20<<20), 100)
+	round("grown past the mapping", false)
+	os.Remove(src)
+	os.WriteFile(src, []byte("a new file at the same path"), 0o600)
+	in2, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in2.Close()
+	in = in2
+	round("replaced", false)
 }
 
 // TestStageCopyOfDeletedOrSwappedFile: a file its container deleted
