@@ -78,24 +78,31 @@ const pauseAttempts = 3
 // whose call was cancelled may still land in the engine after the unpause,
 // so a container found paused again is unpaused again.
 func (c *Client) Unpause(ctx context.Context, id string) error {
+	_, err := c.unpause(ctx, id)
+	return err
+}
+
+// unpause is Unpause that also returns the state that confirmed it; nil
+// when the container is gone.
+func (c *Client) unpause(ctx context.Context, id string) (*container.State, error) {
 	for attempt := 1; ; attempt++ {
 		err := c.unpauseOnce(ctx, id)
 		st, serr := c.state(ctx, id)
 		switch {
 		case errors.Is(serr, ErrNotFound):
-			return nil
+			return nil, nil
 		case serr != nil:
-			return fmt.Errorf("unpause container %q: not confirmed: %w", id, errors.Join(err, serr))
+			return nil, fmt.Errorf("unpause container %q: not confirmed: %w", id, errors.Join(err, serr))
 		case !st.Paused:
-			return nil
+			return st, nil
 		case attempt == unpauseAttempts:
 			if err == nil {
 				err = errors.New("the engine still reports it paused")
 			}
-			return fmt.Errorf("unpause container %q: %w", id, err)
+			return nil, fmt.Errorf("unpause container %q: %w", id, err)
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("unpause container %q: %w", id, err)
+			return nil, fmt.Errorf("unpause container %q: %w", id, err)
 		}
 	}
 }

@@ -63,15 +63,11 @@ func (c *Client) Resume(ctx context.Context, id string, stopDeadline time.Time) 
 // and killed it — and is started again, as it ran before the freeze. Nil
 // when the container is gone.
 func (c *Client) Thaw(ctx context.Context, id string, frozenAt time.Time) error {
-	if err := c.Unpause(ctx, id); err != nil {
+	// The state that confirmed the unpause is also the one looked at
+	// here: no second inspect while the unit waits.
+	st, err := c.unpause(ctx, id)
+	if err != nil || st == nil {
 		return err
-	}
-	st, err := c.state(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("thaw container %q: not confirmed: %w", id, err)
 	}
 	if st.Running || st.Restarting {
 		return nil
