@@ -58,6 +58,7 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 		return err
 	}
 	start := time.Now()
+	freezeStart := start // until freeze is called: a journal that fails freezes nothing
 	ent := journal.Entry{Unit: c.p.unit.String(), EngineHost: c.eng.Host(), PID: os.Getpid(), Started: start, Containers: entries}
 	h, err := j.Begin(ctx, ent)
 	if err != nil {
@@ -70,7 +71,7 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 		c.frozen = false
 		thawStart := time.Now()
 		defer c.phases.add("thaw", thawStart)
-		terr := c.thaw(tctx, entries, start, func(left []journal.Container) {
+		resumed, terr := c.thaw(tctx, entries, start, func(left []journal.Container) {
 			// What is resumed leaves the entry: a replay after a kill in
 			// the middle of the thaw neither waits for its stop again nor
 			// starts it should it be stopped on purpose meanwhile.
@@ -79,7 +80,13 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 				c.opts.Log.Warn("freeze journal not narrowed", "unit", c.p.unit.String(), "err", err)
 			}
 		})
-		c.downtime = time.Since(start)
+		// The downtime runs from the first freeze asked to the last
+		// container confirmed resumed: the journal's writes on either side
+		// do not hold the unit.
+		if resumed.IsZero() {
+			resumed = time.Now()
+		}
+		c.downtime = resumed.Sub(freezeStart)
 		if terr == nil {
 			failpoint.Hit("thawed")
 			terr = h.Done()
@@ -90,7 +97,7 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 		}
 		err = errors.Join(err, terr)
 	}()
-	freezeStart := time.Now()
+	freezeStart = time.Now()
 	if err := freeze(func() error { return h.Update(ent) }); err != nil {
 		return fmt.Errorf("quiesce %s: %w", c.p.unit, err)
 	}
@@ -119,8 +126,9 @@ func untilStopped(entries []journal.Container) time.Duration {
 // engine confirmed each one: paused ones unpaused at once, stopped ones
 // started one by one in dependency order after any stop still in progress
 // ended, and waited for until healthy where a healthcheck exists. After
-// each step it calls narrow with the containers not yet resumed.
-func (c *capture) thaw(ctx context.Context, entries []journal.Container, frozenAt time.Time, narrow func([]journal.Container)) error {
+// each step it calls narrow with the containers not yet resumed. resumed
+// is when the last container was confirmed resumed; zero on error.
+func (c *capture) thaw(ctx context.Context, entries []journal.Container, frozenAt time.Time, narrow func([]journal.Container)) (resumed time.Time, _ error) {
 	var paused, stopped []journal.Container
 	for _, e := range entries {
 		if e.Action == journal.Paused {
@@ -139,6 +147,8 @@ func (c *capture) thaw(ctx context.Context, entries []journal.Container, frozenA
 	for i, e := range paused {
 		if errs[i] != nil {
 			left = append(left, e)
+		} else {
+			resumed = time.Now()
 		}
 	}
 	if len(paused) > 0 {
@@ -156,14 +166,16 @@ func (c *capture) thaw(ctx context.Context, entries []journal.Container, frozenA
 			// Started perhaps, but not confirmed: the next replay looks.
 			errs = append(errs, err)
 			left = append(left, e)
+		} else {
+			resumed = time.Now()
 		}
 		narrow(append(slices.Clone(left), stopped[i+1:]...))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("resume %s: %w", c.p.unit, err)
+		return time.Time{}, fmt.Errorf("resume %s: %w", c.p.unit, err)
 	}
 	c.opts.Log.Info("unit resumed", "unit", c.p.unit.String(), "containers", len(entries))
-	return nil
+	return resumed, nil
 }
 
 // each runs f for every entry at once and joins the errors.
