@@ -76,8 +76,9 @@ type Stage struct {
 	Bytes  atomic.Int64 // copied, or rewritten in a copy brought up to date
 	Cloned atomic.Int64 // files copied by reflink, sharing their blocks
 	Synced atomic.Int64 // files whose copy from Prestage was brought up to date
-	// Compared counts the bytes compared with a copy to bring it up to date.
-	Compared atomic.Int64
+	// Compared counts the bytes compared with a copy to bring it up to
+	// date; Unchanged those of them in files found the same as their copy.
+	Compared, Unchanged atomic.Int64
 	// Budget caps the bytes copied whole, so that a large database does
 	// not fill the disk with its copy; 0: no cap.
 	Budget int64
@@ -395,6 +396,9 @@ func (s *Stage) copy(f *capturedFile, capped bool) error {
 		}
 		if err == nil {
 			s.Compared.Add(f.meta.size)
+			if n == 0 {
+				s.Unchanged.Add(f.meta.size)
+			}
 			f.staged = pre
 			s.Files.Add(1)
 			s.Synced.Add(1)
