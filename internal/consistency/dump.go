@@ -121,7 +121,7 @@ func PostgresDumps(databases []string) ([]Command, error) {
 		// -Z0: kopia compresses and deduplicates; a compressed dump would
 		// cost the database's CPU twice and change entirely between points.
 		cmds = append(cmds, Command{File: FileName(db, ".dump"), Source: db, Cmd: []string{"sh", "-c", pre + lowPriorityRun +
-			`pg_dump -Fc -Z0 "$1" || { rc=$?; echo "pg_dump of database '$1' failed (exit $rc)" >&2; exit $rc; }`, "sh", db}})
+			`$p pg_dump -Fc -Z0 "$1" || { rc=$?; echo "pg_dump of database '$1' failed (exit $rc)" >&2; exit $rc; }`, "sh", db}})
 	}
 	return cmds, checkUnique(cmds)
 }

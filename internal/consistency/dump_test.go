@@ -118,3 +118,38 @@ func TestMongoAuthScript(t *testing.T) {
 		t.Fatalf("the password is in mongodump's arguments: %s", s)
 	}
 }
+
+// TestDumpsRunAtLowPriority runs every dump command of PostgreSQL and
+// MariaDB with stand-ins for nice, ionice and the dump tools on PATH: each
+// tool must run under nice and ionice, so the database's own clients come
+// first while it dumps.
+func TestDumpsRunAtLowPriority(t *testing.T) {
+	bin := t.TempDir()
+	stub := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stub("nice", `echo "nice $*" >>"$LOG"; shift 2; exec "$@"`)
+	stub("ionice", `echo "ionice $*" >>"$LOG"; shift 4; exec "$@"`)
+	for _, tool := range []string{"pg_dump", "mariadb-dump"} {
+		stub(tool, `echo "`+tool+` ran" >>"$LOG"`)
+	}
+	pg, err := PostgresDumps([]string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range append(pg[1:], MariaDBDumps([]string{"app"})...) {
+		log := filepath.Join(t.TempDir(), "log")
+		cmd := exec.Command(c.Cmd[0], c.Cmd[1:]...)
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "LOG=" + log}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", c.File, err, out)
+		}
+		got, _ := os.ReadFile(log)
+		lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "nice -n 10") || !strings.HasPrefix(lines[1], "ionice -c 2 -n 7") || !strings.HasSuffix(lines[2], " ran") {
+			t.Errorf("%s: the dump tool did not run under nice and ionice: %q", c.File, lines)
+		}
+	}
+}
