@@ -163,6 +163,7 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	st.Cloned.Store(0)
 	st.Compared.Store(0)
 	st.Unchanged.Store(0)
+	st.Vouched.Store(0)
 	root, wait, err := c.tree(ctx)
 	// Captures already started are waited for whatever happens: none may
 	// go on copying once the unit is thawed.
@@ -177,7 +178,8 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	}
 	c.opts.Log.Debug("frozen tree captured", "unit", c.p.unit.String(), "staged_files", c.frozenStage.Files.Load(),
 		"staged_bytes", c.frozenStage.Bytes.Load(), "cloned", c.frozenStage.Cloned.Load(), "synced", c.frozenStage.Synced.Load(),
-		"compared_bytes", c.frozenStage.Compared.Load(), "unchanged_bytes", c.frozenStage.Unchanged.Load(), "tree_ms", treeMS, "ms", time.Since(start).Milliseconds())
+		"compared_bytes", c.frozenStage.Compared.Load(), "unchanged_bytes", c.frozenStage.Unchanged.Load(),
+		"vouched_bytes", c.frozenStage.Vouched.Load(), "tree_ms", treeMS, "ms", time.Since(start).Milliseconds())
 	return root, nil
 }
 

@@ -185,7 +185,9 @@ func (c *capture) manifest(now time.Time) layout.Manifest {
 // scan fills each job's sidecar and counts, and the progress totals.
 func (c *capture) scan(ctx context.Context, jobs []*scanJob) error {
 	start := time.Now()
-	defer func() { c.opts.Log.Debug("sidecars scanned", "unit", c.p.unit.String(), "ms", time.Since(start).Milliseconds()) }()
+	defer func() {
+		c.opts.Log.Debug("sidecars scanned", "unit", c.p.unit.String(), "ms", time.Since(start).Milliseconds())
+	}()
 	var files, bytes int64
 	c.notKept = nil
 	for _, j := range jobs {

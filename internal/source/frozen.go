@@ -77,8 +77,9 @@ type Stage struct {
 	Cloned atomic.Int64 // files copied by reflink, sharing their blocks
 	Synced atomic.Int64 // files whose copy from Prestage was brought up to date
 	// Compared counts the bytes compared with a copy to bring it up to
-	// date; Unchanged those of them in files found the same as their copy.
-	Compared, Unchanged atomic.Int64
+	// date; Unchanged those of them in files found the same as their copy;
+	// Vouched those of files unchanged since a compare, not compared again.
+	Compared, Unchanged, Vouched atomic.Int64
 	// Budget caps the bytes copied whole, so that a large database does
 	// not fill the disk with its copy; 0: no cap.
 	Budget int64
@@ -104,7 +105,7 @@ func (s *Stage) keepMaps(src string, m *fileMaps) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mapped+m.size() > keepMapsUpTo {
+	if s.mapped+m.mapped() > keepMapsUpTo {
 		m.release()
 		return
 	}
@@ -113,7 +114,7 @@ func (s *Stage) keepMaps(src string, m *fileMaps) {
 	}
 	s.maps[src].release()
 	s.maps[src] = m
-	s.mapped += m.size()
+	s.mapped += m.mapped()
 }
 
 // takeMaps is the mappings kept for src, which the caller now owns.
@@ -122,7 +123,7 @@ func (s *Stage) takeMaps(src string) *fileMaps {
 	defer s.mu.Unlock()
 	m := s.maps[src]
 	delete(s.maps, src)
-	s.mapped -= m.size()
+	s.mapped -= m.mapped()
 	return m
 }
 
@@ -388,16 +389,21 @@ func (s *Stage) copy(f *capturedFile, capped bool) error {
 	maps := s.takeMaps(f.src)
 	if pre := s.taken(f.src); pre != "" {
 		n, kept, err := syncCopy(pre, src, maps)
-		maps = nil // syncCopy's now
+		maps = nil  // syncCopy's now
 		if capped { // before the freeze: the frozen pass compares again
 			s.keepMaps(f.src, kept)
 		} else {
 			kept.release()
 		}
 		if err == nil {
-			s.Compared.Add(f.meta.size)
-			if n == 0 {
+			switch {
+			case kept != nil && kept.vouched:
+				s.Vouched.Add(f.meta.size)
+			case n == 0:
+				s.Compared.Add(f.meta.size)
 				s.Unchanged.Add(f.meta.size)
+			default:
+				s.Compared.Add(f.meta.size)
 			}
 			f.staged = pre
 			s.Files.Add(1)

@@ -260,6 +260,51 @@ func TestSyncCopyReusesKeptMaps(t *testing.T) {
 	round("replaced", false)
 }
 
+// TestSyncCopyVouchesOnlyForQuietFiles: a file unchanged (ctime, size)
+// since a compare that began with it quiet is not compared again; one
+// written since is, and one that was not quiet then is compared however
+// unchanged its times look, since a write in the same step of the clock
+// leaves them so.
+func TestSyncCopyVouchesOnlyForQuietFiles(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "f"), filepath.Join(dir, "copy")
+	os.WriteFile(src, bytes.Repeat([]byte("a"), 3*syncBlock), 0o600)
+	os.WriteFile(dst, nil, 0o600)
+	in, err := os.OpenFile(src, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var m *fileMaps
+	defer func() { m.release() }()
+	sync := func(name string, wantVouched bool) {
+		t.Helper()
+		var err error
+		if _, m, err = syncCopy(dst, in, m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if m.vouched != wantVouched {
+			t.Errorf("%s: vouched %v, want %v", name, m.vouched, wantVouched)
+		}
+		want, _ := os.ReadFile(src)
+		if got, _ := os.ReadFile(dst); !bytes.Equal(got, want) {
+			t.Errorf("%s: the copy differs from the file", name)
+		}
+	}
+	// Written just now: not quiet, compared every time.
+	sync("first", false)
+	sync("not quiet", false)
+	in.WriteAt([]byte("b"), 10)
+	sync("written, not quiet", false)
+
+	defer func(q time.Duration) { quietFor = q }(quietFor)
+	quietFor = -time.Hour // every file counts as quiet
+	sync("compared quiet", false)
+	sync("unchanged since", true)
+	in.WriteAt([]byte("c"), syncBlock+10)
+	sync("written since", false)
+}
+
 // TestStageCopyOfDeletedOrSwappedFile: a file its container deleted
 // between the walk and the copy reads as not existing (kopia leaves it
 // out) and drops its prestaged copy; one swapped for a symlink to a host

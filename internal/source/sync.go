@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,16 +30,31 @@ const syncBlock = 8 << 10
 // 220 ms with fresh mappings, about half with kept ones).
 func syncCopy(dst string, in *os.File, m *fileMaps) (written int64, _ *fileMaps, err error) {
 	src := in.Name()
+	at := time.Now()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &st); err != nil {
+		m.release()
+		return 0, nil, fmt.Errorf("stat %s: %w", src, err)
+	}
+	if m.unchanged(&st, dst) {
+		m.vouched = true
+		return 0, m, nil
+	}
 	out, err := os.OpenFile(dst, os.O_RDWR, 0)
 	if err != nil {
 		m.release()
 		return 0, nil, fmt.Errorf("open copy of %s: %w", src, err)
 	}
 	defer out.Close()
-	m, n, err := mapBoth(in, out, dst, m)
+	m, n, err := mapBoth(in, out, dst, m, &st)
 	if err != nil || n == 0 {
 		return 0, m, err
 	}
+	defer func() {
+		if err == nil {
+			m.record(in, &st, at)
+		}
+	}()
 	a, b := m.src[:n], m.dst[:n]
 	// A large file is compared in parts at once: the freeze lasts as long
 	// as the largest file takes otherwise.
@@ -77,6 +93,51 @@ type fileMaps struct {
 	dev, ino uint64 // the file's
 	copy     string // the copy's path
 	src, dst []byte
+	// The file's size and ctime when the last compare began, and whether
+	// it had been quiet then: the copy holds what the file held then.
+	size  int64
+	ctime unix.Timespec
+	quiet bool
+	// vouched: the last syncCopy found the file unchanged and compared
+	// nothing.
+	vouched bool
+}
+
+// quietFor is how long a file's ctime must lie before a compare for that
+// compare to vouch for the file while its ctime stays the same: a write
+// sets the ctime to the current time, in steps as coarse as a second on
+// some file systems (two on FAT), so a write in the same step as an
+// earlier one would leave it unchanged.
+var quietFor = 2 * time.Second
+
+// record notes what the compare that began at at, with the file as st
+// says, made the copy hold.
+func (m *fileMaps) record(in *os.File, st *unix.Stat_t, at time.Time) {
+	m.size, m.ctime, m.vouched = st.Size, st.Ctim, false
+	m.quiet = time.Unix(st.Ctim.Unix()).Before(at.Add(-quietFor)) && localFS(in)
+}
+
+// unchanged is true when the file, now as st says, has not changed since
+// a compare that began with it quiet: its copy holds it already. The
+// ctime, unlike the mtime, no process can set back.
+func (m *fileMaps) unchanged(st *unix.Stat_t, dst string) bool {
+	return m != nil && m.quiet && m.dev == uint64(st.Dev) && m.ino == st.Ino && m.copy == dst &&
+		m.size == st.Size && m.ctime == st.Ctim
+}
+
+// localFS is false for network file systems, whose times come from
+// another host's clock: a quiet file there is not measured against ours.
+func localFS(f *os.File) bool {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil {
+		return false
+	}
+	switch uint32(fs.Type) {
+	case unix.NFS_SUPER_MAGIC, unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC, unix.FUSE_SUPER_MAGIC,
+		unix.CEPH_SUPER_MAGIC, unix.V9FS_MAGIC, unix.AFS_SUPER_MAGIC, unix.OCFS2_SUPER_MAGIC:
+		return false
+	}
+	return true
 }
 
 func (m *fileMaps) release() {
@@ -87,8 +148,8 @@ func (m *fileMaps) release() {
 	unix.Munmap(m.dst)
 }
 
-// size is the address space the mappings take.
-func (m *fileMaps) size() int64 {
+// mapped is the address space the mappings take.
+func (m *fileMaps) mapped() int64 {
 	if m == nil {
 		return 0
 	}
@@ -98,12 +159,7 @@ func (m *fileMaps) size() int64 {
 // mapBoth sizes the copy at dst (out) to in's size n and returns
 // mappings of both that cover n: m when it maps the same two files far
 // enough, else new ones (m released).
-func mapBoth(in, out *os.File, dst string, m *fileMaps) (*fileMaps, int64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(in.Fd()), &st); err != nil {
-		m.release()
-		return nil, 0, fmt.Errorf("stat %s: %w", in.Name(), err)
-	}
+func mapBoth(in, out *os.File, dst string, m *fileMaps, st *unix.Stat_t) (*fileMaps, int64, error) {
 	n := st.Size
 	if err := out.Truncate(n); err != nil {
 		m.release()
