@@ -292,13 +292,14 @@ func TestSyncCopyVouchesOnlyForQuietFiles(t *testing.T) {
 		}
 	}
 	// Written just now: not quiet, compared every time.
+	defer func(q, c time.Duration) { quietFor, coarseQuietFor = q, c }(quietFor, coarseQuietFor)
+	quietFor = time.Hour
 	sync("first", false)
 	sync("not quiet", false)
 	in.WriteAt([]byte("b"), 10)
 	sync("written, not quiet", false)
 
-	defer func(q time.Duration) { quietFor = q }(quietFor)
-	quietFor = -time.Hour // every file counts as quiet
+	quietFor, coarseQuietFor = -time.Hour, -time.Hour // every file counts as quiet
 	sync("compared quiet", false)
 	sync("unchanged since", true)
 	in.WriteAt([]byte("c"), syncBlock+10)

@@ -105,16 +105,21 @@ type fileMaps struct {
 
 // quietFor is how long a file's ctime must lie before a compare for that
 // compare to vouch for the file while its ctime stays the same: a write
-// sets the ctime to the current time, in steps as coarse as a second on
-// some file systems (two on FAT), so a write in the same step as an
-// earlier one would leave it unchanged.
-var quietFor = 2 * time.Second
+// sets the ctime to the kernel's coarse clock, one tick (at most 10 ms)
+// behind, so a write in the same tick as an earlier one would leave it
+// unchanged. File systems that keep whole seconds (ext4 with small
+// inodes, FAT in steps of two) show no nanoseconds; for those, coarseQuietFor.
+var quietFor, coarseQuietFor = 50 * time.Millisecond, 2 * time.Second
 
 // record notes what the compare that began at at, with the file as st
 // says, made the copy hold.
 func (m *fileMaps) record(in *os.File, st *unix.Stat_t, at time.Time) {
 	m.size, m.ctime, m.vouched = st.Size, st.Ctim, false
-	m.quiet = time.Unix(st.Ctim.Unix()).Before(at.Add(-quietFor)) && localFS(in)
+	q := quietFor
+	if st.Ctim.Nsec == 0 {
+		q = coarseQuietFor
+	}
+	m.quiet = time.Unix(st.Ctim.Unix()).Before(at.Add(-q)) && localFS(in)
 }
 
 // unchanged is true when the file, now as st says, has not changed since
