@@ -156,14 +156,8 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	defer c.phases.add("frozen_pass", start)
 	c.counters.StartPass()
 	c.passes++
-	st := c.frozenStage // what the prestage counted is not the freeze's
-	st.Files.Store(0)
-	st.Bytes.Store(0)
-	st.Synced.Store(0)
-	st.Cloned.Store(0)
-	st.Compared.Store(0)
-	st.Unchanged.Store(0)
-	st.Vouched.Store(0)
+	st := c.frozenStage
+	st.ResetCounts()
 	root, wait, err := c.tree(ctx)
 	// Captures already started are waited for whatever happens: none may
 	// go on copying once the unit is thawed.

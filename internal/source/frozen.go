@@ -138,6 +138,14 @@ func (s *Stage) ReleaseMaps() {
 	s.maps, s.mapped = nil, 0
 }
 
+// ResetCounts zeroes what the stage counts, so that a frozen pass counts
+// only its own work, not the prestage's.
+func (s *Stage) ResetCounts() {
+	for _, c := range []*atomic.Int64{&s.Files, &s.Bytes, &s.Synced, &s.Cloned, &s.Compared, &s.Unchanged, &s.Vouched} {
+		c.Store(0)
+	}
+}
+
 // root is the data directory at path, opened once: every file under it
 // is opened beneath it, through no symlink, since the unit's containers
 // may swap a file for a symlink to a host file between a walk and a copy.

@@ -205,24 +205,32 @@ func TestSyncCopyInParts(t *testing.T) {
 	}
 }
 
-// TestSyncCopyReusesKeptMaps: mappings kept from one compare serve the
-// next while they map the same file and copy and cover its size, and see
-// what a writer wrote since; a file grown past them, or replaced, is
-// mapped again. Every round ends with the copy equal to the file.
-func TestSyncCopyReusesKeptMaps(t *testing.T) {
+// syncPair writes content to a file, opened for writing too, beside an
+// empty file for its copy.
+func syncPair(t *testing.T, content []byte) (src, dst string, in *os.File) {
+	t.Helper()
 	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "f"), filepath.Join(dir, "copy")
-	b := make([]byte, 3*syncBlock+100)
-	for i := range b {
-		b[i] = byte(i % 253)
-	}
-	os.WriteFile(src, b, 0o600)
+	src, dst = filepath.Join(dir, "f"), filepath.Join(dir, "copy")
+	os.WriteFile(src, content, 0o600)
 	os.WriteFile(dst, nil, 0o600)
 	in, err := os.OpenFile(src, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Close()
+	t.Cleanup(func() { in.Close() })
+	return src, dst, in
+}
+
+// TestSyncCopyReusesKeptMaps: mappings kept from one compare serve the
+// next while they map the same file and copy and cover its size, and see
+// what a writer wrote since; a file grown past them, or replaced, is
+// mapped again. Every round ends with the copy equal to the file.
+func TestSyncCopyReusesKeptMaps(t *testing.T) {
+	b := make([]byte, 3*syncBlock+100)
+	for i := range b {
+		b[i] = byte(i % 253)
+	}
+	src, dst, in := syncPair(t, b)
 	var m *fileMaps
 	defer func() { m.release() }()
 	round := func(name string, wantReused bool) {
@@ -266,15 +274,7 @@ func TestSyncCopyReusesKeptMaps(t *testing.T) {
 // unchanged its times look, since a write in the same step of the clock
 // leaves them so.
 func TestSyncCopyVouchesOnlyForQuietFiles(t *testing.T) {
-	dir := t.TempDir()
-	src, dst := filepath.Join(dir, "f"), filepath.Join(dir, "copy")
-	os.WriteFile(src, bytes.Repeat([]byte("a"), 3*syncBlock), 0o600)
-	os.WriteFile(dst, nil, 0o600)
-	in, err := os.OpenFile(src, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	src, dst, in := syncPair(t, bytes.Repeat([]byte("a"), 3*syncBlock))
 	var m *fileMaps
 	defer func() { m.release() }()
 	sync := func(name string, wantVouched bool) {

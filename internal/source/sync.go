@@ -126,8 +126,12 @@ func (m *fileMaps) record(in *os.File, st *unix.Stat_t, at time.Time) {
 // a compare that began with it quiet: its copy holds it already. The
 // ctime, unlike the mtime, no process can set back.
 func (m *fileMaps) unchanged(st *unix.Stat_t, dst string) bool {
-	return m != nil && m.quiet && m.dev == uint64(st.Dev) && m.ino == st.Ino && m.copy == dst &&
-		m.size == st.Size && m.ctime == st.Ctim
+	return m.of(st, dst) && m.quiet && m.size == st.Size && m.ctime == st.Ctim
+}
+
+// of is true when m maps the file st describes and its copy at dst.
+func (m *fileMaps) of(st *unix.Stat_t, dst string) bool {
+	return m != nil && m.dev == uint64(st.Dev) && m.ino == st.Ino && m.copy == dst
 }
 
 // localFS is false for network file systems, whose times come from
@@ -170,7 +174,7 @@ func mapBoth(in, out *os.File, dst string, m *fileMaps, st *unix.Stat_t) (*fileM
 		m.release()
 		return nil, 0, fmt.Errorf("size copy of %s: %w", in.Name(), err)
 	}
-	if m != nil && m.dev == uint64(st.Dev) && m.ino == st.Ino && m.copy == dst && n <= int64(len(m.src)) {
+	if m.of(st, dst) && n <= int64(len(m.src)) {
 		return m, n, nil
 	}
 	m.release()
