@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/kopia/kopia/fs"
+	"github.com/lifeboat-backup/lifeboat/internal/btrfs"
+	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
 	"github.com/lifeboat-backup/lifeboat/internal/helper"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/source"
@@ -48,12 +50,13 @@ func (c *capture) staging() (bool, func(), error) {
 // dirEntry is a data directory's entry in the tree: read as it is in a
 // plain pass, recording what it hands kopia in a live pass that a
 // captured frozen pass follows, captured in that frozen pass.
-func (c *capture) dirEntry(ctx context.Context, dir, name string, skip func(string, bool) bool) (source.Entry, error) {
+func (c *capture) dirEntry(ctx context.Context, j *scanJob, name string) (source.Entry, error) {
+	dir, skip := j.dir, j.skip
 	switch {
 	case c.seen == nil:
 		return source.Filtered(dir, name, skip)
 	case c.frozen:
-		return c.captureAside(ctx, dir, name, skip), nil
+		return c.captureAside(ctx, j, name), nil
 	default:
 		s := source.NewSeen()
 		c.seen[dir] = liveDir{seen: s, skip: skip}
@@ -61,18 +64,30 @@ func (c *capture) dirEntry(ctx context.Context, dir, name string, skip func(stri
 	}
 }
 
-// captureAside captures dir in a goroutine of its own and returns its
-// entry at once: the data directories are captured while the sidecars
-// are scanned, both frozen, on every core. captureFrozen waits for them
-// all (capturesDone) before the tree is used.
-func (c *capture) captureAside(ctx context.Context, dir, name string, skip func(string, bool) bool) source.Entry {
+// captureAside captures j's directory in a goroutine of its own and
+// returns its entry at once: the data directories are captured at the
+// same time, on every core. The walk feeds j's sidecar scanner, so the
+// frozen tree is listed once. captureFrozen waits for them all
+// (capturesDone) before the tree is used.
+func (c *capture) captureAside(ctx context.Context, j *scanJob, name string) source.Entry {
 	p := &pendingDir{name: name, done: make(chan struct{})}
 	c.captures = append(c.captures, p)
-	seen := c.seen[dir].seen
+	j.fed = &fedScan{done: p.done}
+	dir, skip, seen := j.dir, j.skip, c.seen[j.dir].seen
 	go func() {
 		defer close(p.done)
 		start := time.Now()
-		e, err := source.Capture(ctx, dir, name, skip, seen, c.frozenStage)
+		opts := fsmeta.ScanOptions{} // the walk applies skip itself
+		if c.at != nil {
+			opts.Dir = btrfs.CheckDir
+		}
+		sc, err := fsmeta.NewScanner(ctx, dir, opts)
+		var e source.Entry
+		if err == nil {
+			j.fed.scanner = sc
+			e, err = source.Capture(ctx, dir, name, skip, seen, c.frozenStage, sc)
+		}
+		j.fed.err = err
 		c.opts.Log.Debug("data directory captured", "unit", c.p.unit.String(), "dir", dir, "ms", time.Since(start).Milliseconds())
 		if err != nil {
 			p.err = err
@@ -93,6 +108,18 @@ func (c *capture) capturesDone() error {
 	c.captures = nil
 	return errors.Join(errs...)
 }
+
+// fedScan is a sidecar scanner a capture feeds: done is closed with the
+// capture's, after which scanner holds the sidecar, or err why not.
+type fedScan struct {
+	done    <-chan struct{}
+	scanner *fsmeta.Scanner
+	err     error
+}
+
+// errCaptureFailed stands for a capture's error where its sidecar was
+// wanted: capturesDone reports the error itself.
+var errCaptureFailed = errors.New("its capture failed")
 
 // pendingDir is a captured directory being taken: its name is known at
 // once; everything else only once done is closed, which the tree's user
@@ -165,7 +192,10 @@ func (c *capture) captureFrozen(ctx context.Context) (source.Entry, error) {
 	st.ReleaseMaps()
 	treeMS := time.Since(start).Milliseconds()
 	if err == nil {
-		err = errors.Join(cerr, wait())
+		// A failed capture fails its sidecar too: say it once.
+		if err = wait(); cerr != nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -20,6 +20,9 @@ type scanJob struct {
 	skip      func(string, bool) bool
 	data      layout.Data
 	meta      []byte
+	// fed: the frozen pass's capture feeds its scanner, done once the
+	// capture is; nil: the scan walks the tree itself.
+	fed *fedScan
 }
 
 // treeParts are the sections of a restore point's tree as they are
@@ -40,12 +43,12 @@ type treeParts struct {
 // add puts a directory of the host in section, and its sidecar's scan in
 // the jobs.
 func (t *treeParts) add(section *[]source.Entry, path, name, dir string, skip func(string, bool) bool) (*scanJob, error) {
-	e, err := t.c.dirEntry(t.ctx, dir, name, skip)
+	j := &scanJob{path: path, dir: dir, skip: skip}
+	e, err := t.c.dirEntry(t.ctx, j, name)
 	if err != nil {
 		return nil, err
 	}
 	*section = append(*section, e)
-	j := &scanJob{path: path, dir: dir, skip: skip}
 	t.jobs = append(t.jobs, j)
 	return j, nil
 }
@@ -191,11 +194,7 @@ func (c *capture) scan(ctx context.Context, jobs []*scanJob) error {
 	var files, bytes int64
 	c.notKept = nil
 	for _, j := range jobs {
-		opts := fsmeta.ScanOptions{Exclude: j.skip}
-		if c.at != nil {
-			opts.Dir = btrfs.CheckDir
-		}
-		sc, st, err := fsmeta.Scan(ctx, j.dir, opts)
+		sc, st, err := c.scanOne(ctx, j)
 		if err != nil {
 			return fmt.Errorf("%s: %w", j.path, err)
 		}
@@ -211,6 +210,23 @@ func (c *capture) scan(ctx context.Context, jobs []*scanJob) error {
 		c.counters.TotalBytes.Store(bytes)
 	}
 	return nil
+}
+
+// scanOne is j's sidecar: from the capture that fed it, or scanned.
+func (c *capture) scanOne(ctx context.Context, j *scanJob) (*fsmeta.Sidecar, fsmeta.Stats, error) {
+	if j.fed != nil {
+		<-j.fed.done
+		if j.fed.err != nil {
+			return nil, fsmeta.Stats{}, errCaptureFailed
+		}
+		sc, st := j.fed.scanner.Result()
+		return sc, st, nil
+	}
+	opts := fsmeta.ScanOptions{Exclude: j.skip}
+	if c.at != nil {
+		opts.Dir = btrfs.CheckDir
+	}
+	return fsmeta.Scan(ctx, j.dir, opts)
 }
 
 // containerFiles are a container's config.json and image.json.

@@ -29,7 +29,10 @@ type inodeInfo struct {
 	paths []string
 }
 
-type scanner struct {
+// Scanner builds a tree's sidecar from the entries a walk hands it:
+// Scan walks for it, or a walk that reads the tree anyway (the frozen
+// pass's capture) feeds it, so that the tree is listed once.
+type Scanner struct {
 	ctx    context.Context
 	opts   ScanOptions
 	sc     *Sidecar
@@ -38,30 +41,46 @@ type scanner struct {
 	buf    []byte
 }
 
+// NewScanner starts a sidecar of the tree at root with root's own
+// metadata; the walk then calls Visit for each entry below it.
+func NewScanner(ctx context.Context, root string, opts ScanOptions) (*Scanner, error) {
+	s := &Scanner{ctx: ctx, opts: opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
+	var st unix.Stat_t
+	if err := unix.Lstat(root, &st); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", root, err)
+	}
+	if err := s.xattrs(root, "."); err != nil {
+		return nil, err
+	}
+	s.time(".", &st)
+	s.st.Dirs++
+	return s, nil
+}
+
+// Result is the sidecar and the counts of what was visited.
+func (s *Scanner) Result() (*Sidecar, Stats) {
+	s.groupLinks()
+	return s.sc, s.st
+}
+
 // Scan walks root without following symlinks and returns what kopia will
 // not keep of it, and counts for progress.
 func Scan(ctx context.Context, root string, opts ScanOptions) (*Sidecar, Stats, error) {
-	s := &scanner{ctx: ctx, opts: opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
-	var st unix.Stat_t
-	if err := unix.Lstat(root, &st); err != nil {
-		return nil, Stats{}, fmt.Errorf("scan %s: %w", root, err)
-	}
-	if err := s.xattrs(root, "."); err != nil {
+	s, err := NewScanner(ctx, root, opts)
+	if err != nil {
 		return nil, Stats{}, err
 	}
-	s.time(".", &st)
 	if err := s.dir(root, ""); err != nil {
 		return nil, Stats{}, err
 	}
-	s.groupLinks()
-	return s.sc, s.st, nil
+	sc, st := s.Result()
+	return sc, st, nil
 }
 
-func (s *scanner) dir(abs, rel string) error {
+func (s *Scanner) dir(abs, rel string) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	s.st.Dirs++
 	f, err := os.Open(abs)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -83,7 +102,7 @@ func (s *scanner) dir(abs, rel string) error {
 	return nil
 }
 
-func (s *scanner) entry(abs, rel string) error {
+func (s *Scanner) entry(abs, rel string) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(abs, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -91,25 +110,37 @@ func (s *scanner) entry(abs, rel string) error {
 		}
 		return fmt.Errorf("scan %s: %w", abs, err)
 	}
-	typ := st.Mode & unix.S_IFMT
-	if s.opts.Exclude != nil && s.opts.Exclude(rel, typ == unix.S_IFDIR) {
+	if s.opts.Exclude != nil && s.opts.Exclude(rel, st.Mode&unix.S_IFMT == unix.S_IFDIR) {
 		return nil
 	}
+	if err := s.Visit(abs, rel, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return s.dir(abs, rel)
+	}
+	return nil
+}
+
+// Visit records the entry at abs (rel below the root), whose lstat is st:
+// the walk calls it for every entry it keeps, in its order, a directory
+// before what it holds. Options.Exclude is the walk's to apply.
+func (s *Scanner) Visit(abs, rel string, st *unix.Stat_t) error {
 	if name := filepath.Base(rel); !utf8.ValidString(name) {
 		s.sc.Renames = append(s.sc.Renames, Rename{Path: Path(rel), Stored: Path(storedName(rel))})
 	}
 	if err := s.xattrs(abs, rel); err != nil {
 		return err
 	}
-	switch typ {
+	switch typ := st.Mode & unix.S_IFMT; typ {
 	case unix.S_IFDIR:
 		if s.opts.Dir != nil {
-			if err := s.opts.Dir(rel, &st); err != nil {
+			if err := s.opts.Dir(rel, st); err != nil {
 				return err
 			}
 		}
-		s.time(rel, &st)
-		return s.dir(abs, rel)
+		s.st.Dirs++
+		s.time(rel, st)
 	case unix.S_IFREG:
 		s.st.Files++
 		s.st.Bytes += st.Size
@@ -124,7 +155,7 @@ func (s *scanner) entry(abs, rel string) error {
 		}
 	case unix.S_IFLNK:
 		s.st.Symlinks++
-		s.time(rel, &st)
+		s.time(rel, st)
 	case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK:
 		s.st.Specials++
 		t := map[uint32]string{unix.S_IFIFO: "fifo", unix.S_IFCHR: "char", unix.S_IFBLK: "block"}[typ]
@@ -138,7 +169,7 @@ func (s *scanner) entry(abs, rel string) error {
 	return nil
 }
 
-func (s *scanner) time(rel string, st *unix.Stat_t) {
+func (s *Scanner) time(rel string, st *unix.Stat_t) {
 	if s.sc.Times == nil {
 		s.sc.Times = map[Path]int64{}
 	}
@@ -146,7 +177,7 @@ func (s *scanner) time(rel string, st *unix.Stat_t) {
 }
 
 // xattrs records every extended attribute of abs, ACLs included.
-func (s *scanner) xattrs(abs, rel string) error {
+func (s *Scanner) xattrs(abs, rel string) error {
 	names, err := s.listxattr(abs)
 	if err != nil || len(names) == 0 {
 		return err
@@ -171,7 +202,7 @@ func (s *scanner) xattrs(abs, rel string) error {
 	return nil
 }
 
-func (s *scanner) listxattr(abs string) ([]string, error) {
+func (s *Scanner) listxattr(abs string) ([]string, error) {
 	for {
 		n, err := unix.Llistxattr(abs, s.buf)
 		switch {
@@ -191,7 +222,7 @@ func (s *scanner) listxattr(abs string) ([]string, error) {
 	}
 }
 
-func (s *scanner) getxattr(abs, name string) ([]byte, error) {
+func (s *Scanner) getxattr(abs, name string) ([]byte, error) {
 	buf := make([]byte, 256)
 	for {
 		n, err := unix.Lgetxattr(abs, name, buf)
@@ -223,7 +254,7 @@ func splitNul(b []byte) []string {
 // groupLinks turns inodes seen under two or more names into link groups.
 // Links to places outside the tree cannot come back; the names inside it
 // still share one inode after a restore.
-func (s *scanner) groupLinks() {
+func (s *Scanner) groupLinks() {
 	for _, in := range s.inodes {
 		if len(in.paths) < 2 {
 			continue

@@ -195,12 +195,8 @@ var ErrStageFull = errors.New("staging area budget exceeded")
 // changing, and a Capture that follows only has to bring these copies up
 // to date, comparing them block by block without copying what is the same.
 func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage) error {
-	root, err := localfs.Directory(path)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
 	w := &walker{base: path, skip: skip, seen: seen, stage: stage, capped: true}
-	if _, err := w.dir(ctx, root, path, ""); err != nil {
+	if _, err := w.walk(ctx); err != nil {
 		return err
 	}
 	if err := w.copyAll(ctx); err != nil {
@@ -226,127 +222,6 @@ func (s *Stage) taken(src string) string {
 	p := s.pre[src]
 	delete(s.pre, src)
 	return p
-}
-
-// Capture takes the tree at path as it is now, with skip's entries left
-// out, into memory: every entry's metadata, every symlink's target, and a
-// copy in stage of every regular file that seen does not hold unchanged.
-// The tree it returns reads nothing of path but files seen unchanged —
-// those kopia finds in the live pass's cache and does not open — so it can
-// be uploaded after the unit is thawed and still be the frozen state.
-// Copies run in parallel, by reflink where the file system shares blocks,
-// else in the kernel (copy_file_range): no hashing while frozen.
-func Capture(ctx context.Context, path, name string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage) (Entry, error) {
-	root, err := localfs.NewEntry(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	dir, ok := root.(fs.Directory)
-	if !ok {
-		return nil, fmt.Errorf("read %s: not a directory", path)
-	}
-	w := &walker{base: path, skip: skip, seen: seen, stage: stage}
-	d, err := w.dir(ctx, dir, path, "")
-	if err != nil {
-		return nil, err
-	}
-	d.meta.name = name
-	if err := w.copyAll(ctx); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-type walker struct {
-	base  string // the data directory walked
-	skip  func(string, bool) bool
-	seen  *Seen
-	stage *Stage
-	jobs  []*capturedFile
-	// capped: copies count against the stage's budget (before a freeze).
-	capped bool
-}
-
-func (w *walker) dir(ctx context.Context, d fs.Directory, abs, rel string) (*capturedDir, error) {
-	out := &capturedDir{meta: metaOf(d)}
-	it, err := d.Iterate(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", abs, err)
-	}
-	defer it.Close()
-	for {
-		e, err := it.Next(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", abs, err)
-		}
-		if e == nil {
-			return out, nil
-		}
-		c, err := w.entry(ctx, e, filepath.Join(abs, e.Name()), join(rel, e.Name()))
-		e.Close()
-		if err != nil {
-			return nil, err
-		}
-		if c != nil {
-			out.children = append(out.children, c)
-		}
-	}
-}
-
-func (w *walker) entry(ctx context.Context, e fs.Entry, abs, rel string) (fs.Entry, error) {
-	if w.skip != nil && w.skip(rel, e.IsDir()) {
-		return nil, nil
-	}
-	switch e := e.(type) {
-	case fs.ErrorEntry:
-		return &capturedError{meta: metaOf(e), err: e.ErrorInfo()}, nil
-	case fs.Directory:
-		d, err := w.dir(ctx, e, abs, rel)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil // deleted since it was listed
-		}
-		if err != nil {
-			return nil, err
-		}
-		return d, nil
-	case fs.Symlink:
-		target, err := w.readlink(rel)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read link %s: %w", abs, err)
-		}
-		return &capturedSymlink{meta: metaOf(e), target: target}, nil
-	case fs.File:
-		f := &capturedFile{meta: metaOf(e), src: abs, base: w.base, rel: rel, stage: w.stage}
-		if !w.seen.same(rel, e) {
-			w.jobs = append(w.jobs, f)
-		}
-		return f, nil
-	default:
-		return &capturedError{meta: metaOf(e), err: fs.ErrUnknown}, nil
-	}
-}
-
-// readlink reads the symlink rel beneath the data directory: a path
-// through a directory swapped for a symlink would read a host's link.
-func (w *walker) readlink(rel string) (string, error) {
-	r, err := w.stage.root(w.base)
-	if err != nil {
-		return "", err
-	}
-	dir, name, err := r.Parent(rel)
-	if err != nil {
-		return "", err
-	}
-	defer dir.Close()
-	buf := make([]byte, 4096)
-	n, err := unix.Readlinkat(int(dir.Fd()), name, buf)
-	if err != nil {
-		return "", &os.PathError{Op: "readlink", Path: r.Join(rel), Err: err}
-	}
-	return string(buf[:n]), nil
 }
 
 // copyAll copies the changed files into the stage, or brings their
@@ -457,11 +332,4 @@ func cloneOrCopy(dst, src *os.File) (int64, error) {
 		return -1, nil
 	}
 	return io.Copy(dst, src)
-}
-
-func join(rel, name string) string {
-	if rel == "" {
-		return name
-	}
-	return rel + "/" + name
 }

@@ -72,7 +72,7 @@ func TestCaptureCopiesWhatChangedSinceTheLiveWalk(t *testing.T) {
 	os.Chtimes(filepath.Join(dir, "db/wal"), past, past)
 	write("db/new", "new v1")
 	stage := &Stage{Dir: t.TempDir()}
-	root, err := Capture(context.Background(), dir, "vol", skip, seen, stage)
+	root, err := Capture(context.Background(), dir, "vol", skip, seen, stage, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestPrestagedCopyBroughtUpToDate(t *testing.T) {
 		big = step.edit(big)
 		os.WriteFile(p, big, 0o644)
 		stage.Bytes.Store(0)
-		root, err := Capture(context.Background(), dir, "vol", nil, seen, stage)
+		root, err := Capture(context.Background(), dir, "vol", nil, seen, stage, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
