@@ -89,6 +89,18 @@ const lowPriority = lowPriorityRun + `exec $p `
 // priority, for a script that still has work after it.
 const lowPriorityRun = `p=; command -v nice >/dev/null && p="nice -n 10"; command -v ionice >/dev/null && p="$p ionice -c 2 -n 7"; `
 
+// pgBackendLow lowers the priority of the server process that serves
+// pg_dump, which does most of a dump's work and, a child of the
+// postmaster, does not inherit pg_dump's: a watcher in the background
+// finds it by the application name pg_dump connects with ($app) and
+// renices it, then ends; the script kills it once pg_dump is done. It
+// writes nothing to the dump's output.
+const pgBackendLow = `app=lifeboat-dump-$$; w=; if command -v renice >/dev/null; then ` +
+	`( i=0; while [ $i -lt 100 ]; do ` +
+	`b=$(PGAPPNAME=lifeboat-watch psql -XAtc "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'" postgres 2>/dev/null); ` +
+	`if [ -n "$b" ]; then for x in $b; do renice -n 10 -p $x; command -v ionice >/dev/null && ionice -c 2 -n 7 -p $x; done; exit 0; fi; ` +
+	`sleep 0.1; i=$((i+1)); done ) >/dev/null 2>&1 & w=$!; fi; `
+
 // The shell prefixes that give each profile's client the container's own
 // credentials.
 func pgAuth() string {
@@ -120,8 +132,9 @@ func PostgresDumps(databases []string) ([]Command, error) {
 	for _, db := range databases {
 		// -Z0: kopia compresses and deduplicates; a compressed dump would
 		// cost the database's CPU twice and change entirely between points.
-		cmds = append(cmds, Command{File: FileName(db, ".dump"), Source: db, Cmd: []string{"sh", "-c", pre + lowPriorityRun +
-			`$p pg_dump -Fc -Z0 "$1" || { rc=$?; echo "pg_dump of database '$1' failed (exit $rc)" >&2; exit $rc; }`, "sh", db}})
+		cmds = append(cmds, Command{File: FileName(db, ".dump"), Source: db, Cmd: []string{"sh", "-c", pre + lowPriorityRun + pgBackendLow +
+			`PGAPPNAME=$app $p pg_dump -Fc -Z0 "$1"; rc=$?; kill $w 2>/dev/null; ` +
+			`[ $rc -eq 0 ] || { echo "pg_dump of database '$1' failed (exit $rc)" >&2; exit $rc; }`, "sh", db}})
 	}
 	return cmds, checkUnique(cmds)
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -120,9 +121,11 @@ func TestMongoAuthScript(t *testing.T) {
 }
 
 // TestDumpsRunAtLowPriority runs every dump command of PostgreSQL and
-// MariaDB with stand-ins for nice, ionice and the dump tools on PATH: each
-// tool must run under nice and ionice, so the database's own clients come
-// first while it dumps.
+// MariaDB with stand-ins for nice, ionice, renice, psql and the dump
+// tools on PATH: each tool must run under nice and ionice, so the
+// database's own clients come first while it dumps, and PostgreSQL's
+// server process that serves pg_dump (found by its application name)
+// must be reniced too.
 func TestDumpsRunAtLowPriority(t *testing.T) {
 	bin := t.TempDir()
 	stub := func(name, body string) {
@@ -131,10 +134,13 @@ func TestDumpsRunAtLowPriority(t *testing.T) {
 		}
 	}
 	stub("nice", `echo "nice $*" >>"$LOG"; shift 2; exec "$@"`)
-	stub("ionice", `echo "ionice $*" >>"$LOG"; shift 4; exec "$@"`)
-	for _, tool := range []string{"pg_dump", "mariadb-dump"} {
-		stub(tool, `echo "`+tool+` ran" >>"$LOG"`)
-	}
+	stub("ionice", `case "$*" in *-p*) echo "ionice $*" >>"$LOG"; exit 0;; esac; echo "ionice $*" >>"$LOG"; shift 4; exec "$@"`)
+	stub("renice", `echo "renice $*" >>"$LOG"`)
+	// psql answers the watcher's query only for the dump's own name.
+	stub("psql", `case "$*" in *"application_name = 'lifeboat-dump-"*) [ "$PGAPPNAME" = lifeboat-watch ] && echo 4242;; esac`)
+	// pg_dump waits until its server process was reniced, as a dump does.
+	stub("pg_dump", `echo "pg_dump ran as ${PGAPPNAME%%-[0-9]*}" >>"$LOG"; i=0; while [ $i -lt 50 ] && ! grep -q renice "$LOG"; do sleep 0.1; i=$((i+1)); done`)
+	stub("mariadb-dump", `echo "mariadb-dump ran" >>"$LOG"`)
 	pg, err := PostgresDumps([]string{"app"})
 	if err != nil {
 		t.Fatal(err)
@@ -143,13 +149,23 @@ func TestDumpsRunAtLowPriority(t *testing.T) {
 		log := filepath.Join(t.TempDir(), "log")
 		cmd := exec.Command(c.Cmd[0], c.Cmd[1:]...)
 		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "LOG=" + log}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", c.File, err, out)
+		out, err := cmd.CombinedOutput()
+		if err != nil || len(out) > 0 {
+			t.Fatalf("%s: %v: %q", c.File, err, out)
 		}
 		got, _ := os.ReadFile(log)
 		lines := strings.Split(strings.TrimSpace(string(got)), "\n")
-		if len(lines) != 3 || !strings.HasPrefix(lines[0], "nice -n 10") || !strings.HasPrefix(lines[1], "ionice -c 2 -n 7") || !strings.HasSuffix(lines[2], " ran") {
+		// The watcher's lines come when they come; the tool's in order.
+		tool := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.HasSuffix(l, "-p 4242") })
+		if len(tool) != 3 || !strings.HasPrefix(tool[0], "nice -n 10") || !strings.HasPrefix(tool[1], "ionice -c 2 -n 7") || !strings.HasSuffix(tool[2], " ran") && !strings.HasSuffix(tool[2], " ran as lifeboat-dump") {
 			t.Errorf("%s: the dump tool did not run under nice and ionice: %q", c.File, lines)
+		}
+		if strings.HasSuffix(c.File, ".dump") {
+			for _, want := range []string{"pg_dump ran as lifeboat-dump", "renice -n 10 -p 4242", "ionice -c 2 -n 7 -p 4242"} {
+				if !slices.Contains(lines, want) {
+					t.Errorf("%s: no %q: %q", c.File, want, lines)
+				}
+			}
 		}
 	}
 }
