@@ -1,13 +1,16 @@
 package fsmeta
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -57,10 +60,75 @@ func NewScanner(ctx context.Context, root string, opts ScanOptions) (*Scanner, e
 	return s, nil
 }
 
-// Result is the sidecar and the counts of what was visited.
+// Fork is a scanner for a subtree that another goroutine walks; Join
+// adds what it recorded back.
+func (s *Scanner) Fork() *Scanner {
+	return &Scanner{ctx: s.ctx, opts: s.opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
+}
+
+// Join adds what f, forked from s and done, recorded.
+func (s *Scanner) Join(f *Scanner) {
+	s.sc.Renames = append(s.sc.Renames, f.sc.Renames...)
+	s.sc.Specials = append(s.sc.Specials, f.sc.Specials...)
+	s.sc.NotKept = append(s.sc.NotKept, f.sc.NotKept...)
+	for p, x := range f.sc.Xattrs {
+		if s.sc.Xattrs == nil {
+			s.sc.Xattrs = map[Path]map[string][]byte{}
+		}
+		s.sc.Xattrs[p] = x
+	}
+	for p, t := range f.sc.Times {
+		if s.sc.Times == nil {
+			s.sc.Times = map[Path]int64{}
+		}
+		s.sc.Times[p] = t
+	}
+	for k, in := range f.inodes {
+		if mine := s.inodes[k]; mine != nil {
+			mine.paths = append(mine.paths, in.paths...)
+		} else {
+			s.inodes[k] = in
+		}
+	}
+	s.st.Files += f.st.Files
+	s.st.Dirs += f.st.Dirs
+	s.st.Symlinks += f.st.Symlinks
+	s.st.Specials += f.st.Specials
+	s.st.Bytes += f.st.Bytes
+}
+
+// Result is the sidecar and the counts of what was visited. Its lists
+// are in the order of a walk depth first by name, however the walk was
+// split: the same tree gives the same sidecar, so it deduplicates.
 func (s *Scanner) Result() (*Sidecar, Stats) {
 	s.groupLinks()
+	slices.SortStableFunc(s.sc.Renames, func(a, b Rename) int { return walkOrder(a.Path, b.Path) })
+	slices.SortStableFunc(s.sc.Specials, func(a, b Special) int { return walkOrder(a.Path, b.Path) })
+	slices.SortStableFunc(s.sc.NotKept, func(a, b NotKept) int { return walkOrder(a.Path, b.Path) })
 	return s.sc, s.st
+}
+
+// walkOrder orders paths as a walk depth first by sorted name meets
+// them: name by name ("a/b" before "a-c", which a byte order reverses).
+func walkOrder(a, b Path) int {
+	x, y := string(a), string(b)
+	for {
+		i, j := strings.IndexByte(x, '/'), strings.IndexByte(y, '/')
+		xn, yn := x, y
+		if i >= 0 {
+			xn = x[:i]
+		}
+		if j >= 0 {
+			yn = y[:j]
+		}
+		if c := strings.Compare(xn, yn); c != 0 || i < 0 || j < 0 {
+			if c != 0 {
+				return c
+			}
+			return cmp.Compare(i, j) // the shorter path, a parent, first
+		}
+		x, y = x[i+1:], y[j+1:]
+	}
 }
 
 // Scan walks root without following symlinks and returns what kopia will

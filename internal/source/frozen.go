@@ -195,7 +195,7 @@ var ErrStageFull = errors.New("staging area budget exceeded")
 // changing, and a Capture that follows only has to bring these copies up
 // to date, comparing them block by block without copying what is the same.
 func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage) error {
-	w := &walker{base: path, skip: skip, seen: seen, stage: stage, capped: true}
+	w := newWalker(path, skip, seen, stage, true)
 	if _, err := w.walk(ctx); err != nil {
 		return err
 	}

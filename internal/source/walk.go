@@ -6,20 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/kopia/kopia/fs"
 	"golang.org/x/sys/unix"
-)
 
-// Observer is told of every entry a walk keeps, with its lstat: the
-// sidecar's scanner (fsmeta.Scanner), fed by the frozen pass's walk so
-// that a frozen tree is listed once, not once for kopia and once more
-// for the sidecar.
-type Observer interface {
-	Visit(abs, rel string, st *unix.Stat_t) error
-}
+	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
+)
 
 // Capture takes the tree at path as it is now, with skip's entries left
 // out, into memory: every entry's metadata, every symlink's target, and a
@@ -28,10 +24,12 @@ type Observer interface {
 // those kopia finds in the live pass's cache and does not open — so it can
 // be uploaded after the unit is thawed and still be the frozen state.
 // Copies run in parallel, by reflink where the file system shares blocks,
-// else in the kernel (copy_file_range): no hashing while frozen. obs,
-// when not nil, is told of every entry kept.
-func Capture(ctx context.Context, path, name string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage, obs Observer) (Entry, error) {
-	w := &walker{base: path, skip: skip, seen: seen, stage: stage, obs: obs}
+// else in the kernel (copy_file_range): no hashing while frozen. sc,
+// when not nil, is fed every entry kept: the sidecar's scan, with the
+// tree listed once.
+func Capture(ctx context.Context, path, name string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage, sc *fsmeta.Scanner) (Entry, error) {
+	w := newWalker(path, skip, seen, stage, false)
+	w.sc = sc
 	d, err := w.walk(ctx)
 	if err != nil {
 		return nil, err
@@ -43,15 +41,36 @@ func Capture(ctx context.Context, path, name string, skip func(rel string, isDir
 	return d, nil
 }
 
+// walker lists a data directory, on every core: a subdirectory met
+// while a core is free is listed by a goroutine of its own, with a fork
+// of the sidecar's scanner.
 type walker struct {
+	*walkShared
+	sc *fsmeta.Scanner // this goroutine's, nil: no sidecar fed
+}
+
+type walkShared struct {
 	base  string // the data directory walked
 	skip  func(string, bool) bool
 	seen  *Seen
 	stage *Stage
-	obs   Observer
-	jobs  []*capturedFile
 	// capped: copies count against the stage's budget (before a freeze).
 	capped bool
+
+	free chan struct{} // a token per core beyond the caller's
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	jobs []*capturedFile
+	errs []error
+	sub  []*walker // the forked walks, joined once all are done
+}
+
+func newWalker(base string, skip func(string, bool) bool, seen *Seen, stage *Stage, capped bool) *walker {
+	sh := &walkShared{base: base, skip: skip, seen: seen, stage: stage, capped: capped, free: make(chan struct{}, runtime.NumCPU()-1)}
+	for range cap(sh.free) {
+		sh.free <- struct{}{}
+	}
+	return &walker{walkShared: sh}
 }
 
 // walk lists the data directory. Each directory is opened from its
@@ -68,32 +87,68 @@ func (w *walker) walk(ctx context.Context) (*capturedDir, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("read %s: %w", w.base, err)
 	}
-	return w.dir(ctx, os.NewFile(uintptr(fd), w.base), metaOfStat(filepath.Base(w.base), &st), "")
+	root := &capturedDir{meta: metaOfStat(filepath.Base(w.base), &st)}
+	err = w.dir(ctx, os.NewFile(uintptr(fd), w.base), root, "")
+	w.wg.Wait()
+	for _, f := range w.sub {
+		if w.sc != nil {
+			w.sc.Join(f.sc)
+		}
+	}
+	if err = errors.Join(append(w.errs, err)...); err != nil {
+		return nil, err
+	}
+	return root, nil
 }
 
-// dir lists the open directory d (closed on return), whose metadata is m.
-func (w *walker) dir(ctx context.Context, d *os.File, m meta, rel string) (*capturedDir, error) {
+// dir lists the open directory d (closed on return) into out.
+func (w *walker) dir(ctx context.Context, d *os.File, out *capturedDir, rel string) error {
 	defer d.Close()
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", d.Name(), err)
+		return fmt.Errorf("read %s: %w", d.Name(), err)
 	}
 	sort.Strings(names) // the sidecar's order, whatever the file system's
-	out := &capturedDir{meta: m}
 	fd := int(d.Fd())
 	for _, name := range names {
 		c, err := w.entry(ctx, fd, filepath.Join(d.Name(), name), join(rel, name), name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if c != nil {
 			out.children = append(out.children, c)
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// subdir lists d into out: in a goroutine of its own when a core is
+// free, else in this one.
+func (w *walker) subdir(ctx context.Context, d *os.File, out *capturedDir, rel string) error {
+	select {
+	case <-w.free:
+	default:
+		return w.dir(ctx, d, out, rel)
+	}
+	sub := &walker{walkShared: w.walkShared}
+	if w.sc != nil {
+		sub.sc = w.sc.Fork()
+	}
+	w.mu.Lock()
+	w.sub = append(w.sub, sub)
+	w.mu.Unlock()
+	w.wg.Go(func() {
+		defer func() { w.free <- struct{}{} }()
+		if err := sub.dir(ctx, d, out, rel); err != nil {
+			w.mu.Lock()
+			w.errs = append(w.errs, err)
+			w.mu.Unlock()
+		}
+	})
+	return nil
 }
 
 func (w *walker) entry(ctx context.Context, dirfd int, abs, rel, name string) (fs.Entry, error) {
@@ -111,8 +166,8 @@ func (w *walker) entry(ctx context.Context, dirfd int, abs, rel, name string) (f
 	if w.skip != nil && w.skip(rel, typ == unix.S_IFDIR) {
 		return nil, nil
 	}
-	if w.obs != nil {
-		if err := w.obs.Visit(abs, rel, &st); err != nil {
+	if w.sc != nil {
+		if err := w.sc.Visit(abs, rel, &st); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +184,8 @@ func (w *walker) entry(ctx context.Context, dirfd int, abs, rel, name string) (f
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", abs, err)
 		}
-		return w.dir(ctx, os.NewFile(uintptr(fd), abs), m, rel)
+		out := &capturedDir{meta: m}
+		return out, w.subdir(ctx, os.NewFile(uintptr(fd), abs), out, rel)
 	case unix.S_IFLNK:
 		target, err := readlinkat(dirfd, name)
 		if errors.Is(err, unix.ENOENT) || (w.capped && errors.Is(err, unix.EINVAL)) {
@@ -142,7 +198,9 @@ func (w *walker) entry(ctx context.Context, dirfd int, abs, rel, name string) (f
 	case unix.S_IFREG:
 		f := &capturedFile{meta: m, src: abs, base: w.base, rel: rel, stage: w.stage}
 		if !w.seen.same(rel, f) {
+			w.mu.Lock()
 			w.jobs = append(w.jobs, f)
+			w.mu.Unlock()
 		}
 		return f, nil
 	default: // FIFOs, devices, sockets: the sidecar keeps them

@@ -42,6 +42,11 @@ func edgeTree(t *testing.T) string {
 	must(os.Symlink("a/b/c/file", filepath.Join(dir, "link")))
 	must(os.Link(filepath.Join(dir, "a/b/c/file"), filepath.Join(dir, "hard")))
 	must(os.WriteFile(filepath.Join(dir, "bad\xffname"), []byte("y"), 0o600))
+	// Some in a subdirectory too, which a walk on two cores lists apart.
+	must(unix.Mkfifo(filepath.Join(dir, "a/fifo2"), 0o600))
+	must(os.WriteFile(filepath.Join(dir, "a/b/bad\xfe"), nil, 0o600))
+	must(os.WriteFile(filepath.Join(dir, "a-c"), nil, 0o600))
+	must(os.Link(filepath.Join(dir, "a/b/c/file"), filepath.Join(dir, "a/hard2")))
 	if err := unix.Setxattr(filepath.Join(dir, "suid"), "user.lifeboat", []byte("v"), 0); err != nil && err != unix.ENOTSUP {
 		t.Fatal(err)
 	}
@@ -147,7 +152,7 @@ func TestCaptureFeedsTheSidecar(t *testing.T) {
 	if string(a) != string(b) || fedStats != scanStats {
 		t.Errorf("fed sidecar %s %+v\nscanned     %s %+v", a, fedStats, b, scanStats)
 	}
-	if len(scanned.HardLinks) != 1 || len(scanned.Specials) != 1 || len(scanned.Renames) != 1 {
+	if len(scanned.HardLinks) != 1 || len(scanned.HardLinks[0]) != 3 || len(scanned.Specials) != 2 || len(scanned.Renames) != 2 {
 		t.Errorf("the tree's edge cases are not all in the sidecar: %s", b)
 	}
 }
