@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
 	"github.com/lifeboat-backup/lifeboat/internal/ops"
+	"github.com/lifeboat-backup/lifeboat/internal/priority"
 	"github.com/lifeboat-backup/lifeboat/internal/ui"
 )
 
@@ -21,6 +22,7 @@ type backupOptions struct {
 	json        bool
 	noWait      bool
 	parallel    int
+	priority    string
 	state       bool
 	config      string
 }
@@ -96,6 +98,7 @@ EXIT STATUS
 	f.BoolVar(&opts.json, "json", false, "print JSON lines")
 	f.BoolVar(&opts.noWait, "no-wait", false, "refuse a unit another backup or restore holds, instead of waiting for it")
 	f.IntVar(&opts.parallel, "parallel", backup.DefaultParallel, "how many units to back up at once (1: one after another)")
+	f.StringVar(&opts.priority, "priority", priority.Low, "low: lifeboat's threads yield the CPU and disk to the containers (nice 10) except while a unit is frozen; normal")
 	f.BoolVar(&opts.state, "state", false, "back up lifeboat's own state (config without secrets, job history) as unit lifeboat/state")
 	f.StringVar(&opts.config, "config", os.Getenv("LIFEBOAT_CONFIG"), "with --state: the daemon's config file (env LIFEBOAT_CONFIG)")
 	return cmd
@@ -106,7 +109,7 @@ func runBackup(cmd *cobra.Command, opts backupOptions, g *globalOptions, args []
 	if opts.state {
 		return runBackupState(cmd, opts, g, args)
 	}
-	req := ops.BackupRequest{Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual", NoWait: opts.noWait, Parallel: opts.parallel}
+	req := ops.BackupRequest{Units: args, All: opts.all, Consistency: opts.consistency, Images: opts.images, Registry: opts.registry, Trigger: "manual", NoWait: opts.noWait, Parallel: opts.parallel, Priority: opts.priority}
 	if err := req.Validate(); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/priority"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
@@ -73,6 +74,9 @@ type Options struct {
 	// Parallel is how many units are backed up at once; 0 means
 	// DefaultParallel, 1 one after another.
 	Parallel int
+	// Priority: "" or low lowers the process's priority while the job
+	// runs, except while a unit is frozen; normal leaves it.
+	Priority string
 }
 
 // Result is one unit's outcome. The embedded Point is what `backup --json`
@@ -100,6 +104,12 @@ func Run(ctx context.Context, repo func() (*repository.Repository, error), eng *
 	}
 	if err := checkImages(opts.Images); err != nil {
 		return nil, err
+	}
+	if err := priority.Check(opts.Priority); err != nil {
+		return nil, err
+	}
+	if opts.Priority != priority.Normal {
+		defer priority.Background()()
 	}
 	if opts.Defaults == (policy.Defaults{}) {
 		opts.Defaults = policy.DefaultDefaults

@@ -13,6 +13,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/journal"
+	"github.com/lifeboat-backup/lifeboat/internal/priority"
 )
 
 // Safety work — thawing, starting — must finish even when the job is
@@ -48,6 +49,10 @@ func (c *capture) quiesced(ctx context.Context, entries []journal.Container, fre
 	if len(entries) == 0 {
 		return capture(ctx)
 	}
+	// Frozen, every thread at normal priority: the downtime is how long
+	// the capture takes, whatever else the host runs.
+	urgent := priority.Urgent()
+	defer urgent()
 	// Redis's files are made current right before the freeze, after any
 	// live pass, so that the frozen copy holds what its dump holds.
 	if err := consistency.SaveFiles(ctx, c.eng, c.p.containers, c.opts.Log); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 	"github.com/lifeboat-backup/lifeboat/internal/journal"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/priority"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/source"
@@ -356,6 +357,10 @@ func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 		return err
 	}
 	c.checkStill(ctx)
+	// The prestage's pace sets what the frozen pass has left to compare:
+	// normal priority from there until the unit is thawed.
+	urgent := priority.Urgent()
+	defer urgent()
 	if staged {
 		if staged, err = c.prestage(ctx); err != nil {
 			return err
@@ -379,6 +384,7 @@ func (c *capture) paused(ctx context.Context, up repository.Uploader) error {
 		root, err = c.captureFrozen(ctx)
 		return err
 	})
+	urgent()
 	if err == nil && root != nil {
 		err = c.uploadCaptured(ctx, up, root)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/priority"
 	"github.com/lifeboat-backup/lifeboat/internal/progress"
 )
 
@@ -23,6 +24,9 @@ type BackupRequest struct {
 	// Parallel is how many units are backed up at once: 0 the default
 	// (backup.DefaultParallel), 1 one after another.
 	Parallel int `json:"parallel,omitempty"`
+	// Priority is low (the default: lifeboat yields the CPU to the
+	// containers except while a unit is frozen) or normal.
+	Priority string `json:"priority,omitempty"`
 }
 
 // Validate checks the request without touching anything.
@@ -50,6 +54,9 @@ func (r *BackupRequest) Validate() error {
 	}
 	if r.Parallel < 0 || r.Parallel > backup.MaxParallel {
 		return fmt.Errorf("%w: parallel %d: give 1 to %d units at once (0: the default, %d)", ErrInvalid, r.Parallel, backup.MaxParallel, backup.DefaultParallel)
+	}
+	if err := priority.Check(r.Priority); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if r.Trigger == "" {
 		r.Trigger = "manual"
@@ -80,7 +87,7 @@ func Backup(ctx context.Context, env *Env, req BackupRequest, obs Observer) ([]b
 				obs.Progress(unit, c)
 			}
 		},
-		OnDone: obs.UnitDone, Parallel: req.Parallel, Shared: shared, Host: env.Host, EngineName: env.EngineName,
+		OnDone: obs.UnitDone, Parallel: req.Parallel, Priority: req.Priority, Shared: shared, Host: env.Host, EngineName: env.EngineName,
 	})
 	if _, rerr := repo(); rerr != nil {
 		// Every unit failed on it: said once.

@@ -45,6 +45,8 @@ func TestBackupRequestValidate(t *testing.T) {
 		{"all", BackupRequest{All: true, Images: "commit,save"}, ""},
 		{"nothing", BackupRequest{}, "say what to back up"},
 		{"both", BackupRequest{All: true, Units: []string{"volume/v"}}, "not both"},
+		{"normal priority", BackupRequest{All: true, Priority: "normal"}, ""},
+		{"bad priority", BackupRequest{All: true, Priority: "idle"}, "give low"},
 		{"bad kind", BackupRequest{Units: []string{"pod/x"}}, "unknown kind"},
 		{"no name", BackupRequest{Units: []string{"volume/"}}, "has no name"},
 		{"bad mode", BackupRequest{Units: []string{"volume/v"}, Consistency: "freeze"}, "consistency"},

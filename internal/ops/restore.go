@@ -7,6 +7,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/backup"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
+	"github.com/lifeboat-backup/lifeboat/internal/priority"
 	"github.com/lifeboat-backup/lifeboat/internal/repository"
 	"github.com/lifeboat-backup/lifeboat/internal/restore"
 	"github.com/lifeboat-backup/lifeboat/internal/unitlock"
@@ -49,6 +50,9 @@ func Restore(ctx context.Context, env *Env, req RestoreRequest, obs Observer) (R
 	if err != nil {
 		return RestoreResult{}, err
 	}
+	// Someone waits for a restore: normal priority, even beside a
+	// backup in the background.
+	defer priority.Urgent()()
 	repo, err := env.Repository(ctx, false)
 	if err != nil {
 		return RestoreResult{}, err

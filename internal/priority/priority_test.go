@@ -1,0 +1,93 @@
+package priority
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestGovernorCounts: low while any job is in the background and none is
+// urgent; a release said twice counts once.
+func TestGovernorCounts(t *testing.T) {
+	var got []int
+	g := &governor{set: func(n int) error { got = append(got, n); return nil }}
+	b1 := g.hold(&g.background)
+	b2 := g.hold(&g.background)
+	u := g.hold(&g.urgent)
+	b1()
+	b1()
+	u()
+	b2()
+	if want := []int{LowNice, 0, LowNice, 0}; !slices.Equal(got, want) {
+		t.Fatalf("settings %v, want %v", got, want)
+	}
+	if g.background != 0 || g.urgent != 0 {
+		t.Errorf("counts left: background %d, urgent %d", g.background, g.urgent)
+	}
+}
+
+// niceOf reads a thread's nice value from /proc (field 19 of stat).
+func niceOf(t *testing.T, tid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestEveryThreadLoweredAndRestored sets the real process: every thread,
+// including ones busy in other goroutines, goes to LowNice and back to 0.
+func TestEveryThreadLoweredAndRestored(t *testing.T) {
+	if !canRestore() {
+		t.Fatal("this test needs root or an RLIMIT_NICE of 20: it sets the process's own priority back")
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 { // threads of their own, as the runtime's workers are
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				unix.Getpid()
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	check := func(want int) {
+		t.Helper()
+		tids, err := threads()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tid := range tids {
+			if n := niceOf(t, tid); n != want {
+				t.Errorf("thread %d of %d: nice %d, want %d", tid, len(tids), n, want)
+			}
+		}
+	}
+	release := Background()
+	check(LowNice)
+	urgent := Urgent()
+	check(0)
+	urgent()
+	check(LowNice)
+	release()
+	check(0)
+	if err := Check("idle"); err == nil {
+		t.Error(`Check("idle") passed`)
+	}
+}
