@@ -59,7 +59,7 @@ func (c *capture) dirEntry(ctx context.Context, j *scanJob, name string) (source
 		return c.captureAside(ctx, j, name), nil
 	default:
 		s := source.NewSeen()
-		c.seen[dir] = liveDir{seen: s, skip: skip}
+		c.seen[dir] = liveDir{seen: s, skip: skip, memo: fsmeta.NewXattrMemo(dir)}
 		return source.Recorded(dir, name, skip, s)
 	}
 }
@@ -73,11 +73,11 @@ func (c *capture) captureAside(ctx context.Context, j *scanJob, name string) sou
 	p := &pendingDir{name: name, done: make(chan struct{})}
 	c.captures = append(c.captures, p)
 	j.fed = &fedScan{done: p.done}
-	dir, skip, seen := j.dir, j.skip, c.seen[j.dir].seen
+	dir, skip, seen, memo := j.dir, j.skip, c.seen[j.dir].seen, c.seen[j.dir].memo
 	go func() {
 		defer close(p.done)
 		start := time.Now()
-		opts := fsmeta.ScanOptions{} // the walk applies skip itself
+		opts := fsmeta.ScanOptions{Memo: memo} // the walk applies skip itself
 		if c.at != nil {
 			opts.Dir = btrfs.CheckDir
 		}
@@ -137,6 +137,9 @@ func (p *pendingDir) Name() string { return p.name }
 type liveDir struct {
 	seen *source.Seen
 	skip func(string, bool) bool
+	// memo: the xattrs the prestage's walks read, which the frozen one
+	// does not read again where the inode did not change.
+	memo *fsmeta.XattrMemo
 }
 
 // prestage copies what changed since the live pass, the unit running,
@@ -150,7 +153,12 @@ func (c *capture) prestage(ctx context.Context) (bool, error) {
 	defer c.phases.add("prestage", time.Now())
 	for range 2 {
 		for dir, l := range c.seen {
-			err := source.Prestage(ctx, dir, l.skip, l.seen, c.frozenStage)
+			// The walk feeds a scan whose sidecar is not kept: it fills
+			// the memo, so that the frozen pass reads few xattrs.
+			sc, err := fsmeta.NewScanner(ctx, dir, fsmeta.ScanOptions{Memo: l.memo})
+			if err == nil {
+				err = source.Prestage(ctx, dir, l.skip, l.seen, c.frozenStage, sc)
+			}
 			if errors.Is(err, source.ErrStageFull) {
 				c.opts.Log.Info("frozen pass reads the files in place: their copies would not fit the staging area",
 					"unit", c.p.unit.String(), "budget", c.frozenStage.Budget)

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +25,9 @@ type ScanOptions struct {
 	// Dir, when set, vets every directory below the root; its error stops
 	// the scan (and so the backup).
 	Dir func(rel string, st *unix.Stat_t) error
+	// Memo, when set, holds extended attributes an earlier scan of the
+	// tree read, and keeps what this one reads.
+	Memo *XattrMemo
 }
 
 type inodeKey struct{ dev, ino uint64 }
@@ -37,6 +42,7 @@ type inodeInfo struct {
 // pass's capture) feeds it, so that the tree is listed once.
 type Scanner struct {
 	ctx    context.Context
+	start  time.Time // before any entry's stat: what Memo measures against
 	opts   ScanOptions
 	sc     *Sidecar
 	st     Stats
@@ -47,12 +53,12 @@ type Scanner struct {
 // NewScanner starts a sidecar of the tree at root with root's own
 // metadata; the walk then calls Visit for each entry below it.
 func NewScanner(ctx context.Context, root string, opts ScanOptions) (*Scanner, error) {
-	s := &Scanner{ctx: ctx, opts: opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
+	s := &Scanner{ctx: ctx, start: time.Now(), opts: opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
 	var st unix.Stat_t
 	if err := unix.Lstat(root, &st); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", root, err)
 	}
-	if err := s.xattrs(root, "."); err != nil {
+	if err := s.xattrs(root, ".", &st); err != nil {
 		return nil, err
 	}
 	s.time(".", &st)
@@ -63,7 +69,7 @@ func NewScanner(ctx context.Context, root string, opts ScanOptions) (*Scanner, e
 // Fork is a scanner for a subtree that another goroutine walks; Join
 // adds what it recorded back.
 func (s *Scanner) Fork() *Scanner {
-	return &Scanner{ctx: s.ctx, opts: s.opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
+	return &Scanner{ctx: s.ctx, start: s.start, opts: s.opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
 }
 
 // Join adds what f, forked from s and done, recorded.
@@ -197,7 +203,7 @@ func (s *Scanner) Visit(abs, rel string, st *unix.Stat_t) error {
 	if name := filepath.Base(rel); !utf8.ValidString(name) {
 		s.sc.Renames = append(s.sc.Renames, Rename{Path: Path(rel), Stored: Path(storedName(rel))})
 	}
-	if err := s.xattrs(abs, rel); err != nil {
+	if err := s.xattrs(abs, rel, st); err != nil {
 		return err
 	}
 	switch typ := st.Mode & unix.S_IFMT; typ {
@@ -244,12 +250,20 @@ func (s *Scanner) time(rel string, st *unix.Stat_t) {
 	s.sc.Times[Path(rel)] = st.Mtim.Nano()
 }
 
-// xattrs records every extended attribute of abs, ACLs included.
-func (s *Scanner) xattrs(abs, rel string) error {
+// xattrs records every extended attribute of abs, ACLs included: those
+// the memo holds for it, else those read.
+func (s *Scanner) xattrs(abs, rel string, st *unix.Stat_t) error {
+	if x, ok := s.opts.Memo.lookup(st); ok {
+		if len(x) > 0 {
+			s.keepXattrs(rel, x)
+		}
+		return nil
+	}
 	names, err := s.listxattr(abs)
-	if err != nil || len(names) == 0 {
+	if err != nil {
 		return err
 	}
+	read, complete := map[string][]byte{}, true
 	for _, name := range names {
 		val, err := s.getxattr(abs, name)
 		if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOENT) {
@@ -257,17 +271,25 @@ func (s *Scanner) xattrs(abs, rel string) error {
 		}
 		if err != nil {
 			s.sc.NotKept = append(s.sc.NotKept, NotKept{Path: Path(rel), Reason: fmt.Sprintf("xattr %s unreadable: %v", name, err)})
+			complete = false
 			continue
 		}
-		if s.sc.Xattrs == nil {
-			s.sc.Xattrs = map[Path]map[string][]byte{}
-		}
-		if s.sc.Xattrs[Path(rel)] == nil {
-			s.sc.Xattrs[Path(rel)] = map[string][]byte{}
-		}
-		s.sc.Xattrs[Path(rel)][name] = val
+		read[name] = val
+	}
+	if len(read) > 0 {
+		s.keepXattrs(rel, read)
+	}
+	if complete { // one unreadable is read, and reported, again
+		s.opts.Memo.record(st, read, s.start)
 	}
 	return nil
+}
+
+func (s *Scanner) keepXattrs(rel string, x map[string][]byte) {
+	if s.sc.Xattrs == nil {
+		s.sc.Xattrs = map[Path]map[string][]byte{}
+	}
+	s.sc.Xattrs[Path(rel)] = maps.Clone(x)
 }
 
 func (s *Scanner) listxattr(abs string) ([]string, error) {

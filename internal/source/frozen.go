@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-backup/lifeboat/internal/beneath"
+	"github.com/lifeboat-backup/lifeboat/internal/fsmeta"
 )
 
 // Seen holds the metadata of the files a live walk handed to kopia, by
@@ -194,8 +195,10 @@ var ErrStageFull = errors.New("staging area budget exceeded")
 // path that changed since the live walk: a database's files go on
 // changing, and a Capture that follows only has to bring these copies up
 // to date, comparing them block by block without copying what is the same.
-func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage) error {
+// sc, when not nil, is fed every entry, as by Capture.
+func Prestage(ctx context.Context, path string, skip func(rel string, isDir bool) bool, seen *Seen, stage *Stage, sc *fsmeta.Scanner) error {
 	w := newWalker(path, skip, seen, stage, true)
+	w.sc = sc
 	if _, err := w.walk(ctx); err != nil {
 		return err
 	}

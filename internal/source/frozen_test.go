@@ -14,6 +14,8 @@ import (
 
 	"github.com/kopia/kopia/fs"
 	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/changetime"
 )
 
 // read returns the content the captured tree gives for rel.
@@ -120,7 +122,7 @@ func TestPrestagedCopyBroughtUpToDate(t *testing.T) {
 	names(t, live.(fs.Directory), "")
 	os.WriteFile(p, big, 0o644)
 	stage := &Stage{Dir: t.TempDir()}
-	if err := Prestage(context.Background(), dir, nil, seen, stage); err != nil {
+	if err := Prestage(context.Background(), dir, nil, seen, stage, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, step := range []struct {
@@ -162,11 +164,11 @@ func TestPrestageKeepsToItsBudget(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a"), make([]byte, 1000), 0o644)
 	stage := &Stage{Dir: t.TempDir(), Budget: 999}
-	if err := Prestage(context.Background(), dir, nil, NewSeen(), stage); !errors.Is(err, ErrStageFull) {
+	if err := Prestage(context.Background(), dir, nil, NewSeen(), stage, nil); !errors.Is(err, ErrStageFull) {
 		t.Fatalf("prestage of 1000 bytes with a budget of 999: %v", err)
 	}
 	stage = &Stage{Dir: t.TempDir(), Budget: 1000}
-	if err := Prestage(context.Background(), dir, nil, NewSeen(), stage); err != nil {
+	if err := Prestage(context.Background(), dir, nil, NewSeen(), stage, nil); err != nil {
 		t.Fatalf("prestage of 1000 bytes with a budget of 1000: %v", err)
 	}
 }
@@ -292,14 +294,14 @@ func TestSyncCopyVouchesOnlyForQuietFiles(t *testing.T) {
 		}
 	}
 	// Written just now: not quiet, compared every time.
-	defer func(q, c time.Duration) { quietFor, coarseQuietFor = q, c }(quietFor, coarseQuietFor)
-	quietFor = time.Hour
+	defer func(q, c time.Duration) { changetime.QuietFor, changetime.CoarseQuietFor = q, c }(changetime.QuietFor, changetime.CoarseQuietFor)
+	changetime.QuietFor = time.Hour
 	sync("first", false)
 	sync("not quiet", false)
 	in.WriteAt([]byte("b"), 10)
 	sync("written, not quiet", false)
 
-	quietFor, coarseQuietFor = -time.Hour, -time.Hour // every file counts as quiet
+	changetime.QuietFor, changetime.CoarseQuietFor = -time.Hour, -time.Hour // every file counts as quiet
 	sync("compared quiet", false)
 	sync("unchanged since", true)
 	in.WriteAt([]byte("c"), syncBlock+10)

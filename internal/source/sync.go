@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/changetime"
 )
 
 // syncBlock is the unit in which a copy is compared: PostgreSQL's page,
@@ -103,28 +105,16 @@ type fileMaps struct {
 	vouched bool
 }
 
-// quietFor is how long a file's ctime must lie before a compare for that
-// compare to vouch for the file while its ctime stays the same: a write
-// sets the ctime to the kernel's coarse clock, one tick (at most 10 ms)
-// behind, so a write in the same tick as an earlier one would leave it
-// unchanged. File systems that keep whole seconds (ext4 with small
-// inodes, FAT in steps of two) show no nanoseconds; for those, coarseQuietFor.
-var quietFor, coarseQuietFor = 50 * time.Millisecond, 2 * time.Second
-
 // record notes what the compare that began at at, with the file as st
 // says, made the copy hold.
 func (m *fileMaps) record(in *os.File, st *unix.Stat_t, at time.Time) {
 	m.size, m.ctime, m.vouched = st.Size, st.Ctim, false
-	q := quietFor
-	if st.Ctim.Nsec == 0 {
-		q = coarseQuietFor
-	}
-	m.quiet = time.Unix(st.Ctim.Unix()).Before(at.Add(-q)) && localFS(in)
+	m.quiet = changetime.Quiet(st.Ctim, at) && changetime.LocalFS(int(in.Fd()))
 }
 
 // unchanged is true when the file, now as st says, has not changed since
-// a compare that began with it quiet: its copy holds it already. The
-// ctime, unlike the mtime, no process can set back.
+// a compare that began with it quiet (package changetime): its copy holds
+// it already.
 func (m *fileMaps) unchanged(st *unix.Stat_t, dst string) bool {
 	return m.of(st, dst) && m.quiet && m.size == st.Size && m.ctime == st.Ctim
 }
@@ -132,21 +122,6 @@ func (m *fileMaps) unchanged(st *unix.Stat_t, dst string) bool {
 // of is true when m maps the file st describes and its copy at dst.
 func (m *fileMaps) of(st *unix.Stat_t, dst string) bool {
 	return m != nil && m.dev == uint64(st.Dev) && m.ino == st.Ino && m.copy == dst
-}
-
-// localFS is false for network file systems, whose times come from
-// another host's clock: a quiet file there is not measured against ours.
-func localFS(f *os.File) bool {
-	var fs unix.Statfs_t
-	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil {
-		return false
-	}
-	switch uint32(fs.Type) {
-	case unix.NFS_SUPER_MAGIC, unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC, unix.FUSE_SUPER_MAGIC,
-		unix.CEPH_SUPER_MAGIC, unix.V9FS_MAGIC, unix.AFS_SUPER_MAGIC, unix.OCFS2_SUPER_MAGIC:
-		return false
-	}
-	return true
 }
 
 func (m *fileMaps) release() {
