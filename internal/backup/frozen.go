@@ -137,8 +137,8 @@ func (p *pendingDir) Name() string { return p.name }
 type liveDir struct {
 	seen *source.Seen
 	skip func(string, bool) bool
-	// memo: the xattrs the prestage's walks read, which the frozen one
-	// does not read again where the inode did not change.
+	// memo: the inodes the prestage's walks found without xattrs, which
+	// the frozen one does not list again while they do not change.
 	memo *fsmeta.XattrMemo
 }
 
@@ -154,7 +154,7 @@ func (c *capture) prestage(ctx context.Context) (bool, error) {
 	for range 2 {
 		for dir, l := range c.seen {
 			// The walk feeds a scan whose sidecar is not kept: it fills
-			// the memo, so that the frozen pass reads few xattrs.
+			// the memo, so that the frozen pass lists few xattrs.
 			sc, err := fsmeta.NewScanner(ctx, dir, fsmeta.ScanOptions{Memo: l.memo})
 			if err == nil {
 				err = source.Prestage(ctx, dir, l.skip, l.seen, c.frozenStage, sc)

@@ -1,7 +1,6 @@
 package fsmeta
 
 import (
-	"maps"
 	"sync"
 	"time"
 
@@ -10,22 +9,23 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/changetime"
 )
 
-// XattrMemo remembers the extended attributes a scan read, by inode and
-// change time, so that a later scan of the same tree does not read them
-// again for an inode whose change time has not moved: setting or removing
+// XattrMemo remembers the inodes a scan found without extended
+// attributes, with their change time, so that a later scan of the same
+// tree does not list them again while that time has not moved: setting
 // one moves it. The prestage's scans fill it with the unit running; the
-// frozen scan then reads only what changed since. Only a change time
-// that was already quiet when the scan began is remembered (package
-// changetime), and nothing on a network file system.
+// frozen scan then lists only the rest. Only a change time that was
+// already quiet when the scan began is remembered (package changetime),
+// and nothing on a network file system.
+//
+// Attributes a scan found are not remembered, but read again frozen: the
+// prestage reads by path with the unit running, and a container that
+// swapped a directory for a symlink could have it read a host file's.
+// The worst it can do that way is have its own file's attributes left
+// out, which it could do by removing them.
 type XattrMemo struct {
 	mu    sync.Mutex
-	m     map[inodeKey]xattrMemo
+	m     map[inodeKey]unix.Timespec
 	trust bool
-}
-
-type xattrMemo struct {
-	ctime unix.Timespec
-	x     map[string][]byte // nil: none
 }
 
 // NewXattrMemo is an empty memo for the tree at root.
@@ -35,30 +35,28 @@ func NewXattrMemo(root string) *XattrMemo {
 		return &XattrMemo{}
 	}
 	defer unix.Close(fd)
-	return &XattrMemo{m: map[inodeKey]xattrMemo{}, trust: changetime.LocalFS(fd)}
+	return &XattrMemo{m: map[inodeKey]unix.Timespec{}, trust: changetime.LocalFS(fd)}
 }
 
-// lookup is what the memo holds for the inode st describes, if its
-// change time is the one remembered.
-func (x *XattrMemo) lookup(st *unix.Stat_t) (map[string][]byte, bool) {
+// bare is true when the inode st describes had no extended attributes
+// when its change time was the one it has now.
+func (x *XattrMemo) bare(st *unix.Stat_t) bool {
 	if x == nil || !x.trust {
-		return nil, false
+		return false
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	e, ok := x.m[inodeKey{st.Dev, st.Ino}]
-	if !ok || e.ctime != st.Ctim {
-		return nil, false
-	}
-	return e.x, true
+	ctime, ok := x.m[inodeKey{st.Dev, st.Ino}]
+	return ok && ctime == st.Ctim
 }
 
-// record remembers xs, read after a stat st made after at.
-func (x *XattrMemo) record(st *unix.Stat_t, xs map[string][]byte, at time.Time) {
+// recordBare remembers that the inode st describes, stat'ed after at,
+// had no extended attributes when listed after that stat.
+func (x *XattrMemo) recordBare(st *unix.Stat_t, at time.Time) {
 	if x == nil || !x.trust || !changetime.Quiet(st.Ctim, at) {
 		return
 	}
 	x.mu.Lock()
-	x.m[inodeKey{st.Dev, st.Ino}] = xattrMemo{ctime: st.Ctim, x: maps.Clone(xs)}
+	x.m[inodeKey{st.Dev, st.Ino}] = st.Ctim
 	x.mu.Unlock()
 }

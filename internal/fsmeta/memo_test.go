@@ -12,19 +12,20 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/changetime"
 )
 
-// TestXattrMemo: a scan with a memo reads the xattrs of an inode whose
-// change time moved, and takes the memo's for one whose did not; a
-// change time not yet quiet is never remembered.
+// TestXattrMemo: a scan with a memo does not list the xattrs of an inode
+// an earlier scan found bare while its change time has not moved, and
+// lists them once it moved; a change time not yet quiet, and an inode
+// with xattrs, are never remembered.
 func TestXattrMemo(t *testing.T) {
 	dir := t.TempDir()
-	for _, n := range []string{"changed", "same"} {
-		p := filepath.Join(dir, n)
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
+	for _, n := range []string{"bare", "tagged"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := unix.Lsetxattr(p, "user.v", []byte("1"), 0); err != nil {
-			t.Fatalf("this test needs user xattrs on %s: %v", dir, err)
-		}
+	}
+	tagged := filepath.Join(dir, "tagged")
+	if err := unix.Lsetxattr(tagged, "user.v", []byte("1"), 0); err != nil {
+		t.Fatalf("this test needs user xattrs on %s: %v", dir, err)
 	}
 	defer func(q, c time.Duration) { changetime.QuietFor, changetime.CoarseQuietFor = q, c }(changetime.QuietFor, changetime.CoarseQuietFor)
 	scan := func(memo *XattrMemo) *Sidecar {
@@ -44,25 +45,27 @@ func TestXattrMemo(t *testing.T) {
 	}
 
 	changetime.QuietFor, changetime.CoarseQuietFor = -time.Hour, -time.Hour // every one quiet
-	scan(memo)
-	if len(memo.m) != 3 { // the root and both files
-		t.Fatalf("remembered %d inodes, want 3", len(memo.m))
+	if got := scan(memo); string(got.Xattrs["tagged"]["user.v"]) != "1" {
+		t.Fatalf("tagged: %q", got.Xattrs["tagged"])
 	}
-	// Mark what the memo holds for "same", to see it used.
+	if len(memo.m) != 2 { // the root and bare
+		t.Fatalf("remembered %d inodes, want 2 (the root and bare, not tagged)", len(memo.m))
+	}
+	// Mark tagged bare in the memo, at its change time, to see the memo
+	// used: its xattr is then not listed.
 	var st unix.Stat_t
-	if err := unix.Lstat(filepath.Join(dir, "same"), &st); err != nil {
+	if err := unix.Lstat(tagged, &st); err != nil {
 		t.Fatal(err)
 	}
-	k := inodeKey{st.Dev, st.Ino}
-	memo.m[k] = xattrMemo{ctime: memo.m[k].ctime, x: map[string][]byte{"user.v": []byte("from the memo")}}
-	if err := unix.Lsetxattr(filepath.Join(dir, "changed"), "user.v", []byte("2"), 0); err != nil {
+	memo.m[inodeKey{st.Dev, st.Ino}] = st.Ctim
+	if got := scan(memo); got.Xattrs["tagged"] != nil {
+		t.Errorf("tagged listed although the memo has it bare at its change time: %q", got.Xattrs["tagged"])
+	}
+	// Its change time moves: listed again.
+	if err := unix.Lsetxattr(tagged, "user.v", []byte("2"), 0); err != nil {
 		t.Fatal(err)
 	}
-	got := scan(memo)
-	if v := string(got.Xattrs["changed"]["user.v"]); v != "2" {
-		t.Errorf("changed: %q, want the new value 2", v)
-	}
-	if v := string(got.Xattrs["same"]["user.v"]); v != "from the memo" {
-		t.Errorf("same: %q, want the memo's", v)
+	if got := scan(memo); string(got.Xattrs["tagged"]["user.v"]) != "2" {
+		t.Errorf("tagged after its xattr changed: %q, want 2", got.Xattrs["tagged"])
 	}
 }

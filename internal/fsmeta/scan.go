@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -250,20 +249,20 @@ func (s *Scanner) time(rel string, st *unix.Stat_t) {
 	s.sc.Times[Path(rel)] = st.Mtim.Nano()
 }
 
-// xattrs records every extended attribute of abs, ACLs included: those
-// the memo holds for it, else those read.
+// xattrs records every extended attribute of abs, ACLs included,
+// unless the memo knows the inode has none.
 func (s *Scanner) xattrs(abs, rel string, st *unix.Stat_t) error {
-	if x, ok := s.opts.Memo.lookup(st); ok {
-		if len(x) > 0 {
-			s.keepXattrs(rel, x)
-		}
+	if s.opts.Memo.bare(st) {
 		return nil
 	}
 	names, err := s.listxattr(abs)
 	if err != nil {
 		return err
 	}
-	read, complete := map[string][]byte{}, true
+	if len(names) == 0 {
+		s.opts.Memo.recordBare(st, s.start)
+		return nil
+	}
 	for _, name := range names {
 		val, err := s.getxattr(abs, name)
 		if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOENT) {
@@ -271,25 +270,17 @@ func (s *Scanner) xattrs(abs, rel string, st *unix.Stat_t) error {
 		}
 		if err != nil {
 			s.sc.NotKept = append(s.sc.NotKept, NotKept{Path: Path(rel), Reason: fmt.Sprintf("xattr %s unreadable: %v", name, err)})
-			complete = false
 			continue
 		}
-		read[name] = val
-	}
-	if len(read) > 0 {
-		s.keepXattrs(rel, read)
-	}
-	if complete { // one unreadable is read, and reported, again
-		s.opts.Memo.record(st, read, s.start)
+		if s.sc.Xattrs == nil {
+			s.sc.Xattrs = map[Path]map[string][]byte{}
+		}
+		if s.sc.Xattrs[Path(rel)] == nil {
+			s.sc.Xattrs[Path(rel)] = map[string][]byte{}
+		}
+		s.sc.Xattrs[Path(rel)][name] = val
 	}
 	return nil
-}
-
-func (s *Scanner) keepXattrs(rel string, x map[string][]byte) {
-	if s.sc.Xattrs == nil {
-		s.sc.Xattrs = map[Path]map[string][]byte{}
-	}
-	s.sc.Xattrs[Path(rel)] = maps.Clone(x)
 }
 
 func (s *Scanner) listxattr(abs string) ([]string, error) {
