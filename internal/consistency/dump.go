@@ -89,17 +89,22 @@ const lowPriority = lowPriorityRun + `exec $p `
 // priority, for a script that still has work after it.
 const lowPriorityRun = `p=; command -v nice >/dev/null && p="nice -n 10"; command -v ionice >/dev/null && p="$p ionice -c 2 -n 7"; `
 
-// pgBackendLow lowers the priority of the server process that serves
-// pg_dump, which does most of a dump's work and, a child of the
-// postmaster, does not inherit pg_dump's: a watcher in the background
-// finds it by the application name pg_dump connects with ($app) and
-// renices it, then ends; the script kills it once pg_dump is done. It
-// writes nothing to the dump's output.
-const pgBackendLow = `app=lifeboat-dump-$$; w=; if command -v renice >/dev/null; then ` +
-	`( i=0; while [ $i -lt 100 ]; do ` +
-	`b=$(PGAPPNAME=lifeboat-watch psql -XAtc "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'" postgres 2>/dev/null); ` +
+// pgDumpLow runs pg_dump ($1) with the prefix $p, and lowers the
+// priority of the server process that serves it, which does most of a
+// dump's work and, a child of the postmaster, does not inherit pg_dump's:
+// a watcher finds it by the application name pg_dump connects with and
+// renices it. The watcher ends by itself once pg_dump has (it is never
+// killed) and is waited for: a process of ours that died by a signal
+// after its parent, an orphan, would be reaped by the container's PID 1
+// — often the postmaster, which takes any child it reaps killed for a
+// crashed server process and restarts the database. It writes nothing
+// to the dump's output.
+const pgDumpLow = `app=lifeboat-dump-$$; PGAPPNAME=$app $p pg_dump -Fc -Z0 "$1" & d=$!; w=; ` +
+	`if command -v renice >/dev/null; then ( i=0; while [ $i -lt 100 ] && kill -0 $d; do ` +
+	`b=$(PGAPPNAME=lifeboat-watch psql -XAtc "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'" postgres); ` +
 	`if [ -n "$b" ]; then for x in $b; do renice -n 10 -p $x; command -v ionice >/dev/null && ionice -c 2 -n 7 -p $x; done; exit 0; fi; ` +
-	`sleep 0.1; i=$((i+1)); done ) >/dev/null 2>&1 & w=$!; fi; `
+	`sleep 0.1; i=$((i+1)); done ) >/dev/null 2>&1 & w=$!; fi; ` +
+	`wait $d; rc=$?; [ -z "$w" ] || wait $w; `
 
 // The shell prefixes that give each profile's client the container's own
 // credentials.
@@ -132,8 +137,7 @@ func PostgresDumps(databases []string) ([]Command, error) {
 	for _, db := range databases {
 		// -Z0: kopia compresses and deduplicates; a compressed dump would
 		// cost the database's CPU twice and change entirely between points.
-		cmds = append(cmds, Command{File: FileName(db, ".dump"), Source: db, Cmd: []string{"sh", "-c", pre + lowPriorityRun + pgBackendLow +
-			`PGAPPNAME=$app $p pg_dump -Fc -Z0 "$1"; rc=$?; kill $w 2>/dev/null; ` +
+		cmds = append(cmds, Command{File: FileName(db, ".dump"), Source: db, Cmd: []string{"sh", "-c", pre + lowPriorityRun + pgDumpLow +
 			`[ $rc -eq 0 ] || { echo "pg_dump of database '$1' failed (exit $rc)" >&2; exit $rc; }`, "sh", db}})
 	}
 	return cmds, checkUnique(cmds)
