@@ -40,6 +40,13 @@ func TestDatabasesComeBackWhole(t *testing.T) {
 		// does not share.
 		db.sh("pgw", `psql -XAtq -c "CREATE ROLE owner LOGIN PASSWORD 'owner-pw'" -c "ALTER DATABASE \"a/b\" OWNER TO owner" -c "ALTER ROLE postgres PASSWORD 'src-pw'"`)
 		p := db.backup("container/pgw")
+		// The dumps' processes, helpers included, end as children of
+		// their shell: one reaped by the postmaster (PID 1) after a
+		// signal would have restarted the server.
+		e.d.Docker(t, "exec", "pgw", "psql", "-XAtq", "-c", "select 1")
+		if logs, _ := e.d.DockerErr("logs", "pgw"); strings.Contains(logs, "terminated by signal") || strings.Contains(logs, "reinitializing") {
+			t.Fatalf("the server restarted during the dumps:\n%s", logs)
+		}
 		dir := filepath.Join(t.TempDir(), "dumps")
 		e.ok("restore", p, "--path", "dumps/pgw", "--target", dir)
 		got := listDir(t, dir)
