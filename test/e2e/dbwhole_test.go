@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-backup/lifeboat/internal/testutil"
 )
 
 // TestDatabasesComeBackWhole: every database of a server is dumped under
@@ -44,8 +47,8 @@ func TestDatabasesComeBackWhole(t *testing.T) {
 		// their shell: one reaped by the postmaster (PID 1) after a
 		// signal would have restarted the server.
 		e.d.Docker(t, "exec", "pgw", "psql", "-XAtq", "-c", "select 1")
-		if logs, _ := e.d.DockerErr("logs", "pgw"); strings.Contains(logs, "terminated by signal") || strings.Contains(logs, "reinitializing") {
-			t.Fatalf("the server restarted during the dumps:\n%s", logs)
+		if crash := pgRestarts(t, e.d, "pgw"); crash != "" {
+			t.Fatalf("the server restarted during the dumps:\n%s", crash)
 		}
 		dir := filepath.Join(t.TempDir(), "dumps")
 		e.ok("restore", p, "--path", "dumps/pgw", "--target", dir)
@@ -180,6 +183,28 @@ func (b *dbBench) sh(ctr, script string, args ...string) string {
 
 func (b *dbBench) shErr(ctr, script string, args ...string) (string, error) {
 	return b.e.d.DockerErr(append([]string{"exec", ctr, "sh", "-c", script, "sh"}, args...)...)
+}
+
+// pgRestarts is what a PostgreSQL container's log says of crash restarts
+// ("" for none). The server logs on stderr, which docker logs gives on
+// its own stderr. The log must show the server started, or this would
+// pass on an empty log.
+func pgRestarts(t *testing.T, d *testutil.Daemon, name string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "-H", d.Host, "logs", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker logs %s: %v: %s", name, err, out)
+	}
+	if !strings.Contains(string(out), "database system is ready to accept connections") {
+		t.Fatalf("the log of %s does not show the server started:\n%s", name, out)
+	}
+	var crash []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "terminated by signal") || strings.Contains(l, "reinitializing") {
+			crash = append(crash, l)
+		}
+	}
+	return strings.Join(crash, "\n")
 }
 
 // backup backs a unit up and returns its point's ID.
