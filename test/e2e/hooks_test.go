@@ -84,6 +84,24 @@ func TestHooks(t *testing.T) {
 		}
 	})
 
+	t.Run("a hook killed in PostgreSQL's container leaves the server up", func(t *testing.T) {
+		// The postmaster is the container's PID 1: it reaps any orphan,
+		// and one killed by a signal restarts the server as after a crash.
+		// The hook's shell must reap its sleep before it dies itself.
+		e.d.EnsureImages(t, "all")
+		db := &dbBench{e: e, t: t}
+		db.start("hk-pg", `pg_isready -q && psql -XAtq -c "select 1"`, "--label", "lifeboat.hooks.pre=sleep 600; echo after",
+			"--label", "lifeboat.hooks.timeout=2s", "--label", post, "lifeboat-test/postgres:15")
+		check(t, "hk-pg", e.run(nil, "backup", "container/hk-pg"), "timed out after 2s")
+		if top := e.d.Docker(t, "top", "hk-pg"); strings.Contains(top, "sleep 600") {
+			t.Fatalf("the hung hook still runs:\n%s", top)
+		}
+		db.sh("hk-pg", `psql -XAtq -c "select 1"`)
+		if crash := pgRestarts(t, e.d, "hk-pg"); crash != "" {
+			t.Fatalf("killing the hook restarted the server:\n%s", crash)
+		}
+	})
+
 	t.Run("post hooks run after a failed upload", func(t *testing.T) {
 		// The dump stream fails in the middle of the upload: busybox has no
 		// redis-cli.
