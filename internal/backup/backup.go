@@ -105,6 +105,9 @@ func Run(ctx context.Context, repo func() (*repository.Repository, error), eng *
 	if err := checkImages(opts.Images); err != nil {
 		return nil, err
 	}
+	if opts.Priority == "" {
+		opts.Priority = opts.Defaults.Priority
+	}
 	if err := priority.Check(opts.Priority); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lifeboat-backup/lifeboat/internal/notify"
 	"github.com/lifeboat-backup/lifeboat/internal/policy"
+	"github.com/lifeboat-backup/lifeboat/internal/priority"
 	"github.com/lifeboat-backup/lifeboat/internal/replicate"
 )
 
@@ -43,6 +44,7 @@ type Config struct {
 		Consistency string `yaml:"consistency"` // auto
 		Retention   string `yaml:"retention"`   // "" keeps everything
 		Images      string `yaml:"images"`      // ref
+		Priority    string `yaml:"priority"`    // low, normal: as backup --priority
 	} `yaml:"defaults"`
 
 	Offsite struct {
@@ -236,6 +238,9 @@ func (c *Config) validate() error {
 	if err := policy.CheckImages(c.Defaults.Images); err != nil {
 		errs = append(errs, fmt.Errorf("defaults.images: %w", err))
 	}
+	if err := priority.Check(c.Defaults.Priority); err != nil {
+		errs = append(errs, fmt.Errorf("defaults.priority: %w", err))
+	}
 	if c.Defaults.Retention != "" {
 		if _, err := policy.ParseRetention(c.Defaults.Retention); err != nil {
 			errs = append(errs, fmt.Errorf("defaults.retention: %w", err))
@@ -331,7 +336,7 @@ func (c *Config) PolicyDefaults() policy.Defaults {
 	if c.Defaults.Enable != nil {
 		d.Enabled = *c.Defaults.Enable
 	}
-	d.Consistency, d.Images = c.Defaults.Consistency, c.Defaults.Images
+	d.Consistency, d.Images, d.Priority = c.Defaults.Consistency, c.Defaults.Images, c.Defaults.Priority
 	if c.Defaults.Retention != "" {
 		d.Retention, _ = policy.ParseRetention(c.Defaults.Retention)
 	}

@@ -24,6 +24,7 @@ concurrency: 2
 defaults:
   schedule: "@every 6h"
   retention: last=3,daily=7
+  priority: normal
 offsite:
   to: s3://bucket/lifeboat
   schedule: "0 3 * * *"
@@ -36,7 +37,7 @@ webhook:
 		t.Fatal(err)
 	}
 	d := c.PolicyDefaults()
-	if c.Repository != "/srv/repo" || c.Concurrency != 2 || d.Schedule != "@every 6h" || d.Retention.Last != 3 || d.Retention.Daily != 7 || !d.Enabled || d.Consistency != "auto" {
+	if c.Repository != "/srv/repo" || c.Concurrency != 2 || d.Schedule != "@every 6h" || d.Retention.Last != 3 || d.Retention.Daily != 7 || !d.Enabled || d.Consistency != "auto" || d.Priority != "normal" {
 		t.Fatalf("%+v %+v", c, d)
 	}
 	if c.Offsite.Lock.Mode != "compliance" || c.Offsite.Lock.Period != "30d" || c.Offsite.VerifySchedule != "@daily" {
@@ -91,6 +92,7 @@ func TestLoadRefuses(t *testing.T) {
 		"offsite: {to: s3://b, verify_schedule: 'every tuesday'}":      "offsite.verify_schedule",
 		"offsite: {verify_schedule: '@daily'}":                         "set offsite.to",
 		"defaults: {retention: forever}":                               "defaults.retention",
+		"defaults: {priority: idle}":                                   "defaults.priority",
 		"api: {tokens: [{role: root, sha256: " + hash + "}]}":          "use viewer, operator or admin",
 		"api: {tokens: [{role: viewer, sha256: abc}]}":                 "64 hex digits",
 		"api: {tokens: [{role: viewer, token: plain}]}":                "field token not found",

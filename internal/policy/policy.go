@@ -69,6 +69,7 @@ type Defaults struct {
 	Schedule    string // "" : only units with a lifeboat.schedule label run on their own
 	Drill       string // "" : only units with a lifeboat.drill label are drilled on their own
 	Ping        string // "" : only units with a lifeboat.ping label are pinged
+	Priority    string // a job's priority where it names none: "" is low
 }
 
 // DefaultDefaults protect everything, in auto mode, keeping image references.
