@@ -72,7 +72,7 @@ func (c *capture) dirEntry(ctx context.Context, j *scanJob, name string) (source
 func (c *capture) captureAside(ctx context.Context, j *scanJob, name string) source.Entry {
 	p := &pendingDir{name: name, done: make(chan struct{})}
 	c.captures = append(c.captures, p)
-	j.fed = &fedScan{done: p.done}
+	j.fed = p
 	dir, skip, seen, memo := j.dir, j.skip, c.seen[j.dir].seen, c.seen[j.dir].memo
 	go func() {
 		defer close(p.done)
@@ -84,10 +84,9 @@ func (c *capture) captureAside(ctx context.Context, j *scanJob, name string) sou
 		sc, err := fsmeta.NewScanner(ctx, dir, opts)
 		var e source.Entry
 		if err == nil {
-			j.fed.scanner = sc
+			p.scanner = sc
 			e, err = source.Capture(ctx, dir, name, skip, seen, c.frozenStage, sc)
 		}
-		j.fed.err = err
 		c.opts.Log.Debug("data directory captured", "unit", c.p.unit.String(), "dir", dir, "ms", time.Since(start).Milliseconds())
 		if err != nil {
 			p.err = err
@@ -109,26 +108,20 @@ func (c *capture) capturesDone() error {
 	return errors.Join(errs...)
 }
 
-// fedScan is a sidecar scanner a capture feeds: done is closed with the
-// capture's, after which scanner holds the sidecar, or err why not.
-type fedScan struct {
-	done    <-chan struct{}
-	scanner *fsmeta.Scanner
-	err     error
-}
-
 // errCaptureFailed stands for a capture's error where its sidecar was
 // wanted: capturesDone reports the error itself.
 var errCaptureFailed = errors.New("its capture failed")
 
 // pendingDir is a captured directory being taken: its name is known at
 // once; everything else only once done is closed, which the tree's user
-// waits for (capturesDone).
+// waits for (capturesDone), and so does its sidecar's scan, which the
+// capture fed to scanner.
 type pendingDir struct {
 	fs.Directory
-	name string
-	done chan struct{}
-	err  error
+	name    string
+	done    chan struct{}
+	err     error
+	scanner *fsmeta.Scanner
 }
 
 func (p *pendingDir) Name() string { return p.name }

@@ -22,7 +22,7 @@ type scanJob struct {
 	meta      []byte
 	// fed: the frozen pass's capture feeds its scanner, done once the
 	// capture is; nil: the scan walks the tree itself.
-	fed *fedScan
+	fed *pendingDir
 }
 
 // treeParts are the sections of a restore point's tree as they are

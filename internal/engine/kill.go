@@ -49,10 +49,11 @@ func killTree(pid int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for _, p := range readTree(pid).all {
+	left := readTree(pid).all
+	for _, p := range left {
 		_ = syscall.Kill(p, syscall.SIGSTOP)
 	}
-	for _, p := range readTree(pid).all {
+	for _, p := range left {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
 }

@@ -24,8 +24,8 @@ type ScanOptions struct {
 	// Dir, when set, vets every directory below the root; its error stops
 	// the scan (and so the backup).
 	Dir func(rel string, st *unix.Stat_t) error
-	// Memo, when set, holds extended attributes an earlier scan of the
-	// tree read, and keeps what this one reads.
+	// Memo, when set, holds the inodes an earlier scan of the tree found
+	// without extended attributes, and keeps those this one finds.
 	Memo *XattrMemo
 }
 
@@ -52,7 +52,7 @@ type Scanner struct {
 // NewScanner starts a sidecar of the tree at root with root's own
 // metadata; the walk then calls Visit for each entry below it.
 func NewScanner(ctx context.Context, root string, opts ScanOptions) (*Scanner, error) {
-	s := &Scanner{ctx: ctx, start: time.Now(), opts: opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
+	s := blankScanner(ctx, opts, time.Now())
 	var st unix.Stat_t
 	if err := unix.Lstat(root, &st); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", root, err)
@@ -67,8 +67,10 @@ func NewScanner(ctx context.Context, root string, opts ScanOptions) (*Scanner, e
 
 // Fork is a scanner for a subtree that another goroutine walks; Join
 // adds what it recorded back.
-func (s *Scanner) Fork() *Scanner {
-	return &Scanner{ctx: s.ctx, start: s.start, opts: s.opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
+func (s *Scanner) Fork() *Scanner { return blankScanner(s.ctx, s.opts, s.start) }
+
+func blankScanner(ctx context.Context, opts ScanOptions, start time.Time) *Scanner {
+	return &Scanner{ctx: ctx, start: start, opts: opts, sc: &Sidecar{Version: Version}, inodes: map[inodeKey]*inodeInfo{}, buf: make([]byte, 4096)}
 }
 
 // Join adds what f, forked from s and done, recorded.

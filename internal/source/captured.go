@@ -23,10 +23,6 @@ type meta struct {
 	device fs.DeviceInfo
 }
 
-func metaOf(e fs.Entry) meta {
-	return meta{name: e.Name(), size: e.Size(), mode: e.Mode(), mtime: e.ModTime(), owner: e.Owner(), device: e.Device()}
-}
-
 func (m *meta) Name() string                { return m.name }
 func (m *meta) Size() int64                 { return m.size }
 func (m *meta) Mode() os.FileMode           { return m.mode }
