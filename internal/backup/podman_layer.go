@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"regexp"
+
 	"github.com/lifeboat-backup/lifeboat/internal/beneath"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
 )
@@ -11,12 +13,29 @@ import (
 // /run/.containerenv tells tools they run under Podman.
 var podmanPlaceholders = []string{"run/.containerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
 
-// layerSkip leaves Podman's placeholders out of a writable layer: those
+// layerSkip leaves out of a writable layer the FIFO a dump of the same
+// backup may have made in the container's /tmp (see engine.FIFOPrefix),
+// and Podman's placeholders.
+func layerSkip(eng *engine.Client, layerDir string) func(string, bool) bool {
+	podman := podmanSkip(eng, layerDir)
+	return func(rel string, isDir bool) bool {
+		if !isDir && dumpFIFO.MatchString(rel) {
+			return true
+		}
+		return podman != nil && podman(rel, isDir)
+	}
+}
+
+// dumpFIFO matches a dump FIFO's path in a layer: the prefix and 32 hex
+// digits, nothing a container would name a file of its own by chance.
+var dumpFIFO = regexp.MustCompile(`^tmp/` + regexp.QuoteMeta(engine.FIFOPrefix) + `[0-9a-f]{32}$`)
+
+// podmanSkip leaves Podman's placeholders out of a writable layer: those
 // that are empty regular files, so that an /etc/hosts a container wrote
 // itself (under --no-hosts, where nothing is mounted over it) is kept.
 // They are looked at beneath the layer's root, never through a symlink
 // the container made. nil on any other engine.
-func layerSkip(eng *engine.Client, layerDir string) func(string, bool) bool {
+func podmanSkip(eng *engine.Client, layerDir string) func(string, bool) bool {
 	if !eng.Info().Podman {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
@@ -38,6 +39,13 @@ type execReader struct {
 	pr     *io.PipeReader
 	err    error
 	closer func()
+	execID string
+
+	// Set when the dump comes through a FIFO (see dumpfifo.go).
+	fifo      *dumpFIFO
+	file      *os.File
+	ended     <-chan error // the exec's end: nil, or why it failed
+	stopWatch func() bool
 }
 
 // attach creates an exec of spec in container id and attaches to its
@@ -57,12 +65,19 @@ func (c *Client) attach(ctx context.Context, id string, spec ExecSpec, stdin boo
 }
 
 func (r *execReader) start() error {
-	execID, hijacked, err := r.c.attach(r.ctx, r.id, r.spec, false)
+	root := r.c.fifoRoot(r.ctx, r.id)
+	spec, name := r.spec, ""
+	if root != nil {
+		defer root.Close()
+		name = fifoName()
+		spec.Cmd = append([]string{"sh", "-c", fifoWrap, "sh", name}, r.spec.Cmd...)
+	}
+	execID, hijacked, err := r.c.attach(r.ctx, r.id, spec, false)
 	if err != nil {
 		return err
 	}
 	pr, pw := io.Pipe()
-	r.pr, r.closer = pr, hijacked.Close
+	r.pr, r.closer, r.execID = pr, hijacked.Close, execID
 	go func() {
 		var stderr bytes.Buffer
 		_, err := stdcopy.StdCopy(pw, &limitedWriter{w: &stderr, n: 8 << 10}, hijacked.Reader)
@@ -72,7 +87,66 @@ func (r *execReader) start() error {
 		}
 		pw.CloseWithError(err)
 	}()
+	if root == nil {
+		return nil
+	}
+	dir, err := readMarker(pr)
+	if err != nil {
+		return fmt.Errorf("exec %s in %s: %w", r.spec.Cmd[0], r.id, err)
+	}
+	if dir == "-" {
+		r.c.log.Debug("dump through the exec stream: the container took no FIFO", "container", r.id)
+		return nil
+	}
+	f, err := openFIFO(root, dir, name)
+	if err != nil {
+		r.kill()
+		return err
+	}
+	r.fifo = f
+	return r.readFIFO()
+}
+
+// readFIFO opens the FIFO and reads the dump from it; the exec stream is
+// then only waited to its end, for the command's exit status.
+func (r *execReader) readFIFO() error {
+	ended := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		_, err := io.Copy(io.Discard, r.pr)
+		ended <- err
+		close(stop)
+	}()
+	// The wait for the writer ends when the exec does, or the job.
+	wait := make(chan struct{})
+	go func() {
+		select {
+		case <-stop:
+		case <-r.ctx.Done():
+		}
+		close(wait)
+	}()
+	file, err := r.fifo.open(wait)
+	if err != nil {
+		r.kill()
+		if e := <-ended; e != nil {
+			return e
+		}
+		return err
+	}
+	r.c.log.Debug("dump through a FIFO", "container", r.id, "fifo", r.fifo.name)
+	r.file, r.ended = file, ended
+	r.stopWatch = context.AfterFunc(r.ctx, func() { file.Close() })
 	return nil
+}
+
+// kill ends the exec and everything it started, as Exec does when its
+// context ends.
+func (r *execReader) kill() {
+	ctx := context.WithoutCancel(r.ctx)
+	if info, err := r.c.api.ExecInspect(ctx, r.execID, client.ExecInspectOptions{}); err == nil && info.Running && info.PID > 0 {
+		killTree(info.PID)
+	}
 }
 
 // exitStatus turns a non-zero exit into an error carrying the tool's
@@ -96,10 +170,37 @@ func (r *execReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	return r.pr.Read(p)
+	if r.file == nil {
+		return r.pr.Read(p)
+	}
+	n, err := r.file.Read(p)
+	if err == io.EOF {
+		// The writer closed its end: the exit status says whether the
+		// dump is whole.
+		if e := <-r.ended; e != nil {
+			r.err = e
+			return n, e
+		}
+		r.err = io.EOF
+	} else if err != nil && r.ctx.Err() != nil {
+		err = fmt.Errorf("dump cancelled: %w", context.Cause(r.ctx))
+	} else if err != nil {
+		err = fmt.Errorf("read the dump's FIFO: %w", err)
+	}
+	return n, err
 }
 
 func (r *execReader) Close() error {
+	if r.file != nil {
+		r.stopWatch()
+		r.file.Close()
+	}
+	if r.fifo != nil {
+		// Killed only once the FIFO is closed: a writer blocked on it then
+		// ends by itself.
+		r.kill()
+		r.fifo.remove()
+	}
 	if r.pr != nil {
 		r.pr.Close()
 	}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/beneath"
+)
+
+// TestOpenFIFORefusesWhatIsNoFIFO: the host's end of a dump FIFO opens
+// nothing but a FIFO in one of the wrapper's directories, and a wait for
+// a writer that never comes ends when told to.
+func TestOpenFIFORefusesWhatIsNoFIFO(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(dir, "host-secret")
+	if err := os.WriteFile(secret, []byte("host data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(tmp, "regular"), []byte("x"), 0o600))
+	must(os.Symlink(secret, filepath.Join(tmp, "link")))
+	must(syscall.Mkfifo(filepath.Join(tmp, "fifo"), 0o600))
+	must(os.Symlink(tmp, filepath.Join(dir, "shm")))
+	root, err := beneath.Open(dir)
+	must(err)
+	defer root.Close()
+
+	for _, c := range []struct{ dir, name string }{
+		{"/tmp", "regular"}, {"/tmp", "link"}, {"/tmp", "missing"}, {"/etc", "fifo"}, {"/tmp/../tmp", "fifo"},
+	} {
+		if f, err := openFIFO(root, c.dir, c.name); err == nil {
+			f.remove()
+			t.Errorf("%s/%s opened as a dump FIFO", c.dir, c.name)
+		}
+	}
+	f, err := openFIFO(root, "/tmp", "fifo")
+	must(err)
+	done := make(chan struct{})
+	time.AfterFunc(100*time.Millisecond, func() { close(done) })
+	start := time.Now()
+	if r, err := f.open(done); err == nil {
+		r.Close()
+		t.Fatal("a FIFO nobody wrote opened")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the wait for a writer took %v after it was ended", took)
+	}
+	f.remove()
+	if _, err := os.Lstat(filepath.Join(tmp, "fifo")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the FIFO is left: %v", err)
+	}
+}
+
+// TestDumpThroughFIFO: a dump read from a container of a local engine
+// comes through a FIFO, whole, with the command's failure reported; a
+// container that has nowhere to make one streams it; a cancelled dump
+// leaves no process and no FIFO behind.
+func TestDumpThroughFIFO(t *testing.T) {
+	c, d := testClient(t)
+	ctx := ctxT(t)
+	p := names(t)
+	removeAfter(t, d, "container", p+"db", p+"ro")
+	d.Docker(t, "run", "-d", "--name", p+"db", busybox, "sleep", "600")
+	d.Docker(t, "run", "-d", "--name", p+"ro", "--read-only", "--user", "1000:1000", "--ipc", "none", busybox, "sleep", "600")
+	const size = 3_000_000
+	want := bytes.Repeat([]byte("lifeboat\n"), size/9+1)[:size]
+	dump := ExecSpec{Cmd: []string{"sh", "-c", "yes lifeboat | head -c 3000000; echo note >&2"}}
+
+	for _, ct := range []struct {
+		name string
+		fifo bool
+	}{{p + "db", true}, {p + "ro", false}} {
+		out := c.ExecOutput(ctx, ct.name, dump)
+		got, err := io.ReadAll(out)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: read %d bytes (want %d, equal %v): %v", ct.name, len(got), size, bytes.Equal(got, want), err)
+		}
+		if via := out.(*execReader).file != nil; via != ct.fifo {
+			t.Errorf("%s: through a FIFO %v, want %v", ct.name, via, ct.fifo)
+		}
+		out.Close()
+	}
+
+	out := c.ExecOutput(ctx, p+"db", ExecSpec{Cmd: []string{"sh", "-c", "echo partial; echo boom >&2; exit 3"}})
+	if _, err := io.ReadAll(out); err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "exited 3") {
+		t.Errorf("a failed dump read as: %v", err)
+	}
+	out.Close()
+
+	cctx, cancel := context.WithCancel(ctx)
+	out = c.ExecOutput(cctx, p+"db", ExecSpec{Cmd: []string{"sh", "-c", "yes | head -c 1000000; sleep 600; echo never"}})
+	if _, err := io.ReadFull(out, make([]byte, 1000000)); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	if _, err := io.ReadAll(out); err == nil || !strings.Contains(err.Error(), "cancel") {
+		t.Errorf("a cancelled dump read as: %v", err)
+	}
+	out.Close()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the cancelled dump ended after %v", took)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		ps := d.Docker(t, "exec", p+"db", "ps", "-o", "args")
+		left := d.Docker(t, "exec", p+"db", "sh", "-c", "ls -a /dev/shm /tmp | grep lifeboat || true")
+		if !strings.Contains(ps, "sleep 600;") && !strings.Contains(ps, "head -c") && left == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a cancelled dump the container still has:\n%s\n%s", ps, left)
+		}
+	}
+}
