@@ -132,8 +132,11 @@ func openFIFO(root *beneath.Root, dir, name string) (*dumpFIFO, error) {
 }
 
 // open opens the FIFO for reading, which waits for its writer. When done
-// is closed first (the exec ended without opening it, or the job was
-// cancelled), the wait is ended by opening the writing side ourselves.
+// is closed first (the exec ended, or the job was cancelled), the wait is
+// ended by opening the writing side ourselves. The reader is returned
+// either way: a writer that came and went before done may have left its
+// whole output in the pipe, and one that never came leaves it empty, for
+// the exec's exit status (or the cancelled job) to fail the dump.
 func (f *dumpFIFO) open(done <-chan struct{}) (*os.File, error) {
 	type opened struct {
 		f   *os.File
@@ -144,19 +147,19 @@ func (f *dumpFIFO) open(done <-chan struct{}) (*os.File, error) {
 		r, err := os.OpenFile(beneath.ProcPath(f.path), os.O_RDONLY|unix.O_NOCTTY, 0)
 		ch <- opened{r, err}
 	}()
+	var o opened
 	select {
-	case o := <-ch:
-		return o.f, o.err
+	case o = <-ch:
 	case <-done:
 		if w, err := unix.Open(beneath.ProcPath(f.path), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
 			unix.Close(w)
 		}
-		o := <-ch
-		if o.f != nil {
-			o.f.Close()
-		}
-		return nil, errors.New("the dump ended before it wrote its FIFO")
+		o = <-ch
 	}
+	if o.err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoFIFO, o.err)
+	}
+	return o.f, nil
 }
 
 // remove unlinks the FIFO if it is still the one opened: the wrapper

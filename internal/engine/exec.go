@@ -3,12 +3,14 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"sync"
 
+	"github.com/lifeboat-backup/lifeboat/internal/beneath"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 )
@@ -66,12 +68,27 @@ func (c *Client) attach(ctx context.Context, id string, spec ExecSpec, stdin boo
 
 func (r *execReader) start() error {
 	root := r.c.fifoRoot(r.ctx, r.id)
-	spec, name := r.spec, ""
-	if root != nil {
-		defer root.Close()
-		name = fifoName()
-		spec.Cmd = append([]string{"sh", "-c", fifoWrap, "sh", name}, r.spec.Cmd...)
+	if root == nil {
+		return r.stream(r.spec)
 	}
+	defer root.Close()
+	err := r.startFIFO(root)
+	if errors.Is(err, errNoFIFO) && r.ctx.Err() == nil {
+		// Not the dump's own failure: the host could not open what the
+		// container made. The stream always works.
+		r.c.log.Warn("dump through the exec stream instead", "container", r.id, "err", err)
+		r.Close()
+		r.fifo, r.pr, r.closer = nil, nil, nil
+		return r.stream(r.spec)
+	}
+	return err
+}
+
+// errNoFIFO is a dump's FIFO the host could not open.
+var errNoFIFO = errors.New("the host cannot open the dump's FIFO")
+
+// stream runs spec and reads its stdout from the exec stream.
+func (r *execReader) stream(spec ExecSpec) error {
 	execID, hijacked, err := r.c.attach(r.ctx, r.id, spec, false)
 	if err != nil {
 		return err
@@ -87,10 +104,19 @@ func (r *execReader) start() error {
 		}
 		pw.CloseWithError(err)
 	}()
-	if root == nil {
-		return nil
+	return nil
+}
+
+// startFIFO runs the command under fifoWrap and, when the container made
+// the FIFO, opens it beneath root.
+func (r *execReader) startFIFO(root *beneath.Root) error {
+	name := fifoName()
+	spec := r.spec
+	spec.Cmd = append([]string{"sh", "-c", fifoWrap, "sh", name}, r.spec.Cmd...)
+	if err := r.stream(spec); err != nil {
+		return err
 	}
-	dir, err := readMarker(pr)
+	dir, err := readMarker(r.pr)
 	if err != nil {
 		return fmt.Errorf("exec %s in %s: %w", r.spec.Cmd[0], r.id, err)
 	}
@@ -101,7 +127,7 @@ func (r *execReader) start() error {
 	f, err := openFIFO(root, dir, name)
 	if err != nil {
 		r.kill()
-		return err
+		return fmt.Errorf("%w: %w", errNoFIFO, err)
 	}
 	r.fifo = f
 	return r.readFIFO()
@@ -129,9 +155,7 @@ func (r *execReader) readFIFO() error {
 	file, err := r.fifo.open(wait)
 	if err != nil {
 		r.kill()
-		if e := <-ended; e != nil {
-			return e
-		}
+		<-ended
 		return err
 	}
 	r.c.log.Debug("dump through a FIFO", "container", r.id, "fifo", r.fifo.name)
