@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -45,7 +46,10 @@ type governor struct {
 	set                func(nice int) error
 }
 
-var process = &governor{set: setThreads}
+var process = &governor{set: func(nice int) error {
+	setAutogroup(nice)
+	return setThreads(nice)
+}}
 
 // Background lowers the process's priority until release, unless a job
 // is urgent; it does nothing where the process could not raise it back
@@ -153,6 +157,55 @@ func setIOPriority(tid, nice int) {
 	}
 	// Ignored where the I/O scheduler has no priorities (none, mq-deadline).
 	unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), uintptr(ioprioClassBE<<ioprioClassShift|level))
+}
+
+// Where the kernel groups processes by session for the scheduler
+// (autogroup, for processes in the root CPU cgroup), a thread's nice value
+// orders it only within its session's group: against a container's
+// processes, a lowered lifeboat still took a session's full share. Its
+// group is lowered too, but only when lifeboat leads its session, as
+// serve under systemd or a job cron runs does: otherwise the group holds
+// the shell that started lifeboat, which is not lifeboat's to lower.
+const autogroupFile = "/proc/self/autogroup"
+
+// autogroupNormal is the group's nice value before lifeboat first lowered
+// it, given back when it is normal again.
+var autogroupNormal = -1
+
+func setAutogroup(nice int) {
+	if sid, err := unix.Getsid(0); err != nil || sid != os.Getpid() {
+		return
+	}
+	if autogroupNormal < 0 {
+		n, ok := readAutogroup()
+		if !ok {
+			return // no autogroups in this kernel, or they are off
+		}
+		autogroupNormal = n
+	}
+	if nice == 0 {
+		nice = autogroupNormal
+	}
+	// A courtesy like the rest: a kernel that refuses changes nothing.
+	_ = os.WriteFile(autogroupFile, []byte(strconv.Itoa(nice)), 0)
+}
+
+// readAutogroup reads the session group's nice value ("/autogroup-N nice
+// X"); false where the file is missing or autogroups are off.
+func readAutogroup() (int, bool) {
+	if b, err := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled"); err != nil || strings.TrimSpace(string(b)) != "1" {
+		return 0, false
+	}
+	b, err := os.ReadFile(autogroupFile)
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 || f[1] != "nice" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(f[2])
+	return n, err == nil
 }
 
 // canRestore reports whether the process may set its nice value back to

@@ -1,11 +1,14 @@
 package priority
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -89,5 +92,62 @@ func TestEveryThreadLoweredAndRestored(t *testing.T) {
 	check(0)
 	if err := Check("idle"); err == nil {
 		t.Error(`Check("idle") passed`)
+	}
+}
+
+// TestMain runs the test binary as sessionChild when asked to.
+func TestMain(m *testing.M) {
+	if os.Getenv("LIFEBOAT_PRIORITY_CHILD") == "1" {
+		sessionChild()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// sessionChild lowers and raises its priority as a job does, printing its
+// session group's nice value after each step.
+func sessionChild() {
+	say := func() {
+		n, _ := readAutogroup()
+		fmt.Print(n, " ")
+	}
+	say()
+	release := Background()
+	say()
+	urgent := Urgent()
+	say()
+	urgent()
+	say()
+	release()
+	say()
+}
+
+// TestSessionGroupLowered: a lifeboat that leads its session lowers its
+// session's scheduling group with its threads, and gives it back; one
+// that does not (started by a shell, in the shell's session) leaves the
+// group alone.
+func TestSessionGroupLowered(t *testing.T) {
+	if _, ok := readAutogroup(); !ok {
+		t.Fatal("this test needs a kernel with autogroups on (CONFIG_SCHED_AUTOGROUP, kernel.sched_autogroup_enabled=1)")
+	}
+	if !canRestore() {
+		t.Fatal("this test needs root or an RLIMIT_NICE of 20: it sets the process's own priority back")
+	}
+	own, _ := readAutogroup()
+	same := strings.TrimSpace(strings.Repeat(strconv.Itoa(own)+" ", 5))
+	for _, c := range []struct {
+		leader bool
+		want   string
+	}{{true, "0 10 0 10 0"}, {false, same}} {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "LIFEBOAT_PRIORITY_CHILD=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: c.leader}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("leader %v: %v", c.leader, err)
+		}
+		if got := strings.TrimSpace(string(out)); got != c.want {
+			t.Errorf("leader %v: session group nice %q, want %q", c.leader, got, c.want)
+		}
 	}
 }
