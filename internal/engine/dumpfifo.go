@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/beneath"
 	"github.com/moby/moby/client"
@@ -172,4 +175,56 @@ func (f *dumpFIFO) remove() {
 	}
 	f.path.Close()
 	f.dir.Close()
+}
+
+// staleAfter is how long a dump FIFO may wait for lifeboat's open: the
+// open follows the wrapper's marker within milliseconds, so one older
+// than this was left by a lifeboat killed in between, and its writer
+// waits in the container for a reader that will never come.
+var staleAfter = time.Minute
+
+// dumpFIFOName matches the FIFOs fifoWrap makes.
+var dumpFIFOName = regexp.MustCompile(`^` + regexp.QuoteMeta(FIFOPrefix) + `[0-9a-f]{32}$`)
+
+// releaseStale frees the writers of stale dump FIFOs in the container:
+// opening one for reading and writing lets its writer's open return, and
+// closing it at once makes the writer's first write fail (SIGPIPE), so its
+// wrapper removes the FIFO and ends. Only FIFOs unchanged for staleAfter
+// are touched, through descriptors beneath root.
+func releaseStale(root *beneath.Root, log *slog.Logger) {
+	for _, dir := range fifoDirs {
+		d, err := root.OpenDir(strings.TrimPrefix(dir, "/"))
+		if err != nil {
+			continue
+		}
+		names, _ := d.Readdirnames(-1)
+		for _, name := range names {
+			if dumpFIFOName.MatchString(name) && releaseOne(d, name) {
+				log.Info("released the dump a killed lifeboat left waiting in the container", "fifo", dir+"/"+name)
+			}
+		}
+		d.Close()
+	}
+}
+
+func releaseOne(dir *os.File, name string) bool {
+	p, err := beneath.OpenPath(dir, name)
+	if err != nil {
+		return false
+	}
+	defer p.Close()
+	var st unix.Stat_t
+	if unix.Fstat(int(p.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return false
+	}
+	old := time.Now().Add(-staleAfter)
+	if time.Unix(st.Ctim.Unix()).After(old) || time.Unix(st.Mtim.Unix()).After(old) {
+		return false
+	}
+	fd, err := unix.Open(beneath.ProcPath(p), unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
 }

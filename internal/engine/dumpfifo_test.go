@@ -153,3 +153,51 @@ func TestDumpThroughFIFO(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleDumpFIFOReleased: a dump whose lifeboat was killed between the
+// wrapper's marker and the host's open waits in the container for a
+// reader; the next dump from that container frees it, and its wrapper
+// removes the FIFO and ends.
+func TestStaleDumpFIFOReleased(t *testing.T) {
+	c, d := testClient(t)
+	ctx := ctxT(t)
+	p := names(t)
+	removeAfter(t, d, "container", p+"db")
+	d.Docker(t, "run", "-d", "--name", p+"db", busybox, "sleep", "600")
+	defer func(old time.Duration) { staleAfter = old }(staleAfter)
+	staleAfter = time.Second
+	name := fifoName()
+	// As the engine runs it for lifeboat, with nobody to open the FIFO.
+	d.Docker(t, "exec", "-d", p+"db", "sh", "-c", fifoWrap, "sh", name, "sh", "-c", "echo data; sleep 600")
+	waitFor := func(what string, ok func(ps, shm string) bool) {
+		t.Helper()
+		var ps, shm string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			ps = d.Docker(t, "exec", p+"db", "ps", "-o", "args")
+			shm = d.Docker(t, "exec", p+"db", "ls", "-a", "/dev/shm")
+			if ok(ps, shm) {
+				return
+			}
+		}
+		t.Fatalf("%s; processes:\n%s\n/dev/shm: %s", what, ps, shm)
+	}
+	waitFor("the wrapper made no FIFO", func(ps, shm string) bool { return strings.Contains(shm, name) })
+	// A fresh one is not stale: a dump now leaves it waiting.
+	out := c.ExecOutput(ctx, p+"db", ExecSpec{Cmd: []string{"echo", "fresh"}})
+	if got, err := io.ReadAll(out); err != nil || string(got) != "fresh\n" {
+		t.Fatalf("dump read %q: %v", got, err)
+	}
+	out.Close()
+	if shm := d.Docker(t, "exec", p+"db", "ls", "-a", "/dev/shm"); !strings.Contains(shm, name) {
+		t.Fatal("a FIFO younger than staleAfter was released")
+	}
+	time.Sleep(staleAfter + 200*time.Millisecond)
+	out = c.ExecOutput(ctx, p+"db", ExecSpec{Cmd: []string{"echo", "next"}})
+	if got, err := io.ReadAll(out); err != nil || string(got) != "next\n" {
+		t.Fatalf("dump read %q: %v", got, err)
+	}
+	out.Close()
+	waitFor("the stale dump was not released", func(ps, shm string) bool {
+		return !strings.Contains(shm, name) && !strings.Contains(ps, name) && !strings.Contains(ps, "sleep 600;")
+	})
+}

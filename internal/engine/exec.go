@@ -110,6 +110,7 @@ func (r *execReader) stream(spec ExecSpec) error {
 // startFIFO runs the command under fifoWrap and, when the container made
 // the FIFO, opens it beneath root.
 func (r *execReader) startFIFO(root *beneath.Root) error {
+	releaseStale(root, r.c.log)
 	name := fifoName()
 	spec := r.spec
 	spec.Cmd = append([]string{"sh", "-c", fifoWrap, "sh", name}, r.spec.Cmd...)
