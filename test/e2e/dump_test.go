@@ -144,10 +144,16 @@ func TestDatabases(t *testing.T) {
 				}
 			}
 
-			r := e.ok("backup", "container/"+src, "--json")
+			// At debug level: the dumps must have come through a FIFO (a
+			// local engine), and the password must not be in the debug
+			// log either.
+			r := e.ok("backup", "container/"+src, "--json", "--log-level", "debug")
 			p := parseSummaries(t, r.stdout)[0]
 			if p.Consistency != "dump+pause" || p.DowntimeMS == nil {
 				t.Fatalf("auto chose %q: want dump+pause for a database", p.Consistency)
+			}
+			if !strings.Contains(r.stderr, "dump through a FIFO") || strings.Contains(r.stderr, "dump through the exec stream") {
+				t.Errorf("%s's dumps did not all come through a FIFO", src)
 			}
 			t.Logf("%s: backup under writes, paused %d ms", src, *p.DowntimeMS)
 			if db.secret != "" {
