@@ -1,7 +1,7 @@
 package backup
 
 import (
-	"regexp"
+	"strings"
 
 	"github.com/lifeboat-backup/lifeboat/internal/beneath"
 	"github.com/lifeboat-backup/lifeboat/internal/engine"
@@ -14,21 +14,17 @@ import (
 var podmanPlaceholders = []string{"run/.containerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf"}
 
 // layerSkip leaves out of a writable layer the FIFO a dump of the same
-// backup may have made in the container's /tmp (see engine.FIFOPrefix),
+// backup may have made in the container's /tmp (see engine.IsDumpFIFO),
 // and Podman's placeholders.
 func layerSkip(eng *engine.Client, layerDir string) func(string, bool) bool {
 	podman := podmanSkip(eng, layerDir)
 	return func(rel string, isDir bool) bool {
-		if !isDir && dumpFIFO.MatchString(rel) {
+		if name, ok := strings.CutPrefix(rel, "tmp/"); ok && !isDir && engine.IsDumpFIFO(name) {
 			return true
 		}
 		return podman != nil && podman(rel, isDir)
 	}
 }
-
-// dumpFIFO matches a dump FIFO's path in a layer: the prefix and 32 hex
-// digits, nothing a container would name a file of its own by chance.
-var dumpFIFO = regexp.MustCompile(`^tmp/` + regexp.QuoteMeta(engine.FIFOPrefix) + `[0-9a-f]{32}$`)
 
 // podmanSkip leaves Podman's placeholders out of a writable layer: those
 // that are empty regular files, so that an /etc/hosts a container wrote

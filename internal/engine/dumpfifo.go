@@ -27,8 +27,15 @@ import (
 // which lifeboat opens from the host beneath the container's root
 // (/proc/PID/root), so the exec stream carries only a marker and stderr.
 
-// FIFOPrefix starts the name of a dump's FIFO in the container.
-const FIFOPrefix = ".lifeboat-dump-"
+// fifoPrefix starts the name of a dump's FIFO in the container.
+const fifoPrefix = ".lifeboat-dump-"
+
+// IsDumpFIFO reports whether name is that of a FIFO fifoWrap makes: the
+// prefix and 32 hex digits, nothing a container would name a file of its
+// own by chance.
+func IsDumpFIFO(name string) bool { return dumpFIFOName.MatchString(name) }
+
+var dumpFIFOName = regexp.MustCompile(`^` + regexp.QuoteMeta(fifoPrefix) + `[0-9a-f]{32}$`)
 
 // fifoDirs are where the wrapper may make the FIFO, most wanted first:
 // /dev/shm is a tmpfs in every Docker and Podman container, outside the
@@ -41,7 +48,7 @@ var fifoDirs = []string{"/dev/shm", "/tmp"}
 // and runs it with stdout as it is. The marker line is always there, so
 // no output of the command is ever taken for it. The FIFO is made 0600
 // by the container's own user; it is removed when the command ends.
-const fifoWrap = `n=$1; shift; for d in /dev/shm /tmp; do ` +
+var fifoWrap = `n=$1; shift; for d in ` + strings.Join(fifoDirs, " ") + `; do ` +
 	`if [ -d "$d" ] && (umask 077; mkfifo "$d/$n") 2>/dev/null; then printf '%s\n' "$d"; "$@" >"$d/$n"; rc=$?; rm -f "$d/$n"; exit $rc; fi; ` +
 	`done; printf '%s\n' -; exec "$@"`
 
@@ -82,7 +89,7 @@ func (c *Client) fifoRoot(ctx context.Context, id string) *beneath.Root {
 func fifoName() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return FIFOPrefix + hex.EncodeToString(b)
+	return fifoPrefix + hex.EncodeToString(b)
 }
 
 // readMarker reads the wrapper's first line, one byte at a time so that
@@ -183,9 +190,6 @@ func (f *dumpFIFO) remove() {
 // waits in the container for a reader that will never come.
 var staleAfter = time.Minute
 
-// dumpFIFOName matches the FIFOs fifoWrap makes.
-var dumpFIFOName = regexp.MustCompile(`^` + regexp.QuoteMeta(FIFOPrefix) + `[0-9a-f]{32}$`)
-
 // releaseStale frees the writers of stale dump FIFOs in the container:
 // opening one for reading and writing lets its writer's open return, and
 // closing it at once makes the writer's first write fail (SIGPIPE), so its
@@ -199,7 +203,7 @@ func releaseStale(root *beneath.Root, log *slog.Logger) {
 		}
 		names, _ := d.Readdirnames(-1)
 		for _, name := range names {
-			if dumpFIFOName.MatchString(name) && releaseOne(d, name) {
+			if IsDumpFIFO(name) && releaseOne(d, name) {
 				log.Info("released the dump a killed lifeboat left waiting in the container", "fifo", dir+"/"+name)
 			}
 		}

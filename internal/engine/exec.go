@@ -167,9 +167,12 @@ func (r *execReader) readFIFO() error {
 
 // kill ends the exec and everything it started, as Exec does when its
 // context ends.
-func (r *execReader) kill() {
-	ctx := context.WithoutCancel(r.ctx)
-	if info, err := r.c.api.ExecInspect(ctx, r.execID, client.ExecInspectOptions{}); err == nil && info.Running && info.PID > 0 {
+func (r *execReader) kill() { r.c.killExec(context.WithoutCancel(r.ctx), r.execID) }
+
+// killExec kills a running exec and everything it started: the Engine
+// API has no call for that.
+func (c *Client) killExec(ctx context.Context, execID string) {
+	if info, err := c.api.ExecInspect(ctx, execID, client.ExecInspectOptions{}); err == nil && info.Running && info.PID > 0 {
 		killTree(info.PID)
 	}
 }
@@ -288,9 +291,7 @@ func (c *Client) Exec(ctx context.Context, id string, spec ExecSpec, stdin io.Re
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		if info, ierr := c.api.ExecInspect(ectx, execID, client.ExecInspectOptions{}); ierr == nil && info.Running && info.PID > 0 {
-			killTree(info.PID)
-		}
+		c.killExec(ectx, execID)
 		hijacked.Close()
 		<-done
 		return ExecResult{ExitCode: -1}, fmt.Errorf("exec %s in %s: %w (killed)", spec.Cmd[0], id, context.Cause(ctx))
