@@ -166,7 +166,13 @@ func setIOPriority(tid, nice int) {
 // group is lowered too, but only when lifeboat leads its session, as
 // serve under systemd or a job cron runs does: otherwise the group holds
 // the shell that started lifeboat, which is not lifeboat's to lower.
-const autogroupFile = "/proc/self/autogroup"
+//
+// Both files are variables so a test can run the logic on a kernel
+// without autogroups (many VMs and CI machines).
+var (
+	autogroupFile    = "/proc/self/autogroup"
+	autogroupEnabled = "/proc/sys/kernel/sched_autogroup_enabled"
+)
 
 // autogroupNormal is the group's nice value before lifeboat first lowered
 // it, given back when it is normal again.
@@ -176,6 +182,12 @@ func setAutogroup(nice int) {
 	if sid, err := unix.Getsid(0); err != nil || sid != os.Getpid() {
 		return
 	}
+	applyAutogroup(nice)
+}
+
+// applyAutogroup sets the session group's nice value: nice, or the value
+// it had before lifeboat first lowered it when nice is 0.
+func applyAutogroup(nice int) {
 	if autogroupNormal < 0 {
 		n, ok := readAutogroup()
 		if !ok {
@@ -190,18 +202,23 @@ func setAutogroup(nice int) {
 	_ = os.WriteFile(autogroupFile, []byte(strconv.Itoa(nice)), 0)
 }
 
-// readAutogroup reads the session group's nice value ("/autogroup-N nice
-// X"); false where the file is missing or autogroups are off.
+// readAutogroup reads the session group's nice value; false where the
+// file is missing or autogroups are off.
 func readAutogroup() (int, bool) {
-	if b, err := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled"); err != nil || strings.TrimSpace(string(b)) != "1" {
+	if b, err := os.ReadFile(autogroupEnabled); err != nil || strings.TrimSpace(string(b)) != "1" {
 		return 0, false
 	}
 	b, err := os.ReadFile(autogroupFile)
 	if err != nil {
 		return 0, false
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 3 || f[1] != "nice" {
+	return parseAutogroup(string(b))
+}
+
+// parseAutogroup parses the kernel's "/autogroup-N nice X".
+func parseAutogroup(s string) (int, bool) {
+	f := strings.Fields(s)
+	if len(f) != 3 || !strings.HasPrefix(f[0], "/autogroup-") || f[1] != "nice" {
 		return 0, false
 	}
 	n, err := strconv.Atoi(f[2])
