@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/kopia/kopia/fs"
 	"golang.org/x/sys/unix"
@@ -77,5 +78,57 @@ func TestCopyContentHoles(t *testing.T) {
 		if used := st.Blocks * 512; len(b) >= 3*mib && used > nonZero+2*mib {
 			t.Errorf("%s: %d bytes of data take %d bytes on disk: its holes were written", name, nonZero, used)
 		}
+	}
+}
+
+// TestAdmitBoundsLargeFiles: files that may hold a whole chunk are read
+// only as many at once as the budget allows, the next one waits for a
+// release (or its job's cancel), and small files still pass beside them.
+func TestAdmitBoundsLargeFiles(t *testing.T) {
+	o, err := newOutput(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(context.Background())
+	ctx := context.Background()
+	large := bytesFile{b: make([]byte, maxChunk+1)}
+	var releases []func()
+	for range chunkBudget / maxChunk {
+		r, err := o.admit(ctx, large)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, r)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := o.admit(short, large); err == nil {
+		t.Fatalf("a large file was admitted beyond the budget of %d", chunkBudget/maxChunk)
+	}
+	releases[0]()
+	r, err := o.admit(ctx, large)
+	if err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	r()
+	for i := 1; i < len(releases); i++ {
+		releases[i]()
+	}
+	// With the budget full, small files still pass, eight at once.
+	for range chunkBudget / maxChunk {
+		r, err := o.admit(ctx, large)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r()
+	}
+	for range 8 {
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		r, err := o.admit(short, bytesFile{b: make([]byte, smallFile)})
+		cancel()
+		if err != nil {
+			t.Fatalf("a small file waited: %v", err)
+		}
+		defer r()
 	}
 }
