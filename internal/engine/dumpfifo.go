@@ -192,8 +192,10 @@ var staleAfter = time.Minute
 
 // releaseStale frees the writers of stale dump FIFOs in the container:
 // opening one for reading and writing lets its writer's open return, and
-// closing it at once makes the writer's first write fail (SIGPIPE), so its
-// wrapper removes the FIFO and ends. Only FIFOs unchanged for staleAfter
+// closing it at once makes the writer's next write fail (SIGPIPE), so its
+// wrapper removes the FIFO and ends. (A write that lands in the moment
+// the FIFO is open succeeds, and is thrown away; a dump writes on, so
+// the one after fails.) Only FIFOs unchanged for staleAfter
 // are touched, through descriptors beneath root.
 func releaseStale(root *beneath.Root, log *slog.Logger) {
 	for _, dir := range fifoDirs {

@@ -167,8 +167,11 @@ func TestStaleDumpFIFOReleased(t *testing.T) {
 	defer func(old time.Duration) { staleAfter = old }(staleAfter)
 	staleAfter = time.Second
 	name := fifoName()
-	// As the engine runs it for lifeboat, with nobody to open the FIFO.
-	d.Docker(t, "exec", "-d", p+"db", "sh", "-c", fifoWrap, "sh", name, "sh", "-c", "echo data; sleep 600")
+	// As the engine runs it for lifeboat, with nobody to open the FIFO,
+	// and writing on as a dump does. (A writer that wrote once and then
+	// slept could slip its one write in while the release holds the FIFO
+	// open, and wait on: CI saw that with "echo data; sleep 600".)
+	d.Docker(t, "exec", "-d", p+"db", "sh", "-c", fifoWrap, "sh", name, "sh", "-c", "while :; do echo data; sleep 0.2; done")
 	waitFor := func(what string, ok func(ps, shm string) bool) {
 		t.Helper()
 		var ps, shm string
@@ -198,6 +201,6 @@ func TestStaleDumpFIFOReleased(t *testing.T) {
 	}
 	out.Close()
 	waitFor("the stale dump was not released", func(ps, shm string) bool {
-		return !strings.Contains(shm, name) && !strings.Contains(ps, name) && !strings.Contains(ps, "sleep 600;")
+		return !strings.Contains(shm, name) && !strings.Contains(ps, name) && !strings.Contains(ps, "echo data")
 	})
 }
