@@ -127,18 +127,27 @@ func openFIFO(root *beneath.Root, dir, name string) (*dumpFIFO, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dump FIFO: %w", err)
 	}
-	p, err := beneath.OpenPath(d, name)
+	p, _, err := fifoPath(d, name)
 	if err != nil {
 		d.Close()
-		return nil, fmt.Errorf("dump FIFO: %w", err)
+		return nil, fmt.Errorf("dump FIFO %s/%s: %w", dir, name, err)
+	}
+	return &dumpFIFO{dir: d, name: name, path: p}, nil
+}
+
+// fifoPath is an O_PATH descriptor of name in dir, without following a
+// symlink, and its stat, when it is a FIFO; an error for anything else.
+func fifoPath(dir *os.File, name string) (*os.File, *unix.Stat_t, error) {
+	p, err := beneath.OpenPath(dir, name)
+	if err != nil {
+		return nil, nil, err
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(p.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
 		p.Close()
-		d.Close()
-		return nil, fmt.Errorf("dump FIFO %s/%s: not a FIFO (%v)", dir, name, err)
+		return nil, nil, fmt.Errorf("not a FIFO (%v)", err)
 	}
-	return &dumpFIFO{dir: d, name: name, path: p}, nil
+	return p, &st, nil
 }
 
 // open opens the FIFO for reading, which waits for its writer. When done
@@ -214,15 +223,11 @@ func releaseStale(root *beneath.Root, log *slog.Logger) {
 }
 
 func releaseOne(dir *os.File, name string) bool {
-	p, err := beneath.OpenPath(dir, name)
+	p, st, err := fifoPath(dir, name)
 	if err != nil {
 		return false
 	}
 	defer p.Close()
-	var st unix.Stat_t
-	if unix.Fstat(int(p.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return false
-	}
 	old := time.Now().Add(-staleAfter)
 	if time.Unix(st.Ctim.Unix()).After(old) || time.Unix(st.Mtim.Unix()).After(old) {
 		return false
