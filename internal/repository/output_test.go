@@ -3,8 +3,10 @@ package repository
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +132,90 @@ func TestAdmitBoundsLargeFiles(t *testing.T) {
 			t.Fatalf("a small file waited: %v", err)
 		}
 		defer r()
+	}
+}
+
+// entryFile is a whole kopia file for WriteFile: content, mode, owner and
+// time; failAfter > 0 makes its reader fail after that many bytes.
+type entryFile struct {
+	bytesFile
+	failAfter int
+}
+
+func (f entryFile) Mode() os.FileMode { return 0o640 }
+func (f entryFile) Owner() fs.OwnerInfo {
+	return fs.OwnerInfo{UserID: uint32(os.Getuid()), GroupID: uint32(os.Getgid())}
+}
+func (f entryFile) ModTime() time.Time { return time.Unix(1_700_000_000, 0) }
+func (f entryFile) Name() string       { return "f" }
+func (f entryFile) Open(ctx context.Context) (fs.Reader, error) {
+	if f.failAfter == 0 {
+		return f.bytesFile.Open(ctx)
+	}
+	return failingReader{bytesReader{Reader: bytes.NewReader(f.b[:f.failAfter])}}, nil
+}
+
+type failingReader struct{ bytesReader }
+
+func (r failingReader) Read(p []byte) (int, error) {
+	n, err := r.bytesReader.Read(p)
+	if err != nil {
+		return n, errors.New("damaged blob")
+	}
+	return n, err
+}
+
+// TestWriteFileNeverReplaces: WriteFile writes a file under its own name
+// with its mode and time; it never overwrites a file or follows a symlink
+// that is already there, and a file whose content fails is removed, not
+// left half written.
+func TestWriteFileNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	o, err := newOutput(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(context.Background())
+	ctx := context.Background()
+	content := bytes.Repeat([]byte("lifeboat"), 300_000)
+	if err := o.WriteFile(ctx, "new", entryFile{bytesFile: bytesFile{b: content}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "new")); !bytes.Equal(got, content) || st.Mode().Perm() != 0o640 || st.ModTime().Unix() != 1_700_000_000 {
+		t.Errorf("restored file: %d bytes, mode %v, time %v", len(got), st.Mode(), st.ModTime())
+	}
+
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(outside, []byte("theirs"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "planted")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "existing"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"planted", "existing"} {
+		err := o.WriteFile(ctx, name, entryFile{bytesFile: bytesFile{b: content}}, nil)
+		if err == nil || !strings.Contains(err.Error(), "already exists") {
+			t.Errorf("%s: error %v, want already exists", name, err)
+		}
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "theirs" {
+		t.Errorf("the symlink's target was written: now %d bytes", len(b))
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "existing")); string(b) != "mine" {
+		t.Errorf("the existing file was overwritten: now %d bytes", len(b))
+	}
+
+	if err := o.WriteFile(ctx, "broken", entryFile{bytesFile: bytesFile{b: content}, failAfter: 1 << 20}, nil); err == nil || !strings.Contains(err.Error(), "damaged blob") {
+		t.Errorf("failed content: error %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "broken")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a file whose content failed was left behind: %v", err)
 	}
 }
