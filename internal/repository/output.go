@@ -23,9 +23,9 @@ import (
 // same time, so every name is resolved from the target's descriptor without
 // following a symlink (kopia's own writer follows them) and attributes are
 // set through descriptors, never by path. Unlike kopia's writer it never
-// overwrites anything, writes every file atomically (temporary name, then
-// rename) and keeps sparse files sparse; kopia's atomic mode ignores sparse
-// files and fails on names near 255 bytes.
+// overwrites anything, removes a file it could not finish, and keeps
+// sparse files sparse; kopia's atomic mode ignores sparse files and fails
+// on names near 255 bytes.
 type output struct {
 	root      *beneath.Root
 	mergeDirs bool // directories that exist already are written into
