@@ -165,7 +165,7 @@ func lockedBackup(ctx context.Context, repo func() (*repository.Repository, erro
 	if err != nil {
 		return Result{Err: err}
 	}
-	return backupUnit(ctx, r, eng, u, opts)
+	return backupUnit(ctx, r, eng, u, opts, start)
 }
 
 func checkImages(v string) error {

@@ -21,20 +21,24 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/source"
 )
 
-func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options) Result {
+// backupUnit backs up u, locked since start: the point's duration counts
+// from then, and its "open" phase is the lock (with any wait for another
+// job and the lease's settling) and the repository's open beside it.
+func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options, start time.Time) Result {
 	res := Result{}
-	start := time.Now()
+	phases := newPhases()
+	phases.add("open", start)
+	planned := time.Now()
 	counters := progress.New()
 	if opts.OnStart != nil {
 		opts.OnStart(u.String(), counters)
 	}
-	phases := newPhases()
 	p, err := planAll(ctx, eng, u, opts)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	phases.add("plan", start)
+	phases.add("plan", planned)
 	if err := p.storeImages(ctx, eng, opts, phases); err != nil {
 		res.Err = err
 		return res

@@ -158,7 +158,7 @@ func TestProjectPauseRestoreOnAnotherDaemon(t *testing.T) {
 		t.Fatalf("point %+v", p)
 	}
 	t.Logf("pause downtime: %d ms, duration %d ms, phases %v", *p.DowntimeMS, p.DurationMS, p.PhasesMS)
-	checkPhases(t, p, "plan", "live_pass", "freeze", "frozen_pass", "thaw", "store")
+	checkPhases(t, p, "open", "plan", "live_pass", "freeze", "frozen_pass", "thaw", "store")
 	var listed []summary
 	if err := json.Unmarshal([]byte(e.ok("snapshots", "project/shop", "--json").stdout), &listed); err != nil || len(listed) != 1 {
 		t.Fatalf("snapshots --json: %v %+v", err, listed)
