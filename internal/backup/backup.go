@@ -139,12 +139,25 @@ func Run(ctx context.Context, repo func() (*repository.Repository, error), eng *
 // would see its containers paused and freeze nothing.
 func lockedBackup(ctx context.Context, repo func() (*repository.Repository, error), eng *engine.Client, u Unit, opts Options) Result {
 	start := time.Now()
+	var waitFrom time.Time // when it began to wait for another job's hold
+	onWait := func(h unitlock.Holder) {
+		if waitFrom.IsZero() {
+			waitFrom = time.Now()
+		}
+		if opts.OnWait != nil {
+			opts.OnWait(h)
+		}
+	}
 	l, err := unitlock.Acquire(ctx, opts.LockDir, u.String(), unitlock.Options{
-		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: opts.OnWait, Shared: opts.Shared})
+		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: onWait, Shared: opts.Shared})
 	if err != nil {
 		return Result{Err: err}
 	}
-	opts.Log.Debug("unit locked", "unit", u.String(), "ms", time.Since(start).Milliseconds())
+	var waited time.Duration
+	if !waitFrom.IsZero() {
+		waited = time.Since(waitFrom)
+	}
+	opts.Log.Debug("unit locked", "unit", u.String(), "ms", time.Since(start).Milliseconds(), "waited_ms", waited.Milliseconds())
 	defer func() {
 		if err := l.Release(); err != nil {
 			opts.Log.Warn("unit lock not released cleanly", "unit", u.String(), "err", err)
@@ -165,7 +178,7 @@ func lockedBackup(ctx context.Context, repo func() (*repository.Repository, erro
 	if err != nil {
 		return Result{Err: err}
 	}
-	return backupUnit(ctx, r, eng, u, opts, start)
+	return backupUnit(ctx, r, eng, u, opts, start, waited)
 }
 
 func checkImages(v string) error {

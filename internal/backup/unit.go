@@ -21,12 +21,19 @@ import (
 	"github.com/lifeboat-backup/lifeboat/internal/source"
 )
 
-// backupUnit backs up u, locked since start: the point's duration counts
-// from then, and its "open" phase is the lock (with any wait for another
-// job and the lease's settling) and the repository's open beside it.
-func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options, start time.Time) Result {
+// backupUnit backs up u, whose lock it began to take at start and then
+// waited for other jobs' holds for waited. The point's duration is the
+// job's own work: from start, without the wait, which is a phase apart
+// ("wait") and is not counted, so that a backup queued behind another is
+// neither reported long nor judged slow. Its "open" phase is the lock
+// (the lease's settling) and the repository's open beside it.
+func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options, start time.Time, waited time.Duration) Result {
 	res := Result{}
 	phases := newPhases()
+	if waited > 0 {
+		phases.d["wait"] = waited
+		start = start.Add(waited)
+	}
 	phases.add("open", start)
 	planned := time.Now()
 	counters := progress.New()

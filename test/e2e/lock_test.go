@@ -212,6 +212,37 @@ func TestLockOneJobPerUnit(t *testing.T) {
 		}
 	})
 
+	// A backup queued behind another records its wait as a phase apart:
+	// its duration is its own work, or a queued backup would be judged slow.
+	t.Run("a wait is its own phase, not in the duration", func(t *testing.T) {
+		l := hold(t, unitlock.Backup)
+		began := time.Now()
+		cmd, out, errb := e.start(nil, "backup", "container/lockw", "--consistency", "none", "--json")
+		time.Sleep(3 * time.Second)
+		if err := l.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("backup: %v: %s", err, errb)
+		}
+		elapsed := time.Since(began).Milliseconds()
+		var p summary
+		if err := jsonUnmarshal(out.String(), &p); err != nil {
+			t.Fatal(err)
+		}
+		wait := p.PhasesMS["wait"]
+		t.Logf("queued backup: wait %d ms, duration %d ms, %d ms in all, phases %v", wait, p.DurationMS, elapsed, p.PhasesMS)
+		if wait < 2000 {
+			t.Errorf("wait phase %d ms, want the ~3 s the lock was held", wait)
+		}
+		if p.DurationMS <= 0 || p.DurationMS+wait > elapsed+10 {
+			t.Errorf("duration %d ms with a wait of %d ms, in %d ms in all: the wait is counted in the duration", p.DurationMS, wait, elapsed)
+		}
+		if _, ok := p.PhasesMS["open"]; !ok {
+			t.Errorf("no open phase: %v", p.PhasesMS)
+		}
+	})
+
 	// Twenty pairs: 14 of two CLI processes, 6 of a CLI beside serve.
 	const pairs, cliPairs = 20, 14
 	waited := 0

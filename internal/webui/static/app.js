@@ -216,7 +216,7 @@ async function startJob(body) {
 // fmtPhases lists a point's phases in the order a backup runs them;
 // dumps and image archives are read during a pass, so they overlap it.
 function fmtPhases(p) {
-  const order = ["open", "plan", "images", "live_pass", "prestage", "freeze", "frozen_pass", "thaw", "upload", "snapshot_pass", "dumps", "store"];
+  const order = ["wait", "open", "plan", "images", "live_pass", "prestage", "freeze", "frozen_pass", "thaw", "upload", "snapshot_pass", "dumps", "store"];
   const ph = p.phases_ms || {};
   return Object.keys(ph).sort((a, b) => order.indexOf(a) - order.indexOf(b))
     .map((k) => k.replace("_", " ") + " " + fmtMs(ph[k])).join(", ");
