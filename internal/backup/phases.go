@@ -17,8 +17,10 @@ func newPhases() *phases { return &phases{d: map[string]time.Duration{}} }
 
 // add counts the time since start under name. Phases that repeat (two
 // dumps, two image archives) add up.
-func (p *phases) add(name string, start time.Time) {
-	d := time.Since(start)
+func (p *phases) add(name string, start time.Time) { p.addDuration(name, time.Since(start)) }
+
+// addDuration counts d under name.
+func (p *phases) addDuration(name string, d time.Duration) {
 	p.mu.Lock()
 	p.d[name] += d
 	p.mu.Unlock()

@@ -31,7 +31,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 	res := Result{}
 	phases := newPhases()
 	if waited > 0 {
-		phases.d["wait"] = waited
+		phases.addDuration("wait", waited)
 		start = start.Add(waited)
 	}
 	phases.add("open", start)

@@ -30,11 +30,12 @@ type Point struct {
 	Trigger     string    `json:"trigger"`
 	// DurationMS is the whole backup job's, from its start (the unit's
 	// lock, the repository's open and planning included) to its data
-	// stored; points made before lifeboat kept
-	// that give their last pass's.
+	// stored, less any wait for another job's hold on the unit; points
+	// made before lifeboat kept that give their last pass's.
 	DurationMS int64 `json:"duration_ms"`
-	// PhasesMS are the durations of the job's phases (open, plan, images,
-	// live_pass, freeze, frozen_pass, snapshot_pass, thaw, dumps, store);
+	// PhasesMS are the durations of the job's phases (wait, which
+	// DurationMS leaves out, open, plan, images, live_pass, freeze,
+	// frozen_pass, snapshot_pass, thaw, dumps, store);
 	// phases that ran beside others (dumps and image archives are read
 	// during a pass) overlap, so they need not add up to DurationMS.
 	// Points made before lifeboat kept them have none.

@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
@@ -49,8 +50,8 @@ type leanZstd struct {
 }
 
 func newLeanZstd(orig compression.Compressor, level zstd.EncoderLevel) *leanZstd {
-	id := uint32(orig.HeaderID())
-	z := &leanZstd{Compressor: orig, header: [4]byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}}
+	z := &leanZstd{Compressor: orig}
+	binary.BigEndian.PutUint32(z.header[:], uint32(orig.HeaderID())) // kopia's compression header
 	z.pool.New = func() any {
 		w, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithLowerEncoderMem(true), zstd.WithEncoderConcurrency(1))
 		if err != nil {
