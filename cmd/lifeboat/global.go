@@ -54,7 +54,7 @@ Start with:
   lifeboat restore volume/NAME@latest --volume NAME --as NAME-copy`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       version + " (zstd: " + repository.ZstdEncoder() + ")",
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return g.setup(cmd)
 		},

@@ -9,11 +9,10 @@ import (
 	"github.com/kopia/kopia/repo/compression"
 )
 
-// TestLeanZstdSameBytes: the lean compressors write exactly the bytes
-// kopia's own write, for every size a content can have (the splitter cuts
-// at most 8 MiB) and for every kind of data, and kopia reads them back.
-// Above 8 MiB the bytes may differ, but kopia must still read them.
-func TestLeanZstdSameBytes(t *testing.T) {
+// zstdInputs are contents of every size a content can have (the
+// splitter cuts at most 8 MiB; more, for a compressor that must not
+// care) and of every kind of data.
+func zstdInputs() (kinds map[string]func(int) []byte, sizes []int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	words := []string{"lifeboat ", "volume ", "2026-12-03T15:04:05Z ", "GET /index.html 200\n", "container ", "restore "}
 	text := func(n int) []byte {
@@ -40,34 +39,86 @@ func TestLeanZstdSameBytes(t *testing.T) {
 		return b[:n]
 	}
 	const mib = 1 << 20
-	sizes := []int{0, 1, 1000, 128<<10 - 1, 128 << 10, 128<<10 + 1, mib, 4*mib + 123, 8 * mib}
-	for _, id := range []compression.HeaderID{compression.HeaderZstdFastest, compression.HeaderZstdDefault, compression.HeaderZstdBetterCompression} {
-		lean, ok := compression.ByHeaderID[id].(*leanZstd)
-		if !ok {
-			t.Fatalf("compressor %x is not the lean one", id)
-		}
-		for kind, gen := range map[string]func(int) []byte{"text": text, "random": random, "mixed": mixed} {
-			for _, n := range append(sizes, 8*mib+1, 12*mib) {
+	return map[string]func(int) []byte{"text": text, "random": random, "mixed": mixed},
+		[]int{0, 1, 1000, 128<<10 - 1, 128 << 10, 128<<10 + 1, mib - 1, mib, mib + 1, 2 * mib, 4*mib + 123, 8 * mib, 8*mib + 1, 12 * mib}
+}
+
+// TestLeanZstdSameBytes: the lean Go compressors write exactly the bytes
+// kopia's own write, for every size a content can have (at most 8 MiB),
+// and kopia reads them back. Above 8 MiB the bytes may differ, but kopia
+// must still read them.
+func TestLeanZstdSameBytes(t *testing.T) {
+	kinds, sizes := zstdInputs()
+	for id, level := range zstdLevels {
+		kopias := kopiaZstd[id]
+		lean := newLeanZstd(kopias, level)
+		for kind, gen := range kinds {
+			for _, n := range sizes {
 				in := gen(n)
 				var got, want bytes.Buffer
 				if err := lean.Compress(&got, bytes.NewReader(in)); err != nil {
 					t.Fatal(err)
 				}
-				if err := lean.Compressor.Compress(&want, bytes.NewReader(in)); err != nil {
+				if err := kopias.Compress(&want, bytes.NewReader(in)); err != nil {
 					t.Fatal(err)
 				}
 				name := fmt.Sprintf("%x %s %d", id, kind, n)
-				if n <= 8*mib && !bytes.Equal(got.Bytes(), want.Bytes()) {
+				if n <= 8<<20 && !bytes.Equal(got.Bytes(), want.Bytes()) {
 					t.Errorf("%s: %d bytes, kopia's %d: not the same bytes", name, got.Len(), want.Len())
 				}
-				var back bytes.Buffer
-				if err := compression.DecompressByHeader(&back, &got); err != nil {
-					t.Fatalf("%s: kopia cannot read it: %v", name, err)
-				}
-				if !bytes.Equal(back.Bytes(), in) {
-					t.Errorf("%s: read back %d bytes that differ from the %d written", name, back.Len(), n)
-				}
+				checkKopiaReads(t, name, kopias, got.Bytes(), in)
 			}
 		}
+	}
+}
+
+// TestZstdInUseReadByKopia: what the compressors in use write (the C
+// library's where cgo is built in), kopia's own decompressors read back
+// exactly, and it is no larger than kopia's own output by more than 1 %
+// where the data compresses.
+func TestZstdInUseReadByKopia(t *testing.T) {
+	kinds, sizes := zstdInputs()
+	t.Logf("encoder: %s", ZstdEncoder())
+	for id := range zstdLevels {
+		inUse, kopias := compression.ByHeaderID[id], kopiaZstd[id]
+		if inUse == kopias {
+			t.Fatalf("compressor %x is still kopia's", id)
+		}
+		if inUse.HeaderID() != id {
+			t.Fatalf("compressor %x has header ID %x", id, inUse.HeaderID())
+		}
+		for kind, gen := range kinds {
+			for _, n := range sizes {
+				in := gen(n)
+				var got, want bytes.Buffer
+				if err := inUse.Compress(&got, bytes.NewReader(in)); err != nil {
+					t.Fatal(err)
+				}
+				if err := kopias.Compress(&want, bytes.NewReader(in)); err != nil {
+					t.Fatal(err)
+				}
+				name := fmt.Sprintf("%x %s %d", id, kind, n)
+				if kind != "random" && n >= 1<<20 && float64(got.Len()) > 1.01*float64(want.Len()) {
+					t.Errorf("%s: %d bytes, kopia's own %d", name, got.Len(), want.Len())
+				}
+				checkKopiaReads(t, name, kopias, got.Bytes(), in)
+			}
+		}
+	}
+}
+
+// checkKopiaReads: kopia's own decompressor, by header and as the
+// compressor's own, reads compressed back to want.
+func checkKopiaReads(t *testing.T, name string, kopias compression.Compressor, compressed, want []byte) {
+	t.Helper()
+	var back, back2 bytes.Buffer
+	if err := compression.DecompressByHeader(&back, bytes.NewReader(compressed)); err != nil {
+		t.Fatalf("%s: kopia cannot read it: %v", name, err)
+	}
+	if err := kopias.Decompress(&back2, bytes.NewReader(compressed), true); err != nil {
+		t.Fatalf("%s: kopia's own compressor cannot read it: %v", name, err)
+	}
+	if !bytes.Equal(back.Bytes(), want) || !bytes.Equal(back2.Bytes(), want) {
+		t.Errorf("%s: read back %d and %d bytes that differ from the %d written", name, back.Len(), back2.Len(), len(want))
 	}
 }

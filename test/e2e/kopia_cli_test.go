@@ -81,13 +81,21 @@ func sameFiles(t *testing.T, want, got string) (files int, n int64) {
 // TestStockKopiaReadsRepositories: no lock-in. The stock kopia CLI, at the
 // version lifeboat embeds, opens the local repository and its locked S3
 // copy read-only, lists every restore point and restores a volume's files,
-// equal byte for byte to the originals.
+// equal byte for byte to the originals, among them a 6 MiB log whose
+// contents Lifeboat wrote as several zstd frames each.
 func TestStockKopiaReadsRepositories(t *testing.T) {
 	o := newLockedOffsite(t)
 	mp := o.volume("ol_data")
 	os.MkdirAll(filepath.Join(mp, "sub", "deeper"), 0o755)
 	os.WriteFile(filepath.Join(mp, "sub", "deeper", "note.txt"), []byte("kept by lifeboat, read by kopia\n"), 0o644)
 	randomFile(t, filepath.Join(mp, "sub", "blob"), 300<<10)
+	// Contents of over 1 MiB that compress: written as several zstd
+	// frames where the C encoder is built in (zstd_cgo.go).
+	var log bytes.Buffer
+	for i := 0; log.Len() < 6<<20; i++ {
+		fmt.Fprintf(&log, "2026-12-03T17:%02d:%02d line %d of a log that compresses\n", i/60%60, i%60, i)
+	}
+	os.WriteFile(filepath.Join(mp, "sub", "app.log"), log.Bytes(), 0o644)
 	o.backup("project/ol")
 	const to = "s3://locked/host1"
 	o.replicateLocked(to)
