@@ -28,6 +28,13 @@ import (
 // to one per CPU, so that the extra goroutines only stand in for parked
 // ones: CPU use and memory stay those of one reader per CPU.
 //
+// Host directories park goroutines too: each waits at its end for the
+// entries it handed out. With one goroutine per CPU for the host's tree,
+// the CPUs were idle 17 % of an initial backup on 2 CPUs; with four per
+// CPU, 15 %, and the backup took 4 % less time for 4 MiB more peak RSS
+// (four pairs, twice). A third read at once on 2 CPUs cut idle time to
+// 13 % but added 35 MiB of RSS, more than kopia's own peak: not taken.
+//
 // The same wrapper opens every host file beneath the host directory it was
 // found under (a volume's data, a bind mount), through no symlink and only
 // if it is a regular file: kopia opens a file by its path, and a container
@@ -35,9 +42,12 @@ import (
 // FIFO, between kopia's walk and the read had the host file backed up, or
 // the backup hung.
 
+// perCPU is the uploader's goroutines for the host's tree, per CPU.
+const perCPU = 4
+
 // uploadParallelism is the uploader's pool size for root.
 func uploadParallelism(ctx context.Context, root fs.Entry) int {
-	return runtime.NumCPU() + madeUp(ctx, root)
+	return perCPU*runtime.NumCPU() + madeUp(ctx, root)
 }
 
 // madeUp counts the entries of root's tree that are not on the host's

@@ -41,7 +41,7 @@ func TestMadeUpCountsOnlyGeneratedEntries(t *testing.T) {
 	if got := madeUp(ctx, root); got != 5 {
 		t.Fatalf("madeUp = %d, want 5", got)
 	}
-	if got, want := uploadParallelism(ctx, root), runtime.NumCPU()+5; got != want {
+	if got, want := uploadParallelism(ctx, root), perCPU*runtime.NumCPU()+5; got != want {
 		t.Fatalf("uploadParallelism = %d, want %d", got, want)
 	}
 }
