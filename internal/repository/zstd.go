@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/klauspost/compress/zstd"
@@ -38,9 +39,11 @@ var zstdLevels = map[compression.HeaderID]zstd.EncoderLevel{
 // kopiaZstd are kopia's own compressors that were replaced.
 var kopiaZstd = map[compression.HeaderID]compression.Compressor{}
 
-// zstdEncoder names the encoder in use ("C library" or "Go"), for the
-// version line.
-var zstdEncoder string
+// kopiaHeader is kopia's 4-byte compression header for id.
+func kopiaHeader(id compression.HeaderID) (h [4]byte) {
+	binary.BigEndian.PutUint32(h[:], uint32(id))
+	return h
+}
 
 // ZstdEncoder names the zstd encoder this build compresses with.
 func ZstdEncoder() string { return zstdEncoder }

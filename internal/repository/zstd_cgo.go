@@ -3,7 +3,6 @@
 package repository
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,10 +33,11 @@ var cLevel = map[zstd.EncoderLevel]int{
 // starts with no history; at level 1 the window is 512 KiB anyway.
 const framePiece = 1 << 20
 
+// zstdEncoder names the encoder this build compresses with.
+const zstdEncoder = "C library"
+
 func newZstd(orig compression.Compressor, level zstd.EncoderLevel) compression.Compressor {
-	zstdEncoder = "C library"
-	z := &cZstd{Compressor: orig, level: cLevel[level]}
-	binary.BigEndian.PutUint32(z.header[:], uint32(orig.HeaderID())) // kopia's compression header
+	z := &cZstd{Compressor: orig, header: kopiaHeader(orig.HeaderID()), level: cLevel[level]}
 	z.pool.New = func() any {
 		return &cZstdState{ctx: ddzstd.NewCtx(), in: make([]byte, framePiece), out: make([]byte, ddzstd.CompressBound(framePiece))}
 	}

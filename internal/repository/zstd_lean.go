@@ -1,7 +1,6 @@
 package repository
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
@@ -28,8 +27,7 @@ type leanZstd struct {
 }
 
 func newLeanZstd(orig compression.Compressor, level zstd.EncoderLevel) *leanZstd {
-	z := &leanZstd{Compressor: orig}
-	binary.BigEndian.PutUint32(z.header[:], uint32(orig.HeaderID())) // kopia's compression header
+	z := &leanZstd{Compressor: orig, header: kopiaHeader(orig.HeaderID())}
 	z.pool.New = func() any {
 		w, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithLowerEncoderMem(true), zstd.WithEncoderConcurrency(1))
 		if err != nil {

@@ -7,7 +7,9 @@ import (
 	"github.com/kopia/kopia/repo/compression"
 )
 
+// zstdEncoder names the encoder this build compresses with.
+const zstdEncoder = "Go"
+
 func newZstd(orig compression.Compressor, level zstd.EncoderLevel) compression.Compressor {
-	zstdEncoder = "Go"
 	return newLeanZstd(orig, level)
 }

@@ -55,18 +55,12 @@ func TestLeanZstdSameBytes(t *testing.T) {
 		for kind, gen := range kinds {
 			for _, n := range sizes {
 				in := gen(n)
-				var got, want bytes.Buffer
-				if err := lean.Compress(&got, bytes.NewReader(in)); err != nil {
-					t.Fatal(err)
-				}
-				if err := kopias.Compress(&want, bytes.NewReader(in)); err != nil {
-					t.Fatal(err)
-				}
+				got, want := compress(t, lean, in), compress(t, kopias, in)
 				name := fmt.Sprintf("%x %s %d", id, kind, n)
-				if n <= 8<<20 && !bytes.Equal(got.Bytes(), want.Bytes()) {
-					t.Errorf("%s: %d bytes, kopia's %d: not the same bytes", name, got.Len(), want.Len())
+				if n <= 8<<20 && !bytes.Equal(got, want) {
+					t.Errorf("%s: %d bytes, kopia's %d: not the same bytes", name, len(got), len(want))
 				}
-				checkKopiaReads(t, name, kopias, got.Bytes(), in)
+				checkKopiaReads(t, name, kopias, got, in)
 			}
 		}
 	}
@@ -90,21 +84,25 @@ func TestZstdInUseReadByKopia(t *testing.T) {
 		for kind, gen := range kinds {
 			for _, n := range sizes {
 				in := gen(n)
-				var got, want bytes.Buffer
-				if err := inUse.Compress(&got, bytes.NewReader(in)); err != nil {
-					t.Fatal(err)
-				}
-				if err := kopias.Compress(&want, bytes.NewReader(in)); err != nil {
-					t.Fatal(err)
-				}
+				got, want := compress(t, inUse, in), compress(t, kopias, in)
 				name := fmt.Sprintf("%x %s %d", id, kind, n)
-				if kind != "random" && n >= 1<<20 && float64(got.Len()) > 1.01*float64(want.Len()) {
-					t.Errorf("%s: %d bytes, kopia's own %d", name, got.Len(), want.Len())
+				if kind != "random" && n >= 1<<20 && float64(len(got)) > 1.01*float64(len(want)) {
+					t.Errorf("%s: %d bytes, kopia's own %d", name, len(got), len(want))
 				}
-				checkKopiaReads(t, name, kopias, got.Bytes(), in)
+				checkKopiaReads(t, name, kopias, got, in)
 			}
 		}
 	}
+}
+
+// compress is in compressed by c.
+func compress(t *testing.T, c compression.Compressor, in []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if err := c.Compress(&out, bytes.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 // checkKopiaReads: kopia's own decompressor, by header and as the
