@@ -134,10 +134,29 @@ func Run(ctx context.Context, repo func() (*repository.Repository, error), eng *
 	return results, err
 }
 
-// lockedBackup backs up u while holding its lock. The lock is taken before
-// the unit is planned: a plan made while another job has the unit frozen
-// would see its containers paused and freeze nothing.
+// maxOutraced bounds how often a backup starts again after another
+// host's claim of the unit's lease won over its own.
+const maxOutraced = 5
+
+// lockedBackup backs up u while holding its lock, and starts again when
+// another host's claim of the unit's lease outlived its own.
 func lockedBackup(ctx context.Context, repo func() (*repository.Repository, error), eng *engine.Client, u Unit, opts Options) Result {
+	for n := 1; ; n++ {
+		res := lockedBackupOnce(ctx, repo, eng, u, opts)
+		if !errors.Is(res.Err, unitlock.ErrOutraced) || n == maxOutraced {
+			return res
+		}
+		opts.Log.Info("another host claimed the unit at the same moment: starting again behind it", "unit", u.String())
+	}
+}
+
+// lockedBackupOnce backs up u under its lock. The lock is taken before
+// the unit is planned: a plan made while another job has the unit frozen
+// would see its containers paused and freeze nothing. The shared lease
+// settles beside the repository's open, the plan and, when the capture
+// changes nothing outside the repository, the whole first pass: the
+// capture confirms it before its first change (capture.confirm).
+func lockedBackupOnce(ctx context.Context, repo func() (*repository.Repository, error), eng *engine.Client, u Unit, opts Options) Result {
 	start := time.Now()
 	var waitFrom time.Time // when it began to wait for another job's hold
 	onWait := func(h unitlock.Holder) {
@@ -149,7 +168,7 @@ func lockedBackup(ctx context.Context, repo func() (*repository.Repository, erro
 		}
 	}
 	l, err := unitlock.Acquire(ctx, opts.LockDir, u.String(), unitlock.Options{
-		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: onWait, Shared: opts.Shared})
+		Wait: !opts.NoWait, Operation: unitlock.Backup, Job: opts.Job, OnWait: onWait, Shared: opts.Shared, Tentative: true})
 	if err != nil {
 		return Result{Err: err}
 	}
@@ -174,11 +193,7 @@ func lockedBackup(ctx context.Context, repo func() (*repository.Repository, erro
 		case <-ctx.Done():
 		}
 	}()
-	r, err := repo()
-	if err != nil {
-		return Result{Err: err}
-	}
-	return backupUnit(ctx, r, eng, u, opts, start, waited)
+	return backupUnit(ctx, repo, eng, u, opts, lockTimes{start: start, waited: waited, confirm: l.Confirm})
 }
 
 func checkImages(v string) error {

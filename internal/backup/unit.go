@@ -25,16 +25,17 @@ import (
 // waited for other jobs' holds for waited. The point's duration is the
 // job's own work: from start, without the wait, which is a phase apart
 // ("wait") and is not counted, so that a backup queued behind another is
-// neither reported long nor judged slow. Its "open" phase is the lock
-// (the lease's settling) and the repository's open beside it.
-func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Client, u Unit, opts Options, start time.Time, waited time.Duration) Result {
+// neither reported long nor judged slow. Its "open" phase runs from
+// the lock to the repository opened: the plan, and for a read-only
+// capture its first tree's scans, run beside the open.
+func backupUnit(ctx context.Context, repo func() (*repository.Repository, error), eng *engine.Client, u Unit, opts Options, lt lockTimes) Result {
 	res := Result{}
 	phases := newPhases()
-	if waited > 0 {
-		phases.addDuration("wait", waited)
-		start = start.Add(waited)
+	start := lt.start
+	if lt.waited > 0 {
+		phases.addDuration("wait", lt.waited)
+		start = start.Add(lt.waited)
 	}
-	phases.add("open", start)
 	planned := time.Now()
 	counters := progress.New()
 	if opts.OnStart != nil {
@@ -46,6 +47,12 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		return res
 	}
 	phases.add("plan", planned)
+	if !p.readOnly() {
+		if err := lt.confirm(ctx); err != nil {
+			res.Err = err
+			return res
+		}
+	}
 	if err := p.storeImages(ctx, eng, opts, phases); err != nil {
 		res.Err = err
 		return res
@@ -58,7 +65,7 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		res.Err = fmt.Errorf("%s has %s=false: remove the label to back it up", u, policy.LabelEnable)
 		return res
 	}
-	c := &capture{p: p, eng: eng, opts: opts, counters: counters, phases: phases}
+	c := &capture{p: p, eng: eng, opts: opts, counters: counters, phases: phases, confirm: lt.confirm}
 	if p.remote {
 		if c.remote, err = newRemoteStage(opts.StageDir, opts.HelperDir); err != nil {
 			res.Err = err
@@ -70,12 +77,33 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 			}
 		}()
 	}
+	if p.readOnly() {
+		// The sidecars' scans then run while kopia derives the
+		// repository's key on one core: the other is idle.
+		if err := c.prepare(ctx); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	r, err := repo()
+	phases.add("open", start)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	return c.save(ctx, r, u, start)
+}
+
+// save runs the capture into a restore point of u.
+func (c *capture) save(ctx context.Context, repo *repository.Repository, u Unit, start time.Time) Result {
+	res := Result{}
+	p, opts, counters := c.p, c.opts, c.counters
 	point, err := repo.Snapshot(ctx, repository.SnapshotOptions{Unit: u.String(), Kind: u.Kind, Trigger: trigger(opts), Progress: counters, Start: start,
-		Host: opts.Host, EngineID: eng.Info().ID, Engine: opts.EngineName,
+		Host: opts.Host, EngineID: c.eng.Info().ID, Engine: opts.EngineName,
 		Judge: judge(ctx, repo, u.String(), p.policy.Anomaly, opts.Log, c.imageBytes.Load)}, c.run)
 	if err != nil {
 		// No point refers to the timeline images of a failed backup.
-		p.untagTimeline(context.WithoutCancel(ctx), eng)
+		p.untagTimeline(context.WithoutCancel(ctx), c.eng)
 		res.Err = err
 		return res
 	}
@@ -95,6 +123,23 @@ func backupUnit(ctx context.Context, repo *repository.Repository, eng *engine.Cl
 		opts.Log.Info("restore point suspect: unlike the unit's history", "unit", u.String(), "id", point.ID, "anomalies", point.Anomalies)
 	}
 	return res
+}
+
+// lockTimes is what backupUnit needs of the unit's lock: when the job
+// started, how long it waited for another's hold, and the lock's Confirm.
+type lockTimes struct {
+	start   time.Time
+	waited  time.Duration
+	confirm func(context.Context) error
+}
+
+// readOnly reports whether the capture changes nothing outside the
+// repository before its point is saved, so that it may run while the
+// unit's lease settles: no hooks, no dumps (an exec), no freeze, pause
+// or stop, no timeline image committed or pushed, no helper container.
+func (p *plan) readOnly() bool {
+	return len(p.pre) == 0 && len(p.post) == 0 && !p.decision.dump && p.decision.files == ModeNone &&
+		!p.commit && !p.push && !p.remote
 }
 
 // planAll plans the unit, its images and, when it is dumped, its dumps.
@@ -162,8 +207,13 @@ type capture struct {
 	downtime  time.Duration
 
 	postErr error
-	at      func(string) string // data directory → where it is read, in snapshot mode
-	remote  *remoteStage        // the engine is remote: its data is staged here
+	confirm func(context.Context) error // the unit's lock is ours for certain (unitlock.Lock.Confirm)
+	// prepared is the first pass's tree when it was built before the
+	// repository opened (prepare), preparedWait its scans' wait.
+	prepared     source.Entry
+	preparedWait func() error
+	at           func(string) string // data directory → where it is read, in snapshot mode
+	remote       *remoteStage        // the engine is remote: its data is staged here
 
 	// seen is what the live pass handed kopia, by data directory, and
 	// frozenStage where the frozen pass copies the rest (frozen.go); nil when
@@ -199,6 +249,10 @@ func (c *capture) run(ctx context.Context, up repository.Uploader) (repository.L
 	// Post hooks always run, also after a failed pre hook or capture: they
 	// undo what the pre hooks did, and a cancelled job must undo it too.
 	c.postErr = c.hooks(context.WithoutCancel(ctx), c.p.post)
+	if err == nil {
+		// The point is saved once this returns: the unit must be ours.
+		err = c.confirm(ctx)
+	}
 	if err == nil {
 		failpoint.Hit("saving")
 	}
@@ -248,19 +302,16 @@ func (c *capture) path(p string) string {
 // time, which is the downtime.
 func (c *capture) pass(ctx context.Context, up repository.Uploader) error {
 	defer c.phases.add(c.passName(), time.Now())
-	c.counters.StartPass()
-	c.passes++
-	if c.passes == 1 {
-		defer func() { c.unchanged = c.counters.CachedBytes.Load() }()
-	}
-	if c.remote != nil {
-		if err := c.stage(ctx); err != nil {
+	root, wait := c.prepared, c.preparedWait
+	c.prepared, c.preparedWait = nil, nil
+	if root == nil {
+		var err error
+		if root, wait, err = c.startPass(ctx); err != nil {
 			return err
 		}
 	}
-	root, wait, err := c.tree(ctx)
-	if err != nil {
-		return err
+	if c.passes == 1 {
+		defer func() { c.unchanged = c.counters.CachedBytes.Load() }()
 	}
 	uerr := up.Upload(ctx, root)
 	if serr := c.streamErr(); uerr != nil && serr != nil {
@@ -272,6 +323,25 @@ func (c *capture) pass(ctx context.Context, up repository.Uploader) error {
 
 // recordErrors wraps a stream so its failure (a dump's non-zero exit,
 // with the tool's stderr) is kept for the error message.
+// prepare starts the first pass before the repository is open: its
+// tree, with the sidecars' scans running (pass then uploads it).
+func (c *capture) prepare(ctx context.Context) (err error) {
+	c.prepared, c.preparedWait, err = c.startPass(ctx)
+	return err
+}
+
+// startPass begins a pass: its counters, its staging, its tree.
+func (c *capture) startPass(ctx context.Context) (source.Entry, func() error, error) {
+	c.counters.StartPass()
+	c.passes++
+	if c.remote != nil {
+		if err := c.stage(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c.tree(ctx)
+}
+
 func (c *capture) recordErrors(r io.ReadCloser) io.ReadCloser {
 	return &recordingReader{ReadCloser: r, c: c}
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/failpoint"
 )
 
 // A flock holds on one host only. Hosts that share a repository (two
@@ -99,17 +101,28 @@ func deadHere(r *leaseRecord) bool {
 	return errors.Is(syscall.Kill(r.PID, 0), syscall.ESRCH)
 }
 
-// lease is a held lease, renewed until released.
+// lease is a held lease, renewed until released. It is claimed from
+// its write on, and held once confirmed: read back, after the settle,
+// still ours.
 type lease struct {
-	sh     *Shared
-	name   string
-	rec    leaseRecord
-	stop   context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	lostAt error
-	lost   chan struct{} // closed when lostAt is set
+	sh       *Shared
+	name     string
+	rec      leaseRecord
+	settleAt time.Time // when the record may be read back
+	stop     context.CancelFunc
+	done     chan struct{}
+	mu       sync.Mutex
+	lostAt   error
+	lost     chan struct{} // closed when lostAt is set
+
+	confirmOnce sync.Once
+	confirmErr  error
 }
+
+// ErrOutraced means another host wrote the unit's lease at the same
+// moment, and its record outlived ours: it holds the unit, and what was
+// done under the claim must be dropped (Options.Tentative).
+var ErrOutraced = errors.New("another host claimed the unit's lease at the same moment")
 
 func (s *Shared) ttl() time.Duration {
 	if s.TTL > 0 {
@@ -161,36 +174,73 @@ func (s *Shared) takeLease(ctx context.Context, unit string, h Holder, opts Opti
 		if cur != nil && cur.Token != me.Token {
 			s.log().Info("taking over an expired lease or one whose holder died", "unit", unit, "holder", cur.Holder.String(), "expired", cur.Expires)
 		}
-		won, err := s.claim(ctx, name, &me)
+		// Tests hold two hosts here, both having seen the lease free.
+		failpoint.Sleep("lease-free", 400*time.Millisecond)
+		l, err := s.claim(ctx, name, me)
 		if err != nil {
 			return nil, fmt.Errorf("take the lease of %s: %w", unit, err)
 		}
-		if won {
-			l := &lease{sh: s, name: name, rec: me, done: make(chan struct{}), lost: make(chan struct{})}
-			var rctx context.Context
-			rctx, l.stop = context.WithCancel(context.WithoutCancel(ctx))
-			go l.renew(rctx)
+		if opts.Tentative {
 			return l, nil
+		}
+		err = l.confirm(ctx)
+		if err == nil {
+			return l, nil
+		}
+		l.drop()
+		if !errors.Is(err, ErrOutraced) {
+			return nil, fmt.Errorf("take the lease of %s: %w", unit, err)
 		}
 	}
 }
 
-// claim writes me and reads it back after the settle time: true when
-// the record is still ours.
-func (s *Shared) claim(ctx context.Context, name string, me *leaseRecord) (bool, error) {
+// claim writes me and starts renewing it. The lease is the claimant's
+// only once confirmed: two hosts that both saw it free may both have
+// written, and the later write wins.
+func (s *Shared) claim(ctx context.Context, name string, me leaseRecord) (*lease, error) {
 	start := time.Now()
 	me.Expires = start.Add(s.ttl())
-	if err := s.write(ctx, name, *me); err != nil {
-		return false, err
+	if err := s.write(ctx, name, me); err != nil {
+		return nil, err
 	}
-	if err := sleep(ctx, max(minSettle, 2*time.Since(start))); err != nil {
-		return false, err
-	}
-	cur, err := s.read(ctx, name)
-	if err != nil {
-		return false, err
-	}
-	return cur != nil && cur.Token == me.Token, nil
+	settle := max(minSettle, 2*time.Since(start))
+	l := &lease{sh: s, name: name, rec: me, settleAt: time.Now().Add(settle), done: make(chan struct{}), lost: make(chan struct{})}
+	var rctx context.Context
+	rctx, l.stop = context.WithCancel(context.WithoutCancel(ctx))
+	go l.renew(rctx)
+	return l, nil
+}
+
+// confirm waits out the settle and reads the record back: nil when it
+// is still ours, ErrOutraced when another claimant's write outlived it.
+// Every call after the first returns the first's answer.
+func (l *lease) confirm(ctx context.Context) error {
+	l.confirmOnce.Do(func() {
+		if err := sleep(ctx, time.Until(l.settleAt)); err != nil {
+			l.confirmErr = err
+			return
+		}
+		cur, err := l.sh.read(ctx, l.name)
+		switch {
+		case err != nil:
+			l.confirmErr = fmt.Errorf("read the lease back: %w", err)
+		case cur == nil || cur.Token != l.rec.Token:
+			l.confirmErr = ErrOutraced
+		default:
+			l.mu.Lock()
+			l.confirmErr = l.lostAt
+			l.mu.Unlock()
+		}
+	})
+	return l.confirmErr
+}
+
+// drop stops renewing a claim that was not confirmed; the record, if
+// it is still ours, goes with it.
+func (l *lease) drop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = l.release(ctx)
 }
 
 func (s *Shared) read(ctx context.Context, name string) (*leaseRecord, error) {

@@ -105,7 +105,9 @@ func TestLeaseExpiresAndIsTakenOver(t *testing.T) {
 // removing the new holder's record.
 func TestLeaseLost(t *testing.T) {
 	store := DirStore(t.TempDir())
-	sh := &Shared{Store: store, EngineID: "E", TTL: 600 * time.Millisecond}
+	// Renewals every 300 ms from the claim, none at the settle's end
+	// (200 ms), when the other record is written.
+	sh := &Shared{Store: store, EngineID: "E", TTL: 900 * time.Millisecond}
 	l, err := Acquire(context.Background(), t.TempDir(), "volume/v", Options{Shared: sh})
 	if err != nil {
 		t.Fatal(err)
@@ -169,5 +171,108 @@ func TestLeaseOfDeadHolderHere(t *testing.T) {
 			}
 			l.Release()
 		})
+	}
+}
+
+// A tentative lock returns once its lease is written; Confirm then waits
+// out the settle and says whether the record is still ours. Another
+// claim written over it wins: Confirm says so, and Release leaves the
+// winner's record.
+func TestLeaseTentative(t *testing.T) {
+	ctx := context.Background()
+	store := DirStore(t.TempDir())
+	sh := &Shared{Store: store, EngineID: "E"}
+	begun := time.Now()
+	l, err := Acquire(ctx, t.TempDir(), "volume/v", Options{Shared: sh, Tentative: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(begun); d >= minSettle {
+		t.Errorf("tentative acquire took %v, the whole settle (%v)", d, minSettle)
+	}
+	if err := l.Confirm(ctx); err != nil {
+		t.Fatalf("confirm an uncontended lease: %v", err)
+	}
+	if d := time.Since(begun); d < minSettle {
+		t.Errorf("confirmed after %v, before the settle (%v) ended", d, minSettle)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err = Acquire(ctx, t.TempDir(), "volume/v", Options{Shared: sh, Tentative: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := leaseRecord{Holder: Holder{Unit: "volume/v", PID: 4242, Operation: Restore}, Token: "theirs", Expires: time.Now().Add(time.Hour)}
+	if err := sh.write(ctx, LeaseName("E", "volume/v"), theirs); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Confirm(ctx); !errors.Is(err, ErrOutraced) {
+		t.Fatalf("confirm after another claim's write: %v, want ErrOutraced", err)
+	}
+	if err := l.Confirm(ctx); !errors.Is(err, ErrOutraced) {
+		t.Fatalf("second confirm: %v, want the first's answer", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := sh.read(ctx, LeaseName("E", "volume/v")); cur == nil || cur.Token != "theirs" {
+		t.Errorf("release removed the winner's lease: %+v", cur)
+	}
+}
+
+// Hosts that claim at the same instant, tentatively or not: of each
+// round's claims only one is ever confirmed at a time, and a host
+// outraced starts again and gets its turn.
+func TestLeaseTentativeRace(t *testing.T) {
+	const hosts, rounds = 3, 4
+	sh := &Shared{Store: DirStore(t.TempDir()), EngineID: "E", TTL: 5 * time.Second}
+	var inside, overlaps, runs, outraced atomic.Int32
+	for r := range rounds {
+		var start, wg sync.WaitGroup
+		start.Add(1)
+		for h := range hosts {
+			dir := t.TempDir()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start.Wait()
+				for {
+					l, err := Acquire(context.Background(), dir, "project/shop", Options{Wait: true, Shared: sh, Tentative: h != 0 || r%2 == 0})
+					if err != nil {
+						t.Errorf("host %d: %v", h, err)
+						return
+					}
+					err = l.Confirm(context.Background())
+					if errors.Is(err, ErrOutraced) {
+						outraced.Add(1)
+						l.Release()
+						continue
+					}
+					if err != nil {
+						t.Errorf("host %d: confirm: %v", h, err)
+						l.Release()
+						return
+					}
+					if inside.Add(1) > 1 {
+						overlaps.Add(1)
+					}
+					runs.Add(1)
+					time.Sleep(20 * time.Millisecond)
+					inside.Add(-1)
+					if err := l.Release(); err != nil {
+						t.Errorf("host %d: release: %v", h, err)
+					}
+					return
+				}
+			}()
+		}
+		start.Done()
+		wg.Wait()
+	}
+	t.Logf("lease race: %d runs, %d overlaps, %d claims outraced", runs.Load(), overlaps.Load(), outraced.Load())
+	if runs.Load() != hosts*rounds || overlaps.Load() != 0 {
+		t.Fatalf("runs %d (want %d), overlaps %d", runs.Load(), hosts*rounds, overlaps.Load())
 	}
 }

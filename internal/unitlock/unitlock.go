@@ -94,6 +94,11 @@ type Options struct {
 	// Shared, when set, also takes a lease that other hosts sharing the
 	// repository honour (see Shared).
 	Shared *Shared
+	// Tentative returns as soon as the shared lease is written, before
+	// its settle: the caller does read-only work beside the settle and
+	// calls Lock.Confirm before it changes anything. Without a lease, a
+	// lock is confirmed from the start.
+	Tentative bool
 }
 
 // Lock is a held lock. Release it once the job is done.
@@ -324,6 +329,21 @@ func (l *Lock) Release() error {
 		return errors.Join(lerr, fmt.Errorf("unlock %s: %w", l.unit, cerr))
 	}
 	return lerr
+}
+
+// Confirm waits until the shared lease is the lock's for certain (see
+// Options.Tentative): nil when it is, an error wrapping ErrOutraced when
+// another host's claim won and holds the unit; then release the lock,
+// drop what was done under it and acquire again. Without a lease, or
+// after the first call, it returns at once.
+func (l *Lock) Confirm(ctx context.Context) error {
+	if l == nil || l.lease == nil {
+		return nil
+	}
+	if err := l.lease.confirm(ctx); err != nil {
+		return fmt.Errorf("lease of %s: %w", l.unit, err)
+	}
+	return nil
 }
 
 // LostC is closed when the lock's shared lease is lost (see Lost); nil,

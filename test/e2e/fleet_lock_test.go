@@ -66,6 +66,42 @@ func TestFleetLockAcrossHosts(t *testing.T) {
 		}
 	})
 
+	// A capture that changes nothing outside the repository runs while
+	// its lease settles and confirms it only before its point is saved:
+	// of two hosts that claim at one instant, the one outraced drops
+	// its pass, waits for the other and starts again.
+	t.Run("read-only claims at one instant", func(t *testing.T) {
+		const pairs = 4
+		var points, waited, outraced int
+		for i := range pairs {
+			// Each host stops 400 ms between seeing the lease free and
+			// writing it: both claim.
+			race := []string{"LIFEBOAT_TEST_FAILPOINT=lease-free", "LIFEBOAT_LOG_LEVEL=info"}
+			a, outA, errA := e.start(append(hostA, race...), "backup", "volume/fleetlk_data", "--consistency", "none", "--json")
+			b, outB, errB := e.start(append(hostB, race...), "backup", "volume/fleetlk_data", "--consistency", "none", "--json")
+			for _, p := range []struct {
+				cmd       interface{ Wait() error }
+				out, errb *syncBuffer
+			}{{a, outA, errA}, {b, outB, errB}} {
+				if err := p.cmd.Wait(); err != nil {
+					t.Fatalf("pair %d: %v: %s", i, err, p.errb)
+				}
+				if strings.Contains(p.errb.String(), `"action":"waiting"`) {
+					waited++
+				}
+				outraced += strings.Count(p.errb.String(), "claimed the unit at the same moment")
+				points += len(parseSummaries(t, p.out.String()))
+			}
+		}
+		t.Logf("%d pairs of read-only backups from two state dirs: %d points, %d waited for the other's lease, %d claims outraced and started again", pairs, points, waited, outraced)
+		if points != 2*pairs || waited == 0 || outraced == 0 {
+			t.Fatalf("points %d (want %d), waited %d, outraced %d (want at least 1 each)", points, 2*pairs, waited, outraced)
+		}
+		if left := leaseFiles(e.repo); len(left) > 0 {
+			t.Fatalf("leases left after the pairs: %v", left)
+		}
+	})
+
 	t.Run("killed holder's lease expires", func(t *testing.T) {
 		a, _, errA := e.start(append(hostA, "LIFEBOAT_TEST_FAILPOINT=saving"), "backup", "container/fleetlk", "--consistency", "none")
 		waitForLong(t, func() bool { return strings.Contains(errA.String(), "failpoint saving") || a.ProcessState != nil })
