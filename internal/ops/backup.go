@@ -71,11 +71,13 @@ func Backup(ctx context.Context, env *Env, req BackupRequest, obs Observer) ([]b
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	// The repository opens (kopia's key derivation: the longest step of
+	// a small backup) while the engine connects.
+	repo := env.opening(ctx)
 	eng, err := env.Engine(ctx)
 	if err != nil {
 		return nil, err
 	}
-	repo := env.opening(ctx)
 	shared, closeLeases := env.earlyShared(ctx, repo, eng, obs)
 	defer closeLeases()
 	res, err := backup.Run(ctx, repo, eng, backup.Options{
