@@ -54,7 +54,9 @@ func (c *capture) dirEntry(ctx context.Context, j *scanJob, name string) (source
 	dir, skip := j.dir, j.skip
 	switch {
 	case c.seen == nil:
-		return source.Filtered(dir, name, skip)
+		// The sidecar's scan lists the tree once, for both.
+		j.listed = source.NewListings(dir)
+		return source.Live(dir, name, skip, j.listed)
 	case c.frozen:
 		return c.captureAside(ctx, j, name), nil
 	default:

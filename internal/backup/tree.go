@@ -23,6 +23,9 @@ type scanJob struct {
 	// fed: the frozen pass's capture feeds its scanner, done once the
 	// capture is; nil: the scan walks the tree itself.
 	fed *pendingDir
+	// listed, when the scan walks a tree read live, keeps its listing for
+	// kopia's walk (source.Live).
+	listed *source.Listings
 }
 
 // treeParts are the sections of a restore point's tree as they are
@@ -223,6 +226,9 @@ func (c *capture) scanOne(ctx context.Context, j *scanJob) (*fsmeta.Sidecar, fsm
 		return sc, st, nil
 	}
 	opts := fsmeta.ScanOptions{Exclude: j.skip}
+	if j.listed != nil {
+		opts.Keep = j.listed
+	}
 	if c.at != nil {
 		opts.Dir = btrfs.CheckDir
 	}

@@ -27,6 +27,26 @@ type ScanOptions struct {
 	// Memo, when set, holds the inodes an earlier scan of the tree found
 	// without extended attributes, and keeps those this one finds.
 	Memo *XattrMemo
+	// Keep, when set, is given the directories Scan lists (see Keeper).
+	Keep Keeper
+}
+
+// Keeper keeps what a scan listed, so that a walk that would list the
+// tree again takes it from there.
+type Keeper interface {
+	// Wants reports whether it would keep a directory of n names: the
+	// scan then holds their stats until Add.
+	Wants(n int) bool
+	// Add is given a directory wanted, once its kept entries are
+	// visited: rel its path below the root ("" the root), dir the open
+	// directory (valid during the call only), the entries in name order.
+	Add(rel string, dir *os.File, entries []Listed)
+}
+
+// Listed is an entry of a directory as Scan found it.
+type Listed struct {
+	Name string
+	Stat unix.Stat_t
 }
 
 type inodeKey struct{ dev, ino uint64 }
@@ -139,62 +159,89 @@ func walkOrder(a, b Path) int {
 }
 
 // Scan walks root without following symlinks and returns what kopia will
-// not keep of it, and counts for progress.
+// not keep of it, and counts for progress. Each directory is opened from
+// its parent's descriptor through no symlink and each entry stat'ed
+// there: one lookup of one name, and no path a running container swaps
+// for a symlink leads the scan out of the tree.
 func Scan(ctx context.Context, root string, opts ScanOptions) (*Sidecar, Stats, error) {
 	s, err := NewScanner(ctx, root, opts)
 	if err != nil {
 		return nil, Stats{}, err
 	}
-	if err := s.dir(root, ""); err != nil {
+	f, err := os.OpenFile(root, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, Stats{}, fmt.Errorf("scan %s: %w", root, err)
+	}
+	if err := s.dir(f, root, ""); err != nil {
 		return nil, Stats{}, err
 	}
 	sc, st := s.Result()
 	return sc, st, nil
 }
 
-func (s *Scanner) dir(abs, rel string) error {
+// dir scans the open directory d (closed on return), at abs, rel below
+// the root.
+func (s *Scanner) dir(d *os.File, abs, rel string) error {
+	defer d.Close()
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
-	f, err := os.Open(abs)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("scan %s: %w", abs, err)
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
+	names, err := d.Readdirnames(-1)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", abs, err)
 	}
 	sort.Strings(names)
+	keep := s.opts.Keep != nil && s.opts.Keep.Wants(len(names))
+	var kept []Listed
+	var subdirs []string
 	for _, name := range names {
-		if err := s.entry(filepath.Join(abs, name), path.Join(rel, name)); err != nil {
+		e := Listed{Name: name}
+		ok, err := s.entry(int(d.Fd()), filepath.Join(abs, name), path.Join(rel, name), &e.Stat)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if e.Stat.Mode&unix.S_IFMT == unix.S_IFDIR {
+			subdirs = append(subdirs, name)
+		}
+		if keep {
+			kept = append(kept, e)
+		}
+	}
+	if keep {
+		s.opts.Keep.Add(rel, d, kept)
+	}
+	for _, name := range subdirs {
+		fd, err := unix.Openat(int(d.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		switch {
+		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP):
+			continue // removed, or swapped for a file or a symlink, since its stat
+		case err != nil:
+			return fmt.Errorf("scan %s: %w", filepath.Join(abs, name), err)
+		}
+		if err := s.dir(os.NewFile(uintptr(fd), filepath.Join(abs, name)), filepath.Join(abs, name), path.Join(rel, name)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Scanner) entry(abs, rel string) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(abs, &st); err != nil {
+// entry stats and visits name in the directory dirfd; false when it is
+// gone or excluded.
+func (s *Scanner) entry(dirfd int, abs, rel string, st *unix.Stat_t) (bool, error) {
+	name := filepath.Base(abs)
+	if err := unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil // vanished during the scan
+			return false, nil // vanished during the scan
 		}
-		return fmt.Errorf("scan %s: %w", abs, err)
+		return false, fmt.Errorf("scan %s: %w", abs, err)
 	}
 	if s.opts.Exclude != nil && s.opts.Exclude(rel, st.Mode&unix.S_IFMT == unix.S_IFDIR) {
-		return nil
+		return false, nil
 	}
-	if err := s.Visit(abs, rel, &st); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return s.dir(abs, rel)
-	}
-	return nil
+	return true, s.Visit(abs, rel, st)
 }
 
 // Visit records the entry at abs (rel below the root), whose lstat is st:
