@@ -196,6 +196,14 @@ func lockedBackupOnce(ctx context.Context, repo func() (*repository.Repository, 
 	return backupUnit(ctx, repo, eng, u, opts, lockTimes{start: start, waited: waited, confirm: l.Confirm})
 }
 
+// lockTimes is what backupUnit needs of the unit's lock: when the job
+// started, how long it waited for another's hold, and the lock's Confirm.
+type lockTimes struct {
+	start   time.Time
+	waited  time.Duration
+	confirm func(context.Context) error
+}
+
 func checkImages(v string) error {
 	if v == "" {
 		return nil

@@ -45,6 +45,15 @@ type plan struct {
 	remote bool
 }
 
+// readOnly reports whether the capture changes nothing outside the
+// repository before its point is saved, so that it may run while the
+// unit's lease settles: no hooks, no dumps (an exec), no freeze, pause
+// or stop, no timeline image committed or pushed, no helper container.
+func (p *plan) readOnly() bool {
+	return len(p.pre) == 0 && len(p.post) == 0 && !p.decision.dump && p.decision.files == ModeNone &&
+		!p.commit && !p.push && !p.remote
+}
+
 type plannedDump struct {
 	container engine.Container
 	layout.Dump

@@ -125,23 +125,6 @@ func (c *capture) save(ctx context.Context, repo *repository.Repository, u Unit,
 	return res
 }
 
-// lockTimes is what backupUnit needs of the unit's lock: when the job
-// started, how long it waited for another's hold, and the lock's Confirm.
-type lockTimes struct {
-	start   time.Time
-	waited  time.Duration
-	confirm func(context.Context) error
-}
-
-// readOnly reports whether the capture changes nothing outside the
-// repository before its point is saved, so that it may run while the
-// unit's lease settles: no hooks, no dumps (an exec), no freeze, pause
-// or stop, no timeline image committed or pushed, no helper container.
-func (p *plan) readOnly() bool {
-	return len(p.pre) == 0 && len(p.post) == 0 && !p.decision.dump && p.decision.files == ModeNone &&
-		!p.commit && !p.push && !p.remote
-}
-
 // planAll plans the unit, its images and, when it is dumped, its dumps.
 func planAll(ctx context.Context, eng *engine.Client, u Unit, opts Options) (*plan, error) {
 	p, err := planUnit(ctx, eng, u, opts.Consistency, opts.Defaults)
