@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/kopia/kopia/fs"
@@ -28,9 +26,7 @@ func TestLiveDescribesEntriesAsKopiaDoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := facts(t, local.(fs.Directory), "")
-	byName := func(a, b entryFacts) int { return strings.Compare(a.Name, b.Name) }
-	slices.SortFunc(want, byName)
+	want := sortedFacts(t, local)
 	alone, _, err := fsmeta.Scan(context.Background(), dir, fsmeta.ScanOptions{Exclude: skip})
 	if err != nil {
 		t.Fatal(err)
@@ -53,9 +49,7 @@ func TestLiveDescribesEntriesAsKopiaDoes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := facts(t, root.(fs.Directory), "")
-		slices.SortFunc(got, byName)
-		if !reflect.DeepEqual(got, want) {
+		if got := sortedFacts(t, root); !reflect.DeepEqual(got, want) {
 			t.Errorf("scanned %v: live entries differ from localfs's:\n got %+v\nwant %+v", scanned, got, want)
 		}
 		if scanned && len(ls.m) != 0 {
@@ -151,11 +145,7 @@ func TestListingsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := func(a, b entryFacts) int { return strings.Compare(a.Name, b.Name) }
-	got, want := facts(t, root.(fs.Directory), ""), facts(t, local.(fs.Directory), "")
-	slices.SortFunc(got, byName)
-	slices.SortFunc(want, byName)
-	if !reflect.DeepEqual(got, want) {
+	if got, want := sortedFacts(t, root), sortedFacts(t, local); !reflect.DeepEqual(got, want) {
 		t.Errorf("live entries past the bound differ from localfs's:\n got %+v\nwant %+v", got, want)
 	}
 }

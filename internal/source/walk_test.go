@@ -95,6 +95,15 @@ func facts(t *testing.T, d fs.Directory, prefix string) []entryFacts {
 	return out
 }
 
+// sortedFacts are facts of the tree at root in name order: kopia sorts,
+// the file system's order is its own.
+func sortedFacts(t *testing.T, root Entry) []entryFacts {
+	t.Helper()
+	f := facts(t, root.(fs.Directory), "")
+	slices.SortFunc(f, func(a, b entryFacts) int { return strings.Compare(a.Name, b.Name) })
+	return f
+}
+
 // TestCaptureDescribesEntriesAsKopiaDoes: the frozen walk stats each
 // entry itself (from its directory's descriptor) instead of through
 // kopia's localfs; kopia must see the same entries, with the same modes,
@@ -111,15 +120,10 @@ func TestCaptureDescribesEntriesAsKopiaDoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, got := facts(t, live.(fs.Directory), ""), facts(t, root.(fs.Directory), "")
-	byName := func(a, b entryFacts) int { return strings.Compare(a.Name, b.Name) }
-	slices.SortFunc(want, byName) // kopia sorts; the file system's order is its own
-	slices.SortFunc(got, byName)
-	if len(want) < 9 {
-		t.Fatalf("the live walk saw only %d entries: %+v", len(want), want)
-	}
-	if !reflect.DeepEqual(got, want) {
+	if got, want := sortedFacts(t, root), sortedFacts(t, live); !reflect.DeepEqual(got, want) {
 		t.Errorf("captured entries differ from localfs's:\n got %+v\nwant %+v", got, want)
+	} else if len(want) < 9 {
+		t.Fatalf("the live walk saw only %d entries: %+v", len(want), want)
 	}
 	ld, err := localfs.Directory(dir)
 	if err != nil {

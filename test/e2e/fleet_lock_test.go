@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,19 +39,11 @@ func TestFleetLockAcrossHosts(t *testing.T) {
 		waited := 0
 		var ids []string
 		for i := range pairs {
-			a, outA, errA := e.start(hostA, "backup", "container/fleetlk", "--consistency", "pause", "--json")
-			b, outB, errB := e.start(hostB, "backup", "container/fleetlk", "--consistency", "pause", "--json")
-			for _, p := range []struct {
-				cmd       interface{ Wait() error }
-				out, errb *syncBuffer
-			}{{a, outA, errA}, {b, outB, errB}} {
-				if err := p.cmd.Wait(); err != nil {
-					t.Fatalf("pair %d: %v: %s", i, err, p.errb)
-				}
-				if strings.Contains(p.errb.String(), `"action":"waiting"`) {
+			for _, r := range e.pair(t, i, hostA, hostB, "backup", "container/fleetlk", "--consistency", "pause", "--json") {
+				if strings.Contains(r.stderr, `"action":"waiting"`) {
 					waited++
 				}
-				for _, s := range parseSummaries(t, p.out.String()) {
+				for _, s := range parseSummaries(t, r.stdout) {
 					ids = append(ids, s.ID)
 				}
 			}
@@ -77,20 +70,13 @@ func TestFleetLockAcrossHosts(t *testing.T) {
 			// Each host stops 400 ms between seeing the lease free and
 			// writing it: both claim.
 			race := []string{"LIFEBOAT_TEST_FAILPOINT=lease-free", "LIFEBOAT_LOG_LEVEL=info"}
-			a, outA, errA := e.start(append(hostA, race...), "backup", "volume/fleetlk_data", "--consistency", "none", "--json")
-			b, outB, errB := e.start(append(hostB, race...), "backup", "volume/fleetlk_data", "--consistency", "none", "--json")
-			for _, p := range []struct {
-				cmd       interface{ Wait() error }
-				out, errb *syncBuffer
-			}{{a, outA, errA}, {b, outB, errB}} {
-				if err := p.cmd.Wait(); err != nil {
-					t.Fatalf("pair %d: %v: %s", i, err, p.errb)
-				}
-				if strings.Contains(p.errb.String(), `"action":"waiting"`) {
+			a, b := append(slices.Clone(hostA), race...), append(slices.Clone(hostB), race...)
+			for _, r := range e.pair(t, i, a, b, "backup", "volume/fleetlk_data", "--consistency", "none", "--json") {
+				if strings.Contains(r.stderr, `"action":"waiting"`) {
 					waited++
 				}
-				outraced += strings.Count(p.errb.String(), "claimed the unit at the same moment")
-				points += len(parseSummaries(t, p.out.String()))
+				outraced += strings.Count(r.stderr, "claimed the unit at the same moment")
+				points += len(parseSummaries(t, r.stdout))
 			}
 		}
 		t.Logf("%d pairs of read-only backups from two state dirs: %d points, %d waited for the other's lease, %d claims outraced and started again", pairs, points, waited, outraced)
@@ -151,6 +137,28 @@ func TestFleetLockAcrossHosts(t *testing.T) {
 			t.Fatalf("leases left in the repository after every job ended: %v", left)
 		}
 	})
+}
+
+// pairRun is what one command of a pair printed.
+type pairRun struct{ stdout, stderr string }
+
+// pair runs lifeboat with args from two hosts' environments at once
+// and waits for both; either failing fails the test.
+func (e *env) pair(t *testing.T, i int, hostA, hostB []string, args ...string) [2]pairRun {
+	t.Helper()
+	a, outA, errA := e.start(hostA, args...)
+	b, outB, errB := e.start(hostB, args...)
+	var out [2]pairRun
+	for k, p := range []struct {
+		cmd       interface{ Wait() error }
+		out, errb *syncBuffer
+	}{{a, outA, errA}, {b, outB, errB}} {
+		if err := p.cmd.Wait(); err != nil {
+			t.Fatalf("pair %d: %v: %s", i, err, p.errb)
+		}
+		out[k] = pairRun{stdout: p.out.String(), stderr: p.errb.String()}
+	}
+	return out
 }
 
 // leaseFiles are the lease records in a filesystem repository.
