@@ -50,6 +50,10 @@ type Options struct {
 	// LockDir holds the units' locks: each unit's backup holds its lock,
 	// so that no other backup, restore or drill of it interleaves.
 	LockDir string
+	// MemoDir keeps, per unit and data directory, the inodes the last
+	// scan found without extended attributes (fsmeta.LoadXattrMemo); ""
+	// keeps none.
+	MemoDir string
 	// NoWait refuses a unit whose lock another job holds (an error
 	// wrapping unitlock.ErrBusy) instead of waiting for it.
 	NoWait bool

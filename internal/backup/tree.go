@@ -2,9 +2,12 @@ package backup
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/lifeboat-backup/lifeboat/internal/btrfs"
@@ -232,7 +235,26 @@ func (c *capture) scanOne(ctx context.Context, j *scanJob) (*fsmeta.Sidecar, fsm
 	if c.at != nil {
 		opts.Dir = btrfs.CheckDir
 	}
-	return fsmeta.Scan(ctx, j.dir, opts)
+	// A snapshot's inodes are on a device of their own each time, and a
+	// remote engine's data is staged anew: a memo would never match.
+	memo := ""
+	if c.opts.MemoDir != "" && c.at == nil && c.remote == nil {
+		memo = filepath.Join(c.opts.MemoDir, memoName(c.p.unit.String(), j.path))
+		opts.Memo = fsmeta.LoadXattrMemo(j.dir, memo)
+	}
+	sc, st, err := fsmeta.Scan(ctx, j.dir, opts)
+	if err == nil && memo != "" {
+		if err := opts.Memo.Save(memo); err != nil {
+			c.opts.Log.Warn("xattr memo not saved: the next backup lists every xattr", "unit", c.p.unit.String(), "err", err)
+		}
+	}
+	return sc, st, err
+}
+
+// memoName is the memo file of unit's data directory at path.
+func memoName(unit, path string) string {
+	sum := sha256.Sum256([]byte(unit + "\x00" + path))
+	return hex.EncodeToString(sum[:16])
 }
 
 // containerFiles are a container's config.json and image.json.

@@ -26,6 +26,9 @@ type XattrMemo struct {
 	mu    sync.Mutex
 	m     map[inodeKey]unix.Timespec
 	trust bool
+	// next, for a memo kept in a file (LoadXattrMemo), is what this
+	// scan saw bare: what Save keeps.
+	next map[inodeKey]unix.Timespec
 }
 
 // NewXattrMemo is an empty memo for the tree at root.
@@ -46,8 +49,12 @@ func (x *XattrMemo) bare(st *unix.Stat_t) bool {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	ctime, ok := x.m[inodeKey{st.Dev, st.Ino}]
-	return ok && ctime == st.Ctim
+	k := inodeKey{st.Dev, st.Ino}
+	ctime, ok := x.m[k]
+	if ok = ok && ctime == st.Ctim && ctime != (unix.Timespec{}); ok && x.next != nil {
+		x.next[k] = ctime
+	}
+	return ok
 }
 
 // recordBare remembers that the inode st describes, stat'ed after at,
@@ -58,5 +65,8 @@ func (x *XattrMemo) recordBare(st *unix.Stat_t, at time.Time) {
 	}
 	x.mu.Lock()
 	x.m[inodeKey{st.Dev, st.Ino}] = st.Ctim
+	if x.next != nil {
+		x.next[inodeKey{st.Dev, st.Ino}] = st.Ctim
+	}
 	x.mu.Unlock()
 }

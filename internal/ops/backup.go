@@ -83,7 +83,7 @@ func Backup(ctx context.Context, env *Env, req BackupRequest, obs Observer) ([]b
 	res, err := backup.Run(ctx, repo, eng, backup.Options{
 		Units: req.Units, All: req.All, Consistency: req.Consistency, Images: req.Images, Registry: req.Registry,
 		Trigger: req.Trigger, Defaults: env.Defaults, Version: env.Version, Log: obs.log(env),
-		JournalDir: env.JournalDir(), HelperDir: env.HelperDir(), StageDir: env.StageDir(), LockDir: env.LockDir(), NoWait: req.NoWait, Job: obs.Job, OnWait: obs.Waiting,
+		JournalDir: env.JournalDir(), HelperDir: env.HelperDir(), StageDir: env.StageDir(), LockDir: env.LockDir(), MemoDir: env.MemoDir(), NoWait: req.NoWait, Job: obs.Job, OnWait: obs.Waiting,
 		OnStart: func(unit string, c *progress.Counters) {
 			if obs.Progress != nil {
 				obs.Progress(unit, c)

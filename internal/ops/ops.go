@@ -61,6 +61,9 @@ type Env struct {
 // JournalDir is the freeze journal.
 func (e *Env) JournalDir() string { return filepath.Join(e.StateDir, "journal") }
 
+// MemoDir keeps what a backup's scan learnt for the next one.
+func (e *Env) MemoDir() string { return filepath.Join(e.StateDir, "xattr-memo") }
+
 // RestoreJournalDir is the restore journal.
 func (e *Env) RestoreJournalDir() string { return filepath.Join(e.StateDir, "restores") }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/lifeboat-backup/lifeboat/internal/testutil"
 )
@@ -19,6 +20,12 @@ import (
 func TestVolumeRoundTrip(t *testing.T) {
 	e := newEnv(t)
 	mp := e.volume("edge")
+	// A file without xattrs, long quiet when backup 1 scans it: the
+	// scan's memo then keeps it as bare.
+	plain := filepath.Join(mp, "plain.txt")
+	if err := os.WriteFile(plain, []byte("no xattr at backup 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	testutil.MakeEdgeTree(t, filepath.Join(mp, "edge"))
 	e.benchkit("make", filepath.Join(mp, "bench"), "24M", "7")
 	e.ok("init")
@@ -39,6 +46,10 @@ func TestVolumeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Link(filepath.Join(mp, "new.txt"), filepath.Join(mp, "new-link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	// Backup 2 must list it again: setting it moved its change time.
+	if err := unix.Lsetxattr(plain, "user.after", []byte("set after backup 1"), 0); err != nil {
 		t.Fatal(err)
 	}
 	want2 := testutil.Manifest(t, mp)
