@@ -27,9 +27,15 @@ type XattrMemo struct {
 	m     map[inodeKey]unix.Timespec
 	trust bool
 	// next, for a memo kept in a file (LoadXattrMemo), is what this
-	// scan saw bare: what Save keeps.
+	// scan saw bare, up to maxKept inodes: what Save keeps. m then holds
+	// only what was loaded: one scan has no use for what it records.
 	next map[inodeKey]unix.Timespec
 }
+
+// maxKept bounds a memo kept in a file, about 40 bytes an inode in
+// memory: a tree of millions of files keeps the first hundred thousand
+// it meets, and the rest are listed each time.
+var maxKept = 100_000
 
 // NewXattrMemo is an empty memo for the tree at root.
 func NewXattrMemo(root string) *XattrMemo {
@@ -42,7 +48,8 @@ func NewXattrMemo(root string) *XattrMemo {
 }
 
 // bare is true when the inode st describes had no extended attributes
-// when its change time was the one it has now.
+// when its change time was the one it has now. A change time of zero is
+// a file system that keeps none, and vouches for nothing.
 func (x *XattrMemo) bare(st *unix.Stat_t) bool {
 	if x == nil || !x.trust {
 		return false
@@ -51,8 +58,8 @@ func (x *XattrMemo) bare(st *unix.Stat_t) bool {
 	defer x.mu.Unlock()
 	k := inodeKey{st.Dev, st.Ino}
 	ctime, ok := x.m[k]
-	if ok = ok && ctime == st.Ctim && ctime != (unix.Timespec{}); ok && x.next != nil {
-		x.next[k] = ctime
+	if ok = ok && ctime == st.Ctim && ctime != (unix.Timespec{}); ok {
+		x.keep(k, ctime)
 	}
 	return ok
 }
@@ -63,10 +70,19 @@ func (x *XattrMemo) recordBare(st *unix.Stat_t, at time.Time) {
 	if x == nil || !x.trust || !changetime.Quiet(st.Ctim, at) {
 		return
 	}
+	k := inodeKey{st.Dev, st.Ino}
 	x.mu.Lock()
-	x.m[inodeKey{st.Dev, st.Ino}] = st.Ctim
-	if x.next != nil {
-		x.next[inodeKey{st.Dev, st.Ino}] = st.Ctim
+	if x.next == nil {
+		x.m[k] = st.Ctim
+	} else {
+		x.keep(k, st.Ctim)
 	}
 	x.mu.Unlock()
+}
+
+// keep puts the inode in what Save writes, within maxKept; x.mu held.
+func (x *XattrMemo) keep(k inodeKey, ctime unix.Timespec) {
+	if x.next != nil && len(x.next) < maxKept {
+		x.next[k] = ctime
+	}
 }

@@ -43,7 +43,7 @@ func LoadXattrMemo(root, file string) *XattrMemo {
 	if crc32.ChecksumIEEE(body) != sum || len(recs)%memoRecord != 0 {
 		return x
 	}
-	for i := 0; i < len(recs); i += memoRecord {
+	for i := 0; i < len(recs) && i < maxKept*memoRecord; i += memoRecord {
 		r := recs[i : i+memoRecord]
 		k := inodeKey{binary.LittleEndian.Uint64(r), binary.LittleEndian.Uint64(r[8:])}
 		x.m[k] = unix.Timespec{Sec: int64(binary.LittleEndian.Uint64(r[16:])), Nsec: int64(binary.LittleEndian.Uint64(r[24:]))}

@@ -135,6 +135,11 @@ func TestXattrMemoKeptInFile(t *testing.T) {
 			t.Errorf("a torn or foreign file gave %d inodes", len(memo.m))
 		}
 	}
+	defer func(n int) { maxKept = n }(maxKept)
+	maxKept = 1
+	if _, _, kept := scan(); kept != 1 {
+		t.Errorf("kept %d inodes, bound 1", kept)
+	}
 	zero := &unix.Stat_t{Dev: 1, Ino: 2}
 	memo := LoadXattrMemo(dir, file)
 	memo.m[inodeKey{1, 2}] = unix.Timespec{}
