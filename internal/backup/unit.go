@@ -47,7 +47,8 @@ func backupUnit(ctx context.Context, repo func() (*repository.Repository, error)
 		return res
 	}
 	phases.add("plan", planned)
-	if !p.readOnly() {
+	readOnly := p.readOnly()
+	if !readOnly {
 		if err := lt.confirm(ctx); err != nil {
 			res.Err = err
 			return res
@@ -77,7 +78,7 @@ func backupUnit(ctx context.Context, repo func() (*repository.Repository, error)
 			}
 		}()
 	}
-	if p.readOnly() {
+	if readOnly {
 		// The sidecars' scans then run while kopia derives the
 		// repository's key on one core: the other is idle.
 		if err := c.prepare(ctx); err != nil {
@@ -304,8 +305,6 @@ func (c *capture) pass(ctx context.Context, up repository.Uploader) error {
 	return errors.Join(uerr, wait())
 }
 
-// recordErrors wraps a stream so its failure (a dump's non-zero exit,
-// with the tool's stderr) is kept for the error message.
 // prepare starts the first pass before the repository is open: its
 // tree, with the sidecars' scans running (pass then uploads it).
 func (c *capture) prepare(ctx context.Context) (err error) {
@@ -325,6 +324,8 @@ func (c *capture) startPass(ctx context.Context) (source.Entry, func() error, er
 	return c.tree(ctx)
 }
 
+// recordErrors wraps a stream so its failure (a dump's non-zero exit,
+// with the tool's stderr) is kept for the error message.
 func (c *capture) recordErrors(r io.ReadCloser) io.ReadCloser {
 	return &recordingReader{ReadCloser: r, c: c}
 }

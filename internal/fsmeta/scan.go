@@ -196,7 +196,7 @@ func (s *Scanner) dir(d *os.File, abs, rel string) error {
 	var subdirs []string
 	for _, name := range names {
 		e := Listed{Name: name}
-		ok, err := s.entry(int(d.Fd()), filepath.Join(abs, name), path.Join(rel, name), &e.Stat)
+		ok, err := s.entry(int(d.Fd()), name, filepath.Join(abs, name), path.Join(rel, name), &e.Stat)
 		if err != nil {
 			return err
 		}
@@ -221,7 +221,8 @@ func (s *Scanner) dir(d *os.File, abs, rel string) error {
 		case err != nil:
 			return fmt.Errorf("scan %s: %w", filepath.Join(abs, name), err)
 		}
-		if err := s.dir(os.NewFile(uintptr(fd), filepath.Join(abs, name)), filepath.Join(abs, name), path.Join(rel, name)); err != nil {
+		sub := filepath.Join(abs, name)
+		if err := s.dir(os.NewFile(uintptr(fd), sub), sub, path.Join(rel, name)); err != nil {
 			return err
 		}
 	}
@@ -230,8 +231,7 @@ func (s *Scanner) dir(d *os.File, abs, rel string) error {
 
 // entry stats and visits name in the directory dirfd; false when it is
 // gone or excluded.
-func (s *Scanner) entry(dirfd int, abs, rel string, st *unix.Stat_t) (bool, error) {
-	name := filepath.Base(abs)
+func (s *Scanner) entry(dirfd int, name, abs, rel string, st *unix.Stat_t) (bool, error) {
 	if err := unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil // vanished during the scan

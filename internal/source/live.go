@@ -103,7 +103,7 @@ func Live(path, name string, skip func(rel string, isDir bool) bool, ls *Listing
 		return nil, fmt.Errorf("read %s: not a directory", path)
 	}
 	t := &liveTree{base: path, skip: skip, ls: ls}
-	return &liveDir{meta: metaOfStat(name, &st), t: t, rel: "."}, nil
+	return &liveDir{meta: metaOfStat(name, &st), t: t}, nil
 }
 
 type liveTree struct {
@@ -113,23 +113,16 @@ type liveTree struct {
 }
 
 func (t *liveTree) abs(rel string) string {
-	if rel == "." {
+	if rel == "" {
 		return t.base
 	}
 	return t.base + "/" + rel
 }
 
-func (t *liveTree) join(rel, name string) string {
-	if rel == "." {
-		return name
-	}
-	return rel + "/" + name
-}
-
 type liveDir struct {
 	meta
 	t   *liveTree
-	rel string // "." for the root
+	rel string // "" for the root, as the scan's listings are keyed
 }
 
 func (d *liveDir) LocalFilesystemPath() string      { return d.t.abs(d.rel) }
@@ -159,11 +152,7 @@ func (d *liveDir) Child(_ context.Context, name string) (fs.Entry, error) {
 // entries are the directory's kept entries: the scan's listing, or one
 // made now.
 func (d *liveDir) entries() ([]fs.Entry, error) {
-	key := d.rel
-	if key == "." {
-		key = ""
-	}
-	ls, ok := d.t.ls.take(key)
+	ls, ok := d.t.ls.take(d.rel)
 	if !ok {
 		var err error
 		if ls, err = d.list(); err != nil {
@@ -180,7 +169,7 @@ func (d *liveDir) entries() ([]fs.Entry, error) {
 }
 
 func (d *liveDir) entry(l *listed) fs.Entry {
-	rel := d.t.join(d.rel, l.name)
+	rel := join(d.rel, l.name)
 	switch {
 	case l.denied:
 		return &capturedError{meta: l.meta, err: &os.PathError{Op: "lstat", Path: d.t.abs(rel), Err: unix.EACCES}}
@@ -205,9 +194,13 @@ func (d *liveDir) list() ([]listed, error) {
 		return nil, fmt.Errorf("read %s: %w", abs, err)
 	}
 	defer root.Close()
-	f, err := root.OpenDir(d.rel)
+	dir := d.rel
+	if dir == "" {
+		dir = "."
+	}
+	f, err := root.OpenDir(dir)
 	if err != nil {
-		if d.rel != "." && (errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) || errors.Is(err, beneath.ErrNotBeneath)) {
+		if d.rel != "" && (errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) || errors.Is(err, beneath.ErrNotBeneath)) {
 			err = fmt.Errorf("%w (%w)", os.ErrNotExist, err)
 		}
 		return nil, fmt.Errorf("read %s: %w", abs, err)
@@ -230,7 +223,7 @@ func (d *liveDir) list() ([]listed, error) {
 		case err != nil:
 			return nil, fmt.Errorf("read %s/%s: %w", abs, name, err)
 		}
-		if d.t.skip != nil && d.t.skip(d.t.join(d.rel, name), st.Mode&unix.S_IFMT == unix.S_IFDIR) {
+		if d.t.skip != nil && d.t.skip(join(d.rel, name), st.Mode&unix.S_IFMT == unix.S_IFDIR) {
 			continue
 		}
 		l := listed{meta: metaOfStat(name, &st)}
