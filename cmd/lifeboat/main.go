@@ -37,6 +37,7 @@ const (
 )
 
 func main() {
+	tuneGC()
 	// The first SIGINT or SIGTERM cancels ctx; until stop() below, the
 	// later ones are caught and dropped, so a second Ctrl-C cannot kill
 	// lifeboat while its deferred thaw puts containers back.
