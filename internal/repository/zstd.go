@@ -14,8 +14,9 @@ import (
 // is built in, the encoder is the reference C library (zstd_cgo.go):
 // about 1.7 times the speed of the Go encoder at the same ratio, and an
 // initial backup spends most of its CPU compressing. Without cgo it is
-// the Go encoder with less memory (zstd_lean.go). Decompression stays
-// kopia's.
+// the Go encoder with less memory (zstd_lean.go). The C build decodes
+// with the C library too where a frame says its size, as its own say;
+// kopia's decoder reads every other frame.
 func init() {
 	for id, level := range zstdLevels {
 		orig, name := compression.ByHeaderID[id], compression.HeaderIDToName[id]
