@@ -32,6 +32,7 @@ type output struct {
 	blockSize int
 	rootName  string // set when the restored entry is a single file
 	mem       *semaphore.Weighted
+	flush     *diskFlusher
 }
 
 var _ restore.Output = (*output)(nil)
@@ -44,7 +45,7 @@ func newOutput(target string, mergeDirs bool) (*output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare restore to %s: %w", target, err)
 	}
-	o := &output{root: root, mergeDirs: mergeDirs, blockSize: 4096, mem: semaphore.NewWeighted(chunkBudget)}
+	o := &output{root: root, mergeDirs: mergeDirs, blockSize: 4096, mem: semaphore.NewWeighted(chunkBudget), flush: startDiskFlusher(root.Fd())}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(root.Fd(), &st); err == nil && st.Bsize > 0 {
 		o.blockSize = int(st.Bsize)
@@ -56,7 +57,10 @@ func newOutput(target string, mergeDirs bool) (*output, error) {
 func (o *output) Parallelizable() bool { return true }
 
 // Close implements restore.Output.
-func (o *output) Close(context.Context) error { return o.root.Close() }
+func (o *output) Close(context.Context) error {
+	o.flush.stop() // before the descriptor it flushes through is closed
+	return o.root.Close()
+}
 
 // rel maps kopia's relative path ("" for the restored entry itself) to ours.
 func (o *output) rel(p string) string {
@@ -319,28 +323,11 @@ func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb rest
 	if off != f.Size() {
 		return fmt.Errorf("read %d bytes, want %d", off, f.Size())
 	}
+	o.flush.wrote(off - flushed)
 	if end < off {
 		return w.Truncate(off)
 	}
 	return nil
-}
-
-// writebackEvery is how much of a file is written before the disk is
-// asked to start writing it out.
-const writebackEvery = 8 << 20
-
-// startWriteback asks the kernel to start writing [from, to) of w to disk
-// once it spans writebackEvery, without waiting, and returns the new start.
-// The restore ends with one syncfs; without this, the whole restore's
-// data would still be in memory then, and the disk would work only once
-// the CPU had finished: here the two overlap.
-func startWriteback(w *os.File, from, to int64) int64 {
-	if to-from < writebackEvery {
-		return from
-	}
-	// Only a hint: an error (a file system without it) changes nothing.
-	_ = unix.SyncFileRange(int(w.Fd()), from, to-from, unix.SYNC_FILE_RANGE_WRITE)
-	return to
 }
 
 // bufPool keeps copy buffers: one per file would zero a gigabyte of memory
