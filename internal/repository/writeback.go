@@ -43,23 +43,34 @@ func startWriteback(w *os.File, from, to int64) int64 {
 // a time, as data accumulates. A flush is only a head start for the final
 // one: its error is that one's to report, so it is ignored here.
 type diskFlusher struct {
-	fd      int
+	sync    func() error
 	pending atomic.Int64
-	kick    chan struct{}
+	kick    chan struct{} // never closed: a late wrote must not panic
+	quit    chan struct{}
 	done    chan struct{}
 	once    sync.Once
 }
 
+// startDiskFlusher flushes the filesystem that holds the open descriptor fd.
 func startDiskFlusher(fd int) *diskFlusher {
-	f := &diskFlusher{fd: fd, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	return startFlushing(func() error { return unix.Syncfs(fd) })
+}
+
+func startFlushing(flush func() error) *diskFlusher {
+	f := &diskFlusher{sync: flush, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go f.run()
 	return f
 }
 
 func (f *diskFlusher) run() {
 	defer close(f.done)
-	for range f.kick {
-		_ = unix.Syncfs(f.fd)
+	for {
+		select {
+		case <-f.quit:
+			return
+		case <-f.kick:
+			_ = f.sync()
+		}
 	}
 }
 
@@ -80,6 +91,6 @@ func (f *diskFlusher) wrote(n int64) {
 // stop waits for a flush under way, so that the descriptor stays open
 // while it is used.
 func (f *diskFlusher) stop() {
-	f.once.Do(func() { close(f.kick) })
+	f.once.Do(func() { close(f.quit) })
 	<-f.done
 }
