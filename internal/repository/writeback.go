@@ -43,7 +43,7 @@ func startWriteback(w *os.File, from, to int64) int64 {
 // a time, as data accumulates. A flush is only a head start for the final
 // one: its error is that one's to report, so it is ignored here.
 type diskFlusher struct {
-	sync    func() error
+	flush   func() error
 	pending atomic.Int64
 	kick    chan struct{} // never closed: a late wrote must not panic
 	quit    chan struct{}
@@ -57,7 +57,7 @@ func startDiskFlusher(fd int) *diskFlusher {
 }
 
 func startFlushing(flush func() error) *diskFlusher {
-	f := &diskFlusher{sync: flush, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	f := &diskFlusher{flush: flush, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go f.run()
 	return f
 }
@@ -69,7 +69,7 @@ func (f *diskFlusher) run() {
 		case <-f.quit:
 			return
 		case <-f.kick:
-			_ = f.sync()
+			_ = f.flush()
 		}
 	}
 }
