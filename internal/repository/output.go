@@ -33,6 +33,7 @@ type output struct {
 	rootName  string // set when the restored entry is a single file
 	mem       *semaphore.Weighted
 	flush     *diskFlusher
+	contents  contentGetter // nil: files are read through kopia's object reader
 }
 
 var _ restore.Output = (*output)(nil)
@@ -287,6 +288,9 @@ func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb rest
 		return err
 	}
 	defer release()
+	if done, err := o.copyPieces(ctx, w, f, cb); done || err != nil {
+		return err
+	}
 	r, err := f.Open(ctx)
 	if err != nil {
 		return err
@@ -320,6 +324,13 @@ func (o *output) copyContent(ctx context.Context, w *os.File, f fs.File, cb rest
 			return err
 		}
 	}
+	return o.finishFile(w, f, off, end, flushed)
+}
+
+// finishFile checks that off, the bytes written, is f's size, counts what
+// is left for the disk flusher, and extends a file that ends in skipped
+// zeros (written data ends at end) to its size.
+func (o *output) finishFile(w *os.File, f fs.File, off, end, flushed int64) error {
 	if off != f.Size() {
 		return fmt.Errorf("read %d bytes, want %d", off, f.Size())
 	}

@@ -58,6 +58,7 @@ func (r *Repository) Extract(ctx context.Context, opts ExtractOptions) (RestoreS
 		out.rootName = entry.Name() // a single file lands inside the target directory
 	}
 	defer out.Close(ctx)
+	out.contents = contentsOf(r.rep)
 	cr := &chunkedRestore{rep: r.rep, out: out, ropts: restore.Options{Parallel: 8, RestoreDirEntryAtDepth: math.MaxInt32}}
 	if c := opts.Progress; c != nil {
 		cr.onSt = func(s restore.Stats) {
