@@ -92,13 +92,13 @@ type Journal struct {
 
 const (
 	entrySuffix   = ".json"
-	tempSuffix    = ".tmp"
 	corruptSuffix = ".corrupt"
 
-	// staleTemp is how old an unlocked temporary file must be before
-	// Replay removes it. Its writer locks it right after creating it, so
-	// only a writer that died in that instant leaves one unlocked; the
-	// margin keeps Replay from racing a writer that is merely slow.
+	// staleTemp is how old an unlocked temporary file named at its
+	// creation (flock.Temp) must be before Replay removes it. Its writer
+	// locks it right after creating it, so only a writer that died in that
+	// instant leaves one unlocked; the margin keeps Replay from racing a
+	// writer that is merely slow.
 	staleTemp = time.Minute
 
 	// maxUnitName bounds the unit part of a file name, as names are
@@ -233,42 +233,39 @@ func (h *Handle) Done() error {
 }
 
 // writeLocked writes e to a temporary file, fsyncs and locks it, and
-// renames it to name. The lock is taken before the rename so that the
-// entry is never visible unlocked while its owner lives. The caller syncs
-// the directory.
+// renames it to name. The lock is taken before the rename, before the
+// file has a name where the filesystem allows (see flock.CreateTemp), so
+// that the entry is never visible unlocked while its owner lives. The
+// caller syncs the directory.
 func (j *Journal) writeLocked(name string, e Entry) (*os.File, error) {
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode journal entry %s: %w", name, err)
 	}
 	b = append(b, '\n')
-	tmp := filepath.Join(j.dir, name+"."+randomHex()+tempSuffix)
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	f, tmp, err := flock.CreateTemp(j.dir, name, b)
 	if err != nil {
-		return nil, fmt.Errorf("create journal entry %s: %w", name, err)
-	}
-	fail := func(err error) (*os.File, error) {
-		_ = os.Remove(tmp)
-		_ = f.Close()
-		return nil, err
-	}
-	ok, err := flock.TryLock(f)
-	if err != nil {
-		return fail(fmt.Errorf("lock journal entry %s: %w", name, err))
-	}
-	if !ok {
-		return fail(fmt.Errorf("lock journal entry %s: held by another process", name))
-	}
-	if _, err := f.Write(b); err != nil {
-		return fail(fmt.Errorf("write journal entry %s: %w", name, err))
-	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("sync journal entry %s: %w", name, err))
+		return nil, fmt.Errorf("journal entry %s: %w", name, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(j.dir, name)); err != nil {
-		return fail(fmt.Errorf("rename journal entry %s: %w", name, err))
+		_ = os.Remove(tmp)
+		_ = f.Close()
+		return nil, fmt.Errorf("rename journal entry %s: %w", name, err)
 	}
 	return f, nil
+}
+
+// removeAbandonedTemp removes a temporary file that was locked before it
+// had a name (flock.LockedTemp), unless its writer still holds it.
+func (j *Journal) removeAbandonedTemp(name string) {
+	f, st, err := lockCurrent(filepath.Join(j.dir, name))
+	if err != nil || st != locked {
+		return
+	}
+	defer f.Close()
+	if err := os.Remove(filepath.Join(j.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		j.log.Warn("journal temporary file not removed", "file", name, "error", err)
+	}
 }
 
 // removeStaleTemp removes a temporary file left by a writer that died

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lifeboat-backup/lifeboat/internal/flock"
 )
 
 // call is one undo call the fake undoer saw.
@@ -739,6 +741,35 @@ func TestReplayRemovesStaleTemporaryFiles(t *testing.T) {
 	}
 	if names := entries(t, dir); !slices.Equal(names, []string{filepath.Base(fresh)}) {
 		t.Fatalf("journal holds %v, want only the fresh temporary file", names)
+	}
+}
+
+// TestReplayRemovesAbandonedLockedTemporaryFiles: a temporary file that
+// was locked before it had a name is removed by the next replay as soon
+// as no one holds it, with no minute to wait; one still held is left.
+func TestReplayRemovesAbandonedLockedTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	j := openTest(t, dir)
+	abandoned, pa, err := flock.CreateTemp(dir, "container_x-1-00.json", []byte("{"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := abandoned.Close(); err != nil { // its writer died
+		t.Fatal(err)
+	}
+	held, ph, err := flock.CreateTemp(dir, "container_y-1-00.json", []byte("{"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if !strings.HasSuffix(pa, flock.LockedTemp) {
+		t.Fatalf("%s: this filesystem gave no O_TMPFILE, the case is not tested", pa)
+	}
+	if got, err := j.Replay(t.Context(), connectTo(t, &fakeUndoer{}, testHost, nil)); err != nil || len(got) != 0 {
+		t.Fatalf("replay = %v, %v", got, err)
+	}
+	if names := entries(t, dir); !slices.Equal(names, []string{filepath.Base(ph)}) {
+		t.Fatalf("journal holds %v, want only the held temporary file %s", names, filepath.Base(ph))
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-backup/lifeboat/internal/flock"
 )
 
 // Undoer is what replay needs from the engine.
@@ -72,8 +74,10 @@ func (j *Journal) Replay(ctx context.Context, connect func(ctx context.Context, 
 			if res, ok := r.entry(ctx, name); ok {
 				out = append(out, res)
 			}
-		case strings.HasSuffix(name, tempSuffix):
+		case strings.HasSuffix(name, flock.Temp):
 			j.removeStaleTemp(name)
+		case strings.HasSuffix(name, flock.LockedTemp):
+			j.removeAbandonedTemp(name)
 		}
 	}
 	return out, nil

@@ -15,15 +15,15 @@ import (
 )
 
 // The durability and ownership design is the freeze journal's
-// (internal/journal): an entry is written to a temporary file, fsynced,
-// flocked and renamed into place, then the directory is fsynced; the owner
+// (internal/journal): an entry is written to a temporary file, flocked
+// (before it has a name, where the filesystem allows: flock.CreateTemp),
+// fsynced and renamed into place, then the directory is fsynced; the owner
 // keeps the flock for as long as it lives, so a lock that can be taken
 // means a dead owner. The code is repeated rather than shared, as the two
 // journals record different things and evolve apart.
 
 const (
 	entrySuffix = ".json"
-	tempSuffix  = ".tmp"
 	// maxEntrySize bounds what decode reads: a garbage file must not make
 	// every command read it whole.
 	maxEntrySize = 1 << 20
@@ -45,27 +45,14 @@ func writeLocked(dir, name string, e *Entry) (*os.File, error) {
 		return nil, fmt.Errorf("encode restore journal entry %s: %w", name, err)
 	}
 	b = append(b, '\n')
-	tmp := filepath.Join(dir, name+"."+randomHex(8)+tempSuffix)
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	f, tmp, err := flock.CreateTemp(dir, name, b)
 	if err != nil {
-		return nil, fmt.Errorf("create restore journal entry %s: %w", name, err)
-	}
-	fail := func(err error) (*os.File, error) {
-		_ = os.Remove(tmp)
-		_ = f.Close()
-		return nil, err
-	}
-	if ok, err := flock.TryLock(f); err != nil || !ok {
-		return fail(fmt.Errorf("lock restore journal entry %s: %v", name, errOr(err, "held by another process")))
-	}
-	if _, err := f.Write(b); err != nil {
-		return fail(fmt.Errorf("write restore journal entry %s: %w", name, err))
-	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("sync restore journal entry %s: %w", name, err))
+		return nil, fmt.Errorf("restore journal entry %s: %w", name, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fail(fmt.Errorf("rename restore journal entry %s: %w", name, err))
+		_ = os.Remove(tmp)
+		_ = f.Close()
+		return nil, fmt.Errorf("rename restore journal entry %s: %w", name, err)
 	}
 	return f, nil
 }
