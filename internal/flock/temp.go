@@ -57,7 +57,7 @@ func CreateTemp(dir, base string, b []byte) (*os.File, string, error) {
 var errNoTmpfile = errors.New("no O_TMPFILE here")
 
 // createUnnamed is CreateTemp through O_TMPFILE; errNoTmpfile where the
-// filesystem has none.
+// filesystem has none, or the file cannot be named.
 func createUnnamed(dir, base string, b []byte) (*os.File, string, error) {
 	fd, err := unix.Open(dir, unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -78,8 +78,10 @@ func createUnnamed(dir, base string, b []byte) (*os.File, string, error) {
 		err = unix.Linkat(fd, "", unix.AT_FDCWD, path, unix.AT_EMPTY_PATH)
 	}
 	if err != nil {
+		// No /proc and no capability for AT_EMPTY_PATH: the unnamed file
+		// vanishes with its descriptor, and one is made by name instead.
 		_ = f.Close()
-		return nil, "", fmt.Errorf("name: %w", err)
+		return nil, "", fmt.Errorf("%w: name it: %w", errNoTmpfile, err)
 	}
 	return f, path, nil
 }
