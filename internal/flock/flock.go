@@ -1,7 +1,8 @@
 // Package flock takes the advisory locks that mark a live owner: the
 // freeze journal's entries, the restore journal's and the unit locks. The
 // kernel drops such a lock however its process dies, so a lock that can
-// be taken means a dead owner.
+// be taken means a dead owner. It also creates the journals' temporary
+// files, locked before anyone can see them (CreateTemp).
 package flock
 
 import (
