@@ -197,7 +197,13 @@ func lockedBackupOnce(ctx context.Context, repo func() (*repository.Repository, 
 		case <-ctx.Done():
 		}
 	}()
-	return backupUnit(ctx, repo, eng, u, opts, lockTimes{start: start, waited: waited, confirm: l.Confirm})
+	res := backupUnit(ctx, repo, eng, u, opts, lockTimes{start: start, waited: waited, confirm: l.Confirm})
+	if lost := l.Lost(); res.Err != nil && errors.Is(lost, unitlock.ErrOutraced) {
+		// Lost before it was confirmed: whatever the cancelled step
+		// said, the unit is another host's and this one starts again.
+		res.Err = fmt.Errorf("lease of %s: %w", u, lost)
+	}
+	return res
 }
 
 // lockTimes is what backupUnit needs of the unit's lock: when the job

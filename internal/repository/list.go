@@ -67,8 +67,11 @@ func (r *Repository) list(ctx context.Context, unit string, skipDamaged bool) ([
 // recordsDamaged marks an error of kopia's manifest loading (a restore
 // point record unreadable) as ErrDamaged, whose hint is Repair: a write
 // cannot go past such a record as a listing does.
+// A read cut short by cancellation (the job's lease lost, a signal) is
+// not damage: kopia reports it in the same words.
 func recordsDamaged(err error) error {
-	if err != nil && strings.Contains(err.Error(), "unable to load manifest contents") {
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+		strings.Contains(err.Error(), "unable to load manifest contents") {
 		return fmt.Errorf("%w: a restore point record is unreadable: %w", ErrDamaged, err)
 	}
 	return err

@@ -114,6 +114,9 @@ type lease struct {
 	mu       sync.Mutex
 	lostAt   error
 	lost     chan struct{} // closed when lostAt is set
+	// confirmed: confirm found the record ours. A claim taken over
+	// before that was never the holder's: it was outraced.
+	confirmed bool
 
 	confirmOnce sync.Once
 	confirmErr  error
@@ -229,6 +232,7 @@ func (l *lease) confirm(ctx context.Context) error {
 		default:
 			l.mu.Lock()
 			l.confirmErr = l.lostAt
+			l.confirmed = l.lostAt == nil
 			l.mu.Unlock()
 		}
 	})
@@ -284,6 +288,12 @@ func (l *lease) renew(ctx context.Context) {
 				err = fmt.Errorf("taken over by %s", cur.Holder)
 			}
 			l.mu.Lock()
+			if !l.confirmed {
+				// A tentative claim (Options.Tentative) that another
+				// host's write outlived before its holder confirmed it:
+				// what was done under it is dropped and started again.
+				err = fmt.Errorf("%w: %w", ErrOutraced, err)
+			}
 			l.lostAt = err
 			l.mu.Unlock()
 			close(l.lost)

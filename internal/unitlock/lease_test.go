@@ -123,14 +123,42 @@ func TestLeaseLost(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("not told the lease was lost")
 	}
-	if err := l.Lost(); err == nil || !strings.Contains(err.Error(), "pid 4242") {
-		t.Errorf("lost: %v", err)
+	if err := l.Lost(); err == nil || !strings.Contains(err.Error(), "pid 4242") || errors.Is(err, ErrOutraced) {
+		t.Errorf("lost: %v; want taken over by pid 4242, not outraced: the lease was confirmed", err)
 	}
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
 	}
 	if cur, _ := sh.read(context.Background(), LeaseName("E", "volume/v")); cur == nil || cur.Token != "theirs" {
 		t.Errorf("release removed the new holder's lease: %+v", cur)
+	}
+}
+
+// A tentative lease that another host's write outlives before its holder
+// confirms it was never the holder's: when the renewal finds that first,
+// the loss is ErrOutraced, so the job starts again rather than failing
+// with whatever its cancelled step said.
+func TestLeaseTentativeLostBeforeConfirm(t *testing.T) {
+	sh := &Shared{Store: DirStore(t.TempDir()), EngineID: "E", TTL: 900 * time.Millisecond}
+	l, err := Acquire(context.Background(), t.TempDir(), "volume/v", Options{Shared: sh, Tentative: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	other := leaseRecord{Holder: Holder{Unit: "volume/v", PID: 4242, Operation: Backup}, Token: "theirs", Expires: time.Now().Add(time.Hour)}
+	if err := sh.write(context.Background(), LeaseName("E", "volume/v"), other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.LostC():
+	case <-time.After(3 * time.Second):
+		t.Fatal("not told the lease was lost")
+	}
+	if err := l.Lost(); !errors.Is(err, ErrOutraced) || !strings.Contains(err.Error(), "pid 4242") {
+		t.Errorf("lost: %v; want ErrOutraced, naming pid 4242", err)
+	}
+	if err := l.Confirm(context.Background()); !errors.Is(err, ErrOutraced) {
+		t.Errorf("confirm after the loss: %v, want ErrOutraced", err)
 	}
 }
 
