@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,6 +54,41 @@ func CreateTemp(dir, base string, b []byte) (*os.File, string, error) {
 		return nil, "", err
 	}
 	return f, path, nil
+}
+
+// Replace writes b to a new file (CreateTemp) and renames it over
+// dir/name: the entry is never seen unlocked while its writer lives. It
+// returns the file, still locked. The caller syncs dir.
+func Replace(dir, name string, b []byte) (*os.File, error) {
+	f, tmp, err := CreateTemp(dir, name, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		_ = os.Remove(tmp)
+		_ = f.Close()
+		return nil, fmt.Errorf("rename: %w", err)
+	}
+	return f, nil
+}
+
+// IsTemp reports whether name is one of CreateTemp's files.
+func IsTemp(name string) bool {
+	return strings.HasSuffix(name, Temp) || strings.HasSuffix(name, LockedTemp)
+}
+
+// TempSettled reports whether CreateTemp's file at path can be judged by
+// its lock alone: one locked before it had a name always can; one named
+// first only once older than age, as it may be a live writer's between
+// its create and its lock. Whoever asks must not touch the lock of a
+// fresh one: even a short-lived lock of theirs would make its writer
+// fail.
+func TempSettled(path string, age time.Duration) bool {
+	if strings.HasSuffix(path, LockedTemp) {
+		return true
+	}
+	fi, err := os.Lstat(path)
+	return err == nil && time.Since(fi.ModTime()) >= age
 }
 
 var errNoTmpfile = errors.New("no O_TMPFILE here")

@@ -95,10 +95,10 @@ const (
 	corruptSuffix = ".corrupt"
 
 	// staleTemp is how old an unlocked temporary file named at its
-	// creation (flock.Temp) must be before Replay removes it. Its writer
-	// locks it right after creating it, so only a writer that died in that
-	// instant leaves one unlocked; the margin keeps Replay from racing a
-	// writer that is merely slow.
+	// creation (flock.Temp) must be before Replay removes it
+	// (flock.TempSettled). Its writer locks it right after creating it, so
+	// only a writer that died in that instant leaves one unlocked; the
+	// margin keeps Replay from racing a writer that is merely slow.
 	staleTemp = time.Minute
 
 	// maxUnitName bounds the unit part of a file name, as names are
@@ -232,10 +232,7 @@ func (h *Handle) Done() error {
 	return syncDir(h.j.dir)
 }
 
-// writeLocked writes e to a temporary file, fsyncs and locks it, and
-// renames it to name. The lock is taken before the rename, before the
-// file has a name where the filesystem allows (see flock.CreateTemp), so
-// that the entry is never visible unlocked while its owner lives. The
+// writeLocked writes e over the entry name, locked (flock.Replace). The
 // caller syncs the directory.
 func (j *Journal) writeLocked(name string, e Entry) (*os.File, error) {
 	b, err := json.MarshalIndent(e, "", "  ")
@@ -243,39 +240,18 @@ func (j *Journal) writeLocked(name string, e Entry) (*os.File, error) {
 		return nil, fmt.Errorf("encode journal entry %s: %w", name, err)
 	}
 	b = append(b, '\n')
-	f, tmp, err := flock.CreateTemp(j.dir, name, b)
+	f, err := flock.Replace(j.dir, name, b)
 	if err != nil {
 		return nil, fmt.Errorf("journal entry %s: %w", name, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(j.dir, name)); err != nil {
-		_ = os.Remove(tmp)
-		_ = f.Close()
-		return nil, fmt.Errorf("rename journal entry %s: %w", name, err)
-	}
 	return f, nil
-}
-
-// removeAbandonedTemp removes a temporary file that was locked before it
-// had a name (flock.LockedTemp), unless its writer still holds it.
-func (j *Journal) removeAbandonedTemp(name string) {
-	f, st, err := lockCurrent(filepath.Join(j.dir, name))
-	if err != nil || st != locked {
-		return
-	}
-	defer f.Close()
-	if err := os.Remove(filepath.Join(j.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		j.log.Warn("journal temporary file not removed", "file", name, "error", err)
-	}
 }
 
 // removeStaleTemp removes a temporary file left by a writer that died
 // before renaming it; no freeze depends on one.
 func (j *Journal) removeStaleTemp(name string) {
 	path := filepath.Join(j.dir, name)
-	// Look at the age before touching the lock: even a short-lived lock
-	// of ours on a fresh file would make its writer fail.
-	fi, err := os.Lstat(path)
-	if err != nil || time.Since(fi.ModTime()) < staleTemp {
+	if !flock.TempSettled(path, staleTemp) {
 		return
 	}
 	f, st, err := lockCurrent(path)

@@ -74,10 +74,8 @@ func (j *Journal) Replay(ctx context.Context, connect func(ctx context.Context, 
 			if res, ok := r.entry(ctx, name); ok {
 				out = append(out, res)
 			}
-		case strings.HasSuffix(name, flock.Temp):
+		case flock.IsTemp(name):
 			j.removeStaleTemp(name)
-		case strings.HasSuffix(name, flock.LockedTemp):
-			j.removeAbandonedTemp(name)
 		}
 	}
 	return out, nil

@@ -24,17 +24,22 @@ import (
 // of lists, object-level compression of old repositories) goes through
 // the object reader as before.
 
-// contentGetter is what a restore reads contents with: kopia's content
-// reader, which decrypts, checks each content's hash and decompresses it.
-type contentGetter interface {
+// contentReader is what a restore reads contents with (GetContent
+// decrypts, checks each content's hash and decompresses it), and what
+// object.LoadIndexObject reads a list of contents with.
+type contentReader interface {
 	GetContent(ctx context.Context, id content.ID) ([]byte, error)
+	ContentInfo(ctx context.Context, id content.ID) (content.Info, error)
+	PrefetchContents(ctx context.Context, ids []content.ID, hint string) []content.ID
 }
 
 // contentsOf is r's content reader, or nil when r is not a direct
 // repository (a repository server's client).
-func contentsOf(r repo.Repository) contentGetter {
+func contentsOf(r repo.Repository) contentReader {
 	if d, ok := r.(repo.DirectRepository); ok {
-		return d.ContentReader()
+		if cr, ok := d.ContentReader().(contentReader); ok {
+			return cr
+		}
 	}
 	return nil
 }
@@ -63,15 +68,7 @@ func (o *output) piecesOf(ctx context.Context, f fs.File) (_ []piece, ok bool, _
 	if !indirect {
 		return nil, false, nil
 	}
-	cr, isReader := o.contents.(interface {
-		contentGetter
-		ContentInfo(ctx context.Context, id content.ID) (content.Info, error)
-		PrefetchContents(ctx context.Context, ids []content.ID, hint string) []content.ID
-	})
-	if !isReader {
-		return nil, false, nil
-	}
-	entries, err := object.LoadIndexObject(ctx, cr, index)
+	entries, err := object.LoadIndexObject(ctx, o.contents, index)
 	if err != nil {
 		return nil, false, fmt.Errorf("read the list of contents of %s: %w", f.Name(), err)
 	}

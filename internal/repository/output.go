@@ -33,7 +33,7 @@ type output struct {
 	rootName  string // set when the restored entry is a single file
 	mem       *semaphore.Weighted
 	flush     *diskFlusher
-	contents  contentGetter // nil: files are read through kopia's object reader
+	contents  contentReader // nil: files are read through kopia's object reader
 }
 
 var _ restore.Output = (*output)(nil)

@@ -101,6 +101,21 @@ func TestLeaseExpiresAndIsTakenOver(t *testing.T) {
 	}
 }
 
+// takeOver writes pid 4242's record over l's lease of volume/v and
+// waits until l's renewal finds it.
+func takeOver(t *testing.T, sh *Shared, l *Lock) {
+	t.Helper()
+	other := leaseRecord{Holder: Holder{Unit: "volume/v", PID: 4242, Operation: Backup}, Token: "theirs", Expires: time.Now().Add(time.Hour)}
+	if err := sh.write(context.Background(), LeaseName("E", "volume/v"), other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.LostC():
+	case <-time.After(3 * time.Second):
+		t.Fatal("not told the lease was lost")
+	}
+}
+
 // A holder whose lease was taken over is told so, and lets go without
 // removing the new holder's record.
 func TestLeaseLost(t *testing.T) {
@@ -114,15 +129,7 @@ func TestLeaseLost(t *testing.T) {
 	}
 	// Another host writes its own record over ours, as after our lease
 	// expired unrenewed.
-	other := leaseRecord{Holder: Holder{Unit: "volume/v", PID: 4242, Operation: Backup}, Token: "theirs", Expires: time.Now().Add(time.Hour)}
-	if err := sh.write(context.Background(), LeaseName("E", "volume/v"), other); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-l.LostC():
-	case <-time.After(3 * time.Second):
-		t.Fatal("not told the lease was lost")
-	}
+	takeOver(t, sh, l)
 	if err := l.Lost(); err == nil || !strings.Contains(err.Error(), "pid 4242") || errors.Is(err, ErrOutraced) {
 		t.Errorf("lost: %v; want taken over by pid 4242, not outraced: the lease was confirmed", err)
 	}
@@ -145,15 +152,7 @@ func TestLeaseTentativeLostBeforeConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Release()
-	other := leaseRecord{Holder: Holder{Unit: "volume/v", PID: 4242, Operation: Backup}, Token: "theirs", Expires: time.Now().Add(time.Hour)}
-	if err := sh.write(context.Background(), LeaseName("E", "volume/v"), other); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-l.LostC():
-	case <-time.After(3 * time.Second):
-		t.Fatal("not told the lease was lost")
-	}
+	takeOver(t, sh, l)
 	if err := l.Lost(); !errors.Is(err, ErrOutraced) || !strings.Contains(err.Error(), "pid 4242") {
 		t.Errorf("lost: %v; want ErrOutraced, naming pid 4242", err)
 	}

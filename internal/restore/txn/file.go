@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -16,11 +15,11 @@ import (
 
 // The durability and ownership design is the freeze journal's
 // (internal/journal): an entry is written to a temporary file, flocked
-// (before it has a name, where the filesystem allows: flock.CreateTemp),
-// fsynced and renamed into place, then the directory is fsynced; the owner
-// keeps the flock for as long as it lives, so a lock that can be taken
-// means a dead owner. The code is repeated rather than shared, as the two
-// journals record different things and evolve apart.
+// and fsynced, renamed into place (flock.Replace), then the directory is
+// fsynced; the owner keeps the flock for as long as it lives, so a lock
+// that can be taken means a dead owner. The writing is shared; the rest
+// is repeated rather than shared, as the two journals record different
+// things and evolve apart.
 
 const (
 	entrySuffix = ".json"
@@ -45,23 +44,11 @@ func writeLocked(dir, name string, e *Entry) (*os.File, error) {
 		return nil, fmt.Errorf("encode restore journal entry %s: %w", name, err)
 	}
 	b = append(b, '\n')
-	f, tmp, err := flock.CreateTemp(dir, name, b)
+	f, err := flock.Replace(dir, name, b)
 	if err != nil {
 		return nil, fmt.Errorf("restore journal entry %s: %w", name, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		_ = os.Remove(tmp)
-		_ = f.Close()
-		return nil, fmt.Errorf("rename restore journal entry %s: %w", name, err)
-	}
 	return f, nil
-}
-
-func errOr(err error, msg string) any {
-	if err != nil {
-		return err
-	}
-	return msg
 }
 
 // lockEntry opens and locks path. It returns the open file only when the

@@ -54,7 +54,7 @@ func (j *Journal) Replay(ctx context.Context, connect func(ctx context.Context, 
 			if r, ok := j.replayEntry(ctx, name, connect); ok {
 				out = append(out, r)
 			}
-		case strings.HasSuffix(name, flock.Temp), strings.HasSuffix(name, flock.LockedTemp):
+		case flock.IsTemp(name):
 			j.removeStaleTemp(name)
 		}
 	}
@@ -95,13 +95,8 @@ func (j *Journal) replayEntry(ctx context.Context, name string, connect func(con
 // before renaming it; no restore depends on one.
 func (j *Journal) removeStaleTemp(name string) {
 	path := filepath.Join(j.dir, name)
-	// One locked before it had a name is abandoned once unlocked; one
-	// named first may be a live writer's between create and lock.
-	if !strings.HasSuffix(name, flock.LockedTemp) {
-		fi, err := os.Lstat(path)
-		if err != nil || time.Since(fi.ModTime()) < staleTemp {
-			return
-		}
+	if !flock.TempSettled(path, staleTemp) {
+		return
 	}
 	f, ok, err := lockEntry(path)
 	if err != nil || !ok {
