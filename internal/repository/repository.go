@@ -34,6 +34,18 @@ import (
 // keeps the hash it was made with.
 const contentHash = "BLAKE3-256-128"
 
+// contentSplitter cuts the files of new repositories into contents of
+// 1 MiB on average (2 MiB at most), where kopia's default cuts 4 MiB (8
+// at most). A restore gets each content whole from kopia and writes it
+// out; one of 4 MiB has left the CPU's cache by the time it is written,
+// and the kernel's copy into the page cache ran at a ninth of the speed
+// it runs at from 1 MiB: a 1 GiB restore of the bench's tree spent 1.8 s
+// of CPU in that copy, restic's 0.2 s. Measured on that tree: restore
+// 2.58 and 2.96 s against 3.52 and 3.44 s (restic 3.71 and 3.84 s), the
+// repository 0.03 % larger. The stock kopia CLI offers and reads it, and
+// an existing repository keeps the splitter it was made with.
+const contentSplitter = "DYNAMIC-1M-BUZHASH"
+
 // Errors a caller maps to exit codes and hints.
 var (
 	ErrNotFound      = errors.New("no repository")
@@ -130,7 +142,8 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	defer st.Close(ctx)
 	nopts := &repo.NewRepositoryOptions{
 		RetentionMode: mode, RetentionPeriod: period,
-		BlockFormat: format.ContentFormat{Hash: contentHash},
+		BlockFormat:  format.ContentFormat{Hash: contentHash},
+		ObjectFormat: format.ObjectFormat{Splitter: contentSplitter},
 	}
 	if err := repo.Initialize(ctx, st, nopts, pw.Reveal()); err != nil {
 		if errors.Is(err, repo.ErrAlreadyInitialized) {
