@@ -83,11 +83,12 @@ func (l Location) storage(ctx context.Context, create bool) (blob.Storage, error
 	if l.Kind == KindS3 {
 		return l.S3.Storage(ctx, create) // its errors name bucket and endpoint
 	}
-	st, err := filesystem.New(ctx, &filesystem.Options{Path: l.Path}, create)
+	o := &filesystem.Options{Path: l.Path}
+	st, err := filesystem.New(ctx, o, create)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", l.Path, err)
 	}
-	return st, nil
+	return newPackFiles(st, o), nil
 }
 
 // DefaultPath is the embedded default repository: a data directory that
