@@ -2,7 +2,6 @@ package repository
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,25 +86,15 @@ func (p *packFiles) GetBlob(ctx context.Context, id blob.ID, offset, length int6
 		return p.Storage.GetBlob(ctx, id, offset, length, out)
 	}
 	defer p.release(op)
-	f := op.f
 	out.Reset()
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	buf := *bp
-	for done := int64(0); done < length; {
-		n, err := f.ReadAt(buf[:min(int64(len(buf)), length-done)], offset+done)
-		if n > 0 {
-			if _, werr := out.Write(buf[:n]); werr != nil {
-				return fmt.Errorf("read %s: %w", id, werr)
-			}
-			done += int64(n)
-		}
-		if errors.Is(err, io.EOF) && done < length {
-			return fmt.Errorf("read %s: %w", id, io.ErrUnexpectedEOF)
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read %s: %w", id, err)
-		}
+	n, err := io.CopyBuffer(out, io.NewSectionReader(op.f, offset, length), *bp)
+	if err == nil && n < length {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", id, err)
 	}
 	return nil
 }

@@ -5,26 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"testing"
 
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/blob/filesystem"
 )
-
-// sliceBytes is a blob.Bytes of one slice.
-type sliceBytes []byte
-
-func (s sliceBytes) Length() int                        { return len(s) }
-func (s sliceBytes) WriteTo(w io.Writer) (int64, error) { n, err := w.Write(s); return int64(n), err }
-func (s sliceBytes) Reader() io.ReadSeekCloser          { return nopCloser{bytes.NewReader(s)} }
-func bytesOf(b []byte) blob.Bytes                       { return sliceBytes(b) }
-func errorsIsNotFound(err error) bool                   { return errors.Is(err, blob.ErrBlobNotFound) }
-
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }
 
 // outBuf is a blob.OutputBuffer over a bytes.Buffer.
 type outBuf struct{ bytes.Buffer }
@@ -54,12 +40,12 @@ func TestPackFilesReadLikeKopia(t *testing.T) {
 	for i := range n {
 		id := blob.ID(fmt.Sprintf("p%04x", i))
 		b := bytes.Repeat([]byte(fmt.Sprintf("pack %d;", i)), 5000+i)
-		if err := st.PutBlob(ctx, id, bytesOf(b), blob.PutOptions{}); err != nil {
+		if err := st.PutBlob(ctx, id, bytesBlob(b), blob.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		want[id] = b
 	}
-	if err := st.PutBlob(ctx, "xother", bytesOf([]byte("not a pack")), blob.PutOptions{}); err != nil {
+	if err := st.PutBlob(ctx, "xother", bytesBlob([]byte("not a pack")), blob.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -96,7 +82,7 @@ func TestPackFilesReadLikeKopia(t *testing.T) {
 	}
 	if err := p.GetBlob(ctx, "pmissing", 0, 10, &got); err == nil {
 		t.Error("a missing pack was read")
-	} else if !errorsIsNotFound(err) {
+	} else if !errors.Is(err, blob.ErrBlobNotFound) {
 		t.Errorf("a missing pack: %v, want kopia's not-found", err)
 	}
 	var past outBuf
@@ -120,7 +106,7 @@ func TestPackFilesReadLikeKopia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.PutBlob(ctx, "p0001", bytesOf([]byte("the replacement")), blob.PutOptions{}); err != nil {
+	if err := other.PutBlob(ctx, "p0001", bytesBlob([]byte("the replacement")), blob.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var fresh outBuf
