@@ -34,6 +34,7 @@ type output struct {
 	mem       *semaphore.Weighted
 	flush     *diskFlusher
 	contents  contentReader // nil: files are read through kopia's object reader
+	dirs      *openDirs
 }
 
 var _ restore.Output = (*output)(nil)
@@ -46,7 +47,7 @@ func newOutput(target string, mergeDirs bool) (*output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare restore to %s: %w", target, err)
 	}
-	o := &output{root: root, mergeDirs: mergeDirs, blockSize: 4096, mem: semaphore.NewWeighted(chunkBudget), flush: startDiskFlusher(root.Fd())}
+	o := &output{root: root, mergeDirs: mergeDirs, blockSize: 4096, mem: semaphore.NewWeighted(chunkBudget), flush: startDiskFlusher(root.Fd()), dirs: newOpenDirs(root)}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(root.Fd(), &st); err == nil && st.Bsize > 0 {
 		o.blockSize = int(st.Bsize)
@@ -60,6 +61,7 @@ func (o *output) Parallelizable() bool { return true }
 // Close implements restore.Output.
 func (o *output) Close(context.Context) error {
 	o.flush.stop() // before the descriptor it flushes through is closed
+	o.dirs.closeAll()
 	return o.root.Close()
 }
 
@@ -80,12 +82,12 @@ func (o *output) rel(p string) string {
 func (o *output) BeginDirectory(_ context.Context, p string, _ fs.Directory) error {
 	rel := o.rel(p)
 	if rel != "." {
-		parent, name, err := o.root.Parent(rel)
+		parent, name, release, err := o.dirs.parent(rel)
 		if err != nil {
 			return err
 		}
 		err = unix.Mkdirat(int(parent.Fd()), name, 0o700)
-		parent.Close()
+		release()
 		switch {
 		case err == nil:
 			return nil
@@ -116,6 +118,7 @@ func (o *output) WriteDirEntry(context.Context, string, *snapshot.DirEntry, fs.D
 // entries are written (writing them changed its times).
 func (o *output) FinishDirectory(_ context.Context, p string, e fs.Directory) error {
 	rel := o.rel(p)
+	o.dirs.finished(rel)
 	d, err := o.root.OpenDir(rel)
 	if err != nil {
 		return err
@@ -138,11 +141,11 @@ func (o *output) FinishDirectory(_ context.Context, p string, e fs.Directory) er
 func (o *output) WriteFile(ctx context.Context, p string, f fs.File, cb restore.FileWriteProgress) error {
 	rel := o.rel(p)
 	target := o.root.Join(rel)
-	parent, name, err := o.root.Parent(rel)
+	parent, name, release, err := o.dirs.parent(rel)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", target, err)
 	}
-	defer parent.Close()
+	defer release()
 	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("%s already exists: not overwriting it", target)
@@ -179,11 +182,11 @@ func (o *output) CreateSymlink(ctx context.Context, p string, e fs.Symlink) erro
 	if err != nil {
 		return fmt.Errorf("read link target of %s: %w", rel, err)
 	}
-	parent, name, err := o.root.Parent(rel)
+	parent, name, release, err := o.dirs.parent(rel)
 	if err != nil {
 		return err
 	}
-	defer parent.Close()
+	defer release()
 	pfd := int(parent.Fd())
 	if err := unix.Symlinkat(dest, pfd, name); err != nil {
 		return fmt.Errorf("create symlink %s: %w", o.root.Join(rel), err)
@@ -222,11 +225,11 @@ func (o *output) SymlinkExists(_ context.Context, p string, _ fs.Symlink) bool {
 }
 
 func (o *output) lstat(p string) (unix.Stat_t, bool) {
-	parent, name, err := o.root.Parent(o.rel(p))
+	parent, name, release, err := o.dirs.parent(o.rel(p))
 	if err != nil {
 		return unix.Stat_t{}, false
 	}
-	defer parent.Close()
+	defer release()
 	st, err := beneath.Lstat(parent, name)
 	return st, err == nil
 }
