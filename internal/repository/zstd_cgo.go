@@ -40,7 +40,7 @@ const zstdEncoder = "C library"
 func newZstd(orig compression.Compressor, level zstd.EncoderLevel) compression.Compressor {
 	z := &cZstd{Compressor: orig, header: kopiaHeader(orig.HeaderID()), level: cLevel[level]}
 	z.pool.New = func() any {
-		return &cZstdState{ctx: ddzstd.NewCtx(), in: make([]byte, framePiece), out: make([]byte, ddzstd.CompressBound(framePiece))}
+		return &cZstdState{ctx: ddzstd.NewCtx()}
 	}
 	return z
 }
@@ -54,7 +54,11 @@ type cZstd struct {
 	pool                   sync.Pool // *cZstdState
 }
 
-// cZstdState is one compression's context and buffers, pooled.
+// cZstdState is one compression's or decompression's context, pooled,
+// and a compression's buffers, made by the first compression that uses
+// it: a restore only decompresses, and made 2 MiB for nothing each time
+// the collector had emptied the pool (0.9 % of the Linux tree restore's
+// CPU, 0.02 % since).
 type cZstdState struct {
 	ctx     ddzstd.Ctx
 	in, out []byte
@@ -67,6 +71,9 @@ func (z *cZstd) Compress(output io.Writer, input io.Reader) error {
 	}
 	s := z.pool.Get().(*cZstdState)
 	defer z.pool.Put(s)
+	if s.in == nil {
+		s.in, s.out = make([]byte, framePiece), make([]byte, ddzstd.CompressBound(framePiece))
+	}
 	for first := true; ; first = false {
 		n, err := io.ReadFull(input, s.in)
 		if errors.Is(err, io.EOF) && !first {
