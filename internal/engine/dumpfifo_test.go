@@ -165,7 +165,10 @@ func TestStaleDumpFIFOReleased(t *testing.T) {
 	removeAfter(t, d, "container", p+"db")
 	d.Docker(t, "run", "-d", "--name", p+"db", busybox, "sleep", "600")
 	defer func(old time.Duration) { staleAfter = old }(staleAfter)
-	staleAfter = time.Second
+	// Fresh for the first dump, however slow the engine's execs are
+	// (CI's took over a second once, and a one-second rule called the
+	// FIFO stale); stale for the second, a second later.
+	staleAfter = 30 * time.Second
 	name := fifoName()
 	// As the engine runs it for lifeboat, with nobody to open the FIFO,
 	// and writing on as a dump does. (A writer that wrote once and then
@@ -194,6 +197,7 @@ func TestStaleDumpFIFOReleased(t *testing.T) {
 	if shm := d.Docker(t, "exec", p+"db", "ls", "-a", "/dev/shm"); !strings.Contains(shm, name) {
 		t.Fatal("a FIFO younger than staleAfter was released")
 	}
+	staleAfter = time.Second
 	time.Sleep(staleAfter + 200*time.Millisecond)
 	out = c.ExecOutput(ctx, p+"db", ExecSpec{Cmd: []string{"echo", "next"}})
 	if got, err := io.ReadAll(out); err != nil || string(got) != "next\n" {
