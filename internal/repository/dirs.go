@@ -22,17 +22,11 @@ const maxOpenDirs = 256
 type openDirs struct {
 	root *beneath.Root
 	mu   sync.Mutex
-	m    map[string]*openDir
-}
-
-type openDir struct {
-	f     *os.File
-	users int
-	done  bool // its directory is finished: close it when unused
+	m    map[string]*heldFile
 }
 
 func newOpenDirs(root *beneath.Root) *openDirs {
-	return &openDirs{root: root, m: map[string]*openDir{}}
+	return &openDirs{root: root, m: map[string]*heldFile{}}
 }
 
 // parent returns the open directory that holds rel, rel's last component,
@@ -46,69 +40,48 @@ func (d *openDirs) parent(rel string) (*os.File, string, func(), error) {
 		dir, name = rel[:i], rel[i+1:]
 	}
 	d.mu.Lock()
-	od := d.m[dir]
-	if od != nil {
-		od.users++
-		d.mu.Unlock()
-		return od.f, name, func() { d.release(dir, od) }, nil
+	defer d.mu.Unlock()
+	if h := d.m[dir]; h != nil {
+		h.users++
+		return h.f, name, func() { d.release(h) }, nil
 	}
-	d.mu.Unlock()
+	// Opened under the lock: once per directory, and a second writer of
+	// the same directory would only open it again.
 	f, err := d.root.OpenDir(dir)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if od := d.m[dir]; od != nil { // opened meanwhile by another writer
-		f.Close()
-		od.users++
-		return od.f, name, func() { d.release(dir, od) }, nil
-	}
 	if len(d.m) >= maxOpenDirs {
 		d.sweepLocked()
 	}
-	od = &openDir{f: f, users: 1}
-	d.m[dir] = od
-	return f, name, func() { d.release(dir, od) }, nil
+	h := &heldFile{f: f, users: 1}
+	d.m[dir] = h
+	return f, name, func() { d.release(h) }, nil
 }
 
-func (d *openDirs) release(dir string, od *openDir) {
+func (d *openDirs) release(h *heldFile) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	od.users--
-	if od.users == 0 && (od.done || d.m[dir] != od) {
-		od.f.Close()
-		if d.m[dir] == od {
-			delete(d.m, dir)
-		}
-	}
+	h.unuse()
 }
 
-// finished closes rel's descriptor once nobody uses it: kopia writes
-// nothing more into a directory it finished.
+// finished stops keeping rel's descriptor, closed once nobody uses it:
+// kopia writes nothing more into a directory it finished.
 func (d *openDirs) finished(rel string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	od := d.m[rel]
-	if od == nil {
-		return
+	if h := d.m[rel]; h != nil {
+		delete(d.m, rel)
+		h.drop()
 	}
-	if od.users > 0 {
-		od.done = true
-		return
-	}
-	od.f.Close()
-	delete(d.m, rel)
 }
 
-// sweepLocked closes every descriptor nobody uses; one in use stays, and
-// is closed by its last release since it is no longer in the map.
+// sweepLocked stops keeping every descriptor; one in use is closed by
+// its last release.
 func (d *openDirs) sweepLocked() {
-	for dir, od := range d.m {
+	for dir, h := range d.m {
 		delete(d.m, dir)
-		if od.users == 0 {
-			od.f.Close()
-		}
+		h.drop()
 	}
 }
 

@@ -83,12 +83,11 @@ func (l Location) storage(ctx context.Context, create bool) (blob.Storage, error
 	if l.Kind == KindS3 {
 		return l.S3.Storage(ctx, create) // its errors name bucket and endpoint
 	}
-	o := &filesystem.Options{Path: l.Path}
-	st, err := filesystem.New(ctx, o, create)
+	st, err := openPackFiles(ctx, &filesystem.Options{Path: l.Path}, create)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", l.Path, err)
 	}
-	return newPackFiles(st, o), nil
+	return st, nil
 }
 
 // DefaultPath is the embedded default repository: a data directory that

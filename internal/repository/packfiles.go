@@ -28,14 +28,16 @@ const packStorageType = "lifeboat-filesystem"
 // maxOpenPacks bounds the pack files kept open.
 const maxOpenPacks = 64
 
-func init() {
-	blob.AddSupportedStorage(packStorageType, filesystem.Options{}, func(ctx context.Context, o *filesystem.Options, create bool) (blob.Storage, error) {
-		st, err := filesystem.New(ctx, o, create)
-		if err != nil {
-			return nil, err //nolint:wrapcheck // kopia's own error, as for its type
-		}
-		return newPackFiles(st, o), nil
-	})
+func init() { blob.AddSupportedStorage(packStorageType, filesystem.Options{}, openPackFiles) }
+
+// openPackFiles opens a local repository's storage: kopia's, reading
+// packs through kept descriptors.
+func openPackFiles(ctx context.Context, o *filesystem.Options, create bool) (blob.Storage, error) {
+	st, err := filesystem.New(ctx, o, create)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // kopia's own error; callers name the path
+	}
+	return newPackFiles(st, o), nil
 }
 
 // shardedPaths is how kopia's filesystem storage names a blob's file.
@@ -53,14 +55,11 @@ type packFiles struct {
 	order []blob.ID // oldest first
 }
 
-// openPack is a kept descriptor and the reads in flight on it: one
-// evicted while read is closed by its last reader.
+// openPack is a kept pack descriptor and the file it was opened as.
 type openPack struct {
-	f       *os.File
-	path    string
-	ino     uint64
-	readers int
-	evicted bool
+	heldFile
+	path string
+	ino  uint64
 }
 
 func newPackFiles(st blob.Storage, o *filesystem.Options) *packFiles {
@@ -110,7 +109,7 @@ func (p *packFiles) acquire(ctx context.Context, id blob.ID) (*openPack, error) 
 		// cheaper than kopia's open and close.
 		var st unix.Stat_t
 		if err := unix.Stat(op.path, &st); err == nil && st.Ino == op.ino {
-			op.readers++
+			op.users++
 			return op, nil
 		}
 		p.evictLocked(id)
@@ -131,7 +130,7 @@ func (p *packFiles) acquire(ctx context.Context, id blob.ID) (*openPack, error) 
 	if len(p.order) >= maxOpenPacks {
 		p.evictLocked(p.order[0])
 	}
-	op := &openPack{f: f, path: path, ino: st.Ino, readers: 1}
+	op := &openPack{heldFile: heldFile{f: f, users: 1}, path: path, ino: st.Ino}
 	p.open[id] = op
 	p.order = append(p.order, id)
 	return op, nil
@@ -145,30 +144,21 @@ func (p *packFiles) evictLocked(id blob.ID) {
 	}
 	delete(p.open, id)
 	p.order = slices.DeleteFunc(p.order, func(o blob.ID) bool { return o == id })
-	op.evicted = true
-	if op.readers == 0 {
-		op.f.Close()
-	}
+	op.drop()
 }
 
 // release ends a read on op, closing it if it was evicted meanwhile.
 func (p *packFiles) release(op *openPack) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	op.readers--
-	if op.evicted && op.readers == 0 {
-		op.f.Close()
-	}
+	op.unuse()
 }
 
 // Close closes the kept descriptors and kopia's storage.
 func (p *packFiles) Close(ctx context.Context) error {
 	p.mu.Lock()
 	for _, op := range p.open {
-		op.evicted = true
-		if op.readers == 0 {
-			op.f.Close()
-		}
+		op.drop()
 	}
 	p.open, p.order = map[blob.ID]*openPack{}, nil
 	p.mu.Unlock()

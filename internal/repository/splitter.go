@@ -35,7 +35,7 @@ var buzhashSizes = map[string]int{
 // splitter. Repositories, old and new, stay byte for byte what they were.
 func init() {
 	for name, avg := range buzhashSizes {
-		if kopiaSplitters[name] == nil || splitter.GetFactory(name) == nil {
+		if kopiaSplitters[name] == nil {
 			panic(fmt.Sprintf("kopia's splitter %s is not registered as expected", name))
 		}
 		kopiaSplitters[name] = buzhash.Factory(avg)
