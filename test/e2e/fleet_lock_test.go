@@ -20,7 +20,7 @@ import (
 func TestFleetLockAcrossHosts(t *testing.T) {
 	e := newEnv(t)
 	e.d.EnsureImages(t, "busybox")
-	e.d.Docker(t, "run", "-d", "--name", "fleetlk", "-v", "fleetlk_data:/data", "lifeboat-test/busybox:1", "sh", "-c", lockWriter)
+	e.runWriter(t, "fleetlk", "fleetlk_data", lockWriter)
 	t.Cleanup(func() {
 		_, _ = e.d.DockerErr("rm", "-f", "fleetlk")
 		_, _ = e.d.DockerErr("volume", "rm", "-f", "fleetlk_data")

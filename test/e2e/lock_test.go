@@ -20,6 +20,22 @@ import (
 // a's, or one behind.
 const lockWriter = `i=0; while :; do i=$((i+1)); echo $i >> /data/a; echo $i >> /data/b; done`
 
+// writerCPU caps a busy writer at a quarter of a core, in 10 ms periods so
+// it still writes every few milliseconds. Uncapped, it took a whole core
+// for as long as its test ran: on a loaded two-core machine the test's
+// backups slowed, so the files grew by more per backup, and each later
+// backup and restore read more (TestLockOneJobPerUnit: 109 s alone, 775 s
+// in CI, its files 179 MB each).
+var writerCPU = []string{"--cpu-period", "10000", "--cpu-quota", "2500"}
+
+// runWriter starts a busybox container that runs script with volume at
+// /data, capped by writerCPU.
+func (e *env) runWriter(t *testing.T, name, volume, script string) {
+	t.Helper()
+	args := append([]string{"run", "-d", "--name", name, "-v", volume + ":/data"}, writerCPU...)
+	e.d.Docker(t, append(args, "lifeboat-test/busybox:1", "sh", "-c", script)...)
+}
+
 // syncBuffer is a bytes.Buffer that a process writes while the test reads.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -117,7 +133,7 @@ func TestLockOneJobPerUnit(t *testing.T) {
 	e.d.EnsureImages(t, "busybox")
 	state := filepath.Join(t.TempDir(), "state")
 	e.vars = append(e.vars, "LIFEBOAT_STATE_DIR="+state)
-	e.d.Docker(t, "run", "-d", "--name", "lockw", "-v", "lockw_data:/data", "lifeboat-test/busybox:1", "sh", "-c", lockWriter)
+	e.runWriter(t, "lockw", "lockw_data", lockWriter)
 	t.Cleanup(func() {
 		_, _ = e.d.DockerErr("rm", "-f", "lockw")
 		_, _ = e.d.DockerErr("volume", "rm", "-f", "lockw_data")

@@ -38,7 +38,7 @@ func TestBackupAllParallel(t *testing.T) {
 		want = append(want, "volume/"+name)
 	}
 	for _, w := range []string{"pw1", "pw2"} {
-		e.d.Docker(t, "run", "-d", "--name", w, "-v", w+"_data:/data", "lifeboat-test/busybox:1", "sh", "-c", lockWriter)
+		e.runWriter(t, w, w+"_data", lockWriter)
 		want = append(want, "container/"+w)
 	}
 	slices.Sort(want)
