@@ -25,32 +25,28 @@ func TestZstdCgoUsesC(t *testing.T) {
 // the C encoder's frames take the one-shot path (they say their size),
 // and a truncated content is an error.
 func TestZstdDecompressC(t *testing.T) {
-	kinds, sizes := zstdInputs()
 	for id := range zstdLevels {
-		inUse, kopias := compression.ByHeaderID[id], kopiaZstd[id]
-		for kind, gen := range kinds {
-			for _, n := range sizes {
-				in := gen(n)
-				name := fmt.Sprintf("%x %s %d", id, kind, n)
-				mine := compress(t, inUse, in)
-				if size, err := framesSay(mine[4:]); err != nil || size != n {
-					t.Errorf("%s: the C encoder's frames say %d bytes (%v), want %d", name, size, err, n)
+		inUse := compression.ByHeaderID[id]
+		for _, c := range zstdCases() {
+			name := fmt.Sprintf("%x %s %d", id, c.kind, c.n)
+			mine := compress(t, inUse, c.in)
+			if size, err := framesSay(mine[4:]); err != nil || size != c.n {
+				t.Errorf("%s: the C encoder's frames say %d bytes (%v), want %d", name, size, err, c.n)
+			}
+			for _, z := range [][]byte{mine, kopiaCompressed(t, id, c)} {
+				var got, bare bytes.Buffer
+				if err := inUse.Decompress(&got, bytes.NewReader(z), true); err != nil {
+					t.Fatalf("%s: %v", name, err)
 				}
-				for _, c := range [][]byte{mine, compress(t, kopias, in)} {
-					var got, bare bytes.Buffer
-					if err := inUse.Decompress(&got, bytes.NewReader(c), true); err != nil {
-						t.Fatalf("%s: %v", name, err)
-					}
-					if err := inUse.Decompress(&bare, bytes.NewReader(c[4:]), false); err != nil {
-						t.Fatalf("%s without header: %v", name, err)
-					}
-					if !bytes.Equal(got.Bytes(), in) || !bytes.Equal(bare.Bytes(), in) {
-						t.Errorf("%s: read back %d and %d bytes that differ from the %d written", name, got.Len(), bare.Len(), n)
-					}
+				if err := inUse.Decompress(&bare, bytes.NewReader(z[4:]), false); err != nil {
+					t.Fatalf("%s without header: %v", name, err)
 				}
-				if n >= 1000 {
-					checkDamagedDecode(t, name, inUse, mine, n)
+				if !bytes.Equal(got.Bytes(), c.in) || !bytes.Equal(bare.Bytes(), c.in) {
+					t.Errorf("%s: read back %d and %d bytes that differ from the %d written", name, got.Len(), bare.Len(), c.n)
 				}
+			}
+			if c.n >= 1000 {
+				checkDamagedDecode(t, name, inUse, mine, c.n)
 			}
 		}
 		var out bytes.Buffer
