@@ -81,6 +81,9 @@ type Options struct {
 	// and maintenance extends the locks.
 	LockMode   string
 	LockPeriod time.Duration
+	// KeyDerivation, for Init: how the password becomes the key, scrypt
+	// ("", the default) or pbkdf2 (see keyDerivations).
+	KeyDerivation string
 }
 
 // Repository is an open repository.
@@ -118,6 +121,10 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	if !opts.PointInTime.IsZero() {
 		return res, fmt.Errorf("%w: a repository is created as it is now: run init without --point-in-time", ErrPointInTime)
 	}
+	kdf, err := keyDerivation(opts.KeyDerivation)
+	if err != nil {
+		return res, err
+	}
 	if loc.Kind == KindFile {
 		if err := checkCreatable(path); err != nil {
 			return res, err
@@ -142,8 +149,9 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 	defer st.Close(ctx)
 	nopts := &repo.NewRepositoryOptions{
 		RetentionMode: mode, RetentionPeriod: period,
-		BlockFormat:  format.ContentFormat{Hash: contentHash},
-		ObjectFormat: format.ObjectFormat{Splitter: contentSplitter},
+		BlockFormat:                       format.ContentFormat{Hash: contentHash},
+		ObjectFormat:                      format.ObjectFormat{Splitter: contentSplitter},
+		FormatBlockKeyDerivationAlgorithm: kdf,
 	}
 	if err := repo.Initialize(ctx, st, nopts, pw.Reveal()); err != nil {
 		if errors.Is(err, repo.ErrAlreadyInitialized) {
