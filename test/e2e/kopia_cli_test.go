@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -100,6 +101,9 @@ func TestStockKopiaReadsRepositories(t *testing.T) {
 	const to = "s3://locked/host1"
 	o.replicateLocked(to)
 	points := o.points(o.repo, "project/ol")
+	if got := formatKeyAlgo(t, o.repo); got != "pbkdf2-sha256-600000" {
+		t.Fatalf("the harness's init made a repository whose key derivation is %q, want pbkdf2", got)
+	}
 	before := treeNames(t, o.repo)
 	endpoint := strings.TrimPrefix(o.m.Endpoint, "http://")
 	for _, c := range []struct {
@@ -163,4 +167,46 @@ func treeNames(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// formatKeyAlgo is the key derivation a repository's format blob names.
+func formatKeyAlgo(t *testing.T, repo string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repo, "kopia.repository.f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		KeyAlgo string `json:"keyAlgo"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f.KeyAlgo
+}
+
+// TestInitKeyDerivation: the release build's init derives the key with
+// scrypt unless told pbkdf2 (which the other tests use, and the stock
+// kopia CLI reads in TestStockKopiaReadsRepositories); an unknown name is
+// one line and no repository.
+func TestInitKeyDerivation(t *testing.T) {
+	e := newEnv(t)
+	e.kdf = ""
+	e.ok("init")
+	if got := formatKeyAlgo(t, e.repo); got != "scrypt-65536-8-1" {
+		t.Fatalf("init without --key-derivation: the format blob names %q, want scrypt-65536-8-1", got)
+	}
+	e.ok("snapshots")
+	other := filepath.Join(t.TempDir(), "repo2")
+	r := e.run([]string{"LIFEBOAT_REPOSITORY=" + other}, "init", "--key-derivation", "argon2")
+	if r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "use scrypt (the default) or pbkdf2") {
+		t.Fatalf("init --key-derivation argon2: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused init left %s: %v", other, err)
+	}
+	r = e.run([]string{"LIFEBOAT_REPOSITORY=" + other}, "init", "--key-derivation", "pbkdf2")
+	if r.code != 0 || formatKeyAlgo(t, other) != "pbkdf2-sha256-600000" {
+		t.Fatalf("init --key-derivation pbkdf2: exit %d, %s", r.code, r.stderr)
+	}
 }

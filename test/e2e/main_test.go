@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,6 +97,10 @@ type env struct {
 	vars   []string
 	cache  string
 	pwFile string
+	// kdf is init's --key-derivation: pbkdf2 (0.1 s of a core) unless a
+	// test clears it for the default, scrypt (0.4 s, and seconds on a
+	// loaded machine), since every command derives the key again.
+	kdf string
 }
 
 func newEnv(t *testing.T) *env {
@@ -118,7 +123,7 @@ func newEnvOwnDaemon(t *testing.T) *env {
 func newEnvOn(t *testing.T, d *testutil.Daemon) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, d: d, repo: filepath.Join(dir, "repo"), cache: filepath.Join(dir, "cache"), pwFile: filepath.Join(dir, "pw")}
+	e := &env{t: t, d: d, repo: filepath.Join(dir, "repo"), cache: filepath.Join(dir, "cache"), pwFile: filepath.Join(dir, "pw"), kdf: "pbkdf2"}
 	if err := os.WriteFile(e.pwFile, []byte("correct horse battery staple\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +140,9 @@ type result struct {
 // run runs lifeboat with the env's variables plus extra ones ("KEY=" unsets).
 func (e *env) run(extra []string, args ...string) result {
 	e.t.Helper()
+	if len(args) > 0 && args[0] == "init" && e.kdf != "" && !slices.Contains(args, "--key-derivation") {
+		args = append(slices.Clip(args), "--key-derivation", e.kdf)
+	}
 	cmd := exec.Command(lifeboatBin, args...)
 	cmd.Env = mergeEnv(os.Environ(), append(append([]string{}, e.vars...), extra...))
 	return runResult(e.t, cmd, "run lifeboat", args)
