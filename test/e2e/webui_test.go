@@ -36,14 +36,32 @@ func artifacts(t *testing.T) string {
 // flags that keep it off the network, and stops it when the test ends.
 func newBrowser(t *testing.T, chromium string, timeout time.Duration) context.Context {
 	t.Helper()
+	// Not t.TempDir: Chromium's helper processes may still write into
+	// its profile for a moment after the browser is killed, and the
+	// testing package fails a test whose TempDir it cannot remove.
+	profile, err := os.MkdirTemp("", "lb-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true))
 	ctx, cancel := chromedp.NewContext(alloc)
 	ctx, cancelT := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() { cancelT(); cancel(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelT()
+		cancel()
+		cancelAlloc()
+		for range 50 {
+			if err = os.RemoveAll(profile); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("Chromium's profile %s is still being written 5 s after the browser ended: %v", profile, err)
+	})
 	return ctx
 }
 
