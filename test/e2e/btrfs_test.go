@@ -29,10 +29,8 @@ func TestBtrfsSnapshot(t *testing.T) {
 	e.d.Docker(t, "volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device="+sub, "appvol")
 	e.d.Docker(t, "volume", "create", "logs")
 	// Records go to the subvolume, then the plain volume, then the layer.
-	args := append([]string{"run", "-d", "--name", "bt-w-1", "--label", "com.docker.compose.project=bt", "--label", "com.docker.compose.service=w",
-		"-v", "appvol:/data", "-v", "logs:/logs"}, writerCPU...)
-	e.d.Docker(t, append(args, "lifeboat-test/busybox:1", "sh", "-c",
-		`i=0; while true; do i=$((i+1)); echo $i >> /data/seq; echo $i >> /logs/seq; echo $i >> /tmp/seq; done`)...)
+	e.runWriter(t, "bt-w-1", `i=0; while true; do i=$((i+1)); echo $i >> /data/seq; echo $i >> /logs/seq; echo $i >> /tmp/seq; done`,
+		"--label", "com.docker.compose.project=bt", "--label", "com.docker.compose.service=w", "-v", "appvol:/data", "-v", "logs:/logs")
 	waitFor(t, func() bool {
 		out, _ := e.d.DockerErr("exec", "bt-w-1", "wc", "-l", "/tmp/seq")
 		n, _ := strconv.Atoi(strings.Fields(out + " 0")[0])

@@ -20,7 +20,7 @@ import (
 func TestFleetLockAcrossHosts(t *testing.T) {
 	e := newEnv(t)
 	e.d.EnsureImages(t, "busybox")
-	e.runWriter(t, "fleetlk", "fleetlk_data", lockWriter)
+	e.runWriter(t, "fleetlk", lockWriter, "-v", "fleetlk_data:/data")
 	t.Cleanup(func() {
 		_, _ = e.d.DockerErr("rm", "-f", "fleetlk")
 		_, _ = e.d.DockerErr("volume", "rm", "-f", "fleetlk_data")

@@ -28,11 +28,11 @@ const lockWriter = `i=0; while :; do i=$((i+1)); echo $i >> /data/a; echo $i >> 
 // in CI, its files 179 MB each).
 var writerCPU = []string{"--cpu-period", "10000", "--cpu-quota", "2500"}
 
-// runWriter starts a busybox container that runs script with volume at
-// /data, capped by writerCPU.
-func (e *env) runWriter(t *testing.T, name, volume, script string) {
+// runWriter starts a busybox container that runs script, capped by
+// writerCPU; opts are more of docker run's (volumes, labels).
+func (e *env) runWriter(t *testing.T, name, script string, opts ...string) {
 	t.Helper()
-	args := append([]string{"run", "-d", "--name", name, "-v", volume + ":/data"}, writerCPU...)
+	args := append(append([]string{"run", "-d", "--name", name}, writerCPU...), opts...)
 	e.d.Docker(t, append(args, "lifeboat-test/busybox:1", "sh", "-c", script)...)
 }
 
@@ -133,7 +133,7 @@ func TestLockOneJobPerUnit(t *testing.T) {
 	e.d.EnsureImages(t, "busybox")
 	state := filepath.Join(t.TempDir(), "state")
 	e.vars = append(e.vars, "LIFEBOAT_STATE_DIR="+state)
-	e.runWriter(t, "lockw", "lockw_data", lockWriter)
+	e.runWriter(t, "lockw", lockWriter, "-v", "lockw_data:/data")
 	t.Cleanup(func() {
 		_, _ = e.d.DockerErr("rm", "-f", "lockw")
 		_, _ = e.d.DockerErr("volume", "rm", "-f", "lockw_data")

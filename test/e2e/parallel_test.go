@@ -38,7 +38,7 @@ func TestBackupAllParallel(t *testing.T) {
 		want = append(want, "volume/"+name)
 	}
 	for _, w := range []string{"pw1", "pw2"} {
-		e.runWriter(t, w, w+"_data", lockWriter)
+		e.runWriter(t, w, lockWriter, "-v", w+"_data:/data")
 		want = append(want, "container/"+w)
 	}
 	slices.Sort(want)
