@@ -331,6 +331,7 @@ func openPermissive(ctx context.Context, config string, pw secret.Value, log *sl
 	if err := rewriteConfig(config, pconfig, true); err != nil {
 		return nil, err
 	}
+	kdfHeap()
 	rep, err := repo.Open(ctx, pconfig, pw.Reveal(), &repo.Options{
 		OnFatalError: func(err error) { log.Error("repository fatal error", "err", err) },
 	})

@@ -153,6 +153,7 @@ func Init(ctx context.Context, opts Options) (InitResult, error) {
 		ObjectFormat:                      format.ObjectFormat{Splitter: contentSplitter},
 		FormatBlockKeyDerivationAlgorithm: kdf,
 	}
+	kdfHeap()
 	if err := repo.Initialize(ctx, st, nopts, pw.Reveal()); err != nil {
 		if errors.Is(err, repo.ErrAlreadyInitialized) {
 			return res, fmt.Errorf("%w at %s", ErrExists, path)
@@ -287,6 +288,7 @@ func open(ctx context.Context, opts Options, loc Location, pw secret.Value) (*Re
 // are read-only.
 func openConfig(ctx context.Context, opts Options, path, config string, pw secret.Value) (*Repository, error) {
 	log := opts.logger()
+	kdfHeap()
 	rep, err := repo.Open(ctx, config, pw.Reveal(), &repo.Options{
 		// kopia's default is os.Exit(1); a daemon must survive and report.
 		OnFatalError: func(err error) { log.Error("repository fatal error", "err", err) },
@@ -344,6 +346,7 @@ func connectOnce(ctx context.Context, dir, config string, loc Location, hostname
 		// restore's time. Metadata (indexes, directories) is still cached.
 		CachingOptions: cache,
 	}
+	kdfHeap()
 	err = repo.Connect(ctx, config, st, pw.Reveal(), copts)
 	if err != nil {
 		err = classifyOpenError(path, err)
@@ -354,6 +357,7 @@ func connectOnce(ctx context.Context, dir, config string, loc Location, hostname
 			// and Repair both need: connect permissively, then write the
 			// ordinary config.
 			copts.ReadOnly, copts.PermissiveCacheLoading = true, true
+			kdfHeap()
 			if perr := repo.Connect(ctx, config, st, pw.Reveal(), copts); perr == nil {
 				return rewriteConfig(config, config, false)
 			}
