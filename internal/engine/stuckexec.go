@@ -26,8 +26,14 @@ import (
 // container thaws.
 
 // stuckAfter is how long an unpause may take before execs being started
-// in the container are taken for stuck.
-var stuckAfter = 500 * time.Millisecond
+// in the container are taken for stuck. An exec start still in flight
+// then can only be one that holds the unpause: the shim serves the two
+// one at a time, and a start under way in a frozen container does not
+// end by itself. An unpause takes 9–90 ms on the machines measured
+// (Engine 20.10, runc, cgroup v1); at 500 ms, each held one kept the
+// container frozen 555–561 ms in all (scripts/bench-downtime, 2 of 6
+// pauses), where 200 ms leaves twice the slowest normal unpause.
+var stuckAfter = 200 * time.Millisecond
 
 // unpauseOnce asks the engine once to unpause id, ending stuck exec
 // starts (see above) should it not answer in time and id be a full ID.
