@@ -98,8 +98,8 @@ type env struct {
 	cache  string
 	pwFile string
 	// kdf is init's --key-derivation: pbkdf2 (0.1 s of a core) unless a
-	// test clears it for the default, scrypt (0.4 s, and seconds on a
-	// loaded machine), since every command derives the key again.
+	// test clears it for the default, scrypt (0.15–0.4 s, and seconds on
+	// a loaded machine), since every command derives the key again.
 	kdf string
 }
 
